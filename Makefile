@@ -1,0 +1,37 @@
+# make run | make test | make check — everything installs into .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test check schema bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## run: embedded default (SQLite + local artifact dir), migrated, demo data, GraphiQL on :8000
+run: $(STAMP)
+	$(BIN)/mlgraph db upgrade
+	$(BIN)/mlgraph seed --demo
+	@echo "GraphiQL: http://127.0.0.1:8000/graphql"
+	$(BIN)/mlgraph serve
+
+## test: the whole suite on SQLite and PostgreSQL (required under CI=true)
+test: $(STAMP)
+	$(BIN)/pytest
+
+## check: format, lint, types
+check: $(STAMP)
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy src
+
+## schema: refresh graphql/schema.graphql from the code
+schema: $(STAMP)
+	$(BIN)/mlgraph schema
+
+clean:
+	rm -rf $(VENV) .mlgraph

@@ -1,0 +1,131 @@
+"""The ASGI application: ``create_app(settings) -> Starlette``.
+
+The lifespan owns the process-wide clients (engine, session factory, object store); each
+GraphQL request gets a fresh ``Context`` with its own loaders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypedDict
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from mlgraph.auth.principal import LOCAL_ADMIN
+from mlgraph.context import Context
+from mlgraph.schema import build_schema
+from mlgraph.settings import Settings
+from mlgraph.storage.db import create_engine, create_sessions
+from mlgraph.storage.objects import LocalObjectStore, ObjectStore
+
+log = logging.getLogger("mlgraph")
+READY_TIMEOUT_S = 3.0
+
+
+class State(TypedDict):
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    objects: ObjectStore
+    settings: Settings
+
+
+class RequestId:
+    """Take ``X-Request-Id`` (if sane) or make one; expose it on the scope and the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        state = request.state
+        return Context.create(
+            principal=LOCAL_ADMIN,
+            request_id=state.request_id,
+            settings=state.settings,
+            sessions=state.sessions,
+            objects=state.objects,
+        )
+
+
+async def healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the database answers and the object store is reachable, each within 3 s."""
+    checks: dict[str, str] = {}
+
+    async def database() -> None:
+        async with request.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    for name, probe in (("database", database), ("objectStore", request.state.objects.check)):
+        try:
+            await asyncio.wait_for(probe(), READY_TIMEOUT_S)
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
+            log.warning("readiness check %s failed: %r", name, exc)
+            checks[name] = "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
+                        status_code=200 if ready else 503)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    schema = build_schema(max_depth=settings.max_query_depth)
+    graphql = GraphQLApp(schema, graphql_ide="graphiql" if settings.graphiql else None)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[State]:
+        engine = create_engine(settings)
+        objects = LocalObjectStore(settings.artifact_dir)
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
+        gc.set_threshold(*settings.gc_threshold)
+        try:
+            yield {"engine": engine, "sessions": create_sessions(engine), "objects": objects,
+                   "settings": settings}
+        finally:
+            await engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestId)
+    return app

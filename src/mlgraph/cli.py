@@ -1,0 +1,109 @@
+"""The ``mlgraph`` command: serve, migrate, seed, export the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from mlgraph.settings import Settings
+
+SDL_PATH = Path("graphql/schema.graphql")
+
+
+@click.group()
+def main() -> None:
+    """mlgraph: a GraphQL API gateway for machine-learning operations."""
+    logging.basicConfig(level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default MLGRAPH_HOST, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default MLGRAPH_PORT, 8000).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve GraphQL (and GraphiQL) at http://HOST:PORT/graphql."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        "mlgraph.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command()
+@click.option("--revision", default="head", show_default=True)
+def upgrade(revision: str) -> None:
+    """Migrate the configured database (MLGRAPH_DATABASE_URL) to REVISION."""
+    from mlgraph.migrations import upgrade as run_upgrade
+
+    settings = Settings()
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run_upgrade(settings.effective_database_url, revision)
+    click.echo(f"database at revision {revision}: {_redact(settings.effective_database_url)}")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Demo data: a few projects, every state shown.")
+@click.option("--projects", type=int, default=None, help="Bulk data with N projects instead.")
+@click.option("--force", is_flag=True, help="Seed even if the database already has projects.")
+def seed(demo: bool, projects: int | None, force: bool) -> None:
+    """Fill the database with demo (or bulk) data. Skips a database that has projects."""
+    if not demo and projects is None:
+        raise click.UsageError("pass --demo or --projects N")
+    from mlgraph.seed import seed_bulk, seed_demo, seed_is_empty
+    from mlgraph.storage.db import create_engine, create_sessions
+
+    async def run() -> str:
+        engine = create_engine(Settings())
+        sessions = create_sessions(engine)
+        try:
+            if not force and not await seed_is_empty(sessions):
+                return "database already has projects; nothing seeded (use --force)"
+            if projects is not None:
+                return str(await seed_bulk(sessions, projects=projects))
+            return str(await seed_demo(sessions))
+        finally:
+            await engine.dispose()
+
+    click.echo(asyncio.run(run()))
+
+
+@main.command("schema")
+@click.option("--check", is_flag=True, help="Fail if graphql/schema.graphql is out of date.")
+@click.option("--output", type=click.Path(path_type=Path), default=SDL_PATH, show_default=True)
+def export_schema(check: bool, output: Path) -> None:
+    """Write the SDL of the schema to graphql/schema.graphql."""
+    from mlgraph.schema import build_schema
+
+    sdl = build_schema().as_str() + "\n"
+    if check:
+        if not output.exists() or output.read_text() != sdl:
+            click.echo(f"{output} is out of date: run `mlgraph schema`", err=True)
+            sys.exit(1)
+        click.echo(f"{output} is up to date")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(sdl)
+    click.echo(f"wrote {output}")
+
+
+def _redact(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"

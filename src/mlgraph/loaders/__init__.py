@@ -1,0 +1,81 @@
+"""Per-request DataLoaders, derived from the graph declaration.
+
+There is no hand-written loader per relation: ``Loaders`` makes, on first use, one loader per
+(entity, key column), per (relation, page arguments) and per (relation, filters) for counts, and
+keeps it for the rest of the request. Each batch opens its own short session, because one
+``AsyncSession`` is not safe across the concurrent tasks a GraphQL execution runs.
+
+Loaders capture ``visible`` (the project ids the principal may read; ``None`` = all), so every
+row they hand out has already passed the read policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+from aiodataloader import DataLoader
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mlgraph.storage import queries
+from mlgraph.storage.graph import ENTITIES, Relation
+from mlgraph.storage.queries import FilterValues, PageArgs, PageRows, Visible
+
+BatchFn = Callable[[list[Hashable]], Awaitable[list[Any]]]
+
+
+class Loaders:
+    """All loaders of one request. Build a fresh one per request (never share it)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], visible: Visible) -> None:
+        self._sessions = sessions
+        self.visible = visible
+        self._loaders: dict[Hashable, DataLoader[Hashable, Any]] = {}
+
+    def _loader(self, name: Hashable, batch: BatchFn) -> DataLoader[Hashable, Any]:
+        loader = self._loaders.get(name)
+        if loader is None:
+            loader = self._loaders[name] = DataLoader(batch, max_batch_size=1000)
+        return loader
+
+    def by_key(self, entity: str, column: str = "id") -> DataLoader[Hashable, Row[Any] | None]:
+        """``<entity>_by_<column>``: one row per key, or None if absent or not visible."""
+        decl = ENTITIES[entity]
+
+        async def batch(keys: list[Hashable]) -> list[Row[Any] | None]:
+            async with self._sessions() as s:
+                found = await queries.rows_by_keys(s, decl, column, keys, self.visible)
+            return [found.get(k) for k in keys]
+
+        return self._loader(("by_key", entity, column), batch)
+
+    def page(self, relation: Relation, args: PageArgs) -> DataLoader[Hashable, PageRows]:
+        """``<target>_page_by_<child key>``: one page per parent key."""
+
+        async def batch(parents: list[Hashable]) -> list[PageRows]:
+            async with self._sessions() as s:
+                found = await queries.pages(s, relation, parents, args, self.visible)
+            return [found[p] for p in parents]
+
+        return self._loader(("page", relation, args), batch)
+
+    def count(self, relation: Relation, filters: FilterValues) -> DataLoader[Hashable, int]:
+        """``<target>_count_by_<child key>``: totalCount per parent key."""
+
+        async def batch(parents: list[Hashable]) -> list[int]:
+            async with self._sessions() as s:
+                found = await queries.counts(s, relation, parents, filters, self.visible)
+            return [found[p] for p in parents]
+
+        return self._loader(("count", relation, filters), batch)
+
+    def list(self, relation: Relation) -> DataLoader[Hashable, list[Row[Any]]]:
+        """``<target>s_by_<child key>``: short bounded lists per parent key."""
+
+        async def batch(parents: list[Hashable]) -> list[list[Row[Any]]]:
+            async with self._sessions() as s:
+                found = await queries.rows_for_lists(s, relation, parents, self.visible)
+            return [found[p] for p in parents]
+
+        return self._loader(("list", relation), batch)

@@ -1,0 +1,48 @@
+"""The GraphQL schema: ``build_schema()``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.types.execution import ExecutionContext
+
+# Importing every domain module registers its filters and Node types before the build.
+from mlgraph.schema import audit, deployments, filters, monitoring, pipelines, projects, registry
+from mlgraph.schema import webhooks
+from mlgraph.schema.errors import CodedErrors, is_unexpected, log
+from mlgraph.schema.query import Query
+from mlgraph.schema.relay import NODE_TYPES
+from mlgraph.schema.scalars import SCALAR_OVERRIDES
+
+__all__ = ["build_schema"]
+_DOMAINS = (audit, deployments, filters, monitoring, pipelines, projects, registry, webhooks)
+
+
+class Schema(strawberry.federation.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log only what a client cannot have caused; their errors are data, not incidents."""
+        for error in errors:
+            if is_unexpected(error):
+                request_id = getattr(getattr(execution_context, "context", None), "request_id", "")
+                log.error("request %s failed", request_id, exc_info=error.original_error)
+
+
+def build_schema(*, max_depth: int = 12, max_aliases: int = 100) -> Schema:
+    extensions: list[type[SchemaExtension] | Any] = [
+        CodedErrors,
+        QueryDepthLimiter(max_depth=max_depth),
+        MaxAliasesLimiter(max_alias_count=max_aliases),
+    ]
+    return Schema(
+        query=Query,
+        types=list(NODE_TYPES.values()),
+        extensions=extensions,
+        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
+    )
+

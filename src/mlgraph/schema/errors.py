@@ -1,0 +1,62 @@
+"""Every GraphQL error leaves with ``extensions.code`` and ``extensions.requestId``.
+
+* ``MlgraphError`` raised by a resolver: its code and its (safe) message.
+* Errors before execution (parse, validation, variable coercion): ``BAD_USER_INPUT`` with
+  graphql-core's message, which names the offending input and nothing internal.
+* A database or network failure: ``INTERNAL``, "a backend service is unavailable".
+* Anything else: ``INTERNAL``, a generic message; the traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from strawberry.extensions import MaskErrors
+
+from mlgraph.errors import ErrorCode, MlgraphError
+
+log = logging.getLogger("mlgraph.errors")
+
+_UNAVAILABLE = (OperationalError, InterfaceError, DBAPIError, PoolTimeout, OSError, TimeoutError)
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """An error worth a traceback in the log: raised while executing, not one of ours."""
+    original = error.original_error
+    return original is not None and not isinstance(original, MlgraphError | GraphQLError)
+
+
+def classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]]:
+    original = error.original_error
+    if isinstance(original, MlgraphError):
+        extra = {"field": original.field} if original.field else {}
+        return original.code, original.message, extra
+    if original is None or isinstance(original, GraphQLError) or error.path is None:
+        return ErrorCode.BAD_USER_INPUT, error.message, {}
+    if isinstance(original, _UNAVAILABLE):
+        return ErrorCode.INTERNAL, "A backend service is unavailable; try again shortly.", {}
+    return ErrorCode.INTERNAL, "Internal error; quote the request id when reporting it.", {}
+
+
+class CodedErrors(MaskErrors):
+    """MaskErrors that keeps what a client may read and adds a code to every error."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda _: True)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        code, message, extra = classify(error)
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        return GraphQLError(
+            message=message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions={"code": code.value, "requestId": request_id, **extra},
+        )

@@ -1,0 +1,56 @@
+"""Root query fields."""
+
+from __future__ import annotations
+
+import asyncio
+
+import strawberry
+
+from mlgraph.errors import BadUserInput
+from mlgraph.schema.audit import AuditEntry
+from mlgraph.schema.deployments import Deployment
+from mlgraph.schema.monitoring import Alert
+from mlgraph.schema.projects import Project, Viewer
+from mlgraph.schema.registry import Model
+from mlgraph.schema.relay import Connection, Info, Node, connection, load_node
+
+MAX_NODES = 100
+
+
+@strawberry.type(description="Read the MLOps graph.")
+class Query:
+    @strawberry.field(description="The caller.")
+    def viewer(self, info: Info) -> Viewer:
+        p = info.context.principal
+        return Viewer(
+            principal_id=p.id, display_name=p.display_name, is_platform_admin=p.platform_admin
+        )
+
+    @strawberry.field(description="A project by its slug; null if absent or not visible.")
+    async def project(self, info: Info, slug: str) -> Project | None:
+        row = await info.context.loaders.by_key("Project", "slug").load(slug)
+        return None if row is None else Project.from_row(row)
+
+    projects: Connection[Project] = connection("Query", "projects", "Projects, by name.")
+    models: Connection[Model] = connection(
+        "Query", "models", "Models across projects; search with `filter`."
+    )
+    deployments: Connection[Deployment] = connection(
+        "Query", "deployments", "Deployments across projects, newest first."
+    )
+    alerts: Connection[Alert] = connection(
+        "Query", "alerts", "Alerts across projects, most recently fired first."
+    )
+    audit_entries: Connection[AuditEntry] = connection(
+        "Query", "audit_entries", "The audit trail, newest first; filter by entity, actor..."
+    )
+
+    @strawberry.field(description="Any object by global ID; null if absent or not visible.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await load_node(info, id)
+
+    @strawberry.field(description="Objects by global IDs (at most 100), in the same order.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > MAX_NODES:
+            raise BadUserInput(f"at most {MAX_NODES} ids per call", field="ids")
+        return list(await asyncio.gather(*(load_node(info, i, field="ids") for i in ids)))

@@ -1,0 +1,307 @@
+"""Relay plumbing: the Node interface, connections, and field factories built from the graph
+declaration, so each schema field is one line that names its relation.
+
+This module deliberately avoids ``from __future__ import annotations``: the factories build
+resolver signatures from real types at import time.
+"""
+
+import enum
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Annotated, Any, Generic, Self, TypeVar
+
+import strawberry
+from sqlalchemy import Row
+
+from mlgraph.context import Context
+from mlgraph.errors import BadUserInput
+from mlgraph.ids import decode_cursor, decode_global_id, encode_cursor, encode_global_id
+from mlgraph.storage.graph import ENTITIES, EntityDecl, Order, Relation, relation
+from mlgraph.storage.queries import ROOT_KEY, FilterValues, PageArgs
+from mlgraph.storage.types import UTCDateTime
+
+Info = strawberry.Info[Context, None]
+T = TypeVar("T")
+N = TypeVar("N", bound="Node")
+
+
+@strawberry.interface(description="An object with a global ID: any of them resolves via `node`.")
+class Node:
+    id: strawberry.ID = strawberry.field(
+        description="Opaque global ID. Pass it to `node(id:)` or `nodes(ids:)`."
+    )
+    pk: strawberry.Private[uuid.UUID]
+    row: strawberry.Private[Any]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Self:
+        decl = ENTITIES[cls.__name__]
+        values = {f: getattr(row, c) for f, c in decl.fields.items()}
+        return cls(id=strawberry.ID(encode_global_id(decl.name, row.id)), pk=row.id, row=row,
+                   **values)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Self | None:
+        """Federation entity lookup: the same loader as ``node(id:)``."""
+        type_name, pk = decode_global_id(id)
+        if type_name != cls.__name__:
+            return None
+        row = await info.context.loaders.by_key(type_name).load(pk)
+        return None if row is None else cls.from_row(row)
+
+
+#: GraphQL type name -> strawberry class, filled by ``@node_type``.
+NODE_TYPES: dict[str, type[Node]] = {}
+
+
+def node_type(description: str) -> Callable[[type[N]], type[N]]:
+    """Declare a graph entity: a federation ``@key(fields: "id")`` type implementing Node."""
+
+    def wrap(cls: type[N]) -> type[N]:
+        if cls.__name__ not in ENTITIES:
+            raise LookupError(f"{cls.__name__} has no declaration in storage.graph")
+        wrapped = strawberry.federation.type(keys=["id"], description=description)(cls)
+        NODE_TYPES[cls.__name__] = wrapped
+        return wrapped
+
+    return wrap
+
+
+async def load_node(info: Info, global_id: str, *, field: str = "id") -> Node | None:
+    type_name, pk = decode_global_id(global_id, field=field)
+    cls = NODE_TYPES.get(type_name)
+    if cls is None:
+        raise BadUserInput(f"{global_id!r} is not an ID of this graph", field=field)
+    row = await info.context.loaders.by_key(type_name).load(pk)
+    return None if row is None else cls.from_row(row)
+
+
+@strawberry.type(description="Where a page sits in its connection.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(
+        description="Items precede this page (true whenever `after` was given)."
+    )
+    start_cursor: str | None = strawberry.field(description="Cursor of the first edge.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last edge.")
+
+
+@strawberry.type(description="An item in a connection, with its cursor.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque cursor for `after`/`before`.")
+    node: T = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of items with Relay cursors.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page with cursors.")
+    page_info: PageInfo = strawberry.field(description="Cursors and whether more pages exist.")
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="The items of this page, without cursors.")
+    def nodes(self) -> list[T]:
+        return [e.node for e in self.edges]
+
+    @strawberry.field(description="Items in the whole connection (all pages, after filters).")
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(enum.Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+def _order_input(decl: EntityDecl) -> Any:
+    fields = strawberry.enum(
+        enum.Enum(f"{decl.name}OrderField", {k: v for k, v in decl.orders.items()}),  # type: ignore[misc]
+        description=f"Fields a {decl.name} connection can be ordered by.",
+    )
+
+    class OrderInput:
+        field: fields = strawberry.field(description="The field to order by.")  # type: ignore[valid-type]
+        direction: OrderDirection = strawberry.field(
+            default=OrderDirection.ASC, description="Ascending (default) or descending."
+        )
+
+    return strawberry.input(
+        OrderInput,
+        name=f"{decl.name}Order",
+        description=f"Ordering of a {decl.name} connection; ties break on id, same direction.",
+    )
+
+
+#: ``<Type>Order`` inputs, generated from the declared order fields.
+ORDER_INPUTS: dict[str, Any] = {n: _order_input(d) for n, d in ENTITIES.items() if d.orders}
+#: ``<Type>Filter`` inputs, registered by ``schema.filters``.
+FILTER_INPUTS: dict[str, Any] = {}
+
+
+def _filter_values(decl: EntityDecl, value: Any) -> FilterValues:
+    if value is None:
+        return ()
+    out: list[tuple[str, Hashable]] = []
+    for spec in decl.filters:
+        given = getattr(value, spec.name, None)
+        if given is None:
+            continue
+        if spec.op == "global_id":
+            given = decode_global_id(given, field=f"filter.{spec.name}")[1]
+        elif isinstance(given, list):
+            given = tuple(given)
+        out.append((spec.name, given))
+    return tuple(out)
+
+
+def _count(value: int | None, name: str, cap: int) -> int | None:
+    if value is None:
+        return None
+    if value < 0:
+        raise BadUserInput(f"`{name}` must not be negative", field=name)
+    if value > cap:
+        raise BadUserInput(f"`{name}` is over the page cap of {cap}", field=name)
+    return value
+
+
+def page_args(
+    rel: Relation,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    order_by: Any,
+    filter: Any,
+) -> PageArgs:
+    """Validated, hashable page arguments. Every input error is BAD_USER_INPUT."""
+    decl = ENTITIES[rel.target]
+    first, last = _count(first, "first", rel.page_cap), _count(last, "last", rel.page_cap)
+    if first is not None and last is not None:
+        raise BadUserInput("pass `first` or `last`, not both", field="last")
+    order = rel.order
+    if order_by is not None:
+        order = Order(order_by.field.value, descending=order_by.direction is OrderDirection.DESC)
+    is_time = isinstance(decl.table.c[order.column].type, UTCDateTime)
+
+    def key(cursor: str | None, name: str) -> tuple[Any, uuid.UUID] | None:
+        return None if cursor is None else decode_cursor(cursor, order.column, is_time, field=name)
+
+    return PageArgs(
+        limit=last if last is not None else (first if first is not None else rel.default_page),
+        backwards=last is not None,
+        order=order,
+        after=key(after, "after"),
+        before=key(before, "before"),
+        filters=_filter_values(decl, filter),
+    )
+
+
+def _parent_key(root: Any, rel: Relation) -> Hashable:
+    if rel.child_key is None and rel.through is None:
+        return ROOT_KEY
+    source = getattr(root, "row", root)
+    return getattr(source, rel.parent_key)  # type: ignore[no-any-return]
+
+
+async def resolve_connection(
+    info: Info, root: Any, rel: Relation, args: PageArgs
+) -> Connection[Any]:
+    loaders = info.context.loaders
+    parent = _parent_key(root, rel)
+    page = await loaders.page(rel, args).load(parent)
+    cls = NODE_TYPES[rel.target]
+    column = args.order.column
+    edges = [
+        Edge(cursor=encode_cursor(column, getattr(r, column), r.id), node=cls.from_row(r))
+        for r in page.rows
+    ]
+    info_ = PageInfo(
+        has_next_page=page.has_next,
+        has_previous_page=page.has_previous,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+    count_loader = loaders.count(rel, args.filters)
+    return Connection(edges=edges, page_info=info_, count=lambda: count_loader.load(parent))
+
+
+_FIRST = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
+_AFTER = Annotated[str | None, strawberry.argument(description="Items after this cursor.")]
+_LAST = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
+_BEFORE = Annotated[str | None, strawberry.argument(description="Items before this cursor.")]
+
+
+def connection(owner: str, name: str, description: str) -> Any:
+    """A Relay connection field for the declared relation ``owner.name``."""
+    rel = relation(owner, name)
+    order_input = ORDER_INPUTS.get(rel.target)
+    filter_input = FILTER_INPUTS.get(rel.target) if rel.filterable else None
+
+    async def resolve(  # noqa: PLR0913
+        root: Any,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        order_by: Any = None,
+        filter: Any = None,  # noqa: A002 - the GraphQL argument is called filter
+    ) -> Any:
+        args = page_args(rel, first, after, last, before, order_by, filter)
+        return await resolve_connection(info, root, rel, args)
+
+    annotations: dict[str, Any] = {
+        "root": Any, "info": Info, "first": _FIRST, "after": _AFTER, "last": _LAST,
+        "before": _BEFORE,
+    }
+    if order_input is not None:
+        default = f"{rel.order.column} {'descending' if rel.order.descending else 'ascending'}"
+        annotations["order_by"] = Annotated[
+            order_input | None, strawberry.argument(description=f"Ordering (default {default}).")
+        ]
+    if filter_input is not None:
+        annotations["filter"] = Annotated[
+            filter_input | None, strawberry.argument(description="Only items matching this.")
+        ]
+    resolve.__annotations__ = annotations
+    _drop_unannotated(resolve)
+    return strawberry.field(resolver=resolve, description=description)
+
+
+def _drop_unannotated(fn: Callable[..., Any]) -> None:
+    """Hide the optional parameters a relation does not take from strawberry's signature."""
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.name in fn.__annotations__]
+    fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+
+
+def one(owner: str, name: str, description: str) -> Any:
+    """A field for the to-one relation ``owner.name`` (null when absent or not visible)."""
+    rel = relation(owner, name)
+    assert rel.kind == "one" and rel.child_key is not None
+    child_key = rel.child_key
+
+    async def resolve(root: Any, info: Info) -> Any:
+        value = getattr(root.row, rel.parent_key)
+        if value is None:
+            return None
+        row = await info.context.loaders.by_key(rel.target, child_key).load(value)
+        return None if row is None else NODE_TYPES[rel.target].from_row(row)
+
+    resolve.__annotations__ = {"root": Any, "info": Info}
+    return strawberry.field(resolver=resolve, description=description)
+
+
+def listing(owner: str, name: str, description: str) -> Any:
+    """A short bounded list for the relation ``owner.name`` (at most its page cap)."""
+    rel = relation(owner, name)
+    assert rel.kind == "list"
+
+    async def resolve(root: Any, info: Info) -> Any:
+        rows = await info.context.loaders.list(rel).load(_parent_key(root, rel))
+        cls = NODE_TYPES[rel.target]
+        return [cls.from_row(r) for r in rows]
+
+    resolve.__annotations__ = {"root": Any, "info": Info}
+    return strawberry.field(resolver=resolve, description=description)

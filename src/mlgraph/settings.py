@@ -1,0 +1,56 @@
+"""Settings: the only place that reads the environment (prefix ``MLGRAPH_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field can be set as ``MLGRAPH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MLGRAPH_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".mlgraph"),
+        description="Embedded default: holds the SQLite file and the local artifact directory.",
+    )
+    database_url: str = Field(
+        default="",
+        description=(
+            "SQLAlchemy async URL. Empty means the embedded SQLite file in data_dir; "
+            "postgresql+asyncpg://... selects PostgreSQL."
+        ),
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    db_statement_timeout_s: float = Field(default=30.0, gt=0)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    graphiql: bool = True
+    page_cap: int = Field(default=100, ge=1, description="Largest first/last a connection accepts.")
+    max_query_depth: int = Field(default=12, ge=1)
+    gc_freeze: bool = Field(default=True, description="gc.freeze() start-up objects after boot.")
+    gc_threshold: tuple[int, int, int] = Field(
+        default=(100_000, 50, 100),
+        description="gc.set_threshold() for the server process (measured: +70% dashboard req/s).",
+    )
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'mlgraph.sqlite3').resolve()}"
+
+    @property
+    def artifact_dir(self) -> Path:
+        """Local object-store directory for the embedded default."""
+        return self.data_dir / "objects"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.effective_database_url.startswith("postgresql")

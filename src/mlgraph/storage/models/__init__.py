@@ -1,0 +1,38 @@
+"""SQLAlchemy 2 typed models, one module per domain. Importing this registers every table."""
+
+from mlgraph.storage.models.audit import AuditEntry
+from mlgraph.storage.models.deployments import Deployment, DeploymentEvent, DeploymentTarget
+from mlgraph.storage.models.events import OutboxEvent
+from mlgraph.storage.models.monitoring import Alert, AlertRule, DriftMetric
+from mlgraph.storage.models.pipelines import Job, Pipeline
+from mlgraph.storage.models.projects import Project, ProjectMember
+from mlgraph.storage.models.registry import (
+    Artifact,
+    Model,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionLineage,
+)
+from mlgraph.storage.models.webhooks import Webhook, WebhookDelivery
+
+__all__ = [
+    "Alert",
+    "AlertRule",
+    "Artifact",
+    "AuditEntry",
+    "Deployment",
+    "DeploymentEvent",
+    "DeploymentTarget",
+    "DriftMetric",
+    "Job",
+    "Model",
+    "ModelAlias",
+    "ModelVersion",
+    "ModelVersionLineage",
+    "OutboxEvent",
+    "Pipeline",
+    "Project",
+    "ProjectMember",
+    "Webhook",
+    "WebhookDelivery",
+]

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mlgraph.storage.db import Entity
+from mlgraph.storage.enums import (
+    DeploymentEventKind,
+    DeploymentStatus,
+    DeploymentStrategy,
+    Environment,
+)
+from mlgraph.storage.models._columns import enum_column, project_fk
+from mlgraph.storage.types import JSONDoc
+
+
+class Deployment(Entity):
+    __tablename__ = "deployment"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    project_id: Mapped[uuid.UUID] = project_fk()
+    model_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    environment: Mapped[Environment] = mapped_column(enum_column(Environment), index=True)
+    strategy: Mapped[DeploymentStrategy] = mapped_column(enum_column(DeploymentStrategy))
+    status: Mapped[DeploymentStatus] = mapped_column(enum_column(DeploymentStatus), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    revision: Mapped[int] = mapped_column(default=1)
+
+
+class DeploymentTarget(Entity):
+    """One version served by a deployment, with its share of the traffic (0..100)."""
+
+    __tablename__ = "deployment_target"
+    __table_args__ = (UniqueConstraint("deployment_id", "version_id"),)
+
+    project_id: Mapped[uuid.UUID] = project_fk()
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
+    )
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_version.id", ondelete="CASCADE"), index=True
+    )
+    traffic_percent: Mapped[float] = mapped_column(default=0.0)
+
+
+class DeploymentEvent(Entity):
+    __tablename__ = "deployment_event"
+
+    project_id: Mapped[uuid.UUID] = project_fk()
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[DeploymentEventKind] = mapped_column(enum_column(DeploymentEventKind), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    actor: Mapped[str] = mapped_column(String(200), default="")
+
+
+Index("ix_deployment_event_deployment_id_created_at_id", DeploymentEvent.deployment_id,
+      DeploymentEvent.created_at, DeploymentEvent.id)

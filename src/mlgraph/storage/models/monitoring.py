@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mlgraph.storage.db import Entity
+from mlgraph.storage.enums import AlertStatus, DriftKind, Operator, Severity
+from mlgraph.storage.models._columns import enum_column, project_fk
+from mlgraph.storage.types import UTCDateTime
+
+
+class DriftMetric(Entity):
+    __tablename__ = "drift_metric"
+
+    project_id: Mapped[uuid.UUID] = project_fk()
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[DriftKind] = mapped_column(enum_column(DriftKind), index=True)
+    metric: Mapped[str] = mapped_column(String(64), index=True)
+    feature: Mapped[str] = mapped_column(String(200), index=True)
+    score: Mapped[float]
+    threshold: Mapped[float]
+    detected: Mapped[bool] = mapped_column(index=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    report_key: Mapped[str | None] = mapped_column(String(1024))
+
+
+Index("ix_drift_metric_deployment_id_created_at_id", DriftMetric.deployment_id,
+      DriftMetric.created_at, DriftMetric.id)
+
+
+class AlertRule(Entity):
+    __tablename__ = "alert_rule"
+
+    project_id: Mapped[uuid.UUID] = project_fk()
+    deployment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    metric: Mapped[str] = mapped_column(String(64))
+    drift_kind: Mapped[DriftKind | None] = mapped_column(enum_column(DriftKind))
+    operator: Mapped[Operator] = mapped_column(enum_column(Operator))
+    threshold: Mapped[float]
+    evaluation_periods: Mapped[int] = mapped_column(default=1)
+    severity: Mapped[Severity] = mapped_column(enum_column(Severity), index=True)
+    enabled: Mapped[bool] = mapped_column(default=True, index=True)
+    revision: Mapped[int] = mapped_column(default=1)
+
+
+class Alert(Entity):
+    __tablename__ = "alert"
+
+    project_id: Mapped[uuid.UUID] = project_fk()
+    rule_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("alert_rule.id", ondelete="CASCADE"), index=True
+    )
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
+    )
+    severity: Mapped[Severity] = mapped_column(enum_column(Severity), index=True)
+    status: Mapped[AlertStatus] = mapped_column(enum_column(AlertStatus), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    value: Mapped[float]
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,253 @@
+"""Batch and page SQL derived from the graph declaration (``storage.graph``).
+
+Three statement shapes serve every relation of the graph:
+
+* ``rows_by_keys``: ``WHERE key IN (...)`` for objects by id or another unique key.
+* ``pages``: the first/last N target rows of each parent, one statement for all parents
+  (``row_number() OVER (PARTITION BY parent ORDER BY ...)``), keyset cursors, typed filters.
+* ``counts``: ``GROUP BY parent`` for ``totalCount``.
+
+Each takes ``visible``, the project ids the caller may read (``None`` means all): the one place
+the read policy meets SQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import FromClause
+
+from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter, Order, Relation
+
+Visible = frozenset[uuid.UUID] | None
+#: The parent key of root connections (DataLoader keys cannot be None).
+ROOT_KEY = "<root>"
+FilterValues = tuple[tuple[str, Hashable], ...]
+
+
+@dataclass(frozen=True)
+class PageArgs:
+    """One page request, already validated. Hashable: loaders batch parents by it."""
+
+    limit: int
+    backwards: bool
+    order: Order
+    after: tuple[Any, uuid.UUID] | None = None
+    before: tuple[Any, uuid.UUID] | None = None
+    filters: FilterValues = ()
+
+
+@dataclass(frozen=True)
+class PageRows:
+    rows: list[Row[Any]]
+    has_next: bool
+    has_previous: bool
+
+
+def _columns(decl: EntityDecl) -> list[ColumnElement[Any]]:
+    return [c.label(c.key) for c in decl.table.c]
+
+
+def _visibility(decl: EntityDecl, table: FromClause, visible: Visible) -> list[ColumnElement[bool]]:
+    if visible is None:
+        return []
+    if not visible:
+        return [false()]
+    return [table.c[decl.project_column].in_(visible)]
+
+
+async def rows_by_keys(
+    session: AsyncSession, decl: EntityDecl, column: str, keys: Sequence[Hashable], visible: Visible
+) -> dict[Hashable, Row[Any]]:
+    t = decl.table
+    stmt = select(*_columns(decl)).where(t.c[column].in_(keys), *_visibility(decl, t, visible))
+    return {getattr(r, column): r for r in await session.execute(stmt)}
+
+
+def _filter_clauses(
+    session: AsyncSession, decl: EntityDecl, values: FilterValues
+) -> list[ColumnElement[bool]]:
+    specs = {f.name: f for f in decl.filters}
+    return [_filter_clause(session, decl, specs[name], value) for name, value in values]
+
+
+def _filter_clause(
+    session: AsyncSession, decl: EntityDecl, spec: Filter, value: Any
+) -> ColumnElement[bool]:
+    t = decl.table
+    col = t.c[spec.column]
+    match spec.op:
+        case "in":
+            return col.in_(value)
+        case "eq" | "global_id":
+            return col == value
+        case "icontains":
+            return col.icontains(value, autoescape=True)
+        case "gte":
+            return col >= value
+        case "lt":
+            return col < value
+        case "contains_all":
+            return and_(*(_json_array_contains(session, col, tag) for tag in value))
+        case "exists_in":
+            assert spec.via is not None
+            child_model, child_key = spec.via
+            child = child_model.__table__
+            return exists().where(child.c[child_key] == t.c.id, child.c[spec.column].in_(value))
+    raise AssertionError(spec.op)
+
+
+def _json_array_contains(
+    session: AsyncSession, col: ColumnElement[Any], item: str
+) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return col.op("?")(bindparam(None, item))  # type: ignore[no-any-return]
+    each = func.json_each(col).table_valued("value")
+    return exists().select_from(each).where(each.c.value == item)
+
+
+def _keyset(
+    table: FromClause, order: Order, key: tuple[Any, uuid.UUID], after: bool
+) -> ColumnElement[bool]:
+    col, pk = table.c[order.column], table.c.id
+    row = tuple_(col, pk)
+    bound = tuple_(bindparam(None, key[0], type_=col.type), bindparam(None, key[1], type_=pk.type))
+    return row > bound if after != order.descending else row < bound
+
+
+def _ordering(table: FromClause, order: Order, backwards: bool) -> list[ColumnElement[Any]]:
+    desc = order.descending != backwards
+    cols = (table.c[order.column], table.c.id)
+    return [c.desc() if desc else c.asc() for c in cols]
+
+
+def _target_and_parent(
+    relation: Relation, decl: EntityDecl
+) -> tuple[FromClause, ColumnElement[Any] | None]:
+    """The FROM clause and the column that holds the parent key (``None`` at the root)."""
+    t = decl.table
+    if relation.through is not None:
+        link = relation.through.model.__table__
+        joined = t.join(link, link.c[relation.through.target_col] == t.c.id)
+        return joined, link.c[relation.through.parent_col]
+    if relation.child_key is None:
+        return t, None
+    return t, t.c[relation.child_key]
+
+
+def _page_query(
+    session: AsyncSession,
+    relation: Relation,
+    parents: Collection[Hashable],
+    args: PageArgs,
+    visible: Visible,
+) -> Select[Any]:
+    decl = ENTITIES[relation.target]
+    t = decl.table
+    source, parent_col = _target_and_parent(relation, decl)
+    where = [*_visibility(decl, t, visible), *_filter_clauses(session, decl, args.filters)]
+    if args.after is not None:
+        where.append(_keyset(t, args.order, args.after, after=True))
+    if args.before is not None:
+        where.append(_keyset(t, args.order, args.before, after=False))
+    ordering = _ordering(t, args.order, args.backwards)
+    parent_label = (parent_col if parent_col is not None else literal_column("NULL")).label(
+        "mlg_parent"
+    )
+    if parent_col is None or len(parents) == 1:
+        if parent_col is not None:
+            where.append(parent_col == next(iter(parents)))
+        return (
+            select(*_columns(decl), parent_label)
+            .select_from(source)
+            .where(*where)
+            .order_by(*ordering)
+            .limit(args.limit + 1)
+        )
+    rank = func.row_number().over(partition_by=parent_col, order_by=ordering).label("mlg_rank")
+    inner = (
+        select(*_columns(decl), parent_label, rank)
+        .select_from(source)
+        .where(parent_col.in_(parents), *where)
+        .subquery()
+    )
+    return (
+        select(*(inner.c[c.key] for c in t.c), inner.c.mlg_parent)
+        .where(inner.c.mlg_rank <= args.limit + 1)
+        .order_by(inner.c.mlg_parent, inner.c.mlg_rank)
+    )
+
+
+async def pages(
+    session: AsyncSession,
+    relation: Relation,
+    parents: Collection[Hashable],
+    args: PageArgs,
+    visible: Visible,
+) -> dict[Hashable, PageRows]:
+    """One page of target rows for every parent key, in one statement."""
+    grouped: dict[Hashable, list[Row[Any]]] = defaultdict(list)
+    root = relation.child_key is None and relation.through is None
+    for row in await session.execute(_page_query(session, relation, parents, args, visible)):
+        grouped[ROOT_KEY if root else row.mlg_parent].append(row)
+    result = {}
+    for parent in parents:
+        rows = grouped.get(parent, [])
+        more = len(rows) > args.limit
+        rows = rows[: args.limit]
+        if args.backwards:
+            rows.reverse()
+            result[parent] = PageRows(rows, args.before is not None, more)
+        else:
+            result[parent] = PageRows(rows, more, args.after is not None)
+    return result
+
+
+async def counts(
+    session: AsyncSession,
+    relation: Relation,
+    parents: Collection[Hashable],
+    filters: FilterValues,
+    visible: Visible,
+) -> dict[Hashable, int]:
+    """``totalCount`` for every parent key, in one statement."""
+    decl = ENTITIES[relation.target]
+    source, parent_col = _target_and_parent(relation, decl)
+    where = [*_visibility(decl, decl.table, visible), *_filter_clauses(session, decl, filters)]
+    if parent_col is None:
+        total = await session.scalar(select(func.count()).select_from(source).where(*where))
+        return {ROOT_KEY: total or 0}
+    stmt = (
+        select(parent_col, func.count())
+        .select_from(source)
+        .where(parent_col.in_(parents), *where)
+        .group_by(parent_col)
+    )
+    found: dict[Hashable, int] = {k: n for k, n in (await session.execute(stmt)).tuples()}
+    return {p: found.get(p, 0) for p in parents}
+
+
+async def rows_for_lists(
+    session: AsyncSession, relation: Relation, parents: Collection[Hashable], visible: Visible
+) -> dict[Hashable, list[Row[Any]]]:
+    """Short bounded lists (``kind="list"``): every parent's rows up to the page cap."""
+    args = PageArgs(limit=relation.page_cap, backwards=False, order=relation.order)
+    return {k: p.rows for k, p in (await pages(session, relation, parents, args, visible)).items()}
