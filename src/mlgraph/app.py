@@ -92,7 +92,7 @@ async def readyz(request: Request) -> Response:
         try:
             await asyncio.wait_for(probe(), READY_TIMEOUT_S)
             checks[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
+        except Exception as exc:
             log.warning("readiness check %s failed: %r", name, exc)
             checks[name] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
@@ -100,24 +100,26 @@ async def readyz(request: Request) -> Response:
                         status_code=200 if ready else 503)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
+    """The app. Pass ``engine`` to share one the caller owns (tests count its statements)."""
     settings = settings or Settings()
     schema = build_schema(max_depth=settings.max_query_depth)
     graphql = GraphQLApp(schema, graphql_ide="graphiql" if settings.graphiql else None)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
-        engine = create_engine(settings)
+        db = engine or create_engine(settings)
         objects = LocalObjectStore(settings.artifact_dir)
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
         gc.set_threshold(*settings.gc_threshold)
         try:
-            yield {"engine": engine, "sessions": create_sessions(engine), "objects": objects,
+            yield {"engine": db, "sessions": create_sessions(db), "objects": objects,
                    "settings": settings}
         finally:
-            await engine.dispose()
+            if engine is None:
+                await db.dispose()
 
     app = Starlette(
         routes=[

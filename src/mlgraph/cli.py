@@ -66,6 +66,7 @@ def seed(demo: bool, projects: int | None, force: bool) -> None:
     if not demo and projects is None:
         raise click.UsageError("pass --demo or --projects N")
     from mlgraph.seed import seed_bulk, seed_demo, seed_is_empty
+
     from mlgraph.storage.db import create_engine, create_sessions
 
     async def run() -> str:

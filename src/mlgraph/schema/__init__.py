@@ -8,15 +8,24 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
-# Importing every domain module registers its filters and Node types before the build.
-from mlgraph.schema import audit, deployments, filters, monitoring, pipelines, projects, registry
-from mlgraph.schema import webhooks
+# Importing every domain module registers its Node types before the build.
+from mlgraph.schema import (
+    audit,
+    deployments,
+    filters,
+    monitoring,
+    pipelines,
+    projects,
+    registry,
+    webhooks,
+)
 from mlgraph.schema.errors import CodedErrors, is_unexpected, log
 from mlgraph.schema.query import Query
 from mlgraph.schema.relay import NODE_TYPES
-from mlgraph.schema.scalars import SCALAR_OVERRIDES
+from mlgraph.schema.scalars import SCALAR_MAP
 
 __all__ = ["build_schema"]
 _DOMAINS = (audit, deployments, filters, monitoring, pipelines, projects, registry, webhooks)
@@ -36,13 +45,13 @@ class Schema(strawberry.federation.Schema):
 def build_schema(*, max_depth: int = 12, max_aliases: int = 100) -> Schema:
     extensions: list[type[SchemaExtension] | Any] = [
         CodedErrors,
-        QueryDepthLimiter(max_depth=max_depth),
-        MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
     ]
     return Schema(
         query=Query,
         types=list(NODE_TYPES.values()),
         extensions=extensions,
-        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
 

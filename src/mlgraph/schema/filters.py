@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -21,7 +22,6 @@ from mlgraph.schema.enums import (
     Severity,
     Stage,
 )
-from mlgraph.schema.relay import FILTER_INPUTS
 
 
 @strawberry.input(description="Filter jobs.")
@@ -97,8 +97,9 @@ class AuditEntryFilter:
     created_before: datetime | None = strawberry.field(default=None, description="Before this time.")
 
 
-FILTER_INPUTS.update(
-    {
+#: ``<Type>Filter`` input per entity, used by every connection to that entity.
+FILTER_INPUTS: dict[str, Any] = {
+
         "Job": JobFilter,
         "Model": ModelFilter,
         "ModelVersion": ModelVersionFilter,
@@ -108,5 +109,4 @@ FILTER_INPUTS.update(
         "Alert": AlertFilter,
         "WebhookDelivery": WebhookDeliveryFilter,
         "AuditEntry": AuditEntryFilter,
-    }
-)
+}

@@ -17,6 +17,7 @@ from sqlalchemy import Row
 from mlgraph.context import Context
 from mlgraph.errors import BadUserInput
 from mlgraph.ids import decode_cursor, decode_global_id, encode_cursor, encode_global_id
+from mlgraph.schema.filters import FILTER_INPUTS
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Order, Relation, relation
 from mlgraph.storage.queries import ROOT_KEY, FilterValues, PageArgs
 from mlgraph.storage.types import UTCDateTime
@@ -135,8 +136,6 @@ def _order_input(decl: EntityDecl) -> Any:
 
 #: ``<Type>Order`` inputs, generated from the declared order fields.
 ORDER_INPUTS: dict[str, Any] = {n: _order_input(d) for n, d in ENTITIES.items() if d.orders}
-#: ``<Type>Filter`` inputs, registered by ``schema.filters``.
-FILTER_INPUTS: dict[str, Any] = {}
 
 
 def _filter_values(decl: EntityDecl, value: Any) -> FilterValues:
@@ -238,7 +237,7 @@ def connection(owner: str, name: str, description: str) -> Any:
     order_input = ORDER_INPUTS.get(rel.target)
     filter_input = FILTER_INPUTS.get(rel.target) if rel.filterable else None
 
-    async def resolve(  # noqa: PLR0913
+    async def resolve(
         root: Any,
         info: Info,
         first: int | None = None,
@@ -246,7 +245,7 @@ def connection(owner: str, name: str, description: str) -> Any:
         last: int | None = None,
         before: str | None = None,
         order_by: Any = None,
-        filter: Any = None,  # noqa: A002 - the GraphQL argument is called filter
+        filter: Any = None,
     ) -> Any:
         args = page_args(rel, first, after, last, before, order_by, filter)
         return await resolve_connection(info, root, rel, args)

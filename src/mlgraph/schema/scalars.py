@@ -21,14 +21,13 @@ def _parse(value: object) -> datetime:
     return parsed.astimezone(UTC)
 
 
-DateTime = strawberry.scalar(
+_DATETIME = strawberry.scalar(
     name="DateTime",
     description="UTC timestamp, ISO-8601 with microseconds: `2026-01-31T12:00:00.000000Z`.",
     serialize=_serialize,
     parse_value=_parse,
 )
 
-SCALAR_OVERRIDES = {datetime: DateTime}
 
 
 def _parse_bigint(value: object) -> int:
@@ -37,10 +36,14 @@ def _parse_bigint(value: object) -> int:
     return int(value)
 
 
-BigInt = strawberry.scalar(
-    NewType("BigInt", int),
+BigInt = NewType("BigInt", int)
+
+_BIGINT = strawberry.scalar(
     name="BigInt",
     description="A 64-bit integer, as a JSON number (exact up to 2^53).",
     serialize=int,
     parse_value=_parse_bigint,
 )
+
+#: For ``StrawberryConfig(scalar_map=...)``.
+SCALAR_MAP = {datetime: _DATETIME, BigInt: _BIGINT}

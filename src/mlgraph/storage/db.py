@@ -7,7 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import MetaData, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mlgraph.settings import Settings
@@ -36,7 +41,7 @@ class Entity(Base):
         UTCDateTime, default=utcnow, index=True, sort_order=10
     )
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, onupdate=utcnow, sort_order=10
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True, sort_order=10
     )
 
 

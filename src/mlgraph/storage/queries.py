@@ -241,7 +241,7 @@ async def counts(
         .where(parent_col.in_(parents), *where)
         .group_by(parent_col)
     )
-    found: dict[Hashable, int] = {k: n for k, n in (await session.execute(stmt)).tuples()}
+    found: dict[Hashable, int] = {k: n for k, n in await session.execute(stmt)}
     return {p: found.get(p, 0) for p in parents}
 
 

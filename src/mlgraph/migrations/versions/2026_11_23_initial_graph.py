@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:35:44.951135
+Create Date: 2026-11-23 18:38:08.518006
 """
 
 from collections.abc import Sequence
@@ -43,6 +43,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_project_archived_at"), ["archived_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_project_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_project_name"), ["name"], unique=False)
+        batch_op.create_index(batch_op.f("ix_project_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
         "audit_entry",
@@ -86,6 +87,7 @@ def upgrade() -> None:
             ["project_id", "created_at", "id"],
             unique=False,
         )
+        batch_op.create_index(batch_op.f("ix_audit_entry_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
         "model",
@@ -121,6 +123,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_model_name"), ["name"], unique=False)
         batch_op.create_index(batch_op.f("ix_model_project_id"), ["project_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_model_risk_tier"), ["risk_tier"], unique=False)
+        batch_op.create_index(batch_op.f("ix_model_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
         "outbox_event",
@@ -198,6 +201,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_pipeline_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_pipeline_name"), ["name"], unique=False)
         batch_op.create_index(batch_op.f("ix_pipeline_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_pipeline_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
         "project_member",
@@ -236,6 +240,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_project_member_project_id"), ["project_id"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_project_member_updated_at"), ["updated_at"], unique=False
+        )
 
     op.create_table(
         "webhook",
@@ -265,6 +272,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_webhook_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_webhook_enabled"), ["enabled"], unique=False)
         batch_op.create_index(batch_op.f("ix_webhook_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_webhook_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
         "deployment",
@@ -342,6 +350,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_deployment_name"), ["name"], unique=False)
         batch_op.create_index(batch_op.f("ix_deployment_project_id"), ["project_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_deployment_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_deployment_strategy"), ["strategy"], unique=False)
+        batch_op.create_index(batch_op.f("ix_deployment_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
         "job",
@@ -409,6 +419,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_job_project_id"), ["project_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_job_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_job_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
         "webhook_delivery",
@@ -466,6 +477,9 @@ def upgrade() -> None:
             batch_op.f("ix_webhook_delivery_project_id"), ["project_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_webhook_delivery_status"), ["status"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_webhook_delivery_updated_at"), ["updated_at"], unique=False
+        )
         batch_op.create_index(
             batch_op.f("ix_webhook_delivery_webhook_id"), ["webhook_id"], unique=False
         )
@@ -528,6 +542,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_alert_rule_name"), ["name"], unique=False)
         batch_op.create_index(batch_op.f("ix_alert_rule_project_id"), ["project_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_alert_rule_severity"), ["severity"], unique=False)
+        batch_op.create_index(batch_op.f("ix_alert_rule_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
         "deployment_event",
@@ -587,6 +602,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_deployment_event_project_id"), ["project_id"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_deployment_event_updated_at"), ["updated_at"], unique=False
+        )
 
     op.create_table(
         "drift_metric",
@@ -642,6 +660,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_drift_metric_metric"), ["metric"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_drift_metric_project_id"), ["project_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_drift_metric_score"), ["score"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_drift_metric_updated_at"), ["updated_at"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_drift_metric_window_end"), ["window_end"], unique=False
@@ -720,6 +742,10 @@ def upgrade() -> None:
             batch_op.f("ix_model_version_source_run_id"), ["source_run_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_model_version_stage"), ["stage"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_model_version_updated_at"), ["updated_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_model_version_version"), ["version"], unique=False)
 
     op.create_table(
         "alert",
@@ -781,6 +807,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_alert_rule_id"), ["rule_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_alert_severity"), ["severity"], unique=False)
         batch_op.create_index(batch_op.f("ix_alert_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_alert_updated_at"), ["updated_at"], unique=False)
 
     op.create_table(
         "artifact",
@@ -837,9 +864,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("artifact", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_artifact_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_artifact_file_name"), ["file_name"], unique=False)
         batch_op.create_index(batch_op.f("ix_artifact_kind"), ["kind"], unique=False)
         batch_op.create_index(batch_op.f("ix_artifact_project_id"), ["project_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_artifact_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_artifact_updated_at"), ["updated_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_artifact_version_id"), ["version_id"], unique=False)
 
     op.create_table(
@@ -887,6 +916,9 @@ def upgrade() -> None:
             batch_op.f("ix_deployment_target_project_id"), ["project_id"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_deployment_target_updated_at"), ["updated_at"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_deployment_target_version_id"), ["version_id"], unique=False
         )
 
@@ -924,6 +956,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_model_alias_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_model_alias_model_id"), ["model_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_model_alias_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_model_alias_updated_at"), ["updated_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_model_alias_version_id"), ["version_id"], unique=False)
 
     op.create_table(
@@ -972,6 +1005,7 @@ def downgrade() -> None:
     op.drop_table("model_version_lineage")
     with op.batch_alter_table("model_alias", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_model_alias_version_id"))
+        batch_op.drop_index(batch_op.f("ix_model_alias_updated_at"))
         batch_op.drop_index(batch_op.f("ix_model_alias_project_id"))
         batch_op.drop_index(batch_op.f("ix_model_alias_model_id"))
         batch_op.drop_index(batch_op.f("ix_model_alias_created_at"))
@@ -979,6 +1013,7 @@ def downgrade() -> None:
     op.drop_table("model_alias")
     with op.batch_alter_table("deployment_target", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deployment_target_version_id"))
+        batch_op.drop_index(batch_op.f("ix_deployment_target_updated_at"))
         batch_op.drop_index(batch_op.f("ix_deployment_target_project_id"))
         batch_op.drop_index(batch_op.f("ix_deployment_target_deployment_id"))
         batch_op.drop_index(batch_op.f("ix_deployment_target_created_at"))
@@ -986,13 +1021,16 @@ def downgrade() -> None:
     op.drop_table("deployment_target")
     with op.batch_alter_table("artifact", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_artifact_version_id"))
+        batch_op.drop_index(batch_op.f("ix_artifact_updated_at"))
         batch_op.drop_index(batch_op.f("ix_artifact_status"))
         batch_op.drop_index(batch_op.f("ix_artifact_project_id"))
         batch_op.drop_index(batch_op.f("ix_artifact_kind"))
+        batch_op.drop_index(batch_op.f("ix_artifact_file_name"))
         batch_op.drop_index(batch_op.f("ix_artifact_created_at"))
 
     op.drop_table("artifact")
     with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_updated_at"))
         batch_op.drop_index(batch_op.f("ix_alert_status"))
         batch_op.drop_index(batch_op.f("ix_alert_severity"))
         batch_op.drop_index(batch_op.f("ix_alert_rule_id"))
@@ -1003,6 +1041,8 @@ def downgrade() -> None:
 
     op.drop_table("alert")
     with op.batch_alter_table("model_version", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_model_version_version"))
+        batch_op.drop_index(batch_op.f("ix_model_version_updated_at"))
         batch_op.drop_index(batch_op.f("ix_model_version_stage"))
         batch_op.drop_index(batch_op.f("ix_model_version_source_run_id"))
         batch_op.drop_index(batch_op.f("ix_model_version_project_id"))
@@ -1013,6 +1053,8 @@ def downgrade() -> None:
     op.drop_table("model_version")
     with op.batch_alter_table("drift_metric", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_drift_metric_window_end"))
+        batch_op.drop_index(batch_op.f("ix_drift_metric_updated_at"))
+        batch_op.drop_index(batch_op.f("ix_drift_metric_score"))
         batch_op.drop_index(batch_op.f("ix_drift_metric_project_id"))
         batch_op.drop_index(batch_op.f("ix_drift_metric_metric"))
         batch_op.drop_index(batch_op.f("ix_drift_metric_kind"))
@@ -1024,6 +1066,7 @@ def downgrade() -> None:
 
     op.drop_table("drift_metric")
     with op.batch_alter_table("deployment_event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deployment_event_updated_at"))
         batch_op.drop_index(batch_op.f("ix_deployment_event_project_id"))
         batch_op.drop_index(batch_op.f("ix_deployment_event_kind"))
         batch_op.drop_index("ix_deployment_event_deployment_id_created_at_id")
@@ -1032,6 +1075,7 @@ def downgrade() -> None:
 
     op.drop_table("deployment_event")
     with op.batch_alter_table("alert_rule", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_rule_updated_at"))
         batch_op.drop_index(batch_op.f("ix_alert_rule_severity"))
         batch_op.drop_index(batch_op.f("ix_alert_rule_project_id"))
         batch_op.drop_index(batch_op.f("ix_alert_rule_name"))
@@ -1043,6 +1087,7 @@ def downgrade() -> None:
     with op.batch_alter_table("webhook_delivery", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_delivery_webhook_id_created_at_id")
         batch_op.drop_index(batch_op.f("ix_webhook_delivery_webhook_id"))
+        batch_op.drop_index(batch_op.f("ix_webhook_delivery_updated_at"))
         batch_op.drop_index(batch_op.f("ix_webhook_delivery_status"))
         batch_op.drop_index(batch_op.f("ix_webhook_delivery_project_id"))
         batch_op.drop_index(batch_op.f("ix_webhook_delivery_next_attempt_at"))
@@ -1051,6 +1096,7 @@ def downgrade() -> None:
 
     op.drop_table("webhook_delivery")
     with op.batch_alter_table("job", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_job_updated_at"))
         batch_op.drop_index(batch_op.f("ix_job_status"))
         batch_op.drop_index(batch_op.f("ix_job_project_id"))
         batch_op.drop_index("ix_job_pipeline_id_created_at_id")
@@ -1060,6 +1106,8 @@ def downgrade() -> None:
 
     op.drop_table("job")
     with op.batch_alter_table("deployment", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deployment_updated_at"))
+        batch_op.drop_index(batch_op.f("ix_deployment_strategy"))
         batch_op.drop_index(batch_op.f("ix_deployment_status"))
         batch_op.drop_index(batch_op.f("ix_deployment_project_id"))
         batch_op.drop_index(batch_op.f("ix_deployment_name"))
@@ -1069,12 +1117,14 @@ def downgrade() -> None:
 
     op.drop_table("deployment")
     with op.batch_alter_table("webhook", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_updated_at"))
         batch_op.drop_index(batch_op.f("ix_webhook_project_id"))
         batch_op.drop_index(batch_op.f("ix_webhook_enabled"))
         batch_op.drop_index(batch_op.f("ix_webhook_created_at"))
 
     op.drop_table("webhook")
     with op.batch_alter_table("project_member", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_project_member_updated_at"))
         batch_op.drop_index(batch_op.f("ix_project_member_project_id"))
         batch_op.drop_index("ix_project_member_principal_role")
         batch_op.drop_index(batch_op.f("ix_project_member_principal_id"))
@@ -1082,6 +1132,7 @@ def downgrade() -> None:
 
     op.drop_table("project_member")
     with op.batch_alter_table("pipeline", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pipeline_updated_at"))
         batch_op.drop_index(batch_op.f("ix_pipeline_project_id"))
         batch_op.drop_index(batch_op.f("ix_pipeline_name"))
         batch_op.drop_index(batch_op.f("ix_pipeline_created_at"))
@@ -1101,6 +1152,7 @@ def downgrade() -> None:
 
     op.drop_table("outbox_event")
     with op.batch_alter_table("model", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_model_updated_at"))
         batch_op.drop_index(batch_op.f("ix_model_risk_tier"))
         batch_op.drop_index(batch_op.f("ix_model_project_id"))
         batch_op.drop_index(batch_op.f("ix_model_name"))
@@ -1108,6 +1160,7 @@ def downgrade() -> None:
 
     op.drop_table("model")
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_entry_updated_at"))
         batch_op.drop_index("ix_audit_entry_project_id_created_at_id")
         batch_op.drop_index(batch_op.f("ix_audit_entry_project_id"))
         batch_op.drop_index(batch_op.f("ix_audit_entry_entity_type"))
@@ -1118,6 +1171,7 @@ def downgrade() -> None:
 
     op.drop_table("audit_entry")
     with op.batch_alter_table("project", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_project_updated_at"))
         batch_op.drop_index(batch_op.f("ix_project_name"))
         batch_op.drop_index(batch_op.f("ix_project_created_at"))
         batch_op.drop_index(batch_op.f("ix_project_archived_at"))

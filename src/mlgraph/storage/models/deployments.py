@@ -27,7 +27,9 @@ class Deployment(Entity):
     )
     name: Mapped[str] = mapped_column(String(200), index=True)
     environment: Mapped[Environment] = mapped_column(enum_column(Environment), index=True)
-    strategy: Mapped[DeploymentStrategy] = mapped_column(enum_column(DeploymentStrategy))
+    strategy: Mapped[DeploymentStrategy] = mapped_column(
+        enum_column(DeploymentStrategy), index=True
+    )
     status: Mapped[DeploymentStatus] = mapped_column(enum_column(DeploymentStatus), index=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     revision: Mapped[int] = mapped_column(default=1)

@@ -22,7 +22,7 @@ class DriftMetric(Entity):
     kind: Mapped[DriftKind] = mapped_column(enum_column(DriftKind), index=True)
     metric: Mapped[str] = mapped_column(String(64), index=True)
     feature: Mapped[str] = mapped_column(String(200), index=True)
-    score: Mapped[float]
+    score: Mapped[float] = mapped_column(index=True)
     threshold: Mapped[float]
     detected: Mapped[bool] = mapped_column(index=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -34,7 +34,7 @@ class ModelVersion(Entity):
     model_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("model.id", ondelete="CASCADE"), index=True
     )
-    version: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64), index=True)
     stage: Mapped[Stage] = mapped_column(enum_column(Stage), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     metrics: Mapped[dict[str, float]] = mapped_column(JSONDoc, default=dict)
@@ -90,7 +90,7 @@ class Artifact(Entity):
     )
     kind: Mapped[ArtifactKind] = mapped_column(enum_column(ArtifactKind), index=True)
     status: Mapped[ArtifactStatus] = mapped_column(enum_column(ArtifactStatus), index=True)
-    file_name: Mapped[str] = mapped_column(String(255))
+    file_name: Mapped[str] = mapped_column(String(255), index=True)
     storage_key: Mapped[str] = mapped_column(String(1024), unique=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))

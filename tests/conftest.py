@@ -1,0 +1,181 @@
+"""Test harness: every test that takes ``backend`` runs on SQLite and on PostgreSQL.
+
+* SQLite always; PostgreSQL at ``MLGRAPH_TEST_DATABASE_URL`` (default the local server) whenever
+  it answers. Under ``CI=true`` an unreachable PostgreSQL fails the run instead of skipping.
+* One fresh database per test session and backend, migrated with Alembic (so migrations are
+  exercised on both), tables emptied before each test.
+* The app runs in a real uvicorn server on a loopback port; tests talk HTTP to it with httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from mlgraph.app import create_app
+from mlgraph.migrations import upgrade
+from mlgraph.settings import Settings
+from mlgraph.storage.db import Base, create_engine, create_sessions
+
+PG_URL = os.environ.get(
+    "MLGRAPH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@dataclass
+class SqlCounter:
+    """Counts statements sent to the database (``before_cursor_execute``)."""
+
+    statements: list[str] = field(default_factory=list)
+    active: bool = False
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if self.active:
+            self.statements.append(statement)
+
+    def start(self) -> None:
+        self.statements.clear()
+        self.active = True
+
+    def stop(self) -> int:
+        self.active = False
+        return len(self.statements)
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    sql: SqlCounter
+    base_url: str = ""
+    client: httpx.AsyncClient | None = None
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST a GraphQL request; returns the whole JSON body (``data`` and ``errors``)."""
+        assert self.client is not None
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST and assert there were no errors; returns ``data``."""
+        body = await self.gql(query, variables)
+        assert "errors" not in body, body["errors"]
+        result: dict[str, Any] = body["data"]
+        return result
+
+
+async def _pg_available() -> bool:
+    try:
+        conn = await asyncpg.connect(_dsn(PG_URL), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _create_pg_database() -> str:
+    name = f"mlgraph_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(_dsn(PG_URL))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_pg_database(url: str) -> None:
+    conn = await asyncpg.connect(_dsn(PG_URL))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """Start ``app`` on a free loopback port; returns the server, its task and base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+async def stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Backend]:
+    data_dir = tmp_path_factory.mktemp(request.param)
+    if request.param == "postgresql":
+        if not await _pg_available():
+            if IN_CI:
+                pytest.fail(f"CI=true and PostgreSQL is unreachable at {PG_URL}")
+            pytest.skip(f"PostgreSQL unreachable at {PG_URL} (required when CI=true)")
+        url = await _create_pg_database()
+    else:
+        url = f"sqlite+aiosqlite:///{data_dir / 'test.sqlite3'}"
+    await asyncio.to_thread(upgrade, url)
+    settings = Settings(database_url=url, data_dir=data_dir, gc_freeze=False)
+    engine = create_engine(settings)
+    sql = SqlCounter()
+    event.listen(engine.sync_engine, "before_cursor_execute", sql)
+    b = Backend(request.param, url, engine, create_sessions(engine), settings, sql)
+    server, task, b.base_url = await serve(create_app(settings, engine=engine))
+    async with httpx.AsyncClient(base_url=b.base_url, timeout=30) as client:
+        b.client = client
+        yield b
+    await stop(server, task)
+    await engine.dispose()
+    if request.param == "postgresql":
+        await _drop_pg_database(url)
+
+
+@pytest.fixture
+async def db(backend: Backend) -> Backend:
+    """``backend`` with every table emptied first."""
+    async with backend.engine.begin() as conn:
+        if backend.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
+    return backend
+
+
+OPERATIONS = Path(__file__).resolve().parent.parent / "graphql" / "operations"
+
+
+@pytest.fixture(scope="session")
+def dashboard_query() -> Iterator[str]:
+    yield (OPERATIONS / "dashboard.graphql").read_text()

@@ -1,0 +1,85 @@
+"""The schema and the graph declaration describe the same graph, and every declared relation
+and filter has the index it needs."""
+
+from __future__ import annotations
+
+import pytest
+from graphql import GraphQLNonNull, GraphQLObjectType, get_named_type
+from sqlalchemy import Table
+
+from mlgraph.schema import build_schema
+from mlgraph.schema.relay import FILTER_INPUTS, NODE_TYPES
+from mlgraph.storage.db import Base
+from mlgraph.storage.graph import ENTITIES, ROOT
+
+SCHEMA = build_schema()
+GQL = SCHEMA._schema
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+@pytest.mark.parametrize("name", sorted(ENTITIES))
+def test_every_declared_entity_is_a_node_type_with_its_fields(name: str) -> None:
+    decl = ENTITIES[name]
+    gql_type = GQL.type_map[name]
+    assert isinstance(gql_type, GraphQLObjectType)
+    assert "Node" in [i.name for i in gql_type.interfaces]
+    declared = {camel(f) for f in [*decl.fields, *decl.relations]} | {"id"}
+    extra = {"entity"} if name == "AuditEntry" else set()  # polymorphic, resolved by type name
+    assert set(gql_type.fields) == declared | extra
+    for column in decl.fields.values():
+        assert column in decl.table.c, f"{name}: no column {column}"
+
+
+@pytest.mark.parametrize("name", sorted(ENTITIES))
+def test_connections_take_the_declared_filters_and_orders(name: str) -> None:
+    decl = ENTITIES[name]
+    filter_input = FILTER_INPUTS.get(name)
+    if decl.filters:
+        assert filter_input is not None
+        fields = GQL.type_map[f"{name}Filter"].fields  # type: ignore[union-attr]
+        assert set(fields) == {camel(f.name) for f in decl.filters}
+    else:
+        assert filter_input is None
+    if decl.orders:
+        enum = GQL.type_map[f"{name}OrderField"]
+        assert set(enum.values) == set(decl.orders)  # type: ignore[union-attr]
+
+
+def test_root_connections_are_declared() -> None:
+    query = GQL.query_type
+    assert query is not None
+    for rel in ROOT.values():
+        field = query.fields[camel(rel.name)]
+        assert isinstance(field.type, GraphQLNonNull)
+        assert get_named_type(field.type).name == f"{rel.target}Connection"
+
+
+def test_node_registry_covers_every_entity() -> None:
+    assert set(NODE_TYPES) == set(ENTITIES)
+
+
+def _indexed_leading_columns(table: Table) -> set[str]:
+    leading = {idx.columns[0].name for idx in table.indexes if idx.columns}
+    leading |= {c.columns[0].name for c in table.constraints if hasattr(c, "columns") and c.columns}
+    return leading
+
+
+@pytest.mark.parametrize("table", Base.metadata.sorted_tables, ids=lambda t: t.name)
+def test_every_foreign_key_is_indexed(table: Table) -> None:
+    leading = _indexed_leading_columns(table)
+    for fk in table.foreign_keys:
+        assert fk.parent.name in leading, f"{table.name}.{fk.parent.name} has no index"
+
+
+@pytest.mark.parametrize("name", sorted(ENTITIES))
+def test_every_filter_and_order_column_is_indexed(name: str) -> None:
+    decl = ENTITIES[name]
+    leading = _indexed_leading_columns(decl.table)
+    columns = {f.column for f in decl.filters if f.via is None} | set(decl.orders.values())
+    columns -= {"tags"}  # JSON array membership; see the note in storage.graph
+    for column in columns:
+        assert column in leading, f"{decl.table.name}.{column} has no index"

@@ -1,0 +1,67 @@
+"""Health, readiness and a database that is down: clear answers, no hang, no 500."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+from pathlib import Path
+
+import httpx
+
+from mlgraph.app import create_app
+from mlgraph.settings import Settings
+from tests.conftest import Backend, serve, stop
+
+
+async def test_ready_when_database_and_object_store_answer(db: Backend) -> None:
+    assert db.client is not None
+    assert (await db.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await db.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "objectStore": "ok"}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket closes
+
+
+async def test_database_down_is_reported_not_hung(tmp_path: Path) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/nowhere"
+    settings = Settings(database_url=url, data_dir=tmp_path, db_connect_timeout_s=2,
+                        gc_freeze=False)
+    server, task, base = await serve(create_app(settings))
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            ready = await asyncio.wait_for(client.get("/readyz"), 20)
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["database"] == "unavailable"
+            assert ready.json()["checks"]["objectStore"] == "ok"
+
+            response = await asyncio.wait_for(
+                client.post("/graphql", json={"query": "{ projects { totalCount } }"}), 20
+            )
+            assert response.status_code == 200
+            error = response.json()["errors"][0]
+            assert error["extensions"]["code"] == "INTERNAL"
+            assert "unavailable" in error["message"]
+            assert error["extensions"]["requestId"] == response.headers["x-request-id"]
+            assert "asyncpg" not in response.text and "Traceback" not in response.text
+    finally:
+        await stop(server, task)
+
+
+async def test_server_tunes_the_garbage_collector(tmp_path: Path) -> None:
+    before_threshold, before_frozen = gc.get_threshold(), gc.get_freeze_count()
+    settings = Settings(data_dir=tmp_path, gc_threshold=(50_000, 20, 30), gc_freeze=True)
+    server, task, _ = await serve(create_app(settings))
+    try:
+        assert gc.get_threshold() == (50_000, 20, 30)
+        assert gc.get_freeze_count() > 0
+    finally:
+        await stop(server, task)
+        gc.unfreeze()
+        gc.set_threshold(*before_threshold)
+    assert before_frozen == 0
