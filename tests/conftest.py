@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,9 +160,7 @@ async def backend(
         await _drop_pg_database(url)
 
 
-@pytest.fixture
-async def db(backend: Backend) -> Backend:
-    """``backend`` with every table emptied first."""
+async def truncate(backend: Backend) -> None:
     async with backend.engine.begin() as conn:
         if backend.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
@@ -170,6 +168,12 @@ async def db(backend: Backend) -> Backend:
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 await conn.execute(table.delete())
+
+
+@pytest.fixture
+async def db(backend: Backend) -> Backend:
+    """``backend`` with every table emptied first."""
+    await truncate(backend)
     return backend
 
 
@@ -177,5 +181,5 @@ OPERATIONS = Path(__file__).resolve().parent.parent / "graphql" / "operations"
 
 
 @pytest.fixture(scope="session")
-def dashboard_query() -> Iterator[str]:
-    yield (OPERATIONS / "dashboard.graphql").read_text()
+def dashboard_query() -> str:
+    return (OPERATIONS / "dashboard.graphql").read_text()

@@ -1,8 +1,9 @@
 """Deterministic MLOps demo data (``mlgraph seed --demo``) and larger sets for tests/benchmarks.
 
-Everything comes from one ``random.Random(seed)``: ids, names, timestamps and hashes, so a seed
-and a ``now`` always give the same rows. Timestamps are UTC, fall in the 30 days before ``now``,
-children come after their parents, and every ``created_at`` is distinct.
+Everything comes from one ``random.Random(seed)`` (ids, names, numbers, hashes), so a seed and a
+``now`` always give the same rows. Timestamps are aware UTC, fall in the 30 days before ``now``,
+children come after their parents, and ``created_at`` values are distinct (whole seconds plus a
+per-row counter in the microseconds).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import product
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -45,37 +47,81 @@ from mlgraph.storage.enums import (
 GENESIS_HASH = "0" * 64
 E = TypeVar("E", bound=Entity)
 
-_NAMES = ("Fraud Detection", "Churn Prediction", "Demand Forecasting", "Search Ranking",
-          "Credit Risk", "Support Triage")
-_PEOPLE = (("alice@example.com", "Alice Chen"), ("bob@example.com", "Bob Okafor"),
-           ("carol@example.com", "Carol Diaz"), ("dave@example.com", "Dave Kim"),
-           ("erin@example.com", "Erin Novak"), ("frank@example.com", "Frank Müller"))
-_PIPELINES = ("nightly-training", "feature-backfill", "weekly-retrain", "hyperparameter-sweep",
-              "data-validation", "batch-scoring", "shadow-evaluation")
+_NAMES = (
+    "Fraud Detection",
+    "Churn Prediction",
+    "Demand Forecasting",
+    "Search Ranking",
+    "Credit Risk",
+    "Support Triage",
+)
+_PEOPLE = (
+    ("alice@example.com", "Alice Chen"),
+    ("bob@example.com", "Bob Okafor"),
+    ("carol@example.com", "Carol Diaz"),
+    ("dave@example.com", "Dave Kim"),
+    ("erin@example.com", "Erin Novak"),
+    ("frank@example.com", "Frank Müller"),
+)
+_PIPELINES = (
+    "nightly-training",
+    "feature-backfill",
+    "weekly-retrain",
+    "hyperparameter-sweep",
+    "data-validation",
+    "batch-scoring",
+    "shadow-evaluation",
+)
 _STEPS = ("ingest", "validate", "featurize", "train", "evaluate", "register")
 _TAGS = ("nlp", "tabular", "vision", "pii", "realtime", "batch")
-_FAMILIES = {"gbm": "xgboost", "bert": "pytorch", "tabnet": "pytorch", "logreg": "sklearn",
-             "ranker": "lightgbm", "lstm": "tensorflow", "embedder": "onnx"}
-_WEIGHTS = {"xgboost": "model.ubj", "pytorch": "model.pt", "sklearn": "model.joblib",
-            "lightgbm": "model.txt", "tensorflow": "saved_model.tar.gz", "onnx": "model.onnx"}
-_FILES = {ArtifactKind.METRICS: ("metrics.json", "application/json", 1_000, 20_000),
-          ArtifactKind.DATASET: ("train.parquet", "application/vnd.apache.parquet", 2**27, 2**33),
-          ArtifactKind.CODE: ("src.tar.gz", "application/gzip", 40_000, 5_000_000),
-          ArtifactKind.OTHER: ("model_card.md", "text/markdown", 2_000, 30_000)}
-_FEATURES = ("amount", "merchant_category", "account_age_days", "session_length", "country",
-             "device_type", "txn_velocity_1h", "query_length")
-_JOB_MESSAGES = {JobStatus.QUEUED: "waiting for a worker", JobStatus.RUNNING: "running step train",
-                 JobStatus.SUCCEEDED: "completed", JobStatus.CANCELLED: "cancelled by user",
-                 JobStatus.FAILED: "step train failed: CUDA out of memory"}
-_PREVIOUS_STAGE = {Stage.STAGING: Stage.DRAFT, Stage.PRODUCTION: Stage.STAGING,
-                   Stage.ARCHIVED: Stage.PRODUCTION}
-#: Insert order: every table after the tables its foreign keys point at.
-_ORDER: tuple[type[Base], ...] = (
-    m.Project, m.ProjectMember, m.Pipeline, m.Job, m.Model, m.ModelVersion,
-    m.ModelVersionLineage, m.ModelAlias, m.Artifact, m.Deployment, m.DeploymentTarget,
-    m.DeploymentEvent, m.DriftMetric, m.AlertRule, m.Alert, m.Webhook, m.WebhookDelivery,
-    m.AuditEntry,
+_FEATURES = (
+    "amount",
+    "merchant_category",
+    "account_age_days",
+    "session_length",
+    "country",
+    "device_type",
+    "txn_velocity_1h",
+    "query_length",
 )
+#: model family -> framework
+_FAMILIES = {
+    "gbm": "xgboost",
+    "bert": "pytorch",
+    "tabnet": "pytorch",
+    "logreg": "sklearn",
+    "ranker": "lightgbm",
+    "lstm": "tensorflow",
+    "embedder": "onnx",
+}
+#: framework -> weights file name
+_WEIGHTS = {
+    "xgboost": "model.ubj",
+    "pytorch": "model.pt",
+    "sklearn": "model.joblib",
+    "lightgbm": "model.txt",
+    "tensorflow": "saved_model.tar.gz",
+    "onnx": "model.onnx",
+}
+#: other artifacts: file name, content type, size range in bytes
+_FILES = {
+    ArtifactKind.METRICS: ("metrics.json", "application/json", 1_000, 20_000),
+    ArtifactKind.DATASET: ("train.parquet", "application/vnd.apache.parquet", 2**27, 2**33),
+    ArtifactKind.CODE: ("src.tar.gz", "application/gzip", 40_000, 5_000_000),
+    ArtifactKind.OTHER: ("model_card.md", "text/markdown", 2_000, 30_000),
+}
+_JOB_MESSAGES = {
+    JobStatus.QUEUED: "waiting for a worker",
+    JobStatus.RUNNING: "running step train",
+    JobStatus.SUCCEEDED: "completed",
+    JobStatus.CANCELLED: "cancelled by user",
+    JobStatus.FAILED: "step train failed: CUDA out of memory",
+}
+_PREVIOUS_STAGE = {
+    Stage.STAGING: "DRAFT",
+    Stage.PRODUCTION: "STAGING",
+    Stage.ARCHIVED: "PRODUCTION",
+}
 
 
 @dataclass(frozen=True)
@@ -94,33 +140,46 @@ class SeedSummary:
 
 
 def audit_hash(prev_hash: str, entry_fields: Mapping[str, Any]) -> str:
-    """``sha256(prev_hash + canonical JSON of the entry)``: one link of the audit chain."""
+    """``sha256(prev_hash + canonical JSON of the entry)``: one link of the audit chain.
+
+    ``entry_fields`` holds seq, actor, action, entity_type, entity_id, project_id, changes,
+    request_id and created_at (ids as UUID or str, ``created_at`` as an aware datetime).
+    """
+
     def text(value: Any) -> str | None:
         return None if value is None else str(value)
 
-    created = entry_fields["created_at"]
+    created_at = entry_fields["created_at"]
     canonical = json.dumps(
-        {"seq": entry_fields["seq"], "actor": entry_fields["actor"],
-         "action": entry_fields["action"], "entity_type": entry_fields["entity_type"],
-         "entity_id": text(entry_fields.get("entity_id")),
-         "project_id": text(entry_fields.get("project_id")),
-         "changes": entry_fields["changes"], "request_id": entry_fields["request_id"],
-         "created_at": created.isoformat() if isinstance(created, datetime) else created},
-        sort_keys=True, separators=(",", ":"),
+        {
+            "seq": entry_fields["seq"],
+            "actor": entry_fields["actor"],
+            "action": entry_fields["action"],
+            "entity_type": entry_fields["entity_type"],
+            "entity_id": text(entry_fields["entity_id"]),
+            "project_id": text(entry_fields["project_id"]),
+            "changes": entry_fields["changes"],
+            "request_id": entry_fields["request_id"],
+            "created_at": created_at.isoformat(),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
 @dataclass
 class _Ctx:
-    """What the later domains of one project need from the earlier ones."""
+    """One project being built: what later domains need from earlier ones."""
 
     index: int
     project: m.Project
-    writers: list[str]
+    writers: list[str]  # members who may change things
     runs: list[m.Job] = field(default_factory=list)  # succeeded pipeline runs
+    #: (model, production version or None, staging version)
     models: list[tuple[m.Model, m.ModelVersion | None, m.ModelVersion]] = field(
-        default_factory=list)  # (model, production version, staging version)
+        default_factory=list
+    )
     deployments: list[m.Deployment] = field(default_factory=list)
     drift: dict[uuid.UUID, list[m.DriftMetric]] = field(default_factory=dict)
 
@@ -132,7 +191,7 @@ class _Seeder:
         self.audits: list[dict[str, Any]] = []
         self._tick = 0
 
-    # -- helpers ---------------------------------------------------------------------------
+    # -- helpers -------------------------------------------------------------------------------
     def uid(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
 
@@ -140,85 +199,154 @@ class _Seeder:
         """``lo..hi`` whole seconds after ``base``'s second, plus a counter in microseconds."""
         self._tick += 1
         seconds = self.rng.randint(lo, lo if hi is None else hi)
-        micros = self._tick % 1_000_000
-        return base.replace(microsecond=0) + timedelta(seconds=seconds, microseconds=micros)
+        return base.replace(microsecond=0) + timedelta(
+            seconds=seconds, microseconds=self._tick % 1_000_000
+        )
 
-    def new(self, cls: type[E], created: datetime, updated: datetime | None = None,
-            **values: Any) -> E:
+    def new(
+        self,
+        c: _Ctx | None,
+        cls: type[E],
+        created: datetime,
+        updated: datetime | None = None,
+        **values: Any,
+    ) -> E:
+        """A row of ``c``'s project with a seeded id and explicit timestamps."""
+        if c is not None:
+            values["project_id"] = c.project.id
         row = cls(id=self.uid(), created_at=created, updated_at=updated or created, **values)
         self.rows[cls].append(row)
         return row
 
-    def audit(self, c: _Ctx, at: datetime, action: str, row: Entity, after: dict[str, Any],
-              before: dict[str, Any] | None = None) -> None:
-        self.audits.append({
-            "actor": self.rng.choice(c.writers), "action": action,
-            "entity_type": type(row).__name__, "entity_id": row.id,
-            "project_id": c.project.id, "changes": {"before": before, "after": after},
-            "request_id": "seed", "created_at": self.at(at, 1, 30),
-        })
+    def audit(
+        self,
+        c: _Ctx,
+        at: datetime,
+        action: str,
+        row: Entity,
+        after: dict[str, Any],
+        *,
+        before: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Collect an entry; :meth:`chain` numbers and hashes them once all are known."""
+        self.audits.append(
+            {
+                "actor": actor or self.rng.choice(c.writers),
+                "action": action,
+                "entity_type": type(row).__name__,
+                "entity_id": row.id,
+                "project_id": c.project.id,
+                "changes": {"before": before, "after": after},
+                "request_id": "seed",
+                "created_at": self.at(at, 1, 30),
+            }
+        )
 
-    def job(self, c: _Ctx, kind: JobKind, status: JobStatus, created: datetime,
-            parameters: dict[str, Any], pipeline_id: uuid.UUID | None = None) -> m.Job:
+    def job(
+        self,
+        c: _Ctx,
+        kind: JobKind,
+        status: JobStatus,
+        created: datetime,
+        parameters: dict[str, Any],
+        pipeline_id: uuid.UUID | None = None,
+    ) -> m.Job:
         started = None if status is JobStatus.QUEUED else self.at(created, 5, 120)
-        active = status in (JobStatus.QUEUED, JobStatus.RUNNING)
-        finished = None if started is None or active else self.at(started, 120, 3 * 3600)
+        done = started is not None and status is not JobStatus.RUNNING
+        finished = self.at(started, 120, 3 * 3600) if started and done else None
         progress = {JobStatus.QUEUED: 0.0, JobStatus.SUCCEEDED: 1.0}.get(
-            status, round(self.rng.uniform(0.05, 0.95), 2))
-        return self.new(m.Job, created, finished or started or created, project_id=c.project.id,
-                        pipeline_id=pipeline_id, kind=kind, status=status, progress=progress,
-                        message=_JOB_MESSAGES[status], parameters=parameters,
-                        started_at=started, finished_at=finished)
+            status, round(self.rng.uniform(0.05, 0.95), 2)
+        )
+        return self.new(
+            c,
+            m.Job,
+            created,
+            finished or started,
+            pipeline_id=pipeline_id,
+            kind=kind,
+            status=status,
+            progress=progress,
+            message=_JOB_MESSAGES[status],
+            parameters=parameters,
+            started_at=started,
+            finished_at=finished,
+        )
 
-    # -- domains ---------------------------------------------------------------------------
-    def project(self, index: int, name: str) -> None:
+    # -- domains -------------------------------------------------------------------------------
+    def project(self, index: int, name: str, slug: str) -> None:
         rng = self.rng
-        slug = name.lower().replace(" ", "-")
         created = self.at(self.now - timedelta(days=30), 0, 2 * 86400)
-        project = self.new(m.Project, created, slug=slug, name=name, archived_at=None,
-                           description=f"{name}: models, pipelines and deployments.",
-                           protected_aliases=["production"])
+        project = self.new(
+            None,
+            m.Project,
+            created,
+            slug=slug,
+            name=name,
+            archived_at=None,
+            description=f"{name}: models, pipelines and deployments.",
+            protected_aliases=["production"],
+        )
         people = rng.sample(_PEOPLE, rng.randint(2, 4))
         roles = [Role.ADMIN, Role.EDITOR, *rng.choices((Role.EDITOR, Role.VIEWER), k=2)]
         roles[len(people) - 1] = Role.VIEWER if len(people) > 2 else Role.EDITOR
+        writers = [p for (p, _), r in zip(people, roles, strict=False) if r is not Role.VIEWER]
+        c = _Ctx(index, project, writers)
         for (principal, display), role in zip(people, roles, strict=False):
-            self.new(m.ProjectMember, self.at(created, 1, 600), project_id=project.id,
-                     principal_id=principal, display_name=display, role=role)
-        c = _Ctx(index, project, [p for (p, _), r in zip(people, roles, strict=False)
-                                  if r is not Role.VIEWER])
-        self.audit(c, created, "project.create", project, {"slug": slug, "name": name})
-        for build in (self.pipelines, self.registry, self.deployments, self.monitoring,
-                      self.webhooks):
-            build(c)
+            self.new(
+                c,
+                m.ProjectMember,
+                self.at(created, 1, 600),
+                principal_id=principal,
+                display_name=display,
+                role=role,
+            )
+        self.audit(c, created, "project.create", project, {"slug": slug}, actor=writers[0])
+        self.pipelines(c)
+        self.registry(c)
+        self.deployments(c)
+        self.drift(c)
+        self.alert_rules(c)
+        self.webhooks(c)
 
     def pipelines(self, c: _Ctx) -> None:
-        rng, ok = self.rng, JobStatus.SUCCEEDED
+        rng, ok, active = self.rng, JobStatus.SUCCEEDED, (JobStatus.RUNNING, JobStatus.QUEUED)
         for pi, name in enumerate(rng.sample(_PIPELINES, rng.randint(3, 6))):
             created = self.at(c.project.created_at, 3600, 12 * 3600)
-            nodes = [{"id": s, "kind": s, "locked": s == "ingest" and rng.random() < 0.3}
-                     for s in _STEPS[rng.randint(0, 1):rng.randint(4, 6)]]
-            pipe = self.new(m.Pipeline, created, project_id=c.project.id, name=name, nodes=nodes,
-                            description=f"{name.replace('-', ' ')} for {c.project.name}",
-                            revision=rng.randint(1, 4))
+            steps = _STEPS[rng.randint(0, 1) : rng.randint(4, 6)]
+            nodes = [{"id": s, "kind": s, "locked": s == "ingest"} for s in steps]
+            pipe = self.new(
+                c,
+                m.Pipeline,
+                created,
+                name=name,
+                nodes=nodes,
+                revision=rng.randint(1, 4),
+                description=f"{name.replace('-', ' ')} for {c.project.name}",
+            )
             self.audit(c, created, "pipeline.create", pipe, {"name": name})
             n = rng.randint(4, 10)
             statuses = rng.choices((ok, JobStatus.FAILED, JobStatus.CANCELLED), (7, 2, 1), k=n)
-            statuses[0] = ok
+            statuses[0] = ok  # so the first versions have a source run
             if pi < 2:  # every project has a failed, a cancelled, a running and a queued run
                 statuses[1] = (JobStatus.FAILED, JobStatus.CANCELLED)[pi]
-                statuses[-1] = (JobStatus.RUNNING, JobStatus.QUEUED)[pi]
+                statuses[-1] = active[pi]
             elif rng.random() < 0.3:
-                statuses[-1] = rng.choice((JobStatus.RUNNING, JobStatus.QUEUED))
+                statuses[-1] = rng.choice(active)
             span = int((self.now - created).total_seconds()) - 6 * 3600
             offsets = sorted(rng.randint(3 * 3600, span) for _ in range(n))
             offsets[0] = min(offsets[0], rng.randint(600, 4 * 3600))
             for status, offset in zip(statuses, offsets, strict=True):
-                started = (self.at(self.now - timedelta(minutes=90), 0, 3000)
-                           if status in (JobStatus.QUEUED, JobStatus.RUNNING)
-                           else self.at(created, offset))
-                params = {"learning_rate": rng.choice((0.01, 0.05, 0.1)),
-                          "max_depth": rng.randint(4, 10), "git_ref": "main"}
-                run = self.job(c, JobKind.PIPELINE_RUN, status, started, params, pipe.id)
+                recent = status in active
+                at = self.at(self.now - timedelta(minutes=90), 0, 3000) if recent else None
+                params = {
+                    "learning_rate": rng.choice((0.01, 0.05, 0.1)),
+                    "max_depth": rng.randint(4, 10),
+                    "git_ref": "main",
+                }
+                run = self.job(
+                    c, JobKind.PIPELINE_RUN, status, at or self.at(created, offset), params, pipe.id
+                )
                 if status is ok:
                     c.runs.append(run)
 
@@ -227,10 +355,16 @@ class _Seeder:
         for mi, family in enumerate(rng.sample(list(_FAMILIES), rng.randint(3, 6))):
             framework, name = _FAMILIES[family], f"{stem}-{family}"
             created = self.at(c.project.created_at, 86400, 2 * 86400)
-            model = self.new(m.Model, created, project_id=c.project.id, name=name,
-                             description=f"{family} model for {c.project.name.lower()}",
-                             tags=sorted(rng.sample(_TAGS, rng.randint(1, 3))),
-                             risk_tier=list(RiskTier)[mi % 3], archived_at=None)
+            model = self.new(
+                c,
+                m.Model,
+                created,
+                name=name,
+                archived_at=None,
+                description=f"{family} model for {c.project.name.lower()}",
+                tags=sorted(rng.sample(_TAGS, rng.randint(1, 3))),
+                risk_tier=list(RiskTier)[mi % 3],
+            )
             self.audit(c, created, "model.register", model, {"name": name})
             n = rng.randint(5 if mi == 0 else 3, 8)
             stages = [Stage.ARCHIVED] * (n - 2) + [Stage.STAGING, Stage.DRAFT]
@@ -241,185 +375,281 @@ class _Seeder:
             versions: list[m.ModelVersion] = []
             semver = [1, 0, 0]
             for vi, (stage, offset) in enumerate(zip(stages, offsets, strict=True)):
-                if vi:
+                if vi:  # mostly minor bumps, some major and patch releases
                     part = rng.choices((0, 1, 2), (1, 6, 2))[0]
                     semver = [*semver[:part], semver[part] + 1, *[0] * (2 - part)]
                 at = self.at(created, offset)
                 sources = [j for j in c.runs if j.finished_at and j.finished_at < at]
                 auc = min(0.99, 0.82 + 0.012 * vi + rng.uniform(-0.01, 0.02))
                 version = self.new(
-                    m.ModelVersion, at, at if stage is Stage.DRAFT else self.at(at, 3600, 86400),
-                    project_id=c.project.id, model_id=model.id,
-                    version=".".join(map(str, semver)), stage=stage,
+                    c,
+                    m.ModelVersion,
+                    at,
+                    at if stage is Stage.DRAFT else self.at(at, 3600, 86400),
+                    model_id=model.id,
+                    version=".".join(map(str, semver)),
+                    stage=stage,
                     description=f"{name} retrained on fresh data",
                     metrics={"auc": round(auc, 3), "f1": round(auc - rng.uniform(0.05, 0.1), 3)},
                     meta={"framework": framework, "python": "3.11"},
                     commit_sha=rng.randbytes(20).hex(),
                     source_run_id=rng.choice(sources).id if sources else None,
-                    revision=list(Stage).index(stage) + 1)
+                    revision=list(Stage).index(stage) + 1,
+                )
                 self.audit(c, at, "model_version.create", version, {"version": version.version})
                 if stage is not Stage.DRAFT:
-                    self.audit(c, version.updated_at, "model_version.transition", version,
-                               {"stage": stage.value}, {"stage": _PREVIOUS_STAGE[stage].value})
-                parents = versions[-2:] if rng.random() < 0.15 else versions[-1:]
-                for parent in parents:
-                    self.rows[m.ModelVersionLineage].append(m.ModelVersionLineage(
-                        parent_id=parent.id, child_id=version.id, project_id=c.project.id,
-                        created_at=at))
+                    self.audit(
+                        c,
+                        version.updated_at,
+                        "model_version.transition",
+                        version,
+                        {"stage": stage.value},
+                        before={"stage": _PREVIOUS_STAGE[stage]},
+                    )
+                for parent in versions[-2:] if rng.random() < 0.15 else versions[-1:]:
+                    self.rows[m.ModelVersionLineage].append(
+                        m.ModelVersionLineage(
+                            parent_id=parent.id,
+                            child_id=version.id,
+                            project_id=c.project.id,
+                            created_at=at,
+                        )
+                    )
                 versions.append(version)
                 self.artifacts(c, model, version, framework, first=vi == 0)
             prod = next((v for v in versions if v.stage is Stage.PRODUCTION), None)
             aliases = [("latest", versions[-1])]
             aliases += [("champion", prod), ("production", prod)] if prod else []
             for alias, target in aliases:
-                self.new(m.ModelAlias, self.at(target.updated_at, 1, 60), project_id=c.project.id,
-                         model_id=model.id, alias=alias, version_id=target.id)
+                self.new(
+                    c,
+                    m.ModelAlias,
+                    self.at(target.updated_at, 1, 60),
+                    model_id=model.id,
+                    alias=alias,
+                    version_id=target.id,
+                )
             c.models.append((model, prod, versions[-2]))
         for model, _, staging in rng.sample(c.models, 2):
-            self.job(c, JobKind.EVALUATION, rng.choice((JobStatus.SUCCEEDED, JobStatus.FAILED)),
-                     self.at(staging.created_at, 600, 3600),
-                     {"model": model.name, "version": staging.version, "suite": "holdout"})
+            status = rng.choice((JobStatus.SUCCEEDED, JobStatus.FAILED))
+            params = {"model": model.name, "version": staging.version, "suite": "holdout"}
+            self.job(c, JobKind.EVALUATION, status, self.at(staging.created_at, 600, 3600), params)
 
-    def artifacts(self, c: _Ctx, model: m.Model, version: m.ModelVersion, framework: str,
-                  *, first: bool) -> None:
+    def artifacts(
+        self, c: _Ctx, model: m.Model, version: m.ModelVersion, framework: str, *, first: bool
+    ) -> None:
         rng = self.rng
         extras = rng.sample(list(_FILES), rng.randint(0, 2))
-        if first:  # the training set of a model's first version: often larger than 2 GiB
+        if first:  # a model's first version keeps its training set (often > 2 GiB)
             extras = [ArtifactKind.DATASET, *[k for k in extras if k is not ArtifactKind.DATASET]]
         for kind in [ArtifactKind.WEIGHTS, *extras[:2]]:
             if kind is ArtifactKind.WEIGHTS:
                 file_name, content_type = _WEIGHTS[framework], "application/octet-stream"
-                size = rng.randint(2**29, 6 * 2**30) if framework == "pytorch" else rng.randint(
-                    2**20, 300 * 2**20)
+                big = framework == "pytorch"
+                size = rng.randint(2**29, 6 * 2**30) if big else rng.randint(2**20, 300 * 2**20)
             else:
                 file_name, content_type, lo, hi = _FILES[kind]
                 size = rng.randint(lo, hi)
-            pending = version.stage is Stage.DRAFT and (
-                kind is ArtifactKind.WEIGHTS or rng.random() < 0.3)
+            draft = version.stage is Stage.DRAFT
+            pending = draft and (kind is ArtifactKind.WEIGHTS or rng.random() < 0.3)
             created = self.at(version.created_at, 5, 600)
-            self.new(m.Artifact, created, created if pending else self.at(created, 10, 1800),
-                     project_id=c.project.id, version_id=version.id, kind=kind,
-                     status=ArtifactStatus.PENDING if pending else ArtifactStatus.AVAILABLE,
-                     file_name=file_name, content_type=content_type, size_bytes=size,
-                     storage_key=f"{c.project.slug}/{model.name}/{version.version}/{file_name}",
-                     sha256=rng.randbytes(32).hex())
+            self.new(
+                c,
+                m.Artifact,
+                created,
+                None if pending else self.at(created, 10, 1800),
+                version_id=version.id,
+                kind=kind,
+                file_name=file_name,
+                content_type=content_type,
+                status=ArtifactStatus.PENDING if pending else ArtifactStatus.AVAILABLE,
+                storage_key=f"{c.project.slug}/{model.name}/{version.version}/{file_name}",
+                size_bytes=size,
+                sha256=rng.randbytes(32).hex(),
+            )
 
     def deployments(self, c: _Ctx) -> None:
-        rng = self.rng
-        strategies = (DeploymentStrategy.CANARY, DeploymentStrategy.ROLLING,
-                      DeploymentStrategy.BLUE_GREEN)
+        rng, strategies = self.rng, list(DeploymentStrategy)  # ROLLING, CANARY, BLUE_GREEN
         for mi, (model, prod, staging) in enumerate(c.models):
-            plans: list[tuple[Environment, DeploymentStrategy]] = []
-            if prod is not None:
-                plans.append((Environment.PRODUCTION,
-                              strategies[mi] if mi < 3 else rng.choice(strategies)))
+            plans = []  # (environment, strategy, the version serving before the change)
+            if prod is not None:  # the first three models always have one
+                strategy = strategies[mi] if mi < 3 else rng.choice(strategies)
+                plans.append((Environment.PRODUCTION, strategy, prod))
             if prod is None or rng.random() < 0.5:
-                plans.append((rng.choice((Environment.STAGING, Environment.DEVELOPMENT)),
-                              DeploymentStrategy.ROLLING))
-            for env, strategy in plans:
-                rolled_back = env is Environment.PRODUCTION and mi == 2
-                live = prod if prod is not None and env is Environment.PRODUCTION else staging
-                if strategy is DeploymentStrategy.CANARY and prod is not None:
-                    canary = rng.choice((5, 10, 20))
-                    before, after = {prod.version: 100}, {prod.version: 100 - canary,
-                                                          staging.version: canary}
-                    traffic = [(prod, 100 - canary), (staging, canary)]
-                else:
-                    before, after = ({live.version: 100}, {staging.version: 100}) if rolled_back \
-                        else ({}, {live.version: 100})
-                    traffic = [(live, 100)]
-                created = self.at(max(v.updated_at for v, _ in traffic), 3600, 86400)
-                dep = self.new(
-                    m.Deployment, created, project_id=c.project.id, model_id=model.id,
-                    name=f"{model.name}-{env.value.lower()}", environment=env, strategy=strategy,
-                    status=DeploymentStatus.ROLLED_BACK if rolled_back else DeploymentStatus.ACTIVE,
-                    config={"replicas": rng.randint(2, 8), "cpu": "2", "memory": "4Gi"})
-                for version, percent in traffic:
-                    self.new(m.DeploymentTarget, self.at(created, 1, 30), project_id=c.project.id,
-                             deployment_id=dep.id, version_id=version.id,
-                             traffic_percent=float(percent))
-                actor = rng.choice(c.writers)
-                events = [(DeploymentEventKind.CREATED, f"{strategy.value.lower()} deployment",
-                           {"environment": env.value, "strategy": strategy.value}),
-                          (DeploymentEventKind.TRAFFIC_SHIFTED, "traffic shifted",
-                           {"from": before, "to": after})]
-                if rolled_back:
-                    events.append((DeploymentEventKind.ROLLED_BACK,
-                                   "rolled back: p95 latency 3x over SLO after cutover",
-                                   {"from": after, "to": before}))
-                elif strategy is not DeploymentStrategy.CANARY:
-                    events.append((DeploymentEventKind.PROMOTED, f"{live.version} promoted",
-                                   {"version": live.version}))
-                at = created
-                for kind, message, data in events:
-                    at = self.at(at, 600, 7200) if kind is not DeploymentEventKind.CREATED else at
-                    self.new(m.DeploymentEvent, at, project_id=c.project.id, deployment_id=dep.id,
-                             kind=kind, message=message, data=data, actor=actor)
-                dep.updated_at, dep.revision = at, len(events)
-                self.audit(c, created, "deployment.create", dep, {"name": dep.name})
-                self.audit(c, events and at, "deployment.shift_traffic", dep,
-                           {"traffic": after}, {"traffic": before})
-                if env is Environment.PRODUCTION:
-                    status = JobStatus.FAILED if rolled_back else JobStatus.SUCCEEDED
-                    self.job(c, JobKind.ROLLOUT, status, self.at(created, 5, 60),
-                             {"deployment": dep.name, "strategy": strategy.value})
-                c.deployments.append(dep)
+                env = rng.choice((Environment.STAGING, Environment.DEVELOPMENT))
+                plans.append((env, DeploymentStrategy.ROLLING, staging))
+            for env, strategy, live in plans:
+                rolled_back = mi == 2 and env is Environment.PRODUCTION  # a failed blue/green
+                self.deployment(c, model, env, strategy, live, staging, rolled_back=rolled_back)
 
-    def monitoring(self, c: _Ctx) -> None:
+    def deployment(
+        self,
+        c: _Ctx,
+        model: m.Model,
+        env: Environment,
+        strategy: DeploymentStrategy,
+        live: m.ModelVersion,
+        candidate: m.ModelVersion,
+        *,
+        rolled_back: bool,
+    ) -> None:
+        """CANARY splits live/candidate; a rolled-back cutover is back on live; else live 100%."""
+        rng, kinds = self.rng, DeploymentEventKind
+        before, after = {live.version: 100}, {candidate.version: 100}
+        if strategy is DeploymentStrategy.CANARY:
+            share = rng.choice((5, 10, 20))
+            after = {live.version: 100 - share, candidate.version: share}
+        elif not rolled_back:
+            before, after = {}, {live.version: 100}
+        serving = after if strategy is DeploymentStrategy.CANARY else {live.version: 100}
+        created = self.at(max(live.updated_at, candidate.updated_at), 3600, 86400)
+        dep = self.new(
+            c,
+            m.Deployment,
+            created,
+            model_id=model.id,
+            name=f"{model.name}-{env.value.lower()}",
+            environment=env,
+            strategy=strategy,
+            status=DeploymentStatus.ROLLED_BACK if rolled_back else DeploymentStatus.ACTIVE,
+            config={"replicas": rng.randint(2, 8), "cpu": "2", "memory": "4Gi"},
+        )
+        by_name = {live.version: live, candidate.version: candidate}
+        for name, percent in serving.items():
+            self.new(
+                c,
+                m.DeploymentTarget,
+                self.at(created, 1, 30),
+                deployment_id=dep.id,
+                version_id=by_name[name].id,
+                traffic_percent=float(percent),
+            )
+        actor = rng.choice(c.writers)
+        events = [
+            (kinds.CREATED, f"{strategy.value.lower()} deployment", {"environment": env.value}),
+            (kinds.TRAFFIC_SHIFTED, "traffic shifted", {"from": before, "to": after}),
+        ]
+        if rolled_back:
+            reason = "rolled back: p95 latency 3x over SLO after cutover"
+            events.append((kinds.ROLLED_BACK, reason, {"from": after, "to": before}))
+        elif strategy is not DeploymentStrategy.CANARY:
+            events.append((kinds.PROMOTED, f"{live.version} promoted", {"version": live.version}))
+        self.audit(c, created, "deployment.create", dep, {"name": dep.name}, actor=actor)
+        at = created
+        for kind, message, data in events:
+            at = self.at(at, 1, 5) if kind is kinds.CREATED else self.at(at, 600, 7200)
+            self.new(
+                c,
+                m.DeploymentEvent,
+                at,
+                deployment_id=dep.id,
+                kind=kind,
+                message=message,
+                data=data,
+                actor=actor,
+            )
+            if kind is kinds.TRAFFIC_SHIFTED:
+                self.audit(
+                    c,
+                    at,
+                    "deployment.shift_traffic",
+                    dep,
+                    {"traffic": after},
+                    before={"traffic": before},
+                    actor=actor,
+                )
+        dep.updated_at, dep.revision = at, len(events)
+        if env is Environment.PRODUCTION:
+            status = JobStatus.FAILED if rolled_back else JobStatus.SUCCEEDED
+            params = {"deployment": dep.name, "strategy": strategy.value}
+            self.job(c, JobKind.ROLLOUT, status, self.at(created, 5, 60), params)
+        c.deployments.append(dep)
+
+    def drift(self, c: _Ctx) -> None:
+        """Hourly windows up to ``now``; one feature trends up at the end, or spikes and settles."""
         rng = self.rng
         last_end = (self.now - timedelta(minutes=10)).replace(minute=0, second=0, microsecond=0)
         for di, dep in enumerate(c.deployments):
             mode = ("trend", "spike")[di] if di < 2 else rng.choice(("trend", "spike", "calm"))
             windows, features = rng.randint(6, 10), rng.sample(_FEATURES, rng.randint(2, 3))
             rows = c.drift.setdefault(dep.id, [])
-            for w in range(windows):
+            for w, fi, kind in product(range(windows), range(len(features)), DriftKind):
                 end = last_end - timedelta(hours=windows - 1 - w)
-                for fi, feature in enumerate(features):
-                    for kind in DriftKind:
-                        metric = "ks" if kind is DriftKind.CONCEPT else "psi"
-                        threshold = 0.1 if metric == "ks" else 0.2
-                        score = rng.uniform(0.01, threshold / 2)
-                        if fi == 0 and metric == "psi" and mode == "trend" and w >= windows - 3:
-                            score = 0.24 + 0.07 * (w - windows + 3) + rng.uniform(0, 0.02)
-                        elif fi == 0 and metric == "psi" and mode == "spike" and 1 <= w <= 3:
-                            score = rng.uniform(0.22, 0.35)
-                        score = round(score, 4)
-                        rows.append(self.new(
-                            m.DriftMetric, self.at(end, 30, 300), project_id=c.project.id,
-                            deployment_id=dep.id, kind=kind, metric=metric, feature=feature,
-                            score=score, threshold=threshold, detected=score > threshold,
-                            window_start=end - timedelta(hours=1), window_end=end,
-                            report_key=f"{c.project.slug}/drift/{dep.name}/{end:%Y%m%dT%H}.json"
-                            if kind is DriftKind.DATA else None))
-        rules_at = max(d.updated_at for d in c.deployments)
-        specs = [(f"{c.deployments[0].name} data drift", c.deployments[0], DriftKind.DATA,
-                  Severity.CRITICAL, True),
-                 ("Project-wide PSI drift", None, None, Severity.WARNING, True),
-                 ("Prediction drift (muted)", rng.choice(c.deployments), DriftKind.PREDICTION,
-                  Severity.INFO, False)]
-        for ri, (name, dep, kind, severity, enabled) in enumerate(
-                specs[:3 if c.index == 0 else rng.randint(2, 3)]):
-            rule = self.new(m.AlertRule, self.at(rules_at, 600, 7200), project_id=c.project.id,
-                            deployment_id=dep.id if dep else None, name=name, metric="psi",
-                            drift_kind=kind, operator=Operator.GT, threshold=0.2,
-                            evaluation_periods=rng.randint(1, 3), severity=severity,
-                            enabled=enabled)
-            self.audit(c, rule.created_at, "alert_rule.create", rule, {"name": name})
-            for target in ([dep] if dep else c.deployments) if enabled else []:
-                self.alerts(c, rule, target, AlertStatus.FIRING if ri == 0 else
-                            AlertStatus.ACKNOWLEDGED)
+                metric, threshold = ("ks", 0.1) if kind is DriftKind.CONCEPT else ("psi", 0.2)
+                score = rng.uniform(0.01, threshold / 2)
+                if fi == 0 and metric == "psi" and mode == "trend" and w >= windows - 3:
+                    score = 0.24 + 0.07 * (w - windows + 3) + rng.uniform(0, 0.02)
+                elif fi == 0 and metric == "psi" and mode == "spike" and 1 <= w <= 3:
+                    score = rng.uniform(0.22, 0.35)
+                score = round(score, 4)
+                report = f"{c.project.slug}/drift/{dep.name}/{end:%Y%m%dT%H}.json"
+                rows.append(
+                    self.new(
+                        c,
+                        m.DriftMetric,
+                        self.at(end, 30, 300),
+                        deployment_id=dep.id,
+                        kind=kind,
+                        metric=metric,
+                        feature=features[fi],
+                        score=score,
+                        threshold=threshold,
+                        detected=score > threshold,
+                        window_start=end - timedelta(hours=1),
+                        window_end=end,
+                        report_key=report if kind is DriftKind.DATA else None,
+                    )
+                )
 
-    def alerts(self, c: _Ctx, rule: m.AlertRule, dep: m.Deployment,
-               open_status: AlertStatus) -> None:
+    def alert_rules(self, c: _Ctx) -> None:
+        rng, first = self.rng, c.deployments[0]
+        specs = [  # name, scoped deployment, drift kind, severity, enabled
+            (f"{first.name} data drift", first, DriftKind.DATA, Severity.CRITICAL, True),
+            ("Project-wide PSI drift", None, None, Severity.WARNING, True),
+            (
+                "Prediction drift (muted)",
+                rng.choice(c.deployments),
+                DriftKind.PREDICTION,
+                Severity.INFO,
+                False,
+            ),
+        ]
+        rules_at = max(d.updated_at for d in c.deployments)
+        count = 3 if c.index == 0 else rng.randint(2, 3)
+        for ri, (name, scope, drift_kind, severity, enabled) in enumerate(specs[:count]):
+            rule = self.new(
+                c,
+                m.AlertRule,
+                self.at(rules_at, 600, 7200),
+                name=name,
+                metric="psi",
+                deployment_id=scope.id if scope else None,
+                drift_kind=drift_kind,
+                operator=Operator.GT,
+                threshold=0.2,
+                evaluation_periods=rng.randint(1, 3),
+                severity=severity,
+                enabled=enabled,
+            )
+            self.audit(c, rule.created_at, "alert_rule.create", rule, {"name": name})
+            if enabled:
+                open_status = AlertStatus.FIRING if ri == 0 else AlertStatus.ACKNOWLEDGED
+                for dep in [scope] if scope else c.deployments:
+                    self.alerts(c, rule, dep, open_status)
+
+    def alerts(
+        self, c: _Ctx, rule: m.AlertRule, dep: m.Deployment, open_status: AlertStatus
+    ) -> None:
         """One alert per run of ``evaluation_periods`` breached windows; only the last is open."""
         rows = c.drift[dep.id]
-        worst: dict[datetime, m.DriftMetric] = {}
+        worst: dict[datetime, m.DriftMetric] = {}  # window end -> its worst breaching metric
         for row in rows:
-            if (row.metric == rule.metric and row.score > rule.threshold
-                    and rule.drift_kind in (None, row.kind)
-                    and row.score > getattr(worst.get(row.window_end), "score", 0.0)):
+            if row.metric != rule.metric or rule.drift_kind not in (None, row.kind):
+                continue
+            best = worst.get(row.window_end)
+            if row.score > rule.threshold and (best is None or row.score > best.score):
                 worst[row.window_end] = row
-        runs: list[list[datetime]] = []
+        runs: list[list[datetime]] = []  # consecutive breached windows
         for end in sorted(worst):
             if runs and end - runs[-1][-1] == timedelta(hours=1):
                 runs[-1].append(end)
@@ -434,95 +664,159 @@ class _Seeder:
             is_open = run[-1] == last_end
             resolved = None if is_open else self.at(run[-1] + timedelta(hours=1), 30, 300)
             status = open_status if is_open else AlertStatus.RESOLVED
-            acked = (self.at(fired, 30, 240) if status is not AlertStatus.FIRING
-                     and (is_open or self.rng.random() < 0.5) else None)
-            self.new(m.Alert, fired, resolved or acked or fired, project_id=c.project.id,
-                     rule_id=rule.id, deployment_id=dep.id, severity=rule.severity,
-                     status=status, value=row.score, fired_at=fired, acknowledged_at=acked,
-                     resolved_at=resolved,
-                     message=f"psi {row.score:.3f} > {rule.threshold} on {row.feature} "
-                             f"({dep.name})")
+            ack = status is AlertStatus.ACKNOWLEDGED or (not is_open and self.rng.random() < 0.5)
+            acked = self.at(fired, 30, 240) if ack else None
+            self.new(
+                c,
+                m.Alert,
+                fired,
+                resolved or acked,
+                rule_id=rule.id,
+                deployment_id=dep.id,
+                severity=rule.severity,
+                status=status,
+                value=row.score,
+                fired_at=fired,
+                acknowledged_at=acked,
+                resolved_at=resolved,
+                message=f"psi {row.score:.3f} > {rule.threshold} on {row.feature} ({dep.name})",
+            )
 
     def webhooks(self, c: _Ctx) -> None:
         rng = self.rng
         for wi in range(rng.randint(1, 2)):
             created = self.at(c.project.created_at, 86400, 5 * 86400)
-            hook = self.new(m.Webhook, created, project_id=c.project.id,
-                            url=f"https://hooks.example.com/{c.project.slug}/{rng.randbytes(6).hex()}",
-                            description=("Slack #ml-alerts relay", "PagerDuty bridge")[wi],
-                            event_types=["deployment.updated", "alert.fired"],
-                            secret="whsec_" + base64.b64encode(rng.randbytes(24)).decode(),
-                            enabled=wi == 0 or rng.random() < 0.5)
+            hook = self.new(
+                c,
+                m.Webhook,
+                created,
+                url=f"https://hooks.example.com/{c.project.slug}/{rng.randbytes(6).hex()}",
+                description=("Slack #ml-alerts relay", "PagerDuty bridge")[wi],
+                event_types=["deployment.updated", "alert.fired"],
+                secret="whsec_" + base64.b64encode(rng.randbytes(24)).decode(),
+                enabled=wi == 0 or rng.random() < 0.5,
+            )
             self.audit(c, created, "webhook.create", hook, {"url": hook.url})
             statuses = [DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.PENDING]
-            statuses += rng.choices((DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED), (4, 1),
-                                    k=rng.randint(0, 3))
+            statuses += rng.choices(statuses[:2], (4, 1), k=rng.randint(0, 3))
             for status in statuses:
-                values: dict[str, Any] = {"attempt": 1, "response_status": 200, "error": "",
-                                          "next_attempt_at": None, "delivered_at": None}
-                if status is DeliveryStatus.PENDING:
-                    at = self.at(self.now - timedelta(minutes=15), 0, 300)
-                    attempt = rng.randint(0, 1)
-                    values.update(attempt=attempt, response_status=500 if attempt else None,
-                                  error="HTTP 500" if attempt else "",
-                                  next_attempt_at=at + timedelta(minutes=2 ** (attempt + 1)))
+                values: dict[str, Any] = dict(
+                    attempt=1,
+                    response_status=200,
+                    error="",
+                    next_attempt_at=None,
+                    delivered_at=None,
+                )
+                if status is DeliveryStatus.PENDING:  # recent, retrying soon
+                    at, attempt = (
+                        self.at(self.now - timedelta(minutes=15), 0, 300),
+                        rng.randint(0, 1),
+                    )
+                    values.update(
+                        attempt=attempt,
+                        response_status=500 if attempt else None,
+                        error="HTTP 500" if attempt else "",
+                        next_attempt_at=at + timedelta(minutes=2 ** (attempt + 1)),
+                    )
                 else:
                     at = self.at(self.now - timedelta(days=3), 0, 2 * 86400)
                 if status is DeliveryStatus.SUCCEEDED:
                     values["delivered_at"] = self.at(at, 1, 5)
                 elif status is DeliveryStatus.FAILED:
                     values.update(attempt=5, response_status=500, error="HTTP 500: gave up")
-                self.new(m.WebhookDelivery, at, values["delivered_at"] or at,
-                         project_id=c.project.id, webhook_id=hook.id, event_id=self.uid(),
-                         event_type=rng.choice(hook.event_types), status=status, **values)
+                self.new(
+                    c,
+                    m.WebhookDelivery,
+                    at,
+                    values["delivered_at"],
+                    webhook_id=hook.id,
+                    event_id=self.uid(),
+                    event_type=rng.choice(hook.event_types),
+                    status=status,
+                    **values,
+                )
 
     def chain(self, last_seq: int, prev_hash: str) -> None:
-        """Number the collected audit entries in time order and hash-chain them."""
-        for seq, fields in enumerate(sorted(self.audits, key=lambda e: e["created_at"]),
-                                     start=last_seq + 1):
+        """Number the collected audit entries in time order, after ``last_seq``, and chain them."""
+        entries = sorted(self.audits, key=lambda e: e["created_at"])
+        for seq, fields in enumerate(entries, start=last_seq + 1):
             fields["seq"] = seq
             digest = audit_hash(prev_hash, fields)
-            self.rows[m.AuditEntry].append(m.AuditEntry(
-                id=self.uid(), updated_at=fields["created_at"], prev_hash=prev_hash,
-                hash=digest, **fields))
+            self.rows[m.AuditEntry].append(
+                m.AuditEntry(
+                    id=self.uid(),
+                    updated_at=fields["created_at"],
+                    prev_hash=prev_hash,
+                    hash=digest,
+                    **fields,
+                )
+            )
             prev_hash = digest
 
 
-async def _seed(sessions: async_sessionmaker[AsyncSession], names: list[str], seed: int,
-                now: datetime | None) -> SeedSummary:
+async def _seed(
+    sessions: async_sessionmaker[AsyncSession],
+    projects: list[tuple[str, str]],
+    seed: int,
+    now: datetime | None,
+) -> SeedSummary:
+    """Build every row in memory, then insert them in one transaction, table by table."""
     now = now or datetime.now(UTC).replace(microsecond=0)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     seeder = _Seeder(random.Random(seed), now.astimezone(UTC))
-    for index, name in enumerate(names):
-        seeder.project(index, name)
+    for index, (name, slug) in enumerate(projects):
+        seeder.project(index, name, slug)
     async with sessions() as session, session.begin():
-        last = (await session.execute(select(m.AuditEntry.seq, m.AuditEntry.hash)
-                                      .order_by(m.AuditEntry.seq.desc()).limit(1))).first()
-        seeder.chain(*(last.tuple() if last else (0, GENESIS_HASH)))
-        for cls in _ORDER:
+        last_audit = select(m.AuditEntry.seq, m.AuditEntry.hash).order_by(m.AuditEntry.seq.desc())
+        last = (await session.execute(last_audit.limit(1))).first()
+        seeder.chain(last.seq if last else 0, last.hash if last else GENESIS_HASH)
+        # Table by table, each after the tables its foreign keys point at.
+        tables = [table.name for table in Base.metadata.sorted_tables]
+        for cls in sorted(seeder.rows, key=lambda cls: tables.index(cls.__tablename__)):
             session.add_all(seeder.rows[cls])
             await session.flush()
-    return SeedSummary({cls.__tablename__: len(seeder.rows[cls]) for cls in _ORDER})
+    return SeedSummary({cls.__tablename__: len(rows) for cls, rows in seeder.rows.items()})
 
 
-def _names(projects: int) -> list[str]:
-    return [_NAMES[i] if i < len(_NAMES) else f"Project {i + 1}" for i in range(projects)]
+def _slug(name: str) -> str:
+    return name.lower().replace(" ", "-")
 
 
-async def seed_demo(sessions: async_sessionmaker[AsyncSession], *, projects: int = 6,
-                    seed: int = 7, now: datetime | None = None) -> SeedSummary:
-    """The demo data set: ``projects`` projects with realistic names, in one transaction."""
-    return await _seed(sessions, _names(projects), seed, now)
+async def seed_demo(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    projects: int = 6,
+    seed: int = 7,
+    now: datetime | None = None,
+) -> SeedSummary:
+    """The demo data set: named projects ("Fraud Detection", ..., then "Project 7", ...)."""
+    names = [_NAMES[i] if i < len(_NAMES) else f"Project {i + 1}" for i in range(projects)]
+    return await _seed(sessions, [(name, _slug(name)) for name in names], seed, now)
 
 
-async def seed_bulk(sessions: async_sessionmaker[AsyncSession], *, projects: int,
-                    seed: int = 11, now: datetime | None = None) -> SeedSummary:
-    """The demo shape repeated for ``projects`` projects, for tests and benchmarks."""
-    return await _seed(sessions, _names(projects), seed, now)
+async def seed_bulk(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    projects: int,
+    seed: int = 11,
+    now: datetime | None = None,
+) -> SeedSummary:
+    """The demo shape for ``projects`` projects, for tests and benchmarks.
+
+    Slugs carry the seed (``fraud-detection-11-1``), so bulk data can sit next to the demo set
+    or another seed's bulk data; the audit chain continues after any existing entries.
+    """
+    names = [_NAMES[i % len(_NAMES)] for i in range(projects)]
+    return await _seed(
+        sessions,
+        [(f"{name} #{i + 1}", f"{_slug(name)}-{seed}-{i + 1}") for i, name in enumerate(names)],
+        seed,
+        now,
+    )
 
 
 async def seed_is_empty(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    """True when no project exists yet, so ``mlgraph seed --demo`` can run once."""
+    """True when no project exists yet, so ``mlgraph seed --demo`` can run just once."""
     async with sessions() as session:
         return (await session.scalar(select(m.Project.id).limit(1))) is None

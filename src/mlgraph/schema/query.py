@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import strawberry
 
@@ -27,7 +28,9 @@ class Query:
         )
 
     @strawberry.field(description="A project by its slug; null if absent or not visible.")
-    async def project(self, info: Info, slug: str) -> Project | None:
+    async def project(
+        self, info: Info, slug: Annotated[str, strawberry.argument(description="The slug.")]
+    ) -> Project | None:
         row = await info.context.loaders.by_key("Project", "slug").load(slug)
         return None if row is None else Project.from_row(row)
 
@@ -46,11 +49,17 @@ class Query:
     )
 
     @strawberry.field(description="Any object by global ID; null if absent or not visible.")
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    async def node(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="Global ID.")]
+    ) -> Node | None:
         return await load_node(info, id)
 
     @strawberry.field(description="Objects by global IDs (at most 100), in the same order.")
-    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global IDs.")],
+    ) -> list[Node | None]:
         if len(ids) > MAX_NODES:
             raise BadUserInput(f"at most {MAX_NODES} ids per call", field="ids")
         return list(await asyncio.gather(*(load_node(info, i, field="ids") for i in ids)))

@@ -93,6 +93,11 @@ def _filter_clause(
     session: AsyncSession, decl: EntityDecl, spec: Filter, value: Any
 ) -> ColumnElement[bool]:
     t = decl.table
+    if spec.op == "exists_in":
+        assert spec.via is not None
+        child_model, child_key = spec.via
+        child = child_model.__table__
+        return exists().where(child.c[child_key] == t.c.id, child.c[spec.column].in_(value))
     col = t.c[spec.column]
     match spec.op:
         case "in":
@@ -107,11 +112,6 @@ def _filter_clause(
             return col < value
         case "contains_all":
             return and_(*(_json_array_contains(session, col, tag) for tag in value))
-        case "exists_in":
-            assert spec.via is not None
-            child_model, child_key = spec.via
-            child = child_model.__table__
-            return exists().where(child.c[child_key] == t.c.id, child.c[spec.column].in_(value))
     raise AssertionError(spec.op)
 
 
