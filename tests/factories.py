@@ -31,37 +31,85 @@ def tick(step: int | None = None) -> datetime:
 
 def project(**kw: Any) -> m.Project:
     n = next(_n)
-    return m.Project(**{"id": uuid.uuid4(), "slug": f"project-{n}", "name": f"Project {n:05d}", "created_at": tick(),
-                        **kw})
+    return m.Project(
+        **{
+            "id": uuid.uuid4(),
+            "slug": f"project-{n}",
+            "name": f"Project {n:05d}",
+            "created_at": tick(),
+            **kw,
+        }
+    )
 
 
 def pipeline(p: m.Project, **kw: Any) -> m.Pipeline:
-    return m.Pipeline(**{"id": uuid.uuid4(), "project_id": p.id, "name": f"pipeline-{next(_n)}", "created_at": tick(),
-                         **kw})
+    return m.Pipeline(
+        **{
+            "id": uuid.uuid4(),
+            "project_id": p.id,
+            "name": f"pipeline-{next(_n)}",
+            "created_at": tick(),
+            **kw,
+        }
+    )
 
 
 def job(pl: m.Pipeline, **kw: Any) -> m.Job:
-    return m.Job(**{"id": uuid.uuid4(), "project_id": pl.project_id, "pipeline_id": pl.id,
-                    "kind": JobKind.PIPELINE_RUN, "status": JobStatus.QUEUED,
-                    "created_at": tick(), **kw})
+    return m.Job(
+        **{
+            "id": uuid.uuid4(),
+            "project_id": pl.project_id,
+            "pipeline_id": pl.id,
+            "kind": JobKind.PIPELINE_RUN,
+            "status": JobStatus.QUEUED,
+            "created_at": tick(),
+            **kw,
+        }
+    )
 
 
 def model(p: m.Project, **kw: Any) -> m.Model:
-    return m.Model(**{"id": uuid.uuid4(), "project_id": p.id, "name": f"model-{next(_n)}", "tags": [],
-                      "risk_tier": RiskTier.LOW, "created_at": tick(), **kw})
+    return m.Model(
+        **{
+            "id": uuid.uuid4(),
+            "project_id": p.id,
+            "name": f"model-{next(_n)}",
+            "tags": [],
+            "risk_tier": RiskTier.LOW,
+            "created_at": tick(),
+            **kw,
+        }
+    )
 
 
 def version(md: m.Model, **kw: Any) -> m.ModelVersion:
-    return m.ModelVersion(**{"id": uuid.uuid4(), "project_id": md.project_id, "model_id": md.id,
-                             "version": f"1.0.{next(_n)}", "stage": Stage.DRAFT,
-                             "created_at": tick(), **kw})
+    return m.ModelVersion(
+        **{
+            "id": uuid.uuid4(),
+            "project_id": md.project_id,
+            "model_id": md.id,
+            "version": f"1.0.{next(_n)}",
+            "stage": Stage.DRAFT,
+            "created_at": tick(),
+            **kw,
+        }
+    )
 
 
 def deployment(md: m.Model, **kw: Any) -> m.Deployment:
-    return m.Deployment(**{"id": uuid.uuid4(), "project_id": md.project_id, "model_id": md.id,
-                           "name": f"deployment-{next(_n)}", "environment": Environment.STAGING,
-                           "strategy": DeploymentStrategy.ROLLING,
-                           "status": DeploymentStatus.ACTIVE, "created_at": tick(), **kw})
+    return m.Deployment(
+        **{
+            "id": uuid.uuid4(),
+            "project_id": md.project_id,
+            "model_id": md.id,
+            "name": f"deployment-{next(_n)}",
+            "environment": Environment.STAGING,
+            "strategy": DeploymentStrategy.ROLLING,
+            "status": DeploymentStatus.ACTIVE,
+            "created_at": tick(),
+            **kw,
+        }
+    )
 
 
 async def save(sessions: async_sessionmaker[AsyncSession], *rows: Any) -> None:

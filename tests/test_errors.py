@@ -15,8 +15,9 @@ def b64(raw: str) -> str:
     return base64.b64encode(raw.encode()).decode()
 
 
-async def assert_bad_input(db: Backend, query: str, variables: dict[str, object] | None = None,
-                           field: str | None = None) -> None:
+async def assert_bad_input(
+    db: Backend, query: str, variables: dict[str, object] | None = None, field: str | None = None
+) -> None:
     body = await db.gql(query, variables)
     assert body["errors"], body
     for error in body["errors"]:
@@ -32,7 +33,7 @@ async def assert_bad_input(db: Backend, query: str, variables: dict[str, object]
     "bad_id",
     [
         "not-base64!",
-        b64("Project"),                     # no uuid
+        b64("Project"),  # no uuid
         b64("Project:not-a-uuid"),
         b64("Spaceship:" + "0" * 8 + "-0000-4000-8000-" + "0" * 12),  # foreign type
         b64(":00000000-0000-4000-8000-000000000000"),
@@ -40,8 +41,9 @@ async def assert_bad_input(db: Backend, query: str, variables: dict[str, object]
     ],
 )
 async def test_malformed_or_foreign_global_ids(db: Backend, bad_id: str) -> None:
-    await assert_bad_input(db, "query($id: ID!) { node(id: $id) { id } }", {"id": bad_id},
-                           field="id")
+    await assert_bad_input(
+        db, "query($id: ID!) { node(id: $id) { id } }", {"id": bad_id}, field="id"
+    )
 
 
 async def test_well_formed_id_of_a_missing_object_is_null(db: Backend) -> None:
@@ -71,19 +73,21 @@ async def test_cursor_from_another_ordering_is_refused(db: Backend) -> None:
     await f.save(db.sessions, p)
     by_name = encode_cursor("name", p.name, p.id)
     await assert_bad_input(
-        db, "query($c: String) { projects(after: $c, orderBy: {field: CREATED_AT}) { totalCount } }",
-        {"c": by_name}, field="after",
+        db,
+        "query($c: String) { projects(after: $c, orderBy: {field: CREATED_AT}) { totalCount } }",
+        {"c": by_name},
+        field="after",
     )
 
 
 @pytest.mark.parametrize(
     "query",
     [
-        '{ models(filter: {riskTier: [EXTREME]}) { totalCount } }',
-        '{ deployments(filter: {environment: [MARS]}) { totalCount } }',
-        '{ alerts(filter: {severity: [LOUD]}) { totalCount } }',
-        '{ projects(orderBy: {field: COLOR}) { totalCount } }',
-        '{ models(filter: {unknownField: 1}) { totalCount } }',
+        "{ models(filter: {riskTier: [EXTREME]}) { totalCount } }",
+        "{ deployments(filter: {environment: [MARS]}) { totalCount } }",
+        "{ alerts(filter: {severity: [LOUD]}) { totalCount } }",
+        "{ projects(orderBy: {field: COLOR}) { totalCount } }",
+        "{ models(filter: {unknownField: 1}) { totalCount } }",
         '{ auditEntries(filter: {createdAfter: "yesterday"}) { totalCount } }',
         '{ auditEntries(filter: {createdAfter: "2026-01-01T00:00:00"}) { totalCount } }',
     ],
@@ -94,20 +98,23 @@ async def test_unknown_filter_values(db: Backend, query: str) -> None:
 
 async def test_unknown_filter_value_in_variables(db: Backend) -> None:
     await assert_bad_input(
-        db, "query($t: [RiskTier!]) { models(filter: {riskTier: $t}) { totalCount } }",
+        db,
+        "query($t: [RiskTier!]) { models(filter: {riskTier: $t}) { totalCount } }",
         {"t": ["EXTREME"]},
     )
 
 
 async def test_audit_filter_with_malformed_entity_id(db: Backend) -> None:
-    await assert_bad_input(db, '{ auditEntries(filter: {entityId: "nope"}) { totalCount } }',
-                           field="filter.entity_id")
+    await assert_bad_input(
+        db, '{ auditEntries(filter: {entityId: "nope"}) { totalCount } }', field="filter.entity_id"
+    )
 
 
 async def test_too_many_node_ids(db: Backend) -> None:
     ids = [encode_global_id("Project", __import__("uuid").uuid4()) for _ in range(101)]
-    await assert_bad_input(db, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids},
-                           field="ids")
+    await assert_bad_input(
+        db, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}, field="ids"
+    )
 
 
 async def test_syntax_errors_and_unknown_fields(db: Backend) -> None:
@@ -116,7 +123,9 @@ async def test_syntax_errors_and_unknown_fields(db: Backend) -> None:
 
 
 async def test_too_deep_a_query_is_refused(db: Backend) -> None:
-    deep = "{ projects { nodes { models { nodes { project { models { nodes { project { models {" \
-           " nodes { project { models { nodes { project { slug } } } } } } } } } } } } } } }"
+    deep = (
+        "{ projects { nodes { models { nodes { project { models { nodes { project { models {"
+        " nodes { project { models { nodes { project { slug } } } } } } } } } } } } } } }"
+    )
     body = await db.gql(deep)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

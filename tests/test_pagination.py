@@ -22,8 +22,9 @@ BACKWARD = """query($before: String, $order: ProjectOrder) {
 }"""
 
 
-async def walk_forward(db: Backend, order: dict[str, str] | None,
-                       between_pages: Any = None) -> list[str]:
+async def walk_forward(
+    db: Backend, order: dict[str, str] | None, between_pages: Any = None
+) -> list[str]:
     seen: list[str] = []
     after = None
     while True:
@@ -37,8 +38,9 @@ async def walk_forward(db: Backend, order: dict[str, str] | None,
             await between_pages()
 
 
-async def walk_backward(db: Backend, order: dict[str, str] | None,
-                        between_pages: Any = None) -> list[str]:
+async def walk_backward(
+    db: Backend, order: dict[str, str] | None, between_pages: Any = None
+) -> list[str]:
     seen: list[str] = []
     before = None
     while True:
@@ -77,7 +79,8 @@ async def test_forward_and_backward_walks_see_every_row_once(db: Backend) -> Non
         if db.name == "postgresql" and key in ("name", "slug"):
             # PostgreSQL orders text by its collation; compare as sets plus no repeats.
             got = await walk_forward(db, order)
-            assert sorted(got) == sorted(want) and len(got) == len(set(got))
+            assert sorted(got) == sorted(want)
+            assert len(got) == len(set(got))
             back = await walk_backward(db, order)
             assert back == got
             continue
@@ -113,6 +116,8 @@ async def test_nested_connection_pages_per_parent(db: Backend) -> None:
     nodes = (await db.data(query))["projects"]["nodes"]
     got = {n["slug"]: n["pipelines"]["nodes"][0]["runs"] for n in nodes}
     assert got[p1.slug]["totalCount"] == 5
-    assert len(got[p1.slug]["nodes"]) == 3 and got[p1.slug]["pageInfo"]["hasNextPage"]
+    assert len(got[p1.slug]["nodes"]) == 3
+    assert got[p1.slug]["pageInfo"]["hasNextPage"]
     assert got[p2.slug]["totalCount"] == 2
-    assert len(got[p2.slug]["nodes"]) == 2 and not got[p2.slug]["pageInfo"]["hasNextPage"]
+    assert len(got[p2.slug]["nodes"]) == 2
+    assert not got[p2.slug]["pageInfo"]["hasNextPage"]

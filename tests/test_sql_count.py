@@ -24,7 +24,9 @@ async def test_dashboard_statements_do_not_grow_with_breadth(
         assert data["projects"]["totalCount"] == n
         assert any(
             d["driftMetrics"]["nodes"]
-            for p in projects for mdl in p["models"]["nodes"] for v in mdl["versions"]["nodes"]
+            for p in projects
+            for mdl in p["models"]["nodes"]
+            for v in mdl["versions"]["nodes"]
             for d in v["deployments"]["nodes"]
         ), "the data set should reach the deepest level"
     assert counts[1] == counts[10] == counts[50], counts

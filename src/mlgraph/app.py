@@ -96,8 +96,10 @@ async def readyz(request: Request) -> Response:
             log.warning("readiness check %s failed: %r", name, exc)
             checks[name] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
@@ -115,8 +117,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             gc.freeze()
         gc.set_threshold(*settings.gc_threshold)
         try:
-            yield {"engine": db, "sessions": create_sessions(db), "objects": objects,
-                   "settings": settings}
+            yield {
+                "engine": db,
+                "sessions": create_sessions(db),
+                "objects": objects,
+                "settings": settings,
+            }
         finally:
             if engine is None:
                 await db.dispose()

@@ -17,7 +17,9 @@ SDL_PATH = Path("graphql/schema.graphql")
 @click.group()
 def main() -> None:
     """mlgraph: a GraphQL API gateway for machine-learning operations."""
-    logging.basicConfig(level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
 
 
 @main.command()
@@ -66,7 +68,6 @@ def seed(demo: bool, projects: int | None, force: bool) -> None:
     if not demo and projects is None:
         raise click.UsageError("pass --demo or --projects N")
     from mlgraph.seed import seed_bulk, seed_demo, seed_is_empty
-
     from mlgraph.storage.db import create_engine, create_sessions
 
     async def run() -> str:

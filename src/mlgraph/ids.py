@@ -43,7 +43,9 @@ def encode_cursor(column: str, value: Any, pk: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, column: str, is_datetime: bool, *, field: str) -> tuple[Any, uuid.UUID]:
+def decode_cursor(
+    cursor: str, column: str, is_datetime: bool, *, field: str
+) -> tuple[Any, uuid.UUID]:
     """The ``(sort value, id)`` key of a cursor made under ordering ``column``."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)

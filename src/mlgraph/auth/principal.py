@@ -17,9 +17,7 @@ class Principal:
     id: str
     display_name: str
     platform_admin: bool = False
-    project_roles: Mapping[uuid.UUID, Role] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    project_roles: Mapping[uuid.UUID, Role] = field(default_factory=lambda: MappingProxyType({}))
 
     def visible_projects(self) -> frozenset[uuid.UUID] | None:
         """Project ids this principal may read; ``None`` means every project."""

@@ -11,7 +11,7 @@ row they hand out has already passed the read policy.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -22,7 +22,7 @@ from mlgraph.storage import queries
 from mlgraph.storage.graph import ENTITIES, Relation
 from mlgraph.storage.queries import FilterValues, PageArgs, PageRows, Visible
 
-BatchFn = Callable[[list[Hashable]], Awaitable[list[Any]]]
+BatchFn = Callable[[list[Hashable]], Coroutine[Any, Any, list[Any]]]
 
 
 class Loaders:

@@ -54,4 +54,3 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 100) -> Schema:
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
-

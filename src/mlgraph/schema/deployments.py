@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 class Deployment(Node):
     name: str = strawberry.field(description="Unique within the project.")
     environment: Environment = strawberry.field(description="Where it serves.")
-    strategy: DeploymentStrategy = strawberry.field(description="How traffic moves between versions.")
+    strategy: DeploymentStrategy = strawberry.field(
+        description="How traffic moves between versions."
+    )
     status: DeploymentStatus = strawberry.field(description="Current state.")
     config: JSON = strawberry.field(description="Strategy configuration.")
     created_at: datetime = strawberry.field(description="When created.")
@@ -46,8 +48,8 @@ class Deployment(Node):
     drift_metrics: Connection[
         Annotated[DriftMetric, strawberry.lazy("mlgraph.schema.monitoring")]
     ] = connection("Deployment", "drift_metrics", "Drift measurements, newest first.")
-    alerts: Connection[Annotated[Alert, strawberry.lazy("mlgraph.schema.monitoring")]] = (
-        connection("Deployment", "alerts", "Alerts on this deployment, most recent first.")
+    alerts: Connection[Annotated[Alert, strawberry.lazy("mlgraph.schema.monitoring")]] = connection(
+        "Deployment", "alerts", "Alerts on this deployment, most recent first."
     )
 
 

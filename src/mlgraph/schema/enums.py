@@ -1,32 +1,69 @@
-"""The domain enumerations, exposed as GraphQL enums with their documentation."""
+"""The domain enumerations, registered as GraphQL enums with their documentation.
+
+The classes are the storage ones (values stored as their names); import them from here in the
+schema layer so the registration has happened.
+"""
 
 from __future__ import annotations
 
 import strawberry
 
-from mlgraph.storage import enums as e
+from mlgraph.storage.enums import (
+    AlertStatus,
+    ArtifactKind,
+    ArtifactStatus,
+    DeliveryStatus,
+    DeploymentEventKind,
+    DeploymentStatus,
+    DeploymentStrategy,
+    DriftKind,
+    Environment,
+    JobKind,
+    JobStatus,
+    Operator,
+    RiskTier,
+    Role,
+    Severity,
+    Stage,
+)
 
-Role = strawberry.enum(e.Role, description="A principal's role in one project.")
-JobKind = strawberry.enum(e.JobKind, description="What a job does.")
-JobStatus = strawberry.enum(
-    e.JobStatus, description="QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED; terminal is final."
+__all__ = [
+    "AlertStatus",
+    "ArtifactKind",
+    "ArtifactStatus",
+    "DeliveryStatus",
+    "DeploymentEventKind",
+    "DeploymentStatus",
+    "DeploymentStrategy",
+    "DriftKind",
+    "Environment",
+    "JobKind",
+    "JobStatus",
+    "Operator",
+    "RiskTier",
+    "Role",
+    "Severity",
+    "Stage",
+]
+
+strawberry.enum(Role, description="A principal's role in one project.")
+strawberry.enum(JobKind, description="What a job does.")
+strawberry.enum(
+    JobStatus,
+    description="QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED; terminal states are final.",
 )
-RiskTier = strawberry.enum(e.RiskTier, description="How much harm a model can do; HIGH needs approvals.")
-Stage = strawberry.enum(
-    e.Stage, description="A version's lifecycle: DRAFT -> STAGING -> PRODUCTION -> ARCHIVED."
+strawberry.enum(RiskTier, description="How much harm a model can do; HIGH needs approvals.")
+strawberry.enum(
+    Stage, description="A version's lifecycle: DRAFT -> STAGING -> PRODUCTION -> ARCHIVED."
 )
-ArtifactKind = strawberry.enum(e.ArtifactKind, description="What an artifact holds.")
-ArtifactStatus = strawberry.enum(
-    e.ArtifactStatus, description="PENDING until its upload is verified, then AVAILABLE."
-)
-Environment = strawberry.enum(e.Environment, description="Where a deployment serves.")
-DeploymentStrategy = strawberry.enum(e.DeploymentStrategy, description="How traffic moves.")
-DeploymentStatus = strawberry.enum(e.DeploymentStatus, description="A deployment's state.")
-DeploymentEventKind = strawberry.enum(
-    e.DeploymentEventKind, description="What happened to a deployment."
-)
-DriftKind = strawberry.enum(e.DriftKind, description="Which distribution drifted.")
-Operator = strawberry.enum(e.Operator, description="Comparison of a metric to a threshold.")
-Severity = strawberry.enum(e.Severity, description="How urgent an alert is.")
-AlertStatus = strawberry.enum(e.AlertStatus, description="An alert's state.")
-DeliveryStatus = strawberry.enum(e.DeliveryStatus, description="A webhook delivery's state.")
+strawberry.enum(ArtifactKind, description="What an artifact holds.")
+strawberry.enum(ArtifactStatus, description="PENDING until its upload is verified, then AVAILABLE.")
+strawberry.enum(Environment, description="Where a deployment serves.")
+strawberry.enum(DeploymentStrategy, description="How traffic moves.")
+strawberry.enum(DeploymentStatus, description="A deployment's state.")
+strawberry.enum(DeploymentEventKind, description="What happened to a deployment.")
+strawberry.enum(DriftKind, description="Which distribution drifted.")
+strawberry.enum(Operator, description="Comparison of a metric to a threshold.")
+strawberry.enum(Severity, description="How urgent an alert is.")
+strawberry.enum(AlertStatus, description="An alert's state.")
+strawberry.enum(DeliveryStatus, description="A webhook delivery's state.")

@@ -49,7 +49,9 @@ class ModelVersionFilter:
 
 @strawberry.input(description="Filter deployments.")
 class DeploymentFilter:
-    status: list[DeploymentStatus] | None = strawberry.field(default=None, description="Any of these.")
+    status: list[DeploymentStatus] | None = strawberry.field(
+        default=None, description="Any of these."
+    )
     environment: list[Environment] | None = strawberry.field(
         default=None, description="Any of these environments."
     )
@@ -60,7 +62,9 @@ class DeploymentFilter:
 
 @strawberry.input(description="Filter deployment events.")
 class DeploymentEventFilter:
-    kind: list[DeploymentEventKind] | None = strawberry.field(default=None, description="Any of these.")
+    kind: list[DeploymentEventKind] | None = strawberry.field(
+        default=None, description="Any of these."
+    )
 
 
 @strawberry.input(description="Filter drift metrics.")
@@ -78,7 +82,9 @@ class AlertFilter:
 
 @strawberry.input(description="Filter webhook deliveries.")
 class WebhookDeliveryFilter:
-    status: list[DeliveryStatus] | None = strawberry.field(default=None, description="Any of these.")
+    status: list[DeliveryStatus] | None = strawberry.field(
+        default=None, description="Any of these."
+    )
 
 
 @strawberry.input(description="Filter the audit trail.")
@@ -94,19 +100,20 @@ class AuditEntryFilter:
     created_after: datetime | None = strawberry.field(
         default=None, description="At or after this time."
     )
-    created_before: datetime | None = strawberry.field(default=None, description="Before this time.")
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Before this time."
+    )
 
 
 #: ``<Type>Filter`` input per entity, used by every connection to that entity.
 FILTER_INPUTS: dict[str, Any] = {
-
-        "Job": JobFilter,
-        "Model": ModelFilter,
-        "ModelVersion": ModelVersionFilter,
-        "Deployment": DeploymentFilter,
-        "DeploymentEvent": DeploymentEventFilter,
-        "DriftMetric": DriftMetricFilter,
-        "Alert": AlertFilter,
-        "WebhookDelivery": WebhookDeliveryFilter,
-        "AuditEntry": AuditEntryFilter,
+    "Job": JobFilter,
+    "Model": ModelFilter,
+    "ModelVersion": ModelVersionFilter,
+    "Deployment": DeploymentFilter,
+    "DeploymentEvent": DeploymentEventFilter,
+    "DriftMetric": DriftMetricFilter,
+    "Alert": AlertFilter,
+    "WebhookDelivery": WebhookDeliveryFilter,
+    "AuditEntry": AuditEntryFilter,
 }

@@ -30,8 +30,8 @@ class Project(Node):
     pipelines: Connection[Annotated[Pipeline, strawberry.lazy("mlgraph.schema.pipelines")]] = (
         connection("Project", "pipelines", "Pipelines, by name.")
     )
-    models: Connection[Annotated[Model, strawberry.lazy("mlgraph.schema.registry")]] = (
-        connection("Project", "models", "Registered models, by name.")
+    models: Connection[Annotated[Model, strawberry.lazy("mlgraph.schema.registry")]] = connection(
+        "Project", "models", "Registered models, by name."
     )
     deployments: Connection[
         Annotated[Deployment, strawberry.lazy("mlgraph.schema.deployments")]
@@ -39,8 +39,8 @@ class Project(Node):
     alert_rules: Connection[Annotated[AlertRule, strawberry.lazy("mlgraph.schema.monitoring")]] = (
         connection("Project", "alert_rules", "Alert rules evaluated on drift metrics, by name.")
     )
-    alerts: Connection[Annotated[Alert, strawberry.lazy("mlgraph.schema.monitoring")]] = (
-        connection("Project", "alerts", "Alerts, most recently fired first.")
+    alerts: Connection[Annotated[Alert, strawberry.lazy("mlgraph.schema.monitoring")]] = connection(
+        "Project", "alerts", "Alerts, most recently fired first."
     )
     webhooks: Connection[Annotated[Webhook, strawberry.lazy("mlgraph.schema.webhooks")]] = (
         connection("Project", "webhooks", "Registered webhook endpoints, oldest first.")

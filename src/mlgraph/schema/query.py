@@ -50,7 +50,9 @@ class Query:
 
     @strawberry.field(description="Any object by global ID; null if absent or not visible.")
     async def node(
-        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="Global ID.")]
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Global ID.")],
     ) -> Node | None:
         return await load_node(info, id)
 

@@ -30,9 +30,7 @@ class Model(Node):
     project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(
         "Model", "project", "The owning project."
     )
-    versions: Connection[ModelVersion] = connection(
-        "Model", "versions", "Versions, newest first."
-    )
+    versions: Connection[ModelVersion] = connection("Model", "versions", "Versions, newest first.")
     deployments: Connection[
         Annotated[Deployment, strawberry.lazy("mlgraph.schema.deployments")]
     ] = connection("Model", "deployments", "Deployments of this model, newest first.")
@@ -48,7 +46,9 @@ class ModelVersion(Node):
     description: str = strawberry.field(description="Release notes.")
     metrics: JSON = strawberry.field(description="Evaluation metrics, name -> number.")
     metadata: JSON = strawberry.field(description="Free-form metadata from the producer.")
-    commit_sha: str | None = strawberry.field(description="Source commit the version was built from.")
+    commit_sha: str | None = strawberry.field(
+        description="Source commit the version was built from."
+    )
     created_at: datetime = strawberry.field(description="When registered.")
     updated_at: datetime = strawberry.field(description="When last changed.")
     model: Model | None = one("ModelVersion", "model", "The model this is a version of.")

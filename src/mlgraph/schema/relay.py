@@ -39,8 +39,9 @@ class Node:
     def from_row(cls, row: Row[Any]) -> Self:
         decl = ENTITIES[cls.__name__]
         values = {f: getattr(row, c) for f, c in decl.fields.items()}
-        return cls(id=strawberry.ID(encode_global_id(decl.name, row.id)), pk=row.id, row=row,
-                   **values)
+        return cls(
+            id=strawberry.ID(encode_global_id(decl.name, row.id)), pk=row.id, row=row, **values
+        )
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Self | None:
@@ -116,9 +117,9 @@ class OrderDirection(enum.Enum):
 
 
 def _order_input(decl: EntityDecl) -> Any:
+    members: Any = enum.Enum(f"{decl.name}OrderField", dict(decl.orders))  # type: ignore[misc]
     fields = strawberry.enum(
-        enum.Enum(f"{decl.name}OrderField", {k: v for k, v in decl.orders.items()}),  # type: ignore[misc]
-        description=f"Fields a {decl.name} connection can be ordered by.",
+        members, description=f"Fields a {decl.name} connection can be ordered by."
     )
 
     class OrderInput:
@@ -225,7 +226,9 @@ async def resolve_connection(
     return Connection(edges=edges, page_info=info_, count=lambda: count_loader.load(parent))
 
 
-_FIRST = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
+_FIRST = Annotated[
+    int | None, strawberry.argument(description="Page size from the start (max 100).")
+]
 _AFTER = Annotated[str | None, strawberry.argument(description="Items after this cursor.")]
 _LAST = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
 _BEFORE = Annotated[str | None, strawberry.argument(description="Items before this cursor.")]
@@ -251,7 +254,11 @@ def connection(owner: str, name: str, description: str) -> Any:
         return await resolve_connection(info, root, rel, args)
 
     annotations: dict[str, Any] = {
-        "root": Any, "info": Info, "first": _FIRST, "after": _AFTER, "last": _LAST,
+        "root": Any,
+        "info": Info,
+        "first": _FIRST,
+        "after": _AFTER,
+        "last": _LAST,
         "before": _BEFORE,
     }
     if order_input is not None:
@@ -278,7 +285,8 @@ def _drop_unannotated(fn: Callable[..., Any]) -> None:
 def one(owner: str, name: str, description: str) -> Any:
     """A field for the to-one relation ``owner.name`` (null when absent or not visible)."""
     rel = relation(owner, name)
-    assert rel.kind == "one" and rel.child_key is not None
+    assert rel.kind == "one"
+    assert rel.child_key is not None
     child_key = rel.child_key
 
     async def resolve(root: Any, info: Info) -> Any:

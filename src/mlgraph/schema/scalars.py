@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 
 def _serialize(value: datetime) -> str:
@@ -29,7 +30,6 @@ _DATETIME = strawberry.scalar(
 )
 
 
-
 def _parse_bigint(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("BigInt must be an integer")
@@ -46,4 +46,4 @@ _BIGINT = strawberry.scalar(
 )
 
 #: For ``StrawberryConfig(scalar_map=...)``.
-SCALAR_MAP = {datetime: _DATETIME, BigInt: _BIGINT}
+SCALAR_MAP: dict[object, ScalarDefinition] = {datetime: _DATETIME, BigInt: _BIGINT}

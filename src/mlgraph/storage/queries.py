@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Row,
     Select,
@@ -103,13 +104,13 @@ def _filter_clause(
         case "in":
             return col.in_(value)
         case "eq" | "global_id":
-            return col == value
+            return col == value  # type: ignore[no-any-return]
         case "icontains":
             return col.icontains(value, autoescape=True)
         case "gte":
-            return col >= value
+            return col >= value  # type: ignore[no-any-return]
         case "lt":
-            return col < value
+            return col < value  # type: ignore[no-any-return]
         case "contains_all":
             return and_(*(_json_array_contains(session, col, tag) for tag in value))
     raise AssertionError(spec.op)
@@ -119,7 +120,7 @@ def _json_array_contains(
     session: AsyncSession, col: ColumnElement[Any], item: str
 ) -> ColumnElement[bool]:
     if session.get_bind().dialect.name == "postgresql":
-        return col.op("?")(bindparam(None, item))  # type: ignore[no-any-return]
+        return col.op("?", return_type=Boolean)(bindparam(None, item))
     each = func.json_each(col).table_valued("value")
     return exists().select_from(each).where(each.c.value == item)
 

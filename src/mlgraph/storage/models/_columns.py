@@ -17,7 +17,7 @@ def enum_column(enum_cls: type[enum.Enum], **kwargs: object) -> Enum:
         create_constraint=False,
         length=32,
         values_callable=lambda e: [m.value for m in e],
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

@@ -29,5 +29,9 @@ class AuditEntry(Entity):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-Index("ix_audit_entry_project_id_created_at_id", AuditEntry.project_id, AuditEntry.created_at,
-      AuditEntry.id)
+Index(
+    "ix_audit_entry_project_id_created_at_id",
+    AuditEntry.project_id,
+    AuditEntry.created_at,
+    AuditEntry.id,
+)

@@ -64,5 +64,9 @@ class DeploymentEvent(Entity):
     actor: Mapped[str] = mapped_column(String(200), default="")
 
 
-Index("ix_deployment_event_deployment_id_created_at_id", DeploymentEvent.deployment_id,
-      DeploymentEvent.created_at, DeploymentEvent.id)
+Index(
+    "ix_deployment_event_deployment_id_created_at_id",
+    DeploymentEvent.deployment_id,
+    DeploymentEvent.created_at,
+    DeploymentEvent.id,
+)

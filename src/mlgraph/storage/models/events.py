@@ -35,6 +35,9 @@ class OutboxEvent(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
-Index("ix_outbox_event_undispatched", OutboxEvent.position,
-      postgresql_where=OutboxEvent.dispatched_at.is_(None),
-      sqlite_where=OutboxEvent.dispatched_at.is_(None))
+Index(
+    "ix_outbox_event_undispatched",
+    OutboxEvent.position,
+    postgresql_where=OutboxEvent.dispatched_at.is_(None),
+    sqlite_where=OutboxEvent.dispatched_at.is_(None),
+)

@@ -30,8 +30,12 @@ class DriftMetric(Entity):
     report_key: Mapped[str | None] = mapped_column(String(1024))
 
 
-Index("ix_drift_metric_deployment_id_created_at_id", DriftMetric.deployment_id,
-      DriftMetric.created_at, DriftMetric.id)
+Index(
+    "ix_drift_metric_deployment_id_created_at_id",
+    DriftMetric.deployment_id,
+    DriftMetric.created_at,
+    DriftMetric.id,
+)
 
 
 class AlertRule(Entity):

@@ -46,8 +46,12 @@ class ModelVersion(Entity):
     revision: Mapped[int] = mapped_column(default=1)
 
 
-Index("ix_model_version_model_id_created_at_id", ModelVersion.model_id, ModelVersion.created_at,
-      ModelVersion.id)
+Index(
+    "ix_model_version_model_id_created_at_id",
+    ModelVersion.model_id,
+    ModelVersion.created_at,
+    ModelVersion.id,
+)
 
 
 class ModelVersionLineage(Base):

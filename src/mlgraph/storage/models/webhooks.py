@@ -41,5 +41,9 @@ class WebhookDelivery(Entity):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-Index("ix_webhook_delivery_webhook_id_created_at_id", WebhookDelivery.webhook_id,
-      WebhookDelivery.created_at, WebhookDelivery.id)
+Index(
+    "ix_webhook_delivery_webhook_id_created_at_id",
+    WebhookDelivery.webhook_id,
+    WebhookDelivery.created_at,
+    WebhookDelivery.id,
+)

@@ -1,0 +1,3 @@
+"""mlgraph: a GraphQL API gateway for machine-learning operations."""
+
+__version__ = "0.1.0"
