@@ -1,0 +1,5 @@
+"""``python -m mlgraph`` is the ``mlgraph`` command."""
+
+from mlgraph.cli import main
+
+main()
