@@ -73,6 +73,7 @@ class GraphQLApp(GraphQL[Context, None]):
             settings=state.settings,
             sessions=state.sessions,
             objects=state.objects,
+            idempotency_key=request.headers.get("idempotency-key"),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -10,6 +11,7 @@ from mlgraph.auth.principal import Principal
 from mlgraph.loaders import Loaders
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
+from mlgraph.storage.uow import UnitOfWork, unit_of_work
 
 
 @dataclass
@@ -20,6 +22,11 @@ class Context:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     objects: ObjectStore
+    idempotency_key: str | None = None
+
+    def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """One transaction for a mutation's rows, audit entry and outbox event."""
+        return unit_of_work(self.sessions, actor=self.principal.id, request_id=self.request_id)
 
     @classmethod
     def create(
@@ -30,7 +37,8 @@ class Context:
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         objects: ObjectStore,
+        idempotency_key: str | None = None,
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
         loaders = Loaders(sessions, principal.visible_projects())
-        return cls(principal, loaders, request_id, settings, sessions, objects)
+        return cls(principal, loaders, request_id, settings, sessions, objects, idempotency_key)

@@ -8,6 +8,10 @@
     ├── RateLimited              RATE_LIMITED
     └── Unavailable              INTERNAL: a backend (database, object store) is unreachable
 
+Expected failures of a mutation are not errors but data: resolvers raise ``UserErrors`` (one or
+more ``Problem``s with a ``UserErrorCode`` and the input field path), and the mutation returns
+them in its payload's ``userErrors`` after the transaction rolled back.
+
 Anything else raised while executing is logged with its traceback and reaches the client as
 ``INTERNAL`` with a generic message and the request id, never with its text.
 """
@@ -15,6 +19,8 @@ Anything else raised while executing is logged with its traceback and reaches th
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class ErrorCode(enum.StrEnum):
@@ -57,3 +63,37 @@ class RateLimited(MlgraphError):
 
 class Unavailable(MlgraphError):
     code = ErrorCode.INTERNAL
+
+
+class UserErrorCode(enum.StrEnum):
+    """Stable codes of expected mutation failures (``userErrors[].code``)."""
+
+    INVALID = "INVALID"
+    TOO_LONG = "TOO_LONG"
+    NOT_FOUND = "NOT_FOUND"
+    DUPLICATE = "DUPLICATE"
+    CONFLICT = "CONFLICT"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    POLICY_VIOLATION = "POLICY_VIOLATION"
+    LOCKED = "LOCKED"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    FORBIDDEN = "FORBIDDEN"
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: UserErrorCode
+    message: str
+    field: tuple[str, ...] = ()
+
+
+class UserErrors(Exception):
+    """Expected failures of a mutation; its transaction rolls back, its payload lists them."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = list(problems)
+
+    @classmethod
+    def one(cls, code: UserErrorCode, message: str, *field: str) -> UserErrors:
+        return cls([Problem(code, message, tuple(field))])

@@ -9,12 +9,9 @@ per-row counter in the microseconds).
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import product
@@ -24,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlgraph.storage import models as m
+from mlgraph.storage.audit import GENESIS_HASH, audit_hash
 from mlgraph.storage.db import Base, Entity
 from mlgraph.storage.enums import (
     AlertStatus,
@@ -44,7 +42,6 @@ from mlgraph.storage.enums import (
     Stage,
 )
 
-GENESIS_HASH = "0" * 64
 E = TypeVar("E", bound=Entity)
 
 _NAMES = (
@@ -137,35 +134,6 @@ class SeedSummary:
     def __str__(self) -> str:
         parts = ", ".join(f"{count} {table}" for table, count in self.counts.items())
         return f"seeded {self.total} rows: {parts}"
-
-
-def audit_hash(prev_hash: str, entry_fields: Mapping[str, Any]) -> str:
-    """``sha256(prev_hash + canonical JSON of the entry)``: one link of the audit chain.
-
-    ``entry_fields`` holds seq, actor, action, entity_type, entity_id, project_id, changes,
-    request_id and created_at (ids as UUID or str, ``created_at`` as an aware datetime).
-    """
-
-    def text(value: Any) -> str | None:
-        return None if value is None else str(value)
-
-    created_at = entry_fields["created_at"]
-    canonical = json.dumps(
-        {
-            "seq": entry_fields["seq"],
-            "actor": entry_fields["actor"],
-            "action": entry_fields["action"],
-            "entity_type": entry_fields["entity_type"],
-            "entity_id": text(entry_fields["entity_id"]),
-            "project_id": text(entry_fields["project_id"]),
-            "changes": entry_fields["changes"],
-            "request_id": entry_fields["request_id"],
-            "created_at": created_at.isoformat(),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
 @dataclass

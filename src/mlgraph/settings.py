@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    db_pool_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long a request may queue for a pooled connection."
+    )
     db_statement_timeout_s: float = Field(default=30.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000

@@ -33,6 +33,10 @@ class Loaders:
         self.visible = visible
         self._loaders: dict[Hashable, DataLoader[Hashable, Any]] = {}
 
+    def clear_all(self) -> None:
+        """Forget everything loaded so far (after a mutation committed)."""
+        self._loaders.clear()
+
     def _loader(self, name: Hashable, batch: BatchFn) -> DataLoader[Hashable, Any]:
         loader = self._loaders.get(name)
         if loader is None:

@@ -31,6 +31,9 @@ class Deployment(Node):
     )
     status: DeploymentStatus = strawberry.field(description="Current state.")
     config: JSON = strawberry.field(description="Strategy configuration.")
+    revision: int = strawberry.field(
+        description="Increases on every change; pass it as `expectedRevision` to update."
+    )
     created_at: datetime = strawberry.field(description="When created.")
     updated_at: datetime = strawberry.field(description="When last changed.")
     project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(

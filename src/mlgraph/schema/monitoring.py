@@ -42,6 +42,9 @@ class AlertRule(Node):
     evaluation_periods: int = strawberry.field(description="Consecutive breaches before firing.")
     severity: Severity = strawberry.field(description="Severity of the alerts it fires.")
     enabled: bool = strawberry.field(description="Disabled rules are not evaluated.")
+    revision: int = strawberry.field(
+        description="Increases on every change; pass it as `expectedRevision` to update."
+    )
     created_at: datetime = strawberry.field(description="When created.")
     updated_at: datetime = strawberry.field(description="When last changed.")
     project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(

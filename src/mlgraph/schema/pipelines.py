@@ -20,6 +20,9 @@ class Pipeline(Node):
     name: str = strawberry.field(description="Unique within the project.")
     description: str = strawberry.field(description="What the pipeline does.")
     nodes: JSON = strawberry.field(description="The pipeline's steps, as declared by its owner.")
+    revision: int = strawberry.field(
+        description="Increases on every change; pass it as `expectedRevision` to update."
+    )
     created_at: datetime = strawberry.field(description="When created.")
     updated_at: datetime = strawberry.field(description="When last changed.")
     project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(
@@ -37,6 +40,9 @@ class Job(Node):
     parameters: JSON = strawberry.field(description="Parameters the job was started with.")
     started_at: datetime | None = strawberry.field(description="When it started running.")
     finished_at: datetime | None = strawberry.field(description="When it reached a final state.")
+    revision: int = strawberry.field(
+        description="Increases on every change; pass it as `expectedRevision` to update."
+    )
     created_at: datetime = strawberry.field(description="When queued.")
     updated_at: datetime = strawberry.field(description="When last reported on.")
     project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(

@@ -25,6 +25,9 @@ class Project(Node):
     name: str = strawberry.field(description="Display name.")
     description: str = strawberry.field(description="What the project is for.")
     archived_at: datetime | None = strawberry.field(description="When archived; null if active.")
+    revision: int = strawberry.field(
+        description="Increases on every change; pass it as `expectedRevision` to update."
+    )
     created_at: datetime = strawberry.field(description="When created.")
     updated_at: datetime = strawberry.field(description="When last changed.")
     pipelines: Connection[Annotated[Pipeline, strawberry.lazy("mlgraph.schema.pipelines")]] = (

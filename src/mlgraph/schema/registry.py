@@ -25,6 +25,9 @@ class Model(Node):
     tags: list[str] = strawberry.field(description="Free-form labels for search.")
     risk_tier: RiskTier = strawberry.field(description="Drives the promotion policy.")
     archived_at: datetime | None = strawberry.field(description="When archived; null if active.")
+    revision: int = strawberry.field(
+        description="Increases on every change; pass it as `expectedRevision` to update."
+    )
     created_at: datetime = strawberry.field(description="When registered.")
     updated_at: datetime = strawberry.field(description="When last changed.")
     project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(
@@ -48,6 +51,9 @@ class ModelVersion(Node):
     metadata: JSON = strawberry.field(description="Free-form metadata from the producer.")
     commit_sha: str | None = strawberry.field(
         description="Source commit the version was built from."
+    )
+    revision: int = strawberry.field(
+        description="Increases on every change; pass it as `expectedRevision` to update."
     )
     created_at: datetime = strawberry.field(description="When registered.")
     updated_at: datetime = strawberry.field(description="When last changed.")

@@ -20,6 +20,9 @@ class Webhook(Node):
     description: str = strawberry.field(description="What the endpoint is for.")
     event_types: list[str] = strawberry.field(description="Event types it receives.")
     enabled: bool = strawberry.field(description="Disabled endpoints receive nothing.")
+    revision: int = strawberry.field(
+        description="Increases on every change; pass it as `expectedRevision` to update."
+    )
     created_at: datetime = strawberry.field(description="When registered.")
     updated_at: datetime = strawberry.field(description="When last changed.")
     project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(

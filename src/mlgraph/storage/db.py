@@ -51,7 +51,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("postgresql"):
         kwargs["pool_size"] = settings.db_pool_size
-        kwargs["pool_timeout"] = settings.db_connect_timeout_s
+        kwargs["pool_timeout"] = settings.db_pool_timeout_s
         kwargs["connect_args"] = {
             "timeout": settings.db_connect_timeout_s,
             "command_timeout": settings.db_statement_timeout_s,

@@ -117,7 +117,7 @@ ENTITIES: dict[str, EntityDecl] = {
         EntityDecl(
             "Project",
             m.Project,
-            _fields("slug", "name", "description", "archived_at", *_STAMPS),
+            _fields("slug", "name", "description", "archived_at", "revision", *_STAMPS),
             orders={"NAME": "name", "SLUG": "slug", **_TIME_ORDERS},
             project_column="id",
             unique_keys=("slug",),
@@ -156,7 +156,7 @@ ENTITIES: dict[str, EntityDecl] = {
         EntityDecl(
             "Pipeline",
             m.Pipeline,
-            _fields("name", "description", "nodes", *_STAMPS),
+            _fields("name", "description", "nodes", "revision", *_STAMPS),
             orders={"NAME": "name", **_TIME_ORDERS},
             relations=_rels(
                 _one("project", "Project", "project_id"),
@@ -174,6 +174,7 @@ ENTITIES: dict[str, EntityDecl] = {
                 "parameters",
                 "started_at",
                 "finished_at",
+                "revision",
                 *_STAMPS,
             ),
             orders=_TIME_ORDERS,
@@ -186,7 +187,9 @@ ENTITIES: dict[str, EntityDecl] = {
         EntityDecl(
             "Model",
             m.Model,
-            _fields("name", "description", "tags", "risk_tier", "archived_at", *_STAMPS),
+            _fields(
+                "name", "description", "tags", "risk_tier", "archived_at", "revision", *_STAMPS
+            ),
             orders={"NAME": "name", **_TIME_ORDERS},
             filters=(
                 Filter("name_contains", "name", "icontains"),
@@ -205,7 +208,14 @@ ENTITIES: dict[str, EntityDecl] = {
             "ModelVersion",
             m.ModelVersion,
             _fields(
-                "version", "stage", "description", "metrics", "metadata", "commit_sha", *_STAMPS
+                "version",
+                "stage",
+                "description",
+                "metrics",
+                "metadata",
+                "commit_sha",
+                "revision",
+                *_STAMPS,
             ),
             orders={"VERSION": "version", **_TIME_ORDERS},
             filters=(Filter("stage", "stage", "in"),),
@@ -258,7 +268,7 @@ ENTITIES: dict[str, EntityDecl] = {
         EntityDecl(
             "Deployment",
             m.Deployment,
-            _fields("name", "environment", "strategy", "status", "config", *_STAMPS),
+            _fields("name", "environment", "strategy", "status", "config", "revision", *_STAMPS),
             orders={"NAME": "name", **_TIME_ORDERS},
             filters=(
                 Filter("status", "status", "in"),
@@ -339,6 +349,7 @@ ENTITIES: dict[str, EntityDecl] = {
                 "evaluation_periods",
                 "severity",
                 "enabled",
+                "revision",
                 *_STAMPS,
             ),
             orders={"NAME": "name", **_TIME_ORDERS},
@@ -378,7 +389,7 @@ ENTITIES: dict[str, EntityDecl] = {
         EntityDecl(
             "Webhook",
             m.Webhook,
-            _fields("url", "description", "event_types", "enabled", *_STAMPS),
+            _fields("url", "description", "event_types", "enabled", "revision", *_STAMPS),
             orders=_TIME_ORDERS,
             relations=_rels(
                 _one("project", "Project", "project_id"),

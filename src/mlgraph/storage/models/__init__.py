@@ -3,6 +3,7 @@
 from mlgraph.storage.models.audit import AuditEntry
 from mlgraph.storage.models.deployments import Deployment, DeploymentEvent, DeploymentTarget
 from mlgraph.storage.models.events import OutboxEvent
+from mlgraph.storage.models.idempotency import IdempotencyKey
 from mlgraph.storage.models.monitoring import Alert, AlertRule, DriftMetric
 from mlgraph.storage.models.pipelines import Job, Pipeline
 from mlgraph.storage.models.projects import Project, ProjectMember
@@ -11,6 +12,7 @@ from mlgraph.storage.models.registry import (
     Model,
     ModelAlias,
     ModelVersion,
+    ModelVersionApproval,
     ModelVersionLineage,
 )
 from mlgraph.storage.models.webhooks import Webhook, WebhookDelivery
@@ -24,10 +26,12 @@ __all__ = [
     "DeploymentEvent",
     "DeploymentTarget",
     "DriftMetric",
+    "IdempotencyKey",
     "Job",
     "Model",
     "ModelAlias",
     "ModelVersion",
+    "ModelVersionApproval",
     "ModelVersionLineage",
     "OutboxEvent",
     "Pipeline",

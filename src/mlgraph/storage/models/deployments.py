@@ -34,6 +34,8 @@ class Deployment(Entity):
     config: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     revision: Mapped[int] = mapped_column(default=1)
 
+    __mapper_args__ = {"version_id_col": revision}
+
 
 class DeploymentTarget(Entity):
     """One version served by a deployment, with its share of the traffic (0..100)."""

@@ -55,6 +55,8 @@ class AlertRule(Entity):
     enabled: Mapped[bool] = mapped_column(default=True, index=True)
     revision: Mapped[int] = mapped_column(default=1)
 
+    __mapper_args__ = {"version_id_col": revision}
+
 
 class Alert(Entity):
     __tablename__ = "alert"

@@ -23,6 +23,8 @@ class Pipeline(Entity):
     nodes: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
     revision: Mapped[int] = mapped_column(default=1)
 
+    __mapper_args__ = {"version_id_col": revision}
+
 
 class Job(Entity):
     __tablename__ = "job"
@@ -39,6 +41,8 @@ class Job(Entity):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revision: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": revision}
 
 
 # "latest runs of each pipeline": the per-parent page index.

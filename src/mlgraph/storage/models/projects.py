@@ -22,6 +22,8 @@ class Project(Entity):
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     revision: Mapped[int] = mapped_column(default=1)
 
+    __mapper_args__ = {"version_id_col": revision}
+
 
 class ProjectMember(Entity):
     __tablename__ = "project_member"

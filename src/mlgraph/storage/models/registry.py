@@ -22,8 +22,11 @@ class Model(Entity):
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
     risk_tier: Mapped[RiskTier] = mapped_column(enum_column(RiskTier), index=True)
+    required_metrics: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revision: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": revision}
 
 
 class ModelVersion(Entity):
@@ -44,6 +47,8 @@ class ModelVersion(Entity):
         ForeignKey("job.id", ondelete="SET NULL"), index=True
     )
     revision: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": revision}
 
 
 Index(
@@ -99,3 +104,17 @@ class Artifact(Entity):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+
+
+class ModelVersionApproval(Entity):
+    """A recorded approval of a version (HIGH risk tier needs one before PRODUCTION)."""
+
+    __tablename__ = "model_version_approval"
+    __table_args__ = (UniqueConstraint("version_id", "approver"),)
+
+    project_id: Mapped[uuid.UUID] = project_fk()
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_version.id", ondelete="CASCADE"), index=True
+    )
+    approver: Mapped[str] = mapped_column(String(200), index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")

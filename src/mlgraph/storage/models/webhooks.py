@@ -23,6 +23,8 @@ class Webhook(Entity):
     enabled: Mapped[bool] = mapped_column(default=True, index=True)
     revision: Mapped[int] = mapped_column(default=1)
 
+    __mapper_args__ = {"version_id_col": revision}
+
 
 class WebhookDelivery(Entity):
     __tablename__ = "webhook_delivery"

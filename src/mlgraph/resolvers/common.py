@@ -1,0 +1,235 @@
+"""What every mutation resolver shares: input checks, lookups by global ID, revisions,
+audit snapshots and idempotency keys.
+
+Resolvers raise ``UserErrors`` for every expected failure; the unit of work then rolls back,
+so nothing is written and no audit entry appears.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlgraph.context import Context
+from mlgraph.errors import BadUserInput, Problem, UserErrorCode, UserErrors
+from mlgraph.ids import decode_global_id
+from mlgraph.storage.db import Base
+from mlgraph.storage.models import IdempotencyKey
+from mlgraph.storage.types import utcnow
+
+M = TypeVar("M", bound=Base)
+IDEMPOTENCY_TTL = timedelta(hours=24)
+NAME_MAX, TEXT_MAX, KEY_MAX = 200, 10_000, 200
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class Checks:
+    """Collects every problem with an input, then raises them together."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def fail(self, code: UserErrorCode, message: str, *field: str) -> None:
+        self.problems.append(Problem(code, message, ("input", *field)))
+
+    def text(
+        self,
+        value: str | None,
+        *field: str,
+        max_len: int = NAME_MAX,
+        required: bool = True,
+        pattern: re.Pattern[str] | None = None,
+    ) -> None:
+        if value is None:
+            return
+        name = ".".join(field)
+        if required and not value.strip():
+            self.fail(UserErrorCode.INVALID, f"{name} must not be blank", *field)
+        elif len(value) > max_len:
+            self.fail(UserErrorCode.TOO_LONG, f"{name} is over {max_len} characters", *field)
+        elif any(ord(c) < 32 and c not in "\n\t" for c in value):
+            self.fail(UserErrorCode.INVALID, f"{name} contains control characters", *field)
+        elif pattern is not None and not pattern.fullmatch(value):
+            self.fail(UserErrorCode.INVALID, f"{name} must match {pattern.pattern}", *field)
+
+    def number(
+        self, value: float | None, *field: str, low: float | None = None, high: float | None = None
+    ) -> None:
+        if value is None:
+            return
+        name = ".".join(field)
+        if not math.isfinite(value):
+            self.fail(UserErrorCode.INVALID, f"{name} must be a finite number", *field)
+        elif (low is not None and value < low) or (high is not None and value > high):
+            self.fail(UserErrorCode.INVALID, f"{name} must be within [{low}, {high}]", *field)
+
+    def json_size(self, value: Any, *field: str, max_bytes: int = 64_000) -> None:
+        if value is None:
+            return
+        try:
+            size = len(json.dumps(value, allow_nan=False))
+        except ValueError:
+            self.fail(UserErrorCode.INVALID, "JSON must not contain NaN or Infinity", *field)
+            return
+        if size > max_bytes:
+            self.fail(UserErrorCode.TOO_LONG, f"JSON over {max_bytes} bytes", *field)
+
+    def done(self) -> None:
+        if self.problems:
+            raise UserErrors(self.problems)
+
+
+def decode_id(value: str, type_name: str, *field: str) -> uuid.UUID:
+    """The uuid inside a global ID of ``type_name``; anything else is NOT_FOUND on ``field``."""
+    try:
+        found_type, pk = decode_global_id(value)
+    except BadUserInput:
+        raise UserErrors.one(
+            UserErrorCode.NOT_FOUND, f"no {type_name} with id {value!r}", "input", *field
+        ) from None
+    if found_type != type_name:
+        raise UserErrors.one(
+            UserErrorCode.NOT_FOUND, f"{value!r} is not a {type_name} id", "input", *field
+        )
+    return pk
+
+
+async def fetch(
+    ctx: Context,
+    session: AsyncSession,
+    model: type[M],
+    global_id: str,
+    type_name: str,
+    *field: str,
+    lock: bool = False,
+) -> M:
+    """The row behind ``global_id`` if it exists and the caller may see it, else NOT_FOUND."""
+    pk = decode_id(global_id, type_name, *field)
+    stmt = select(model).where(model.id == pk)  # type: ignore[attr-defined]
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await session.scalars(stmt)).first()
+    visible = ctx.principal.visible_projects()
+    project_id = getattr(row, "project_id", None) if type_name != "Project" else pk
+    if row is None or (visible is not None and project_id not in visible):
+        raise UserErrors.one(
+            UserErrorCode.NOT_FOUND, f"no {type_name} with id {global_id!r}", "input", *field
+        )
+    return row
+
+
+def check_revision(row: Any, expected: int | None) -> None:
+    """Optimistic concurrency: a stale ``expectedRevision`` is CONFLICT, not a lost update."""
+    if expected is not None and expected != row.revision:
+        raise UserErrors.one(
+            UserErrorCode.CONFLICT,
+            f"revision is {row.revision}, not {expected}: it changed since you read it",
+            "input",
+            "expectedRevision",
+        )
+
+
+def snapshot(row: Any, fields: Iterable[str]) -> dict[str, Any]:
+    """JSON-able values of ``fields`` for an audit entry's before/after."""
+    return {f: _plain(getattr(row, f)) for f in fields}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def fingerprint(value: Any) -> str:
+    """A stable digest of a mutation input (dataclasses, enums, datetimes allowed)."""
+    data = asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
+    return hashlib.sha256(
+        json.dumps(data, sort_keys=True, default=_plain, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+async def replay(
+    ctx: Context, session: AsyncSession, operation: str, key: str | None, input: Any
+) -> uuid.UUID | None:
+    """The entity a previous call with this idempotency key created, or None to go ahead.
+
+    The same key with a different input is CONFLICT; keys expire after 24 hours.
+    """
+    key = key or ctx.idempotency_key
+    if not key:
+        return None
+    if len(key) > KEY_MAX:
+        raise UserErrors.one(
+            UserErrorCode.TOO_LONG, "idempotency key is too long", "input", "idempotencyKey"
+        )
+    found = await session.get(IdempotencyKey, (ctx.principal.id, key))
+    if found is not None and found.created_at < utcnow() - IDEMPOTENCY_TTL:
+        await session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.principal_id == ctx.principal.id, IdempotencyKey.key == key
+            )
+        )
+        found = None
+    if found is None:
+        return None
+    if found.operation != operation or found.fingerprint != fingerprint(input):
+        raise UserErrors.one(
+            UserErrorCode.CONFLICT,
+            "this idempotency key was used with a different input",
+            "input",
+            "idempotencyKey",
+        )
+    return found.entity_id
+
+
+def remember(
+    ctx: Context,
+    session: AsyncSession,
+    operation: str,
+    key: str | None,
+    input: Any,
+    entity_type: str,
+    entity_id: uuid.UUID,
+) -> None:
+    """Record the result under the idempotency key (same transaction as the create)."""
+    key = key or ctx.idempotency_key
+    if key:
+        session.add(
+            IdempotencyKey(
+                principal_id=ctx.principal.id,
+                key=key,
+                operation=operation,
+                fingerprint=fingerprint(input),
+                entity_type=entity_type,
+                entity_id=entity_id,
+            )
+        )
+
+
+def mapping_of_numbers(value: Any, checks: Checks, *field: str) -> dict[str, float]:
+    """A JSON object of finite numbers (e.g. metrics), or a problem on ``field``."""
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):
+        checks.fail(UserErrorCode.INVALID, "must be an object of name -> number", *field)
+        return {}
+    for k, v in value.items():
+        checks.text(k, *field, k, max_len=100)
+        checks.number(float(v), *field, k)
+    return {k: float(v) for k, v in value.items()}

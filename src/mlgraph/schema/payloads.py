@@ -1,0 +1,94 @@
+"""Mutation payloads: the changed entity plus ``userErrors``, and the one way to run a mutation.
+
+    @strawberry.mutation(description="Create a project.")
+    async def create_project(self, info: Info, input: CreateProjectInput) -> CreateProjectPayload:
+        return await mutate(info, CreateProjectPayload, lambda: projects.create_project(...))
+
+``mutate`` turns ``UserErrors`` (and lost races: unique violations, stale revisions) into
+``userErrors`` after the transaction has rolled back, clears the request's loaders so later
+fields read the committed state, and loads the changed entity through the same loader as
+``node(id:)``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Protocol, TypeVar
+
+import strawberry
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from mlgraph.errors import Problem, UserErrorCode, UserErrors
+from mlgraph.schema.relay import NODE_TYPES, Info
+
+strawberry.enum(UserErrorCode, description="Why a mutation refused its input.")
+
+_RACES = (IntegrityError, StaleDataError)
+
+
+@strawberry.type(description="An expected failure of a mutation: which input and why.")
+class UserError:
+    field: list[str] | None = strawberry.field(
+        description='Path to the input field at fault, e.g. `["input", "version"]`.'
+    )
+    message: str = strawberry.field(description="What is wrong, for people.")
+    code: UserErrorCode = strawberry.field(description="What is wrong, for programs.")
+
+    @classmethod
+    def of(cls, problem: Problem) -> UserError:
+        return cls(field=list(problem.field) or None, message=problem.message, code=problem.code)
+
+
+class Payload(Protocol):
+    user_errors: list[UserError]
+
+
+P = TypeVar("P")
+T = TypeVar("T")
+
+#: The one argument of every mutation: ``input: InputArg[CreateProjectInput]``.
+InputArg = Annotated[T, strawberry.argument(description="What to change; see the input type.")]
+
+
+async def mutate(
+    info: Info,
+    payload: Callable[..., P],
+    field: str,
+    entity_type: str,
+    action: Callable[[], Awaitable[uuid.UUID | None]],
+) -> P:
+    """Run ``action`` (one unit of work); return ``payload(field=entity, user_errors=...)``.
+
+    A lost race (unique key taken, revision moved on) is retried once, so the second run can
+    answer precisely (DUPLICATE, or the idempotent replay); if it loses again: CONFLICT.
+    """
+    problems: list[Problem] = []
+    entity_id: uuid.UUID | None = None
+    for attempt in (1, 2):
+        try:
+            entity_id = await action()
+            break
+        except UserErrors as refused:
+            problems = refused.problems
+            break
+        except _RACES:
+            if attempt == 2:
+                problems = [
+                    Problem(
+                        UserErrorCode.CONFLICT,
+                        "a concurrent change got there first; read and retry",
+                    )
+                ]
+    info.context.loaders.clear_all()
+    if problems:
+        return payload(**{field: None, "user_errors": [UserError.of(p) for p in problems]})
+    entity: Any = None
+    if entity_id is not None:
+        row = await info.context.loaders.by_key(entity_type).load(entity_id)
+        entity = None if row is None else NODE_TYPES[entity_type].from_row(row)
+    return payload(**{field: entity, "user_errors": []})
+
+
+USER_ERRORS_DOC = "Expected failures; empty when the mutation took effect."

@@ -1,0 +1,93 @@
+"""One unit of work per mutation: rows, audit entries and outbox events in one transaction.
+
+    async with unit_of_work(sessions, actor=..., request_id=...) as tx:
+        tx.session.add(row)
+        tx.audit("model.register", "Model", row.id, row.project_id, before=None, after={...})
+        tx.emit("model.registered", "Model", row.id, row.project_id, {"name": row.name})
+
+Leaving the block commits everything; an exception anywhere rolls all of it back. SQLite
+allows one writer at a time, so on SQLite units of work take a per-engine lock for their
+whole transaction (no read-then-upgrade deadlocks, no forked audit chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from mlgraph.storage import audit
+from mlgraph.storage.audit import AuditRecord
+from mlgraph.storage.models import OutboxEvent
+
+_SQLITE_WRITE_LOCKS: WeakKeyDictionary[Any, asyncio.Lock] = WeakKeyDictionary()
+
+
+@dataclass
+class UnitOfWork:
+    session: AsyncSession
+    actor: str
+    request_id: str
+    audits: list[AuditRecord] = field(default_factory=list)
+    events: list[OutboxEvent] = field(default_factory=list)
+
+    def audit(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: uuid.UUID | None,
+        project_id: uuid.UUID | None,
+        *,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        changes = {"before": before, "after": after}
+        self.audits.append(AuditRecord(action, entity_type, entity_id, project_id, changes))
+
+    def emit(
+        self,
+        topic: str,
+        entity_type: str,
+        entity_id: uuid.UUID | None,
+        project_id: uuid.UUID | None,
+        payload: dict[str, Any],
+    ) -> None:
+        self.events.append(
+            OutboxEvent(
+                event_id=uuid.uuid4(),
+                topic=topic,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                project_id=project_id,
+                payload=payload,
+            )
+        )
+
+
+def _write_lock(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    lock = _SQLITE_WRITE_LOCKS.get(engine.sync_engine)
+    if lock is None:
+        lock = _SQLITE_WRITE_LOCKS[engine.sync_engine] = asyncio.Lock()
+    return lock
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessions: async_sessionmaker[AsyncSession], *, actor: str, request_id: str
+) -> AsyncIterator[UnitOfWork]:
+    engine = sessions.kw["bind"]
+    async with _write_lock(engine), sessions() as session, session.begin():
+        tx = UnitOfWork(session, actor, request_id)
+        yield tx
+        await session.flush()
+        await audit.append(session, tx.audits, actor=actor, request_id=request_id)
+        session.add_all(tx.events)
+        await session.flush()
