@@ -85,6 +85,35 @@ def seed(demo: bool, projects: int | None, force: bool) -> None:
     click.echo(asyncio.run(run()))
 
 
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command()
+def verify() -> None:
+    """Re-compute the audit chain; exit 1 and name the first broken entry if it does not hold."""
+    from mlgraph.resolvers.audit import verify_audit_chain
+    from mlgraph.storage.db import create_engine, create_sessions
+
+    async def run() -> tuple[bool, str]:
+        engine = create_engine(Settings())
+        try:
+            report = await verify_audit_chain(create_sessions(engine))
+        finally:
+            await engine.dispose()
+        if report.ok:
+            return True, f"audit chain ok: {report.checked} entries verified"
+        return False, (
+            f"audit chain BROKEN at seq {report.broken_seq} (entry {report.broken_id}): "
+            f"{report.reason}; {report.checked} entries before it verified"
+        )
+
+    ok, message = asyncio.run(run())
+    click.echo(message, err=not ok)
+    sys.exit(0 if ok else 1)
+
+
 @main.command("schema")
 @click.option("--check", is_flag=True, help="Fail if graphql/schema.graphql is out of date.")
 @click.option("--output", type=click.Path(path_type=Path), default=SDL_PATH, show_default=True)

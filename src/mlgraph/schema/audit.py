@@ -37,3 +37,16 @@ class AuditEntry(Node):
         if self.row.entity_id is None or self.entity_type not in NODE_TYPES:
             return None
         return await load_node(info, encode_global_id(self.entity_type, self.row.entity_id))
+
+
+@strawberry.type(description="Result of re-computing the audit chain.")
+class AuditChainReport:
+    ok: bool = strawberry.field(description="Every entry's hash recomputes and links up.")
+    checked: int = strawberry.field(description="Entries verified before stopping.")
+    broken_sequence: BigInt | None = strawberry.field(
+        description="Sequence number of the first entry that breaks the chain."
+    )
+    broken_entry_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of that entry (it may no longer resolve if it was deleted)."
+    )
+    reason: str | None = strawberry.field(description="What does not match.")

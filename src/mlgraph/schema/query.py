@@ -8,7 +8,9 @@ from typing import Annotated
 import strawberry
 
 from mlgraph.errors import BadUserInput
-from mlgraph.schema.audit import AuditEntry
+from mlgraph.ids import encode_global_id
+from mlgraph.resolvers.audit import verify_audit_chain
+from mlgraph.schema.audit import AuditChainReport, AuditEntry
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.monitoring import Alert
 from mlgraph.schema.projects import Project, Viewer
@@ -65,3 +67,18 @@ class Query:
         if len(ids) > MAX_NODES:
             raise BadUserInput(f"at most {MAX_NODES} ids per call", field="ids")
         return list(await asyncio.gather(*(load_node(info, i, field="ids") for i in ids)))
+
+    @strawberry.field(
+        description="Re-compute the audit chain's hashes and name the first entry that breaks it."
+    )
+    async def verify_audit_chain(self, info: Info) -> AuditChainReport:
+        report = await verify_audit_chain(info.context.sessions)
+        return AuditChainReport(
+            ok=report.ok,
+            checked=report.checked,
+            broken_sequence=report.broken_seq,  # type: ignore[arg-type]
+            broken_entry_id=None
+            if report.broken_id is None
+            else strawberry.ID(encode_global_id("AuditEntry", report.broken_id)),
+            reason=report.reason or None,
+        )
