@@ -13,7 +13,10 @@ from mlgraph.schema.mutations.registry import RegistryMutations
 
 @strawberry.type(description="Change the MLOps graph. Every mutation is audited.")
 class Mutation(
-    ProjectMutations, PipelineMutations, RegistryMutations, DeploymentMutations,
+    ProjectMutations,
+    PipelineMutations,
+    RegistryMutations,
+    DeploymentMutations,
     MonitoringMutations,
 ):
     pass
