@@ -58,7 +58,8 @@ async def test_tampering_is_named_by_graphql_and_cli(db: Backend) -> None:
     assert report["checked"] == 2
 
     env = {**os.environ, "MLGRAPH_DATABASE_URL": db.url}
-    cli = subprocess.run(
+    cli = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "mlgraph", "audit", "verify"],
         env=env,
         cwd=ROOT,
@@ -111,7 +112,7 @@ async def test_a_failure_mid_transaction_leaves_nothing(db: Backend, fail_at_com
     response = await db.client.post(
         "/graphql",
         json={
-            "query": 'mutation { createProject(input: {slug: "doomed", name: "D"}) { project { id } } }'
+            "query": 'mutation { createProject(input: {slug: "x", name: "D"}) { project { id } } }'
         },
     )
     error = response.json()["errors"][0]
