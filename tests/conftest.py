@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -114,9 +115,16 @@ async def _drop_pg_database(url: str) -> None:
         await conn.close()
 
 
-async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    """Start ``app`` on a free loopback port; returns the server, its task and base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """Start ``app`` on a loopback port (free if 0); returns the server, its task and base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -145,12 +153,13 @@ async def backend(
     else:
         url = f"sqlite+aiosqlite:///{data_dir / 'test.sqlite3'}"
     await asyncio.to_thread(upgrade, url)
-    settings = Settings(database_url=url, data_dir=data_dir, gc_freeze=False)
+    port = free_port()
+    settings = Settings(database_url=url, data_dir=data_dir, gc_freeze=False, port=port)
     engine = create_engine(settings)
     sql = SqlCounter()
     event.listen(engine.sync_engine, "before_cursor_execute", sql)
     b = Backend(request.param, url, engine, create_sessions(engine), settings, sql)
-    server, task, b.base_url = await serve(create_app(settings, engine=engine))
+    server, task, b.base_url = await serve(create_app(settings, engine=engine), port)
     async with httpx.AsyncClient(base_url=b.base_url, timeout=30) as client:
         b.client = client
         yield b

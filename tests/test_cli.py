@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import httpx
 from alembic.script import ScriptDirectory
 
 from mlgraph.migrations import alembic_config
+from tests.conftest import free_port
 
 MLGRAPH = [sys.executable, "-m", "mlgraph"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,12 +30,6 @@ def run(env: dict[str, str], *args: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_migrations_have_one_head() -> None:

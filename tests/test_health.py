@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
 from pathlib import Path
 
 import httpx
 
 from mlgraph.app import create_app
 from mlgraph.settings import Settings
-from tests.conftest import Backend, serve, stop
+from tests.conftest import Backend, free_port, serve, stop
 
 
 async def test_ready_when_database_and_object_store_answer(db: Backend) -> None:
@@ -22,14 +21,8 @@ async def test_ready_when_database_and_object_store_answer(db: Backend) -> None:
     assert ready.json()["checks"] == {"database": "ok", "objectStore": "ok"}
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # nothing listens once the socket closes
-
-
 async def test_database_down_is_reported_not_hung(tmp_path: Path) -> None:
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/nowhere"
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nowhere"
     settings = Settings(
         database_url=url, data_dir=tmp_path, db_connect_timeout_s=2, gc_freeze=False
     )

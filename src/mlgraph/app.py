@@ -29,7 +29,7 @@ from mlgraph.context import Context
 from mlgraph.schema import build_schema
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
-from mlgraph.storage.objects import LocalObjectStore, ObjectStore
+from mlgraph.storage.objects import LocalObjectStore, ObjectStore, UploadRefused
 
 log = logging.getLogger("mlgraph")
 READY_TIMEOUT_S = 3.0
@@ -77,6 +77,20 @@ class GraphQLApp(GraphQL[Context, None]):
         )
 
 
+async def upload(request: Request) -> Response:
+    """PUT target of local upload URLs (the embedded default's stand-in for S3 presigned URLs)."""
+    store = request.state.objects
+    if not isinstance(store, LocalObjectStore):
+        return JSONResponse({"error": "uploads go to the object store directly"}, 404)
+    try:
+        info = await store.receive(
+            request.path_params["key"], dict(request.query_params), request.stream()
+        )
+    except UploadRefused as refused:
+        return JSONResponse({"error": refused.message}, status_code=refused.status)
+    return JSONResponse({"key": info.key, "size": info.size}, status_code=201)
+
+
 async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -112,7 +126,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         db = engine or create_engine(settings)
-        objects = LocalObjectStore(settings.artifact_dir)
+        objects = LocalObjectStore(
+            settings.artifact_dir,
+            base_url=settings.effective_public_url,
+            secret=settings.signing_key(),
+        )
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -131,6 +149,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/objects/{key:path}", upload, methods=["PUT"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 from pydantic import Field
@@ -41,6 +43,15 @@ class Settings(BaseSettings):
         description="gc.set_threshold() for the server process (measured: +70% dashboard req/s).",
     )
     log_level: str = "INFO"
+    public_url: str = Field(
+        default="", description="Base URL clients reach this server at (default http://host:port)."
+    )
+    secret_key: str = Field(
+        default="",
+        description="Signs local upload URLs. Empty: generated once into data_dir/secret.key.",
+    )
+    max_artifact_bytes: int = Field(default=5 * 2**30, ge=1, description="Largest declared upload.")
+    upload_url_ttl_s: int = Field(default=900, ge=1, le=7 * 86400)
 
     @property
     def effective_database_url(self) -> str:
@@ -53,6 +64,22 @@ class Settings(BaseSettings):
     def artifact_dir(self) -> Path:
         """Local object-store directory for the embedded default."""
         return self.data_dir / "objects"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def signing_key(self) -> bytes:
+        """``secret_key``, or a random key kept in the data directory (embedded default)."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
 
     @property
     def is_postgresql(self) -> bool:

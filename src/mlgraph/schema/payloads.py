@@ -58,8 +58,10 @@ async def mutate(
     field: str,
     entity_type: str,
     action: Callable[[], Awaitable[uuid.UUID | None]],
+    extra: Callable[[], dict[str, Any]] | None = None,
 ) -> P:
-    """Run ``action`` (one unit of work); return ``payload(field=entity, user_errors=...)``.
+    """Run ``action`` (one unit of work); return ``payload(field=entity, user_errors=...)``
+    plus, on success, the fields ``extra()`` gives (e.g. an upload URL).
 
     A lost race (unique key taken, revision moved on) is retried once, so the second run can
     answer precisely (DUPLICATE, or the idempotent replay); if it loses again: CONFLICT.
@@ -83,12 +85,13 @@ async def mutate(
                 ]
     info.context.loaders.clear_all()
     if problems:
-        return payload(**{field: None, "user_errors": [UserError.of(p) for p in problems]})
+        errors = [UserError.of(p) for p in problems]
+        return payload(**{field: None, "user_errors": errors, **(extra() if extra else {})})
     entity: Any = None
     if entity_id is not None:
         row = await info.context.loaders.by_key(entity_type).load(entity_id)
         entity = None if row is None else NODE_TYPES[entity_type].from_row(row)
-    return payload(**{field: entity, "user_errors": []})
+    return payload(**{field: entity, "user_errors": [], **(extra() if extra else {})})
 
 
 USER_ERRORS_DOC = "Expected failures; empty when the mutation took effect."

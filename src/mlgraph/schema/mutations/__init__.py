@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from mlgraph.schema.mutations.artifacts import ArtifactMutations
 from mlgraph.schema.mutations.deployments import DeploymentMutations
 from mlgraph.schema.mutations.monitoring import MonitoringMutations
 from mlgraph.schema.mutations.pipelines import PipelineMutations
@@ -18,5 +19,6 @@ class Mutation(
     RegistryMutations,
     DeploymentMutations,
     MonitoringMutations,
+    ArtifactMutations,
 ):
     pass

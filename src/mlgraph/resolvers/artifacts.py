@@ -1,0 +1,148 @@
+"""Artifacts: an upload URL first, then verified completion (the object must really be there,
+with the declared size and SHA-256, before the artifact is AVAILABLE)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from mlgraph.context import Context
+from mlgraph.errors import UserErrorCode, UserErrors
+from mlgraph.resolvers.common import Checks, fetch, remember, replay, snapshot
+from mlgraph.storage.enums import ArtifactStatus
+from mlgraph.storage.models import Artifact, ModelVersion
+from mlgraph.storage.objects import PresignedUpload
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+FIELDS = ("kind", "status", "file_name", "size_bytes", "sha256", "content_type")
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    artifact_id: uuid.UUID
+    upload: PresignedUpload | None
+
+
+def _check_file_name(checks: Checks, name: str) -> None:
+    checks.text(name, "fileName", max_len=255)
+    if "/" in name or "\\" in name or name in (".", ".."):
+        checks.fail(UserErrorCode.INVALID, "fileName must not contain path separators", "fileName")
+
+
+def storage_key(version: ModelVersion, artifact_id: uuid.UUID, file_name: str) -> str:
+    """Keys are laid out by ids, and the one user-given part is escaped."""
+    return (
+        f"projects/{version.project_id}/models/{version.model_id}/versions/{version.id}/"
+        f"{artifact_id}/{quote(file_name, safe='')}"
+    )
+
+
+async def create_artifact_upload(ctx: Context, input: Any) -> UploadTicket:
+    checks = Checks()
+    _check_file_name(checks, input.file_name)
+    checks.number(input.size_bytes, "sizeBytes", low=1, high=ctx.settings.max_artifact_bytes)
+    sha = (input.sha256 or "").lower()
+    if not SHA256.fullmatch(sha):
+        checks.fail(UserErrorCode.INVALID, "sha256 must be 64 hex characters", "sha256")
+    content_type = input.content_type or "application/octet-stream"
+    checks.text(content_type, "contentType", max_len=255, pattern=CONTENT_TYPE)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        if done := await replay(ctx, s, "createArtifactUpload", input.idempotency_key, input):
+            return UploadTicket(done, None)
+        version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
+        artifact_id = uuid.uuid4()
+        artifact = Artifact(
+            id=artifact_id,
+            project_id=version.project_id,
+            version_id=version.id,
+            kind=input.kind,
+            status=ArtifactStatus.PENDING,
+            file_name=input.file_name,
+            storage_key=storage_key(version, artifact_id, input.file_name),
+            size_bytes=int(input.size_bytes),
+            sha256=sha,
+            content_type=content_type,
+        )
+        s.add(artifact)
+        await s.flush()
+        tx.audit(
+            "artifact.create_upload",
+            "Artifact",
+            artifact.id,
+            artifact.project_id,
+            before=None,
+            after=snapshot(artifact, FIELDS),
+        )
+        tx.emit(
+            "artifact.created",
+            "Artifact",
+            artifact.id,
+            artifact.project_id,
+            {"status": artifact.status.value},
+        )
+        remember(
+            ctx, s, "createArtifactUpload", input.idempotency_key, input, "Artifact", artifact.id
+        )
+    upload = await ctx.objects.presign_put(
+        artifact.storage_key,
+        size=artifact.size_bytes,
+        sha256=sha,
+        content_type=content_type,
+        expires_in=ctx.settings.upload_url_ttl_s,
+    )
+    return UploadTicket(artifact.id, upload)
+
+
+async def complete_artifact_upload(ctx: Context, input: Any) -> uuid.UUID:
+    async with ctx.uow() as tx:
+        artifact = await fetch(
+            ctx, tx.session, Artifact, input.artifact_id, "Artifact", "artifactId", lock=True
+        )
+        if artifact.status is not ArtifactStatus.PENDING:
+            raise UserErrors.one(
+                UserErrorCode.INVALID_TRANSITION,
+                f"artifact is {artifact.status.value}, not PENDING",
+                "input",
+                "artifactId",
+            )
+        info = await ctx.objects.head(artifact.storage_key)
+        if info is None:
+            raise UserErrors.one(
+                UserErrorCode.NOT_FOUND, "nothing was uploaded yet", "input", "artifactId"
+            )
+        if info.size != artifact.size_bytes:
+            raise UserErrors.one(
+                UserErrorCode.INVALID,
+                f"uploaded {info.size} bytes, declared {artifact.size_bytes}",
+                "input",
+                "artifactId",
+            )
+        if await ctx.objects.sha256(artifact.storage_key) != artifact.sha256:
+            raise UserErrors.one(
+                UserErrorCode.INVALID, "uploaded bytes have another SHA-256", "input", "artifactId"
+            )
+        before = snapshot(artifact, FIELDS)
+        artifact.status = ArtifactStatus.AVAILABLE
+        await tx.session.flush()
+        tx.audit(
+            "artifact.complete_upload",
+            "Artifact",
+            artifact.id,
+            artifact.project_id,
+            before=before,
+            after=snapshot(artifact, FIELDS),
+        )
+        tx.emit(
+            "artifact.available",
+            "Artifact",
+            artifact.id,
+            artifact.project_id,
+            {"status": artifact.status.value},
+        )
+        return artifact.id

@@ -1,0 +1,109 @@
+"""Artifact uploads: a signed upload URL, then verified completion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from mlgraph.resolvers import artifacts
+from mlgraph.resolvers.artifacts import UploadTicket
+from mlgraph.schema.enums import ArtifactKind
+from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.registry import Artifact
+from mlgraph.schema.relay import Info
+from mlgraph.schema.scalars import BigInt
+
+
+@strawberry.input(description="Declare a file to upload to a model version.")
+class CreateArtifactUploadInput:
+    version_id: strawberry.ID = strawberry.field(description="The model version.")
+    kind: ArtifactKind = strawberry.field(description="What the file holds.")
+    file_name: str = strawberry.field(description="File name, without any path.")
+    size_bytes: BigInt = strawberry.field(description="Exact size in bytes.")
+    sha256: str = strawberry.field(description="SHA-256 of the bytes, 64 hex characters.")
+    content_type: str | None = strawberry.field(
+        default=None, description="MIME type (default application/octet-stream)."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Retries with the same key and input return the first result."
+    )
+
+
+@strawberry.input(description="Check an upload and make the artifact AVAILABLE.")
+class CompleteArtifactUploadInput:
+    artifact_id: strawberry.ID = strawberry.field(description="The artifact.")
+
+
+@strawberry.type(description="A request header to send with an upload.")
+class HttpHeader:
+    name: str = strawberry.field(description="Header name.")
+    value: str = strawberry.field(description="Header value.")
+
+
+@strawberry.type(description="Where and how to upload the bytes of an artifact.")
+class ArtifactUpload:
+    url: str = strawberry.field(description="Signed URL; valid once, until `expiresAt`.")
+    method: str = strawberry.field(description="HTTP method to use (PUT).")
+    headers: list[HttpHeader] = strawberry.field(description="Headers to send as given.")
+    expires_at: datetime = strawberry.field(description="When the URL stops working.")
+
+
+@strawberry.type(description="Result of `createArtifactUpload`.")
+class CreateArtifactUploadPayload:
+    artifact: Artifact | None = strawberry.field(description="The PENDING artifact.")
+    upload: ArtifactUpload | None = strawberry.field(
+        description="Where to PUT the bytes (null when an idempotent retry replayed the result)."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `completeArtifactUpload`.")
+class CompleteArtifactUploadPayload:
+    artifact: Artifact | None = strawberry.field(description="The AVAILABLE artifact.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type
+class ArtifactMutations:
+    @strawberry.mutation(description="Declare an artifact and get a signed URL to upload it to.")
+    async def create_artifact_upload(
+        self, info: Info, input: InputArg[CreateArtifactUploadInput]
+    ) -> CreateArtifactUploadPayload:
+        ticket: list[UploadTicket] = []
+
+        async def action() -> Any:
+            ticket.append(await artifacts.create_artifact_upload(info.context, input))
+            return ticket[0].artifact_id
+
+        def upload() -> dict[str, Any]:
+            up = ticket[0].upload if ticket else None
+            return {
+                "upload": None
+                if up is None
+                else ArtifactUpload(
+                    url=up.url,
+                    method=up.method,
+                    expires_at=up.expires_at,
+                    headers=[HttpHeader(name=k, value=v) for k, v in up.headers.items()],
+                )
+            }
+
+        return await mutate(
+            info, CreateArtifactUploadPayload, "artifact", "Artifact", action, upload
+        )
+
+    @strawberry.mutation(
+        description="Verify the uploaded object (exists, size, SHA-256) and mark it AVAILABLE."
+    )
+    async def complete_artifact_upload(
+        self, info: Info, input: InputArg[CompleteArtifactUploadInput]
+    ) -> CompleteArtifactUploadPayload:
+        return await mutate(
+            info,
+            CompleteArtifactUploadPayload,
+            "artifact",
+            "Artifact",
+            lambda: artifacts.complete_artifact_upload(info.context, input),
+        )
