@@ -129,3 +129,22 @@ async def test_too_deep_a_query_is_refused(db: Backend) -> None:
     )
     body = await db.gql(deep)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_nan_and_infinity_in_json_bodies_are_refused(db: Backend) -> None:
+    assert db.client is not None
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        body = '{"query": "{ projects { totalCount } }", "variables": {"x": %s}}' % constant
+        response = await db.client.post(
+            "/graphql", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400, constant
+
+
+async def test_oversized_request_bodies_are_refused(db: Backend) -> None:
+    assert db.client is not None
+    padding = "x" * (db.settings.max_body_bytes + 1)
+    response = await db.client.post(
+        "/graphql", json={"query": "{ projects { totalCount } }", "variables": {"pad": padding}}
+    )
+    assert response.status_code == 413

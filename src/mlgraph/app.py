@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -42,6 +43,45 @@ class State(TypedDict):
     settings: Settings
 
 
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, before anything parses them.
+    Uploads (``/objects/``) are exempt: their signed URL fixes their exact size."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/objects/"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse({"error": f"request body over {self.limit} bytes"}, 413)
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
 class RequestId:
     """Take ``X-Request-Id`` (if sane) or make one; expose it on the scope and the response."""
 
@@ -64,7 +104,15 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
+def _no_constant(name: str) -> object:
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+
+
 class GraphQLApp(GraphQL[Context, None]):
+    def decode_json(self, data: str | bytes) -> object:
+        """Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts) are refused."""
+        return json.loads(data, parse_constant=_no_constant)
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         state = request.state
         return Context.create(
@@ -155,5 +203,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestId)
     return app

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         default="",
         description="Signs local upload URLs. Empty: generated once into data_dir/secret.key.",
     )
+    max_body_bytes: int = Field(
+        default=2 * 2**20, ge=1024, description="Largest GraphQL request body (413 above it)."
+    )
     max_artifact_bytes: int = Field(default=5 * 2**30, ge=1, description="Largest declared upload.")
     upload_url_ttl_s: int = Field(default=900, ge=1, le=7 * 86400)
 

@@ -1,8 +1,11 @@
 """Mutation payloads: the changed entity plus ``userErrors``, and the one way to run a mutation.
 
     @strawberry.mutation(description="Create a project.")
-    async def create_project(self, info: Info, input: CreateProjectInput) -> CreateProjectPayload:
-        return await mutate(info, CreateProjectPayload, lambda: projects.create_project(...))
+    async def create_project(
+        self, info: Info, input: InputArg[CreateProjectInput]
+    ) -> CreateProjectPayload:
+        return await mutate(info, CreateProjectPayload, "project", "Project",
+                            lambda: projects.create_project(info.context, input))
 
 ``mutate`` turns ``UserErrors`` (and lost races: unique violations, stale revisions) into
 ``userErrors`` after the transaction has rolled back, clears the request's loaders so later

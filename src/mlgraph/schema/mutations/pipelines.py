@@ -3,8 +3,234 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
+
+from mlgraph.resolvers import pipelines
+from mlgraph.schema.enums import JobStatus
+from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.pipelines import Job, Pipeline
+from mlgraph.schema.relay import Info
+
+_REVISION = "Fail with CONFLICT unless the current revision is this one."
+_IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
+_NODES = "The pipeline's steps (at most 200); node ids are unique within the pipeline."
+
+
+@strawberry.input(description="One step of a pipeline.")
+class PipelineNodeInput:
+    id: str = strawberry.field(description="Unique within the pipeline, at most 64 characters.")
+    kind: str = strawberry.field(
+        description="What the step does (e.g. `train`, `evaluate`), at most 64 characters."
+    )
+    config: JSON | None = strawberry.field(
+        default=None, description="The step's settings, any JSON up to 64 kB."
+    )
+
+
+@strawberry.input(description="A new pipeline in a project.")
+class CreatePipelineInput:
+    project_id: strawberry.ID = strawberry.field(description="The owning project.")
+    name: str = strawberry.field(description="Unique within the project.")
+    description: str | None = strawberry.field(default=None, description="What the pipeline does.")
+    nodes: list[PipelineNodeInput] | None = strawberry.field(
+        default=None, description=f"{_NODES} Default: none."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input(
+    description="Replace a pipeline's nodes. Locked nodes must be passed unchanged "
+    "(same kind and config); they keep their lock."
+)
+class UpdatePipelineNodesInput:
+    pipeline_id: strawberry.ID = strawberry.field(description="The pipeline.")
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+    nodes: list[PipelineNodeInput] = strawberry.field(description=f"The new node list. {_NODES}")
+
+
+@strawberry.input(description="Lock nodes so `updatePipelineNodes` cannot change or remove them.")
+class LockPipelineNodesInput:
+    pipeline_id: strawberry.ID = strawberry.field(description="The pipeline.")
+    node_ids: list[str] = strawberry.field(
+        description="Ids of the nodes to lock (at least one); already locked ones stay locked."
+    )
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="Unlock nodes so they can be changed or removed again.")
+class UnlockPipelineNodesInput:
+    pipeline_id: strawberry.ID = strawberry.field(description="The pipeline.")
+    node_ids: list[str] = strawberry.field(
+        description="Ids of the nodes to unlock (at least one); unlocked ones stay unlocked."
+    )
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="Queue a run of a pipeline.")
+class StartPipelineRunInput:
+    pipeline_id: strawberry.ID = strawberry.field(description="The pipeline to run.")
+    parameters: JSON | None = strawberry.field(
+        default=None, description="Run parameters: a JSON object up to 64 kB (default `{}`)."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input(
+    description="A runner's report on a job; omitted fields stay as they are. Give at least one "
+    "of status, progress, message."
+)
+class UpdateJobInput:
+    job_id: strawberry.ID = strawberry.field(description="The job.")
+    status: JobStatus | None = strawberry.field(
+        default=None,
+        description="New status: QUEUED -> RUNNING | CANCELLED | FAILED, RUNNING -> SUCCEEDED | "
+        "FAILED | CANCELLED; the current status again is a progress report. Entering RUNNING "
+        "sets startedAt, a final state sets finishedAt, SUCCEEDED sets progress to 1.",
+    )
+    progress: float | None = strawberry.field(default=None, description="Progress within [0, 1].")
+    message: str | None = strawberry.field(
+        default=None, description="Status message, at most 2000 characters."
+    )
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="Cancel a queued or running job.")
+class CancelJobInput:
+    job_id: strawberry.ID = strawberry.field(description="The job.")
+    reason: str | None = strawberry.field(
+        default=None,
+        description="Why; becomes the job's message (default `cancelled`), at most 2000 "
+        "characters.",
+    )
+
+
+@strawberry.type
+class _PipelinePayload:
+    pipeline: Pipeline | None = strawberry.field(description="The pipeline after the change.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `createPipeline`.")
+class CreatePipelinePayload(_PipelinePayload):
+    pass
+
+
+@strawberry.type(description="Result of `updatePipelineNodes`.")
+class UpdatePipelineNodesPayload(_PipelinePayload):
+    pass
+
+
+@strawberry.type(description="Result of `lockPipelineNodes`.")
+class LockPipelineNodesPayload(_PipelinePayload):
+    pass
+
+
+@strawberry.type(description="Result of `unlockPipelineNodes`.")
+class UnlockPipelineNodesPayload(_PipelinePayload):
+    pass
+
+
+@strawberry.type
+class _JobPayload:
+    job: Job | None = strawberry.field(description="The job after the change.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `startPipelineRun`: the queued job.")
+class StartPipelineRunPayload(_JobPayload):
+    pass
+
+
+@strawberry.type(description="Result of `updateJob`.")
+class UpdateJobPayload(_JobPayload):
+    pass
+
+
+@strawberry.type(description="Result of `cancelJob`.")
+class CancelJobPayload(_JobPayload):
+    pass
 
 
 @strawberry.type
 class PipelineMutations:
-    pass
+    @strawberry.mutation(description="Create a pipeline in a project.")
+    async def create_pipeline(
+        self, info: Info, input: InputArg[CreatePipelineInput]
+    ) -> CreatePipelinePayload:
+        return await mutate(
+            info,
+            CreatePipelinePayload,
+            "pipeline",
+            "Pipeline",
+            lambda: pipelines.create_pipeline(info.context, input),
+        )
+
+    @strawberry.mutation(
+        description="Replace a pipeline's nodes; locked nodes must stay as they are."
+    )
+    async def update_pipeline_nodes(
+        self, info: Info, input: InputArg[UpdatePipelineNodesInput]
+    ) -> UpdatePipelineNodesPayload:
+        return await mutate(
+            info,
+            UpdatePipelineNodesPayload,
+            "pipeline",
+            "Pipeline",
+            lambda: pipelines.update_pipeline_nodes(info.context, input),
+        )
+
+    @strawberry.mutation(description="Lock pipeline nodes against change and removal.")
+    async def lock_pipeline_nodes(
+        self, info: Info, input: InputArg[LockPipelineNodesInput]
+    ) -> LockPipelineNodesPayload:
+        return await mutate(
+            info,
+            LockPipelineNodesPayload,
+            "pipeline",
+            "Pipeline",
+            lambda: pipelines.lock_pipeline_nodes(info.context, input),
+        )
+
+    @strawberry.mutation(description="Unlock pipeline nodes.")
+    async def unlock_pipeline_nodes(
+        self, info: Info, input: InputArg[UnlockPipelineNodesInput]
+    ) -> UnlockPipelineNodesPayload:
+        return await mutate(
+            info,
+            UnlockPipelineNodesPayload,
+            "pipeline",
+            "Pipeline",
+            lambda: pipelines.unlock_pipeline_nodes(info.context, input),
+        )
+
+    @strawberry.mutation(description="Queue a run of a pipeline: a PIPELINE_RUN job.")
+    async def start_pipeline_run(
+        self, info: Info, input: InputArg[StartPipelineRunInput]
+    ) -> StartPipelineRunPayload:
+        return await mutate(
+            info,
+            StartPipelineRunPayload,
+            "job",
+            "Job",
+            lambda: pipelines.start_pipeline_run(info.context, input),
+        )
+
+    @strawberry.mutation(description="Report a job's status, progress or message (for runners).")
+    async def update_job(self, info: Info, input: InputArg[UpdateJobInput]) -> UpdateJobPayload:
+        return await mutate(
+            info,
+            UpdateJobPayload,
+            "job",
+            "Job",
+            lambda: pipelines.update_job(info.context, input),
+        )
+
+    @strawberry.mutation(description="Cancel a queued or running job.")
+    async def cancel_job(self, info: Info, input: InputArg[CancelJobInput]) -> CancelJobPayload:
+        return await mutate(
+            info,
+            CancelJobPayload,
+            "job",
+            "Job",
+            lambda: pipelines.cancel_job(info.context, input),
+        )

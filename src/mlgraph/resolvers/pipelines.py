@@ -1,0 +1,408 @@
+"""Pipelines and their runs: create, replace/lock/unlock nodes; start, report on, cancel jobs.
+
+A pipeline's ``nodes`` is a JSON list of ``{"id", "kind", "config", "locked"}``. A locked node
+cannot be changed or removed by ``updatePipelineNodes`` until it is unlocked.
+
+Jobs follow ``QUEUED -> RUNNING | CANCELLED | FAILED``, ``RUNNING -> SUCCEEDED | FAILED |
+CANCELLED``; SUCCEEDED, FAILED and CANCELLED are final. Reporting the current status again is a
+progress report. Every successful update bumps the row's revision (``updated_at`` is always
+set), so concurrent writers with the same ``expectedRevision`` cannot both win.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from mlgraph.context import Context
+from mlgraph.errors import Problem, UserErrorCode, UserErrors
+from mlgraph.ids import encode_global_id
+from mlgraph.resolvers.common import (
+    TEXT_MAX,
+    Checks,
+    check_revision,
+    fetch,
+    remember,
+    replay,
+    snapshot,
+)
+from mlgraph.storage.enums import JobKind, JobStatus
+from mlgraph.storage.models import Job, Pipeline, Project
+from mlgraph.storage.types import utcnow
+
+PIPELINE_FIELDS = ("name", "description", "nodes", "revision")
+JOB_FIELDS = ("status", "progress", "message")
+JOB_CREATE_FIELDS = ("kind", "status", "progress", "message", "parameters", "pipeline_id")
+
+NODES_MAX = 200
+NODE_TEXT_MAX = 64
+NODE_CONFIG_MAX_BYTES = 64_000
+#: The whole node list (200 nodes x 64 kB configs would otherwise be 12.8 MB per row).
+NODES_MAX_BYTES = 1_000_000
+PARAMETERS_MAX_BYTES = 64_000
+MESSAGE_MAX = 2_000
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+#: Allowed status changes; staying in a non-terminal status is a progress report.
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset(
+        {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED}
+    ),
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+    ),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+# --- pipelines ----------------------------------------------------------------------------
+
+
+def _check_nodes(checks: Checks, nodes: Sequence[Any]) -> None:
+    """Shape of a node list: count, id/kind text, unique ids, config and total size."""
+    if len(nodes) > NODES_MAX:
+        checks.fail(
+            UserErrorCode.LIMIT_EXCEEDED, f"a pipeline has at most {NODES_MAX} nodes", "nodes"
+        )
+        return
+    seen: set[str] = set()
+    for i, node in enumerate(nodes):
+        checks.text(node.id, "nodes", str(i), "id", max_len=NODE_TEXT_MAX)
+        checks.text(node.kind, "nodes", str(i), "kind", max_len=NODE_TEXT_MAX)
+        checks.json_size(node.config, "nodes", str(i), "config", max_bytes=NODE_CONFIG_MAX_BYTES)
+        if node.id in seen:
+            checks.fail(
+                UserErrorCode.INVALID, f"node id {node.id!r} is used twice", "nodes", str(i), "id"
+            )
+        seen.add(node.id)
+    if not checks.problems:
+        checks.json_size(_stored_nodes(nodes), "nodes", max_bytes=NODES_MAX_BYTES)
+
+
+def _stored_nodes(nodes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Input nodes as stored: new and replaced nodes start unlocked."""
+    return [{"id": n.id, "kind": n.kind, "config": n.config, "locked": False} for n in nodes]
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal JSON values: numbers by value (PostgreSQL may hand 1e20 back as an integer), but
+    ``true`` is not ``1`` as it would be for Python's ``==``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _locked_ids(nodes: Sequence[dict[str, Any]]) -> list[str]:
+    return [n["id"] for n in nodes if n.get("locked")]
+
+
+async def create_pipeline(ctx: Context, input: Any) -> uuid.UUID:
+    checks = Checks()
+    checks.text(input.name, "name")
+    checks.text(input.description, "description", max_len=TEXT_MAX, required=False)
+    _check_nodes(checks, input.nodes or [])
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        if done := await replay(ctx, s, "createPipeline", input.idempotency_key, input):
+            return done
+        project = await fetch(ctx, s, Project, input.project_id, "Project", "projectId")
+        taken = await s.scalar(
+            select(Pipeline.id).where(
+                Pipeline.project_id == project.id, Pipeline.name == input.name
+            )
+        )
+        if taken is not None:
+            raise UserErrors.one(
+                UserErrorCode.DUPLICATE,
+                f"the project already has a pipeline named {input.name!r}",
+                "input",
+                "name",
+            )
+        pipeline = Pipeline(
+            id=uuid.uuid4(),
+            project_id=project.id,
+            name=input.name,
+            description=input.description or "",
+            nodes=_stored_nodes(input.nodes or []),
+        )
+        s.add(pipeline)
+        await s.flush()
+        tx.audit(
+            "pipeline.create",
+            "Pipeline",
+            pipeline.id,
+            project.id,
+            before=None,
+            after=snapshot(pipeline, PIPELINE_FIELDS),
+        )
+        tx.emit(
+            "pipeline.created",
+            "Pipeline",
+            pipeline.id,
+            project.id,
+            {"name": pipeline.name, "revision": pipeline.revision},
+        )
+        remember(ctx, s, "createPipeline", input.idempotency_key, input, "Pipeline", pipeline.id)
+        return pipeline.id
+
+
+async def update_pipeline_nodes(ctx: Context, input: Any) -> uuid.UUID:
+    """Replace the node list; locked nodes must come back unchanged (order may change)."""
+    checks = Checks()
+    _check_nodes(checks, input.nodes)
+    checks.done()
+    async with ctx.uow() as tx:
+        pipeline = await fetch(
+            ctx, tx.session, Pipeline, input.pipeline_id, "Pipeline", "pipelineId", lock=True
+        )
+        check_revision(pipeline, input.expected_revision)
+        given = {n.id: n for n in input.nodes}
+        problems: list[Problem] = []
+        for old in pipeline.nodes:
+            if not old.get("locked"):
+                continue
+            new = given.get(old["id"])
+            if new is None:
+                why = "removed"
+            elif new.kind != old["kind"] or not _same_json(new.config, old.get("config")):
+                why = "changed"
+            else:
+                continue
+            problems.append(
+                Problem(
+                    UserErrorCode.LOCKED,
+                    f"node {old['id']!r} is locked and cannot be {why}; unlock it first",
+                    ("input", "nodes"),
+                )
+            )
+        if problems:
+            raise UserErrors(problems)
+        before = snapshot(pipeline, ("nodes", "revision"))
+        # Locked nodes are kept exactly as stored; every other node is stored as given.
+        locked = {n["id"]: n for n in pipeline.nodes if n.get("locked")}
+        pipeline.nodes = [locked.get(n["id"], n) for n in _stored_nodes(input.nodes)]
+        pipeline.updated_at = utcnow()
+        await tx.session.flush()
+        tx.audit(
+            "pipeline.update_nodes",
+            "Pipeline",
+            pipeline.id,
+            pipeline.project_id,
+            before=before,
+            after=snapshot(pipeline, ("nodes", "revision")),
+        )
+        tx.emit(
+            "pipeline.updated",
+            "Pipeline",
+            pipeline.id,
+            pipeline.project_id,
+            {"change": "nodes", "revision": pipeline.revision},
+        )
+        return pipeline.id
+
+
+async def _set_locked(ctx: Context, input: Any, locked: bool) -> uuid.UUID:
+    """Lock or unlock nodes by id; nodes already in that state stay as they are."""
+    checks = Checks()
+    if not input.node_ids:
+        checks.fail(UserErrorCode.INVALID, "name at least one node", "nodeIds")
+    elif len(input.node_ids) > NODES_MAX:
+        checks.fail(
+            UserErrorCode.LIMIT_EXCEEDED, f"a pipeline has at most {NODES_MAX} nodes", "nodeIds"
+        )
+    checks.done()
+    verb = "lock" if locked else "unlock"
+    async with ctx.uow() as tx:
+        pipeline = await fetch(
+            ctx, tx.session, Pipeline, input.pipeline_id, "Pipeline", "pipelineId", lock=True
+        )
+        check_revision(pipeline, input.expected_revision)
+        known = {n["id"] for n in pipeline.nodes}
+        missing = [
+            Problem(
+                UserErrorCode.NOT_FOUND,
+                f"the pipeline has no node {node_id!r}",
+                ("input", "nodeIds", str(i)),
+            )
+            for i, node_id in enumerate(input.node_ids)
+            if node_id not in known
+        ]
+        if missing:
+            raise UserErrors(missing)
+        before = {"locked": _locked_ids(pipeline.nodes), "revision": pipeline.revision}
+        chosen = set(input.node_ids)
+        pipeline.nodes = [
+            {**n, "locked": locked if n["id"] in chosen else bool(n.get("locked"))}
+            for n in pipeline.nodes
+        ]
+        pipeline.updated_at = utcnow()
+        await tx.session.flush()
+        tx.audit(
+            f"pipeline.{verb}_nodes",
+            "Pipeline",
+            pipeline.id,
+            pipeline.project_id,
+            before=before,
+            after={"locked": _locked_ids(pipeline.nodes), "revision": pipeline.revision},
+        )
+        tx.emit(
+            "pipeline.updated",
+            "Pipeline",
+            pipeline.id,
+            pipeline.project_id,
+            {"change": verb, "nodeIds": sorted(chosen), "revision": pipeline.revision},
+        )
+        return pipeline.id
+
+
+async def lock_pipeline_nodes(ctx: Context, input: Any) -> uuid.UUID:
+    return await _set_locked(ctx, input, True)
+
+
+async def unlock_pipeline_nodes(ctx: Context, input: Any) -> uuid.UUID:
+    return await _set_locked(ctx, input, False)
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+def _job_event(job: Job) -> dict[str, Any]:
+    return {"status": job.status.value, "progress": job.progress}
+
+
+async def start_pipeline_run(ctx: Context, input: Any) -> uuid.UUID:
+    checks = Checks()
+    if input.parameters is not None and not isinstance(input.parameters, dict):
+        checks.fail(UserErrorCode.INVALID, "parameters must be a JSON object", "parameters")
+    else:
+        checks.json_size(input.parameters, "parameters", max_bytes=PARAMETERS_MAX_BYTES)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        if done := await replay(ctx, s, "startPipelineRun", input.idempotency_key, input):
+            return done
+        pipeline = await fetch(ctx, s, Pipeline, input.pipeline_id, "Pipeline", "pipelineId")
+        job = Job(
+            id=uuid.uuid4(),
+            project_id=pipeline.project_id,
+            pipeline_id=pipeline.id,
+            kind=JobKind.PIPELINE_RUN,
+            status=JobStatus.QUEUED,
+            progress=0.0,
+            message="",
+            parameters=dict(input.parameters or {}),
+        )
+        s.add(job)
+        await s.flush()
+        tx.audit(
+            "job.start",
+            "Job",
+            job.id,
+            job.project_id,
+            before=None,
+            after=snapshot(job, JOB_CREATE_FIELDS),
+        )
+        tx.emit(
+            "job.created",
+            "Job",
+            job.id,
+            job.project_id,
+            {**_job_event(job), "pipelineId": encode_global_id("Pipeline", pipeline.id)},
+        )
+        remember(ctx, s, "startPipelineRun", input.idempotency_key, input, "Job", job.id)
+        return job.id
+
+
+def _enter(job: Job, status: JobStatus) -> None:
+    """Move ``job`` to ``status`` (already checked), stamping start and finish times."""
+    now = utcnow()
+    if status != job.status:
+        if status == JobStatus.RUNNING:
+            job.started_at = now
+        if status in TERMINAL:
+            job.finished_at = now
+        if status == JobStatus.SUCCEEDED:
+            job.progress = 1.0
+    job.status = status
+    job.updated_at = now
+
+
+async def update_job(ctx: Context, input: Any) -> uuid.UUID:
+    """A runner's report: a status change and/or progress and message."""
+    checks = Checks()
+    if input.status is None and input.progress is None and input.message is None:
+        checks.fail(UserErrorCode.INVALID, "give a status, progress or message")
+    checks.number(input.progress, "progress", low=0.0, high=1.0)
+    checks.text(input.message, "message", max_len=MESSAGE_MAX, required=False)
+    checks.done()
+    async with ctx.uow() as tx:
+        job = await fetch(ctx, tx.session, Job, input.job_id, "Job", "jobId", lock=True)
+        check_revision(job, input.expected_revision)
+        target = job.status if input.status is None else JobStatus(input.status)
+        if target not in TRANSITIONS[job.status]:
+            field = "jobId" if input.status is None else "status"
+            final = " (it is final)" if job.status in TERMINAL else ""
+            raise UserErrors.one(
+                UserErrorCode.INVALID_TRANSITION,
+                f"job is {job.status.value}{final}: cannot move to {target.value}",
+                "input",
+                field,
+            )
+        before = snapshot(job, JOB_FIELDS)
+        if input.progress is not None:
+            job.progress = float(input.progress)
+        if input.message is not None:
+            job.message = input.message
+        _enter(job, target)
+        await tx.session.flush()
+        tx.audit(
+            "job.update",
+            "Job",
+            job.id,
+            job.project_id,
+            before=before,
+            after=snapshot(job, JOB_FIELDS),
+        )
+        tx.emit("job.updated", "Job", job.id, job.project_id, _job_event(job))
+        return job.id
+
+
+async def cancel_job(ctx: Context, input: Any) -> uuid.UUID:
+    checks = Checks()
+    checks.text(input.reason, "reason", max_len=MESSAGE_MAX, required=False)
+    checks.done()
+    async with ctx.uow() as tx:
+        job = await fetch(ctx, tx.session, Job, input.job_id, "Job", "jobId", lock=True)
+        if job.status in TERMINAL:
+            raise UserErrors.one(
+                UserErrorCode.INVALID_TRANSITION,
+                f"job is already {job.status.value}",
+                "input",
+                "jobId",
+            )
+        before = snapshot(job, JOB_FIELDS)
+        job.message = input.reason if input.reason and input.reason.strip() else "cancelled"
+        _enter(job, JobStatus.CANCELLED)
+        await tx.session.flush()
+        tx.audit(
+            "job.cancel",
+            "Job",
+            job.id,
+            job.project_id,
+            before=before,
+            after=snapshot(job, JOB_FIELDS),
+        )
+        tx.emit("job.updated", "Job", job.id, job.project_id, _job_event(job))
+        return job.id
