@@ -134,7 +134,7 @@ async def test_too_deep_a_query_is_refused(db: Backend) -> None:
 async def test_nan_and_infinity_in_json_bodies_are_refused(db: Backend) -> None:
     assert db.client is not None
     for constant in ("NaN", "Infinity", "-Infinity"):
-        body = '{"query": "{ projects { totalCount } }", "variables": {"x": %s}}' % constant
+        body = f'{{"query": "{{ projects {{ totalCount }} }}", "variables": {{"x": {constant}}}}}'
         response = await db.client.post(
             "/graphql", content=body, headers={"content-type": "application/json"}
         )

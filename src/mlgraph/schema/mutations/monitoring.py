@@ -2,9 +2,231 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
+
+from mlgraph.resolvers import monitoring
+from mlgraph.schema.deployments import Deployment
+from mlgraph.schema.enums import DriftKind, Operator, Severity
+from mlgraph.schema.monitoring import Alert, AlertRule
+from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.relay import Info
+
+_REVISION = "Fail with CONFLICT unless the alert rule's current revision is this one."
+_IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
+_PERIODS = "Consecutive breaching windows before an alert fires, 1 to 100."
+
+
+@strawberry.input(description="One drift measurement of one feature over a time window.")
+class DriftMetricInput:
+    kind: DriftKind = strawberry.field(description="Data, concept or prediction drift.")
+    metric: str = strawberry.field(description="Statistic used, e.g. `psi` (at most 64 chars).")
+    feature: str = strawberry.field(description="The feature, or `prediction` (at most 200 chars).")
+    score: float = strawberry.field(description="Measured value (finite).")
+    threshold: float = strawberry.field(description="Threshold the monitor applied (finite).")
+    detected: bool | None = strawberry.field(
+        default=None, description="The monitor judged this drift; default `score > threshold`."
+    )
+    window_start: datetime = strawberry.field(description="Start of the measured window.")
+    window_end: datetime = strawberry.field(description="End of the window, after its start.")
+
+
+@strawberry.input(description="A batch of drift measurements of one deployment.")
+class RecordDriftMetricsInput:
+    deployment_id: strawberry.ID = strawberry.field(description="The monitored deployment.")
+    metrics: list[DriftMetricInput] = strawberry.field(
+        description="1 to 1000 measurements, recorded all or none."
+    )
+
+
+@strawberry.input(description="A new condition on drift metrics.")
+class CreateAlertRuleInput:
+    project_id: strawberry.ID = strawberry.field(description="The owning project.")
+    name: str = strawberry.field(description="Display name.")
+    metric: str = strawberry.field(description="Statistic watched, e.g. `psi` (at most 64 chars).")
+    operator: Operator = strawberry.field(description="How the score compares to the threshold.")
+    threshold: float = strawberry.field(description="The limit (finite).")
+    severity: Severity = strawberry.field(description="Severity of the alerts it fires.")
+    drift_kind: DriftKind | None = strawberry.field(
+        default=None, description="Only this kind of drift; null for any."
+    )
+    evaluation_periods: int = strawberry.field(default=1, description=_PERIODS)
+    deployment_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only this deployment (in the project); null for all of them."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input(description="Changes to an alert rule; omitted fields stay as they are.")
+class UpdateAlertRuleInput:
+    alert_rule_id: strawberry.ID = strawberry.field(description="The alert rule.")
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+    name: str | None = strawberry.field(default=None, description="New display name.")
+    threshold: float | None = strawberry.field(default=None, description="New limit (finite).")
+    operator: Operator | None = strawberry.field(default=None, description="New comparison.")
+    evaluation_periods: int | None = strawberry.field(default=None, description=_PERIODS)
+    severity: Severity | None = strawberry.field(default=None, description="New severity.")
+
+
+@strawberry.input(description="Turn a disabled alert rule on.")
+class EnableAlertRuleInput:
+    alert_rule_id: strawberry.ID = strawberry.field(description="The alert rule.")
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="Turn an enabled alert rule off.")
+class DisableAlertRuleInput:
+    alert_rule_id: strawberry.ID = strawberry.field(description="The alert rule.")
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="Acknowledge a firing alert.")
+class AcknowledgeAlertInput:
+    alert_id: strawberry.ID = strawberry.field(description="The alert (FIRING).")
+    comment: str | None = strawberry.field(
+        default=None, description="A note for the audit log and the `alert.updated` event."
+    )
+
+
+@strawberry.input(description="Resolve a firing or acknowledged alert.")
+class ResolveAlertInput:
+    alert_id: strawberry.ID = strawberry.field(description="The alert (FIRING or ACKNOWLEDGED).")
+
+
+@strawberry.type(description="Result of `recordDriftMetrics`.")
+class RecordDriftMetricsPayload:
+    deployment: Deployment | None = strawberry.field(description="The monitored deployment.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+    count: int = strawberry.field(default=0, description="Measurements recorded (0 if refused).")
+
+
+@strawberry.type
+class _AlertRulePayload:
+    alert_rule: AlertRule | None = strawberry.field(description="The rule after the change.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `createAlertRule`.")
+class CreateAlertRulePayload(_AlertRulePayload):
+    pass
+
+
+@strawberry.type(description="Result of `updateAlertRule`.")
+class UpdateAlertRulePayload(_AlertRulePayload):
+    pass
+
+
+@strawberry.type(description="Result of `enableAlertRule`.")
+class EnableAlertRulePayload(_AlertRulePayload):
+    pass
+
+
+@strawberry.type(description="Result of `disableAlertRule`.")
+class DisableAlertRulePayload(_AlertRulePayload):
+    pass
+
+
+@strawberry.type
+class _AlertPayload:
+    alert: Alert | None = strawberry.field(description="The alert after the change.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `acknowledgeAlert`.")
+class AcknowledgeAlertPayload(_AlertPayload):
+    pass
+
+
+@strawberry.type(description="Result of `resolveAlert`.")
+class ResolveAlertPayload(_AlertPayload):
+    pass
 
 
 @strawberry.type
 class MonitoringMutations:
-    pass
+    @strawberry.mutation(description="Record a batch of drift measurements of a deployment.")
+    async def record_drift_metrics(
+        self, info: Info, input: InputArg[RecordDriftMetricsInput]
+    ) -> RecordDriftMetricsPayload:
+        payload = await mutate(
+            info,
+            RecordDriftMetricsPayload,
+            "deployment",
+            "Deployment",
+            lambda: monitoring.record_drift_metrics(info.context, input),
+        )
+        payload.count = 0 if payload.user_errors else len(input.metrics)
+        return payload
+
+    @strawberry.mutation(description="Create an alert rule on drift metrics (enabled).")
+    async def create_alert_rule(
+        self, info: Info, input: InputArg[CreateAlertRuleInput]
+    ) -> CreateAlertRulePayload:
+        return await mutate(
+            info,
+            CreateAlertRulePayload,
+            "alert_rule",
+            "AlertRule",
+            lambda: monitoring.create_alert_rule(info.context, input),
+        )
+
+    @strawberry.mutation(description="Change an alert rule's name, threshold or severity.")
+    async def update_alert_rule(
+        self, info: Info, input: InputArg[UpdateAlertRuleInput]
+    ) -> UpdateAlertRulePayload:
+        return await mutate(
+            info,
+            UpdateAlertRulePayload,
+            "alert_rule",
+            "AlertRule",
+            lambda: monitoring.update_alert_rule(info.context, input),
+        )
+
+    @strawberry.mutation(description="Turn a disabled alert rule on.")
+    async def enable_alert_rule(
+        self, info: Info, input: InputArg[EnableAlertRuleInput]
+    ) -> EnableAlertRulePayload:
+        return await mutate(
+            info,
+            EnableAlertRulePayload,
+            "alert_rule",
+            "AlertRule",
+            lambda: monitoring.enable_alert_rule(info.context, input),
+        )
+
+    @strawberry.mutation(description="Turn an enabled alert rule off.")
+    async def disable_alert_rule(
+        self, info: Info, input: InputArg[DisableAlertRuleInput]
+    ) -> DisableAlertRulePayload:
+        return await mutate(
+            info,
+            DisableAlertRulePayload,
+            "alert_rule",
+            "AlertRule",
+            lambda: monitoring.disable_alert_rule(info.context, input),
+        )
+
+    @strawberry.mutation(description="Acknowledge a firing alert.")
+    async def acknowledge_alert(
+        self, info: Info, input: InputArg[AcknowledgeAlertInput]
+    ) -> AcknowledgeAlertPayload:
+        return await mutate(
+            info,
+            AcknowledgeAlertPayload,
+            "alert",
+            "Alert",
+            lambda: monitoring.acknowledge_alert(info.context, input),
+        )
+
+    @strawberry.mutation(description="Resolve a firing or acknowledged alert.")
+    async def resolve_alert(
+        self, info: Info, input: InputArg[ResolveAlertInput]
+    ) -> ResolveAlertPayload:
+        return await mutate(
+            info,
+            ResolveAlertPayload,
+            "alert",
+            "Alert",
+            lambda: monitoring.resolve_alert(info.context, input),
+        )

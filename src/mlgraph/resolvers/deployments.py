@@ -1,0 +1,429 @@
+"""Deployments: create, shift traffic, promote, roll back.
+
+Every change writes a ``DeploymentEvent`` row, an audit entry and a ``deployment.updated``
+outbox event in the same unit of work, and bumps the deployment's revision. Traffic changes
+lock the deployment row before reading its targets, so concurrent shifts serialize and the
+traffic over a deployment's versions never exceeds 100%.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlgraph.context import Context
+from mlgraph.errors import Problem, UserErrorCode, UserErrors
+from mlgraph.ids import encode_global_id
+from mlgraph.resolvers.common import (
+    Checks,
+    check_revision,
+    decode_id,
+    fetch,
+    remember,
+    replay,
+    snapshot,
+)
+from mlgraph.storage.enums import DeploymentEventKind, DeploymentStatus, Stage
+from mlgraph.storage.models import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentTarget,
+    Model,
+    ModelVersion,
+)
+from mlgraph.storage.types import utcnow
+from mlgraph.storage.uow import UnitOfWork
+
+FIELDS = ("name", "model_id", "environment", "strategy", "status", "config", "revision")
+MAX_SPLITS = 10
+#: Float slack for "the splits sum to at most 100" (e.g. 3 x 33.333...).
+TOLERANCE = 1e-9
+REASON_MAX = 2000
+CONFIG_MAX_BYTES = 16_000
+
+
+def _version_gid(pk: uuid.UUID) -> str:
+    return encode_global_id("ModelVersion", pk)
+
+
+def _traffic(split: dict[uuid.UUID, float]) -> dict[str, float]:
+    """``{version global ID: percent}`` for events and audit snapshots."""
+    return {_version_gid(pk): pct for pk, pct in split.items()}
+
+
+def _state(deployment: Deployment, split: dict[uuid.UUID, float]) -> dict[str, Any]:
+    return {**snapshot(deployment, FIELDS), "traffic": _traffic(split)}
+
+
+async def _targets(s: AsyncSession, deployment_id: uuid.UUID) -> list[DeploymentTarget]:
+    """The deployment's targets; read only after the deployment row is locked."""
+    return list(
+        (
+            await s.scalars(
+                select(DeploymentTarget)
+                .where(DeploymentTarget.deployment_id == deployment_id)
+                .order_by(DeploymentTarget.traffic_percent.desc(), DeploymentTarget.id)
+            )
+        ).all()
+    )
+
+
+async def _open_deployment(
+    ctx: Context, s: AsyncSession, global_id: str, expected_revision: int | None
+) -> Deployment:
+    """The deployment, locked for the rest of the transaction, at the expected revision."""
+    deployment = await fetch(ctx, s, Deployment, global_id, "Deployment", "deploymentId", lock=True)
+    check_revision(deployment, expected_revision)
+    if deployment.status == DeploymentStatus.RETIRED:
+        raise UserErrors.one(
+            UserErrorCode.INVALID_TRANSITION,
+            "deployment is retired",
+            "input",
+            "deploymentId",
+        )
+    return deployment
+
+
+async def _versions(
+    ctx: Context, s: AsyncSession, wanted: Sequence[tuple[uuid.UUID, tuple[str, ...]]]
+) -> dict[uuid.UUID, ModelVersion]:
+    """Versions by id in one query; a missing or invisible one is NOT_FOUND on its field."""
+    pks = [pk for pk, _ in wanted]
+    rows = (await s.scalars(select(ModelVersion).where(ModelVersion.id.in_(pks)))).all()
+    visible = ctx.principal.visible_projects()
+    found = {v.id: v for v in rows if visible is None or v.project_id in visible}
+    missing = [
+        Problem(UserErrorCode.NOT_FOUND, f"no ModelVersion with id {_version_gid(pk)!r}", field)
+        for pk, field in wanted
+        if pk not in found
+    ]
+    if missing:
+        raise UserErrors(missing)
+    return found
+
+
+def _set_traffic(
+    s: AsyncSession,
+    deployment: Deployment,
+    targets: Iterable[DeploymentTarget],
+    split: dict[uuid.UUID, float],
+) -> list[DeploymentTarget]:
+    """Make the targets exactly ``split`` (versions at 0 are removed); returns the deleted."""
+    current = {t.version_id: t for t in targets}
+    removed = [t for vid, t in current.items() if split.get(vid, 0.0) <= 0.0]
+    for vid, percent in split.items():
+        if percent <= 0.0:
+            continue
+        target = current.get(vid)
+        if target is None:
+            s.add(
+                DeploymentTarget(
+                    id=uuid.uuid4(),
+                    project_id=deployment.project_id,
+                    deployment_id=deployment.id,
+                    version_id=vid,
+                    traffic_percent=percent,
+                )
+            )
+        elif target.traffic_percent != percent:
+            target.traffic_percent = percent
+    return removed
+
+
+async def _apply(
+    tx: UnitOfWork,
+    deployment: Deployment,
+    targets: list[DeploymentTarget],
+    split: dict[uuid.UUID, float],
+    *,
+    kind: DeploymentEventKind,
+    action: str,
+    status: DeploymentStatus | None = None,
+    message: str = "",
+) -> uuid.UUID:
+    """Replace the traffic split, touch the deployment (new revision), record the change."""
+    s = tx.session
+    old = {t.version_id: t.traffic_percent for t in targets}
+    new = {vid: pct for vid, pct in split.items() if pct > 0.0}
+    before = _state(deployment, old)
+    for target in _set_traffic(s, deployment, targets, split):
+        await s.delete(target)
+    if status is not None:
+        deployment.status = status
+    deployment.updated_at = utcnow()
+    await s.flush()
+    data = {"from": _traffic(old), "to": _traffic(new)}
+    _record(tx, deployment, kind, action, before, _state(deployment, new), message, data)
+    return deployment.id
+
+
+def _record(
+    tx: UnitOfWork,
+    deployment: Deployment,
+    kind: DeploymentEventKind,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    message: str,
+    data: dict[str, Any],
+) -> None:
+    tx.session.add(
+        DeploymentEvent(
+            id=uuid.uuid4(),
+            project_id=deployment.project_id,
+            deployment_id=deployment.id,
+            kind=kind,
+            message=message,
+            data=data,
+            actor=tx.actor,
+        )
+    )
+    tx.audit(action, "Deployment", deployment.id, deployment.project_id, before=before, after=after)
+    tx.emit(
+        "deployment.updated",
+        "Deployment",
+        deployment.id,
+        deployment.project_id,
+        {"kind": kind.value, "deploymentId": encode_global_id("Deployment", deployment.id)},
+    )
+
+
+async def create_deployment(ctx: Context, input: Any) -> uuid.UUID:
+    checks = Checks()
+    checks.text(input.name, "name")
+    if input.config is not None and not isinstance(input.config, dict):
+        checks.fail(UserErrorCode.INVALID, "config must be a JSON object", "config")
+    else:
+        checks.json_size(input.config, "config", max_bytes=CONFIG_MAX_BYTES)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        if done := await replay(ctx, s, "createDeployment", input.idempotency_key, input):
+            return done
+        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId")
+        version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
+        checks = Checks()
+        if model.archived_at is not None:
+            checks.fail(UserErrorCode.POLICY_VIOLATION, "model is archived", "modelId")
+        if version.model_id != model.id:
+            checks.fail(UserErrorCode.INVALID, "version is not of this model", "versionId")
+        elif version.stage == Stage.ARCHIVED:
+            checks.fail(UserErrorCode.POLICY_VIOLATION, "version is archived", "versionId")
+        checks.done()
+        taken = await s.scalar(
+            select(Deployment.id).where(
+                Deployment.project_id == model.project_id, Deployment.name == input.name
+            )
+        )
+        if taken is not None:
+            raise UserErrors.one(
+                UserErrorCode.DUPLICATE,
+                f"a deployment named {input.name!r} exists in this project",
+                "input",
+                "name",
+            )
+        deployment = Deployment(
+            id=uuid.uuid4(),
+            project_id=model.project_id,
+            model_id=model.id,
+            name=input.name,
+            environment=input.environment,
+            strategy=input.strategy,
+            status=DeploymentStatus.ACTIVE,
+            config=dict(input.config or {}),
+        )
+        s.add(deployment)
+        await s.flush()
+        split = {version.id: 100.0}
+        _set_traffic(s, deployment, [], split)
+        await s.flush()
+        _record(
+            tx,
+            deployment,
+            DeploymentEventKind.CREATED,
+            "deployment.create",
+            None,
+            _state(deployment, split),
+            f"created serving {version.version}",
+            {"from": {}, "to": _traffic(split)},
+        )
+        remember(
+            ctx, s, "createDeployment", input.idempotency_key, input, "Deployment", deployment.id
+        )
+        return deployment.id
+
+
+def _check_splits(splits: Sequence[Any]) -> dict[uuid.UUID, tuple[int, float]]:
+    """Input-only rules of a split: ``{version pk: (index, percent)}`` or UserErrors."""
+    if len(splits) > MAX_SPLITS:
+        raise UserErrors.one(
+            UserErrorCode.LIMIT_EXCEEDED,
+            f"at most {MAX_SPLITS} versions in a split",
+            "input",
+            "splits",
+        )
+    checks = Checks()
+    if not splits:
+        checks.fail(UserErrorCode.INVALID, "a split needs at least one version", "splits")
+    result: dict[uuid.UUID, tuple[int, float]] = {}
+    for i, split in enumerate(splits):
+        checks.number(split.percent, "splits", str(i), "percent", low=0.0, high=100.0)
+        try:
+            pk = decode_id(split.version_id, "ModelVersion", "splits", str(i), "versionId")
+        except UserErrors as refused:
+            checks.problems.extend(refused.problems)
+            continue
+        if pk in result:
+            checks.fail(
+                UserErrorCode.INVALID, "version listed twice", "splits", str(i), "versionId"
+            )
+        else:
+            result[pk] = (i, split.percent)
+    percents = [split.percent for split in splits]
+    if splits and all(math.isfinite(p) and 0.0 <= p <= 100.0 for p in percents):
+        total = math.fsum(percents)
+        if total > 100.0 + TOLERANCE:
+            checks.fail(
+                UserErrorCode.LIMIT_EXCEEDED, f"traffic sums to {total}%, over 100%", "splits"
+            )
+        elif all(p <= 0.0 for p in percents):
+            checks.fail(UserErrorCode.INVALID, "some version must receive traffic", "splits")
+    checks.done()
+    return result
+
+
+async def shift_traffic(ctx: Context, input: Any) -> uuid.UUID:
+    """Replace the traffic split; versions not listed (or at 0) stop being targets."""
+    wanted = _check_splits(input.splits)
+    async with ctx.uow() as tx:
+        s = tx.session
+        deployment = await _open_deployment(ctx, s, input.deployment_id, input.expected_revision)
+        versions = await _versions(
+            ctx,
+            s,
+            [(pk, ("input", "splits", str(i), "versionId")) for pk, (i, _) in wanted.items()],
+        )
+        checks = Checks()
+        for pk, (i, percent) in wanted.items():
+            version = versions[pk]
+            if version.model_id != deployment.model_id:
+                checks.fail(
+                    UserErrorCode.INVALID,
+                    "version is not of the deployment's model",
+                    "splits",
+                    str(i),
+                    "versionId",
+                )
+            elif version.stage == Stage.ARCHIVED and percent > 0.0:
+                checks.fail(
+                    UserErrorCode.POLICY_VIOLATION,
+                    "an archived version cannot receive traffic",
+                    "splits",
+                    str(i),
+                    "versionId",
+                )
+        checks.done()
+        targets = await _targets(s, deployment.id)
+        split = {pk: float(percent) for pk, (_, percent) in wanted.items()}
+        return await _apply(
+            tx,
+            deployment,
+            targets,
+            split,
+            kind=DeploymentEventKind.TRAFFIC_SHIFTED,
+            action="deployment.shift_traffic",
+            message="traffic shifted",
+        )
+
+
+async def promote_deployment(ctx: Context, input: Any) -> uuid.UUID:
+    """Send all traffic to one of the deployment's current targets."""
+    async with ctx.uow() as tx:
+        s = tx.session
+        deployment = await _open_deployment(ctx, s, input.deployment_id, input.expected_revision)
+        version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
+        targets = await _targets(s, deployment.id)
+        if version.id not in {t.version_id for t in targets}:
+            raise UserErrors.one(
+                UserErrorCode.INVALID,
+                "version is not a target of this deployment",
+                "input",
+                "versionId",
+            )
+        if version.stage == Stage.ARCHIVED:
+            raise UserErrors.one(
+                UserErrorCode.POLICY_VIOLATION,
+                "an archived version cannot receive traffic",
+                "input",
+                "versionId",
+            )
+        return await _apply(
+            tx,
+            deployment,
+            targets,
+            {version.id: 100.0},
+            kind=DeploymentEventKind.PROMOTED,
+            action="deployment.promote",
+            status=DeploymentStatus.ACTIVE,
+            message=f"promoted {version.version}",
+        )
+
+
+async def rollback_deployment(ctx: Context, input: Any) -> uuid.UUID:
+    """Send all traffic to a version older than the one serving most traffic now."""
+    checks = Checks()
+    checks.text(input.reason, "reason", max_len=REASON_MAX)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        deployment = await _open_deployment(ctx, s, input.deployment_id, input.expected_revision)
+        version = await fetch(
+            ctx, s, ModelVersion, input.to_version_id, "ModelVersion", "toVersionId"
+        )
+        if version.model_id != deployment.model_id:
+            raise UserErrors.one(
+                UserErrorCode.INVALID,
+                "version is not of the deployment's model",
+                "input",
+                "toVersionId",
+            )
+        targets = await _targets(s, deployment.id)
+        serving = await _versions(
+            ctx, s, [(t.version_id, ("input", "deploymentId")) for t in targets]
+        )
+        current = max(
+            targets,
+            key=lambda t: (t.traffic_percent, serving[t.version_id].created_at),
+            default=None,
+        )
+        checks = Checks()
+        if current is None:
+            checks.fail(UserErrorCode.INVALID, "deployment serves no version", "deploymentId")
+        elif not version.created_at < serving[current.version_id].created_at:
+            checks.fail(
+                UserErrorCode.INVALID,
+                "not an earlier version than the one serving most traffic",
+                "toVersionId",
+            )
+        if version.stage == Stage.ARCHIVED:
+            checks.fail(
+                UserErrorCode.POLICY_VIOLATION,
+                "an archived version cannot receive traffic",
+                "toVersionId",
+            )
+        checks.done()
+        return await _apply(
+            tx,
+            deployment,
+            targets,
+            {version.id: 100.0},
+            kind=DeploymentEventKind.ROLLED_BACK,
+            action="deployment.rollback",
+            status=DeploymentStatus.ROLLED_BACK,
+            message=input.reason,
+        )
