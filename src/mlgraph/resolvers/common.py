@@ -71,8 +71,10 @@ class Checks:
         name = ".".join(field)
         if not math.isfinite(value):
             self.fail(UserErrorCode.INVALID, f"{name} must be a finite number", *field)
-        elif (low is not None and value < low) or (high is not None and value > high):
-            self.fail(UserErrorCode.INVALID, f"{name} must be within [{low}, {high}]", *field)
+        elif low is not None and value < low:
+            self.fail(UserErrorCode.INVALID, f"{name} must be at least {low}", *field)
+        elif high is not None and value > high:
+            self.fail(UserErrorCode.INVALID, f"{name} must be at most {high}", *field)
 
     def json_size(self, value: Any, *field: str, max_bytes: int = 64_000) -> None:
         if value is None:
