@@ -252,7 +252,7 @@ async def test_create_pipeline_accepts_200_nodes(db: Backend) -> None:
 
 
 async def test_create_pipeline_refuses_nan_in_config(db: Backend) -> None:
-    """Python's JSON parser takes NaN; the config check refuses it (httpx would not send it)."""
+    """Python's JSON parser takes NaN; the server's strict JSON refuses the body outright."""
     pid = await project(db)
     node = {"id": "a", "kind": "k", "config": {"x": float("nan")}}
     query = (
@@ -267,11 +267,7 @@ async def test_create_pipeline_refuses_nan_in_config(db: Backend) -> None:
     response = await db.client.post(
         "/graphql", content=body, headers={"content-type": "application/json"}
     )
-    payload = response.json()["data"]["createPipeline"]
-    assert payload == {
-        "pipeline": None,
-        "userErrors": [{"field": ["input", "nodes", "0", "config"], "code": "INVALID"}],
-    }
+    assert response.status_code == 400
     assert await written(db) == before
 
 

@@ -1,9 +1,14 @@
-"""The README's example queries run against the demo data and find something."""
+"""The README's examples run: the read tour on the demo data, and the write walkthrough
+(whose GraphQL documents are exactly those of examples/write_flow.py) end to end."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import re
+import textwrap
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -11,8 +16,21 @@ import pytest
 from mlgraph.seed import seed_demo
 from tests.conftest import Backend
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-EXAMPLES = re.findall(r"```graphql\n(.*?)```", README.read_text(), flags=re.S)
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+READ_PART, _, WRITE_PART = README.partition("## Writing")
+BLOCK = re.compile(r"^( *)```graphql\n(.*?)^\1```", flags=re.S | re.M)
+READ_EXAMPLES = [m.group(2) for m in BLOCK.finditer(READ_PART)]
+WRITE_EXAMPLES = [textwrap.dedent(m.group(2)).strip() for m in BLOCK.finditer(WRITE_PART)]
+
+
+def load_write_flow() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("write_flow", ROOT / "examples/write_flow.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def leaves(value: Any) -> int:
@@ -24,11 +42,28 @@ def leaves(value: Any) -> int:
 
 
 def test_readme_has_examples() -> None:
-    assert len(EXAMPLES) >= 2
+    assert len(READ_EXAMPLES) >= 2
+    assert len(WRITE_EXAMPLES) >= 8
 
 
-@pytest.mark.parametrize("index", range(len(EXAMPLES)))
-async def test_readme_example_runs_on_demo_data(db: Backend, index: int) -> None:
+@pytest.mark.parametrize("index", range(len(READ_EXAMPLES)))
+async def test_readme_read_example_runs_on_demo_data(db: Backend, index: int) -> None:
     await seed_demo(db.sessions)
-    data = await db.data(EXAMPLES[index])
+    data = await db.data(READ_EXAMPLES[index])
     assert leaves(data) > 10, data
+
+
+def test_readme_write_walkthrough_is_the_example_script() -> None:
+    documents = [d.strip() for d in load_write_flow().DOCUMENTS]
+    assert WRITE_EXAMPLES == documents
+
+
+async def test_write_walkthrough_runs_end_to_end(db: Backend) -> None:
+    await seed_demo(db.sessions)
+    result = await asyncio.to_thread(load_write_flow().main, db.base_url)
+    deployment = result["deployment"]
+    assert deployment["status"] == "ROLLED_BACK"
+    assert deployment["targets"] == [{"trafficPercent": 100.0, "version": {"version": "1.0.0"}}]
+    kinds = [e["kind"] for e in deployment["events"]["nodes"]]
+    assert kinds == ["ROLLED_BACK", "PROMOTED", "TRAFFIC_SHIFTED", "CREATED"]
+    assert (await db.data("{ verifyAuditChain { ok } }"))["verifyAuditChain"]["ok"] is True

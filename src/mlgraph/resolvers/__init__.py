@@ -6,7 +6,7 @@ worked example):
 * ``schema/mutations/<domain>.py``: ``<Verb><Noun>Input`` (every field documented),
   ``<Verb><Noun>Payload`` (the changed entity + ``userErrors``; subclass a per-entity
   ``@strawberry.type`` base), and a ``<Domain>Mutations`` class whose fields are one line:
-  ``return await mutate(info, Payload, "field", "TypeName", lambda: resolver(info.context, input))``.
+  ``return await mutate(info, Payload, "field", "Type", lambda: verb_noun(info.context, input))``.
 * ``resolvers/<domain>.py``: ``async def verb_noun(ctx, input) -> uuid``: validate with
   ``Checks`` (all problems at once), then ``async with ctx.uow() as tx:`` fetch rows with
   ``fetch`` (NOT_FOUND for unknown or invisible ids), ``check_revision`` for updates, change

@@ -133,11 +133,7 @@ async def fetch(
 
 def check_revision(row: Any, expected: int | None) -> None:
     """Optimistic concurrency: a stale ``expectedRevision`` is CONFLICT, not a lost update.
-
-    Also marks the row changed, so the UPDATE (and its revision bump) happens even when no
-    value differs: two writers holding the same revision can never both succeed.
-    """
-    row.updated_at = utcnow()
+    (A concurrent writer that read the same revision fails at flush: ``version_id_col``.)"""
     if expected is not None and expected != row.revision:
         raise UserErrors.one(
             UserErrorCode.CONFLICT,

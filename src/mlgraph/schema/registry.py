@@ -9,8 +9,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from mlgraph.schema.enums import ArtifactKind, ArtifactStatus, RiskTier, Stage
-from mlgraph.schema.relay import Connection, Node, connection, listing, node_type, one
+from mlgraph.schema.relay import Connection, Info, Node, connection, listing, node_type, one
 from mlgraph.schema.scalars import BigInt
+from mlgraph.storage.graph import relation
 
 if TYPE_CHECKING:
     from mlgraph.schema.deployments import Deployment
@@ -24,6 +25,9 @@ class Model(Node):
     description: str = strawberry.field(description="What the model predicts.")
     tags: list[str] = strawberry.field(description="Free-form labels for search.")
     risk_tier: RiskTier = strawberry.field(description="Drives the promotion policy.")
+    required_metrics: list[str] = strawberry.field(
+        description="Metrics a version must report before it may reach PRODUCTION."
+    )
     archived_at: datetime | None = strawberry.field(description="When archived; null if active.")
     revision: int = strawberry.field(
         description="Increases on every change; pass it as `expectedRevision` to update."
@@ -40,6 +44,19 @@ class Model(Node):
     aliases: list[ModelAlias] = listing(
         "Model", "aliases", "Named pointers (`champion`, `latest`...) to versions, by name."
     )
+
+    @strawberry.field(description="The version an alias points at; null if there is no such alias.")
+    async def version(
+        self,
+        info: Info,
+        alias: Annotated[str, strawberry.argument(description="The alias, e.g. `latest`.")],
+    ) -> ModelVersion | None:
+        rows = await info.context.loaders.list(relation("Model", "aliases")).load(self.pk)
+        target = next((r.version_id for r in rows if r.alias == alias), None)
+        if target is None:
+            return None
+        row = await info.context.loaders.by_key("ModelVersion").load(target)
+        return None if row is None else ModelVersion.from_row(row)
 
 
 @node_type("One trained version of a model, with its lifecycle stage and lineage.")

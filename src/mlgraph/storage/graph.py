@@ -188,7 +188,14 @@ ENTITIES: dict[str, EntityDecl] = {
             "Model",
             m.Model,
             _fields(
-                "name", "description", "tags", "risk_tier", "archived_at", "revision", *_STAMPS
+                "name",
+                "description",
+                "tags",
+                "risk_tier",
+                "required_metrics",
+                "archived_at",
+                "revision",
+                *_STAMPS,
             ),
             orders={"NAME": "name", **_TIME_ORDERS},
             filters=(

@@ -1,0 +1,717 @@
+"""The model registry: models, versions with lineage, the promotion policy, approvals, aliases.
+
+Rules this module decides (beyond the input checks):
+
+* An archived model is read-only: no new versions, no updates, no alias set, no promotion of
+  its versions to STAGING or PRODUCTION (POLICY_VIOLATION). Archiving versions and removing
+  aliases stay possible, so it can be cleaned up.
+* Stages: DRAFT -> STAGING | ARCHIVED; STAGING -> PRODUCTION | DRAFT | ARCHIVED;
+  PRODUCTION -> STAGING | ARCHIVED; ARCHIVED is final. A transition to the stage a version is
+  already in is INVALID_TRANSITION (so of two concurrent identical transitions without
+  ``expectedRevision`` one succeeds and the other is refused, never a silent double audit).
+  Several versions of a model may be in PRODUCTION at once (canaries): promoting one does not
+  demote the others.
+* Promotion to PRODUCTION names every failing reason: each required metric missing from the
+  version's metrics, no AVAILABLE WEIGHTS artifact, HIGH risk tier without an approval.
+* Aliases are part of their model: setting, moving or removing one (the automatic ``latest``
+  included) increases ``Model.revision``, so ``expectedRevision`` guards alias moves too.
+  ``latest`` always points at the version with the highest semver precedence (any stage;
+  build metadata ignored, so of two versions equal in precedence the older keeps it).
+* Setting an alias to the version it already points at is a no-op: nothing is written.
+* A model has at most ``ALIASES_MAX`` aliases (the page cap of ``Model.aliases``), so the
+  alias list, and ``Model.version(alias:)`` which reads it, are never truncated.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import semver
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mlgraph.context import Context
+from mlgraph.errors import UserErrorCode, UserErrors
+from mlgraph.ids import encode_global_id
+from mlgraph.resolvers.common import (
+    TEXT_MAX,
+    Checks,
+    check_revision,
+    decode_id,
+    fetch,
+    mapping_of_numbers,
+    remember,
+    replay,
+    snapshot,
+)
+from mlgraph.storage.enums import ArtifactKind, ArtifactStatus, RiskTier, Role, Stage
+from mlgraph.storage.graph import relation
+from mlgraph.storage.models import (
+    Artifact,
+    Job,
+    Model,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionApproval,
+    ModelVersionLineage,
+    Project,
+)
+from mlgraph.storage.types import utcnow
+from mlgraph.storage.uow import UnitOfWork
+
+MODEL_FIELDS = ("name", "description", "tags", "risk_tier", "required_metrics", "archived_at")
+VERSION_FIELDS = (
+    "version",
+    "stage",
+    "description",
+    "metrics",
+    "meta",
+    "commit_sha",
+    "source_run_id",
+)
+ALIAS_FIELDS = ("alias", "version_id")
+
+TAGS_MAX, TAG_MAX = 50, 64
+REQUIRED_METRICS_MAX, METRIC_NAME_MAX = 50, 100
+VERSION_MAX = 64
+PARENTS_MAX = 20
+ALIAS_MAX = 64
+ALIASES_MAX = relation("Model", "aliases").page_cap
+LATEST = "latest"
+ALIAS = re.compile(r"[a-z0-9][a-z0-9._-]*")
+COMMIT_SHA = re.compile(r"[0-9a-fA-F]{7,40}")
+
+#: Allowed stage transitions; ARCHIVED is final.
+TRANSITIONS: Mapping[Stage, frozenset[Stage]] = {
+    Stage.DRAFT: frozenset({Stage.STAGING, Stage.ARCHIVED}),
+    Stage.STAGING: frozenset({Stage.PRODUCTION, Stage.DRAFT, Stage.ARCHIVED}),
+    Stage.PRODUCTION: frozenset({Stage.STAGING, Stage.ARCHIVED}),
+    Stage.ARCHIVED: frozenset(),
+}
+
+
+# --- input checks ---------------------------------------------------------------------------
+
+
+def _names(
+    checks: Checks, values: list[str] | None, field: str, *, max_count: int, max_len: int
+) -> list[str] | None:
+    """Checked, de-duplicated (first occurrence kept) list of names, or None if not given."""
+    if values is None:
+        return None
+    unique = list(dict.fromkeys(values))
+    if len(unique) > max_count:
+        checks.fail(
+            UserErrorCode.LIMIT_EXCEEDED, f"{field} holds more than {max_count} names", field
+        )
+    for i, value in enumerate(values):
+        checks.text(value, field, str(i), max_len=max_len)
+    return unique
+
+
+def _check_model_fields(checks: Checks, input: Any) -> tuple[list[str] | None, list[str] | None]:
+    checks.text(input.description, "description", max_len=TEXT_MAX, required=False)
+    tags = _names(checks, input.tags, "tags", max_count=TAGS_MAX, max_len=TAG_MAX)
+    required = _names(
+        checks,
+        input.required_metrics,
+        "requiredMetrics",
+        max_count=REQUIRED_METRICS_MAX,
+        max_len=METRIC_NAME_MAX,
+    )
+    return tags, required
+
+
+def _check_alias(checks: Checks, alias: str) -> None:
+    checks.text(alias, "alias", max_len=ALIAS_MAX, pattern=ALIAS)
+    if alias == LATEST:
+        checks.fail(
+            UserErrorCode.POLICY_VIOLATION,
+            f"{LATEST!r} is managed by the registry: it follows the highest version",
+            "alias",
+        )
+
+
+def _parse_semver(value: str) -> semver.Version | None:
+    try:
+        return semver.Version.parse(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def _refuse_if_archived(model: Model, *field: str) -> None:
+    if model.archived_at is not None:
+        raise UserErrors.one(
+            UserErrorCode.POLICY_VIOLATION, f"model {model.name!r} is archived", "input", *field
+        )
+
+
+def _may_manage_protected(ctx: Context, project_id: uuid.UUID) -> bool:
+    principal = ctx.principal
+    return principal.platform_admin or principal.project_roles.get(project_id) == Role.ADMIN
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _gid(type_name: str, pk: uuid.UUID | None) -> str | None:
+    return None if pk is None else encode_global_id(type_name, pk)
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+async def register_model(ctx: Context, input: Any) -> uuid.UUID:
+    checks = Checks()
+    checks.text(input.name, "name")
+    tags, required = _check_model_fields(checks, input)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        if done := await replay(ctx, s, "registerModel", input.idempotency_key, input):
+            return done
+        project = await fetch(ctx, s, Project, input.project_id, "Project", "projectId")
+        if project.archived_at is not None:
+            raise UserErrors.one(
+                UserErrorCode.POLICY_VIOLATION, "project is archived", "input", "projectId"
+            )
+        taken = await s.scalar(
+            select(Model.id).where(Model.project_id == project.id, Model.name == input.name)
+        )
+        if taken is not None:
+            raise UserErrors.one(
+                UserErrorCode.DUPLICATE, f"model {input.name!r} exists", "input", "name"
+            )
+        model = Model(
+            id=uuid.uuid4(),
+            project_id=project.id,
+            name=input.name,
+            description=input.description or "",
+            tags=tags or [],
+            risk_tier=input.risk_tier,
+            required_metrics=required or [],
+        )
+        s.add(model)
+        await s.flush()
+        tx.audit(
+            "model.register",
+            "Model",
+            model.id,
+            project.id,
+            before=None,
+            after=snapshot(model, MODEL_FIELDS),
+        )
+        tx.emit(
+            "model.registered",
+            "Model",
+            model.id,
+            project.id,
+            {"name": model.name, "riskTier": model.risk_tier.value},
+        )
+        remember(ctx, s, "registerModel", input.idempotency_key, input, "Model", model.id)
+        return model.id
+
+
+async def update_model(ctx: Context, input: Any) -> uuid.UUID:
+    checks = Checks()
+    tags, required = _check_model_fields(checks, input)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
+        check_revision(model, input.expected_revision)
+        _refuse_if_archived(model, "modelId")
+        before = snapshot(model, MODEL_FIELDS)
+        if input.description is not None:
+            model.description = input.description
+        if tags is not None:
+            model.tags = tags
+        if input.risk_tier is not None:
+            model.risk_tier = input.risk_tier
+        if required is not None:
+            model.required_metrics = required
+        await s.flush()
+        after = snapshot(model, MODEL_FIELDS)
+        tx.audit("model.update", "Model", model.id, model.project_id, before=before, after=after)
+        changed = sorted(_camel(k) for k in after if after[k] != before[k])
+        tx.emit("model.updated", "Model", model.id, model.project_id, {"changed": changed})
+        return model.id
+
+
+async def archive_model(ctx: Context, input: Any) -> uuid.UUID:
+    async with ctx.uow() as tx:
+        s = tx.session
+        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
+        check_revision(model, input.expected_revision)
+        if model.archived_at is not None:
+            raise UserErrors.one(
+                UserErrorCode.INVALID_TRANSITION, "model is already archived", "input", "modelId"
+            )
+        before = snapshot(model, MODEL_FIELDS)
+        model.archived_at = utcnow()
+        await s.flush()
+        tx.audit(
+            "model.archive",
+            "Model",
+            model.id,
+            model.project_id,
+            before=before,
+            after=snapshot(model, MODEL_FIELDS),
+        )
+        tx.emit("model.updated", "Model", model.id, model.project_id, {"changed": ["archivedAt"]})
+        return model.id
+
+
+# --- versions -------------------------------------------------------------------------------
+
+
+def _check_version_input(checks: Checks, input: Any) -> tuple[dict[str, float], dict[str, Any]]:
+    if len(input.version) > VERSION_MAX:
+        checks.fail(UserErrorCode.TOO_LONG, f"version is over {VERSION_MAX} characters", "version")
+    elif _parse_semver(input.version) is None:
+        checks.fail(
+            UserErrorCode.INVALID,
+            f"{input.version!r} is not a semantic version (MAJOR.MINOR.PATCH, semver 2.0)",
+            "version",
+        )
+    checks.text(input.description, "description", max_len=TEXT_MAX, required=False)
+    metrics: dict[str, float] = {}
+    if input.metrics is not None:
+        known = len(checks.problems)
+        metrics = mapping_of_numbers(input.metrics, checks, "metrics")
+        if len(checks.problems) == known:  # NaN is named by its metric, not twice
+            checks.json_size(metrics, "metrics")
+    meta: dict[str, Any] = {}
+    if input.metadata is not None:
+        if isinstance(input.metadata, Mapping):
+            meta = dict(input.metadata)
+            checks.json_size(meta, "metadata")
+        else:
+            checks.fail(UserErrorCode.INVALID, "metadata must be a JSON object", "metadata")
+    checks.text(input.commit_sha, "commitSha", max_len=40, pattern=COMMIT_SHA)
+    parents = input.parent_version_ids or []
+    if len(set(parents)) > PARENTS_MAX:
+        checks.fail(
+            UserErrorCode.LIMIT_EXCEEDED,
+            f"a version has at most {PARENTS_MAX} parents",
+            "parentVersionIds",
+        )
+    return metrics, meta
+
+
+async def _parents(
+    ctx: Context, s: AsyncSession, checks: Checks, ids: Sequence[str], project_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The parent versions' ids, each visible and in ``project_id``; problems go to ``checks``."""
+    wanted: dict[uuid.UUID, int] = {}
+    for i, gid in enumerate(ids):
+        try:
+            wanted.setdefault(decode_id(gid, "ModelVersion", "parentVersionIds", str(i)), i)
+        except UserErrors as refused:
+            checks.problems.extend(refused.problems)
+    if not wanted:
+        return []
+    stmt = select(ModelVersion.id, ModelVersion.project_id).where(ModelVersion.id.in_(wanted))
+    found = {version_id: owner for version_id, owner in await s.execute(stmt)}
+    visible = ctx.principal.visible_projects()
+    for pk, i in wanted.items():
+        owner = found.get(pk)
+        field = ("parentVersionIds", str(i))
+        if owner is None or (visible is not None and owner not in visible):
+            checks.fail(UserErrorCode.NOT_FOUND, f"no ModelVersion with id {ids[i]!r}", *field)
+        elif owner != project_id:
+            checks.fail(
+                UserErrorCode.INVALID, "a parent version must be in the same project", *field
+            )
+    return list(wanted)
+
+
+async def _alias_row(s: AsyncSession, model_id: uuid.UUID, alias: str) -> ModelAlias | None:
+    return await s.scalar(
+        select(ModelAlias).where(ModelAlias.model_id == model_id, ModelAlias.alias == alias)
+    )
+
+
+def _touch(model: Model) -> None:
+    """An alias of ``model`` changed: increase its revision (flushed with the unit of work)."""
+    model.updated_at = utcnow()
+
+
+async def _point_alias(
+    tx: UnitOfWork, model: Model, alias: str, version_id: uuid.UUID, found: ModelAlias | None
+) -> None:
+    """Set (or move) ``alias`` to ``version_id``, with its audit entry and event."""
+    s = tx.session
+    before = None if found is None else snapshot(found, ALIAS_FIELDS)
+    previous = None if found is None else found.version_id
+    if found is None:
+        found = ModelAlias(
+            id=uuid.uuid4(),
+            project_id=model.project_id,
+            model_id=model.id,
+            alias=alias,
+            version_id=version_id,
+        )
+        s.add(found)
+    else:
+        found.version_id = version_id
+    _touch(model)
+    await s.flush()
+    tx.audit(
+        "model_alias.set",
+        "ModelAlias",
+        found.id,
+        model.project_id,
+        before=before,
+        after=snapshot(found, ALIAS_FIELDS),
+    )
+    tx.emit(
+        "model_alias.moved",
+        "ModelAlias",
+        found.id,
+        model.project_id,
+        {
+            "modelId": _gid("Model", model.id),
+            "alias": alias,
+            "versionId": _gid("ModelVersion", version_id),
+            "previousVersionId": _gid("ModelVersion", previous),
+        },
+    )
+
+
+async def _follow_latest(tx: UnitOfWork, model: Model) -> None:
+    """Point ``latest`` at the model's highest version (call after adding a version)."""
+    s = tx.session
+    rows = await s.execute(
+        select(ModelVersion.id, ModelVersion.version)
+        .where(ModelVersion.model_id == model.id)
+        .order_by(ModelVersion.created_at, ModelVersion.id)
+    )
+    parsed = [(pk, v) for pk, text in rows if (v := _parse_semver(text)) is not None]
+    if not parsed:
+        return
+    current = await _alias_row(s, model.id, LATEST)
+    best_pk, best = parsed[0]
+    for pk, v in parsed[1:]:
+        if v > best or (v == best and current is not None and pk == current.version_id):
+            best_pk, best = pk, v
+    if current is None or current.version_id != best_pk:
+        await _point_alias(tx, model, LATEST, best_pk, current)
+
+
+async def create_model_version(ctx: Context, input: Any) -> uuid.UUID:
+    checks = Checks()
+    metrics, meta = _check_version_input(checks, input)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        if done := await replay(ctx, s, "createModelVersion", input.idempotency_key, input):
+            return done
+        # The lock serializes versions of one model on PostgreSQL, so ``latest`` is computed
+        # over every committed version (SQLite serializes all units of work anyway).
+        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
+        _refuse_if_archived(model, "modelId")
+        found = Checks()
+        taken = await s.scalar(
+            select(ModelVersion.id).where(
+                ModelVersion.model_id == model.id, ModelVersion.version == input.version
+            )
+        )
+        if taken is not None:
+            found.fail(UserErrorCode.DUPLICATE, f"version {input.version!r} exists", "version")
+        run: Job | None = None
+        if input.source_run_id is not None:
+            try:
+                run = await fetch(ctx, s, Job, input.source_run_id, "Job", "sourceRunId")
+            except UserErrors as refused:
+                found.problems.extend(refused.problems)
+            if run is not None and run.project_id != model.project_id:
+                found.fail(
+                    UserErrorCode.INVALID, "the run must be in the model's project", "sourceRunId"
+                )
+        parents = await _parents(ctx, s, found, input.parent_version_ids or [], model.project_id)
+        found.done()
+        version = ModelVersion(
+            id=uuid.uuid4(),
+            project_id=model.project_id,
+            model_id=model.id,
+            version=input.version,
+            stage=Stage.DRAFT,
+            description=input.description or "",
+            metrics=metrics,
+            meta=meta,
+            commit_sha=None if input.commit_sha is None else input.commit_sha.lower(),
+            source_run_id=None if run is None else run.id,
+        )
+        s.add(version)
+        await s.flush()
+        s.add_all(
+            ModelVersionLineage(parent_id=p, child_id=version.id, project_id=model.project_id)
+            for p in parents
+        )
+        tx.audit(
+            "model_version.create",
+            "ModelVersion",
+            version.id,
+            model.project_id,
+            before=None,
+            after={
+                **snapshot(version, VERSION_FIELDS),
+                "parent_ids": [str(p) for p in parents],
+            },
+        )
+        tx.emit(
+            "model_version.created",
+            "ModelVersion",
+            version.id,
+            model.project_id,
+            {"modelId": _gid("Model", model.id), "version": version.version},
+        )
+        await _follow_latest(tx, model)
+        remember(
+            ctx,
+            s,
+            "createModelVersion",
+            input.idempotency_key,
+            input,
+            "ModelVersion",
+            version.id,
+        )
+        return version.id
+
+
+async def _promotion_problems(
+    s: AsyncSession, checks: Checks, model: Model, version: ModelVersion
+) -> None:
+    """Every reason the promotion policy refuses ``version`` for PRODUCTION."""
+    for name in model.required_metrics:
+        if name not in version.metrics:
+            checks.fail(
+                UserErrorCode.POLICY_VIOLATION,
+                f"required metric {name!r} is missing from the version's metrics",
+                "versionId",
+            )
+    weights = await s.scalar(
+        select(Artifact.id)
+        .where(
+            Artifact.version_id == version.id,
+            Artifact.kind == ArtifactKind.WEIGHTS,
+            Artifact.status == ArtifactStatus.AVAILABLE,
+        )
+        .limit(1)
+    )
+    if weights is None:
+        checks.fail(
+            UserErrorCode.POLICY_VIOLATION,
+            "the version has no AVAILABLE artifact of kind WEIGHTS",
+            "versionId",
+        )
+    if model.risk_tier == RiskTier.HIGH:
+        approved = await s.scalar(
+            select(ModelVersionApproval.id)
+            .where(ModelVersionApproval.version_id == version.id)
+            .limit(1)
+        )
+        if approved is None:
+            checks.fail(
+                UserErrorCode.POLICY_VIOLATION,
+                "a HIGH risk tier model needs at least one approval before PRODUCTION",
+                "versionId",
+            )
+
+
+async def transition_model_version(ctx: Context, input: Any) -> uuid.UUID:
+    target: Stage = input.stage
+    async with ctx.uow() as tx:
+        s = tx.session
+        version = await fetch(
+            ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId", lock=True
+        )
+        check_revision(version, input.expected_revision)
+        current = version.stage
+        if target not in TRANSITIONS[current]:
+            raise UserErrors.one(
+                UserErrorCode.INVALID_TRANSITION,
+                f"a {current.value} version cannot move to {target.value}",
+                "input",
+                "stage",
+            )
+        model = await s.get_one(Model, version.model_id)
+        if target in (Stage.STAGING, Stage.PRODUCTION):
+            _refuse_if_archived(model, "versionId")
+        if target == Stage.PRODUCTION:
+            policy = Checks()
+            await _promotion_problems(s, policy, model, version)
+            policy.done()
+        version.stage = target
+        await s.flush()
+        tx.audit(
+            "model_version.transition",
+            "ModelVersion",
+            version.id,
+            version.project_id,
+            before={"stage": current.value},
+            after={"stage": target.value},
+        )
+        tx.emit(
+            "model_version.transitioned",
+            "ModelVersion",
+            version.id,
+            version.project_id,
+            {
+                "modelId": _gid("Model", model.id),
+                "version": version.version,
+                "from": current.value,
+                "to": target.value,
+            },
+        )
+        return version.id
+
+
+async def approve_model_version(ctx: Context, input: Any) -> uuid.UUID:
+    """Record the caller's approval; one per approver and version, never on ARCHIVED ones."""
+    checks = Checks()
+    checks.text(input.comment, "comment", max_len=TEXT_MAX, required=False)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
+        if version.stage == Stage.ARCHIVED:
+            raise UserErrors.one(
+                UserErrorCode.POLICY_VIOLATION,
+                "an ARCHIVED version cannot be approved",
+                "input",
+                "versionId",
+            )
+        repeat = await s.scalar(
+            select(ModelVersionApproval.id).where(
+                ModelVersionApproval.version_id == version.id,
+                ModelVersionApproval.approver == ctx.principal.id,
+            )
+        )
+        if repeat is not None:
+            raise UserErrors.one(
+                UserErrorCode.DUPLICATE,
+                f"{ctx.principal.id!r} already approved this version",
+                "input",
+                "versionId",
+            )
+        approval = ModelVersionApproval(
+            id=uuid.uuid4(),
+            project_id=version.project_id,
+            version_id=version.id,
+            approver=ctx.principal.id,
+            comment=input.comment or "",
+        )
+        s.add(approval)
+        await s.flush()
+        # Audited on the version, so its audit trail shows who approved it.
+        tx.audit(
+            "model_version.approve",
+            "ModelVersion",
+            version.id,
+            version.project_id,
+            before=None,
+            after={
+                "approval_id": str(approval.id),
+                "approver": approval.approver,
+                "comment": approval.comment,
+            },
+        )
+        return version.id
+
+
+# --- aliases --------------------------------------------------------------------------------
+
+
+def _check_protected(ctx: Context, project: Project, alias: str) -> None:
+    if alias in project.protected_aliases and not _may_manage_protected(ctx, project.id):
+        raise UserErrors.one(
+            UserErrorCode.FORBIDDEN,
+            f"{alias!r} is a protected alias: only a project ADMIN may change it",
+            "input",
+            "alias",
+        )
+
+
+async def set_model_alias(ctx: Context, input: Any) -> uuid.UUID:
+    checks = Checks()
+    _check_alias(checks, input.alias)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
+        check_revision(model, input.expected_revision)
+        _refuse_if_archived(model, "modelId")
+        version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
+        if version.model_id != model.id:
+            raise UserErrors.one(
+                UserErrorCode.INVALID,
+                "the version belongs to another model",
+                "input",
+                "versionId",
+            )
+        _check_protected(ctx, await s.get_one(Project, model.project_id), input.alias)
+        found = await _alias_row(s, model.id, input.alias)
+        if found is not None and found.version_id == version.id:
+            s.expunge(model)  # already so: no UPDATE, no revision bump, no audit entry
+            return model.id
+        if found is None:
+            count = await s.scalar(
+                select(func.count()).select_from(ModelAlias).where(ModelAlias.model_id == model.id)
+            )
+            if (count or 0) >= ALIASES_MAX:
+                raise UserErrors.one(
+                    UserErrorCode.LIMIT_EXCEEDED,
+                    f"a model has at most {ALIASES_MAX} aliases",
+                    "input",
+                    "alias",
+                )
+        await _point_alias(tx, model, input.alias, version.id, found)
+        return model.id
+
+
+async def remove_model_alias(ctx: Context, input: Any) -> uuid.UUID:
+    checks = Checks()
+    _check_alias(checks, input.alias)
+    checks.done()
+    async with ctx.uow() as tx:
+        s = tx.session
+        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
+        check_revision(model, input.expected_revision)
+        found = await _alias_row(s, model.id, input.alias)
+        if found is None:
+            raise UserErrors.one(
+                UserErrorCode.NOT_FOUND, f"no alias {input.alias!r} on this model", "input", "alias"
+            )
+        _check_protected(ctx, await s.get_one(Project, model.project_id), input.alias)
+        before = snapshot(found, ALIAS_FIELDS)
+        await s.delete(found)
+        _touch(model)
+        await s.flush()
+        tx.audit(
+            "model_alias.remove",
+            "ModelAlias",
+            found.id,
+            model.project_id,
+            before=before,
+            after=None,
+        )
+        tx.emit(
+            "model_alias.moved",
+            "ModelAlias",
+            found.id,
+            model.project_id,
+            {
+                "modelId": _gid("Model", model.id),
+                "alias": input.alias,
+                "versionId": None,
+                "previousVersionId": _gid("ModelVersion", found.version_id),
+            },
+        )
+        return model.id
