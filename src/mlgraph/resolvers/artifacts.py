@@ -71,20 +71,13 @@ async def create_artifact_upload(ctx: Context, input: Any) -> UploadTicket:
         )
         s.add(artifact)
         await s.flush()
-        tx.audit(
+        tx.record(
+            artifact,
             "artifact.create_upload",
-            "Artifact",
-            artifact.id,
-            artifact.project_id,
-            before=None,
-            after=snapshot(artifact, FIELDS),
-        )
-        tx.emit(
             "artifact.created",
-            "Artifact",
-            artifact.id,
-            artifact.project_id,
-            {"status": artifact.status.value},
+            before=None,
+            fields=FIELDS,
+            payload={"status": artifact.status.value},
         )
         remember(
             ctx, s, "createArtifactUpload", input.idempotency_key, input, "Artifact", artifact.id
@@ -130,19 +123,12 @@ async def complete_artifact_upload(ctx: Context, input: Any) -> uuid.UUID:
         before = snapshot(artifact, FIELDS)
         artifact.status = ArtifactStatus.AVAILABLE
         await tx.session.flush()
-        tx.audit(
+        tx.record(
+            artifact,
             "artifact.complete_upload",
-            "Artifact",
-            artifact.id,
-            artifact.project_id,
-            before=before,
-            after=snapshot(artifact, FIELDS),
-        )
-        tx.emit(
             "artifact.available",
-            "Artifact",
-            artifact.id,
-            artifact.project_id,
-            {"status": artifact.status.value},
+            before=before,
+            fields=FIELDS,
+            payload={"status": artifact.status.value},
         )
         return artifact.id

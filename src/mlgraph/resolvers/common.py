@@ -12,10 +12,9 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
-from datetime import datetime, timedelta
-from enum import Enum
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
@@ -27,6 +26,9 @@ from mlgraph.ids import decode_global_id
 from mlgraph.storage.db import Base
 from mlgraph.storage.models import IdempotencyKey
 from mlgraph.storage.types import utcnow
+from mlgraph.storage.uow import plain_json, snapshot
+
+__all__ = ["snapshot"]
 
 M = TypeVar("M", bound=Base)
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -143,26 +145,11 @@ def check_revision(row: Any, expected: int | None) -> None:
         )
 
 
-def snapshot(row: Any, fields: Iterable[str]) -> dict[str, Any]:
-    """JSON-able values of ``fields`` for an audit entry's before/after."""
-    return {f: _plain(getattr(row, f)) for f in fields}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
 def fingerprint(value: Any) -> str:
     """A stable digest of a mutation input (dataclasses, enums, datetimes allowed)."""
     data = asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
     return hashlib.sha256(
-        json.dumps(data, sort_keys=True, default=_plain, separators=(",", ":")).encode()
+        json.dumps(data, sort_keys=True, default=plain_json, separators=(",", ":")).encode()
     ).hexdigest()
 
 

@@ -175,15 +175,14 @@ async def create_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
         )
         s.add(rule)
         await s.flush()
-        tx.audit(
+        tx.record(
+            rule,
             "alert_rule.create",
-            "AlertRule",
-            rule.id,
-            project.id,
+            "alert_rule.created",
             before=None,
-            after=snapshot(rule, RULE_FIELDS),
+            fields=RULE_FIELDS,
+            payload=_rule_event(rule),
         )
-        tx.emit("alert_rule.created", "AlertRule", rule.id, project.id, _rule_event(rule))
         remember(ctx, s, "createAlertRule", input.idempotency_key, input, "AlertRule", rule.id)
         return rule.id
 
@@ -204,15 +203,14 @@ async def update_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
             if value is not None:
                 setattr(rule, field, value)
         await tx.session.flush()
-        tx.audit(
+        tx.record(
+            rule,
             "alert_rule.update",
-            "AlertRule",
-            rule.id,
-            rule.project_id,
+            "alert_rule.updated",
             before=before,
-            after=snapshot(rule, RULE_FIELDS),
+            fields=RULE_FIELDS,
+            payload=_rule_event(rule),
         )
-        tx.emit("alert_rule.updated", "AlertRule", rule.id, rule.project_id, _rule_event(rule))
         return rule.id
 
 

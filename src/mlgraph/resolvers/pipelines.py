@@ -139,20 +139,13 @@ async def create_pipeline(ctx: Context, input: Any) -> uuid.UUID:
         )
         s.add(pipeline)
         await s.flush()
-        tx.audit(
+        tx.record(
+            pipeline,
             "pipeline.create",
-            "Pipeline",
-            pipeline.id,
-            project.id,
-            before=None,
-            after=snapshot(pipeline, PIPELINE_FIELDS),
-        )
-        tx.emit(
             "pipeline.created",
-            "Pipeline",
-            pipeline.id,
-            project.id,
-            {"name": pipeline.name, "revision": pipeline.revision},
+            before=None,
+            fields=PIPELINE_FIELDS,
+            payload={"name": pipeline.name, "revision": pipeline.revision},
         )
         remember(ctx, s, "createPipeline", input.idempotency_key, input, "Pipeline", pipeline.id)
         return pipeline.id
@@ -195,20 +188,13 @@ async def update_pipeline_nodes(ctx: Context, input: Any) -> uuid.UUID:
         pipeline.nodes = [locked.get(n["id"], n) for n in _stored_nodes(input.nodes)]
         pipeline.updated_at = utcnow()
         await tx.session.flush()
-        tx.audit(
+        tx.record(
+            pipeline,
             "pipeline.update_nodes",
-            "Pipeline",
-            pipeline.id,
-            pipeline.project_id,
-            before=before,
-            after=snapshot(pipeline, ("nodes", "revision")),
-        )
-        tx.emit(
             "pipeline.updated",
-            "Pipeline",
-            pipeline.id,
-            pipeline.project_id,
-            {"change": "nodes", "revision": pipeline.revision},
+            before=before,
+            fields=("nodes", "revision"),
+            payload={"change": "nodes", "revision": pipeline.revision},
         )
         return pipeline.id
 
@@ -306,20 +292,13 @@ async def start_pipeline_run(ctx: Context, input: Any) -> uuid.UUID:
         )
         s.add(job)
         await s.flush()
-        tx.audit(
+        tx.record(
+            job,
             "job.start",
-            "Job",
-            job.id,
-            job.project_id,
-            before=None,
-            after=snapshot(job, JOB_CREATE_FIELDS),
-        )
-        tx.emit(
             "job.created",
-            "Job",
-            job.id,
-            job.project_id,
-            {**_job_event(job), "pipelineId": encode_global_id("Pipeline", pipeline.id)},
+            before=None,
+            fields=JOB_CREATE_FIELDS,
+            payload={**_job_event(job), "pipelineId": encode_global_id("Pipeline", pipeline.id)},
         )
         remember(ctx, s, "startPipelineRun", input.idempotency_key, input, "Job", job.id)
         return job.id
@@ -367,15 +346,14 @@ async def update_job(ctx: Context, input: Any) -> uuid.UUID:
             job.message = input.message
         _enter(job, target)
         await tx.session.flush()
-        tx.audit(
+        tx.record(
+            job,
             "job.update",
-            "Job",
-            job.id,
-            job.project_id,
+            "job.updated",
             before=before,
-            after=snapshot(job, JOB_FIELDS),
+            fields=JOB_FIELDS,
+            payload=_job_event(job),
         )
-        tx.emit("job.updated", "Job", job.id, job.project_id, _job_event(job))
         return job.id
 
 
@@ -396,13 +374,12 @@ async def cancel_job(ctx: Context, input: Any) -> uuid.UUID:
         job.message = input.reason if input.reason and input.reason.strip() else "cancelled"
         _enter(job, JobStatus.CANCELLED)
         await tx.session.flush()
-        tx.audit(
+        tx.record(
+            job,
             "job.cancel",
-            "Job",
-            job.id,
-            job.project_id,
+            "job.updated",
             before=before,
-            after=snapshot(job, JOB_FIELDS),
+            fields=JOB_FIELDS,
+            payload=_job_event(job),
         )
-        tx.emit("job.updated", "Job", job.id, job.project_id, _job_event(job))
         return job.id

@@ -64,15 +64,14 @@ async def create_project(ctx: Context, input: Any) -> uuid.UUID:
             )
         )
         await s.flush()
-        tx.audit(
+        tx.record(
+            project,
             "project.create",
-            "Project",
-            project.id,
-            project.id,
+            "project.created",
             before=None,
-            after=snapshot(project, FIELDS),
+            fields=FIELDS,
+            payload={"slug": project.slug},
         )
-        tx.emit("project.created", "Project", project.id, project.id, {"slug": project.slug})
         remember(ctx, s, "createProject", input.idempotency_key, input, "Project", project.id)
         return project.id
 
@@ -94,15 +93,9 @@ async def update_project(ctx: Context, input: Any) -> uuid.UUID:
         if input.protected_aliases is not None:
             project.protected_aliases = list(input.protected_aliases)
         await tx.session.flush()
-        tx.audit(
-            "project.update",
-            "Project",
-            project.id,
-            project.id,
-            before=before,
-            after=snapshot(project, FIELDS),
+        tx.record(
+            project, "project.update", "project.updated", before=before, fields=FIELDS, payload={}
         )
-        tx.emit("project.updated", "Project", project.id, project.id, {})
         return project.id
 
 
@@ -117,15 +110,9 @@ async def archive_project(ctx: Context, input: Any) -> uuid.UUID:
         before = snapshot(project, FIELDS)
         project.archived_at = utcnow()
         await tx.session.flush()
-        tx.audit(
-            "project.archive",
-            "Project",
-            project.id,
-            project.id,
-            before=before,
-            after=snapshot(project, FIELDS),
+        tx.record(
+            project, "project.archive", "project.archived", before=before, fields=FIELDS, payload={}
         )
-        tx.emit("project.archived", "Project", project.id, project.id, {})
         return project.id
 
 
@@ -156,20 +143,13 @@ async def add_project_member(ctx: Context, input: Any) -> uuid.UUID:
         else:
             member.role = input.role
         await s.flush()
-        tx.audit(
+        tx.record(
+            member,
             "project.member.add",
-            "ProjectMember",
-            member.id,
-            project.id,
-            before=before,
-            after=snapshot(member, ("principal_id", "role")),
-        )
-        tx.emit(
             "project.member.changed",
-            "ProjectMember",
-            member.id,
-            project.id,
-            {"principalId": member.principal_id, "role": member.role.value},
+            before=before,
+            fields=("principal_id", "role"),
+            payload={"principalId": member.principal_id, "role": member.role.value},
         )
         return project.id
 

@@ -198,20 +198,13 @@ async def register_model(ctx: Context, input: Any) -> uuid.UUID:
         )
         s.add(model)
         await s.flush()
-        tx.audit(
+        tx.record(
+            model,
             "model.register",
-            "Model",
-            model.id,
-            project.id,
-            before=None,
-            after=snapshot(model, MODEL_FIELDS),
-        )
-        tx.emit(
             "model.registered",
-            "Model",
-            model.id,
-            project.id,
-            {"name": model.name, "riskTier": model.risk_tier.value},
+            before=None,
+            fields=MODEL_FIELDS,
+            payload={"name": model.name, "riskTier": model.risk_tier.value},
         )
         remember(ctx, s, "registerModel", input.idempotency_key, input, "Model", model.id)
         return model.id
@@ -255,15 +248,14 @@ async def archive_model(ctx: Context, input: Any) -> uuid.UUID:
         before = snapshot(model, MODEL_FIELDS)
         model.archived_at = utcnow()
         await s.flush()
-        tx.audit(
+        tx.record(
+            model,
             "model.archive",
-            "Model",
-            model.id,
-            model.project_id,
+            "model.updated",
             before=before,
-            after=snapshot(model, MODEL_FIELDS),
+            fields=MODEL_FIELDS,
+            payload={"changed": ["archivedAt"]},
         )
-        tx.emit("model.updated", "Model", model.id, model.project_id, {"changed": ["archivedAt"]})
         return model.id
 
 
@@ -362,20 +354,13 @@ async def _point_alias(
         found.version_id = version_id
     _touch(model)
     await s.flush()
-    tx.audit(
+    tx.record(
+        found,
         "model_alias.set",
-        "ModelAlias",
-        found.id,
-        model.project_id,
-        before=before,
-        after=snapshot(found, ALIAS_FIELDS),
-    )
-    tx.emit(
         "model_alias.moved",
-        "ModelAlias",
-        found.id,
-        model.project_id,
-        {
+        before=before,
+        fields=ALIAS_FIELDS,
+        payload={
             "modelId": _gid("Model", model.id),
             "alias": alias,
             "versionId": _gid("ModelVersion", version_id),

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.storage import audit
 from mlgraph.storage.audit import AuditRecord
+from mlgraph.storage.graph import entity_for_table
 from mlgraph.storage.models import OutboxEvent
 
 _SQLITE_WRITE_LOCKS: WeakKeyDictionary[Any, asyncio.Lock] = WeakKeyDictionary()
@@ -50,6 +53,25 @@ class UnitOfWork:
         changes = {"before": before, "after": after}
         self.audits.append(AuditRecord(action, entity_type, entity_id, project_id, changes))
 
+    def record(
+        self,
+        row: Any,
+        action: str,
+        topic: str,
+        *,
+        before: dict[str, Any] | None,
+        fields: Iterable[str],
+        payload: dict[str, Any],
+    ) -> None:
+        """The usual pair for a changed ``row``: an audit entry (before, and ``fields`` of the
+        row now) and an outbox event, both about the row's graph type and project."""
+        entity_type = entity_for_table(row.__table__.name).name
+        project_id = row.id if entity_type == "Project" else row.project_id
+        self.audit(
+            action, entity_type, row.id, project_id, before=before, after=snapshot(row, fields)
+        )
+        self.emit(topic, entity_type, row.id, project_id, payload)
+
     def emit(
         self,
         topic: str,
@@ -68,6 +90,21 @@ class UnitOfWork:
                 payload=payload,
             )
         )
+
+
+def snapshot(row: Any, fields: Iterable[str]) -> dict[str, Any]:
+    """JSON-able values of ``fields`` for an audit entry's before/after."""
+    return {f: plain_json(getattr(row, f)) for f in fields}
+
+
+def plain_json(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
 
 
 def _write_lock(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
