@@ -17,6 +17,8 @@ run: $(STAMP)
 	$(BIN)/mlgraph db upgrade
 	$(BIN)/mlgraph seed --demo
 	@echo "GraphiQL: http://127.0.0.1:8000/graphql"
+	@echo "Paste into GraphiQL's Headers tab (platform admin, 12 h):"
+	@$(BIN)/mlgraph token --user admin@example.com --role admin --header
 	$(BIN)/mlgraph serve
 
 ## test: the whole suite on SQLite and PostgreSQL (required under CI=true)

@@ -1,6 +1,7 @@
 """The README's worked example, runnable: register a model, version it, upload its weights,
 promote it, deploy it, canary a second version, promote that, roll back.
 
+    export MLGRAPH_TOKEN=$(.venv/bin/mlgraph token --user admin@example.com --role admin)
     .venv/bin/python examples/write_flow.py                  # against `make run`
     .venv/bin/python examples/write_flow.py http://host:8000  # elsewhere
 
@@ -11,6 +12,7 @@ runs this script against a live server).
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import uuid
 from typing import Any
@@ -160,8 +162,14 @@ class Flow:
         return version_id
 
 
-def main(base_url: str = "http://127.0.0.1:8000", slug: str = "fraud-detection") -> dict[str, Any]:
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+def main(
+    base_url: str = "http://127.0.0.1:8000",
+    slug: str = "fraud-detection",
+    token: str | None = None,
+) -> dict[str, Any]:
+    token = token or os.environ["MLGRAPH_TOKEN"]
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base_url, timeout=30, headers=headers) as client:
         flow = Flow(client)
         project = flow.run(PROJECT, slug=slug)
         model = flow.run(

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.app import create_app
+from mlgraph.auth.local_issuer import issue_token
 from mlgraph.migrations import upgrade
 from mlgraph.settings import Settings
 from mlgraph.storage.db import Base, create_engine, create_sessions
@@ -35,6 +36,8 @@ PG_URL = os.environ.get(
     "MLGRAPH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: The principal the shared test client acts as: a platform ADMIN.
+ADMIN = "admin@example.com"
 
 
 @dataclass
@@ -67,6 +70,14 @@ class Backend:
     sql: SqlCounter
     base_url: str = ""
     client: httpx.AsyncClient | None = None
+
+    def token(self, subject: str, *, admin: bool = False) -> str:
+        """A local-issuer token the server accepts (platform ADMIN if ``admin``)."""
+        roles = self.settings.oidc_admin_roles[:1] if admin else []
+        return issue_token(self.settings, subject=subject, roles=roles)
+
+    def headers(self, subject: str, *, admin: bool = False) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(subject, admin=admin)}"}
 
     async def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """POST a GraphQL request; returns the whole JSON body (``data`` and ``errors``)."""
@@ -160,7 +171,8 @@ async def backend(
     event.listen(engine.sync_engine, "before_cursor_execute", sql)
     b = Backend(request.param, url, engine, create_sessions(engine), settings, sql)
     server, task, b.base_url = await serve(create_app(settings, engine=engine), port)
-    async with httpx.AsyncClient(base_url=b.base_url, timeout=30) as client:
+    admin = b.headers(ADMIN, admin=True)
+    async with httpx.AsyncClient(base_url=b.base_url, timeout=30, headers=admin) as client:
         b.client = client
         yield b
     await stop(server, task)

@@ -118,3 +118,31 @@ async def save(sessions: async_sessionmaker[AsyncSession], *rows: Any) -> None:
         for row in rows:
             s.add(row)
             await s.flush()
+
+
+def api_key(p_id: uuid.UUID, **kw: Any) -> Any:
+    from mlgraph.auth import api_keys
+    from mlgraph.storage.enums import Role
+
+    new = api_keys.generate()
+    return m.ApiKey(
+        **{
+            "id": uuid.uuid4(),
+            "project_id": p_id,
+            "name": "ci-runner",
+            "prefix": new.prefix,
+            "secret_hash": new.secret_hash,
+            "role": Role.EDITOR,
+            "created_by": "seed",
+            **kw,
+        }
+    )
+
+
+async def api_keys_for_all_projects(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The demo seed has no API keys (their secrets could never be shown): add one each."""
+    from sqlalchemy import select
+
+    async with sessions() as s, s.begin():
+        for pid in (await s.scalars(select(m.Project.id))).all():
+            s.add(api_key(pid))

@@ -68,7 +68,14 @@ def test_embedded_default_migrates_seeds_and_serves(tmp_path: Path) -> None:
         ide = httpx.get(f"{base}/graphql", headers={"accept": "text/html"})
         assert ide.status_code == 200
         assert "graphiql" in ide.text.lower()
-        body = httpx.post(f"{base}/graphql", json={"query": "{ projects { totalCount } }"}).json()
+        query = {"query": "{ projects { totalCount } }"}
+        refused = httpx.post(f"{base}/graphql", json=query)
+        assert refused.status_code == 401
+        assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        token = run(env, "token", "--user", "admin@example.com", "--role", "admin").strip()
+        body = httpx.post(
+            f"{base}/graphql", json=query, headers={"Authorization": f"Bearer {token}"}
+        ).json()
         assert body["data"]["projects"]["totalCount"] == 6
     finally:
         server.terminate()

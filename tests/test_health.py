@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from mlgraph.app import create_app
+from mlgraph.auth.local_issuer import issue_token
 from mlgraph.settings import Settings
 from tests.conftest import Backend, free_port, serve, stop
 
@@ -34,8 +35,14 @@ async def test_database_down_is_reported_not_hung(tmp_path: Path) -> None:
             assert ready.json()["checks"]["database"] == "unavailable"
             assert ready.json()["checks"]["objectStore"] == "ok"
 
+            token = issue_token(settings, subject="admin", roles=settings.oidc_admin_roles)
             response = await asyncio.wait_for(
-                client.post("/graphql", json={"query": "{ projects { totalCount } }"}), 20
+                client.post(
+                    "/graphql",
+                    json={"query": "{ projects { totalCount } }"},
+                    headers={"Authorization": f"Bearer {token}"},
+                ),
+                20,
             )
             assert response.status_code == 200
             error = response.json()["errors"][0]

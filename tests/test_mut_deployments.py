@@ -20,7 +20,7 @@ from mlgraph.ids import encode_global_id
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import DeploymentStatus, Stage
 from tests import factories as f
-from tests.conftest import Backend
+from tests.conftest import ADMIN, Backend
 from tests.writes import codes, mutate, written
 
 DEPLOYMENT = (
@@ -136,14 +136,14 @@ async def test_create_writes_deployment_target_event_audit_and_outbox(db: Backen
     assert (entry.action, entry.entity_type, entry.actor) == (
         "deployment.create",
         "Deployment",
-        "local-admin",
+        ADMIN,
     )
     assert entry.changes["before"] is None
     assert entry.changes["after"]["traffic"] == {s.v(0): 100.0}
     assert entry.changes["after"]["status"] == "ACTIVE"
     assert outbox.topic == "deployment.updated"
     assert outbox.payload == {"kind": "CREATED", "deploymentId": deployment["id"]}
-    assert (event.kind.value, event.actor) == ("CREATED", "local-admin")
+    assert (event.kind.value, event.actor) == ("CREATED", ADMIN)
     assert event.data == {"from": {}, "to": {s.v(0): 100.0}}
 
 
@@ -298,7 +298,7 @@ async def test_shift_traffic_replaces_split_and_records_it(db: Backend) -> None:
     assert await counts(db) == tuple(n + 1 for n in before)
     event = (await events(db))[-1]
     assert event.kind.value == "TRAFFIC_SHIFTED"
-    assert event.actor == "local-admin"
+    assert event.actor == ADMIN
     assert event.data == {"from": {s.v(0): 100.0}, "to": {s.v(0): 70.0, s.v(1): 30.0}}
     async with db.sessions() as session:
         entry = (

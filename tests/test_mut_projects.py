@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from mlgraph.storage.models import AuditEntry, OutboxEvent
-from tests.conftest import Backend
+from tests.conftest import ADMIN, Backend
 from tests.writes import codes, mutate, written
 
 PROJECT = "project { id slug name description revision: __typename }"
@@ -27,14 +27,14 @@ async def create(db: Backend, slug: str = "fraud", **extra: object) -> dict[str,
 async def test_create_project_writes_row_audit_and_outbox_together(db: Backend) -> None:
     project = await create(db)
     assert project["slug"] == "fraud"
-    assert project["members"] == {"nodes": [{"principalId": "local-admin", "role": "ADMIN"}]}
+    assert project["members"] == {"nodes": [{"principalId": ADMIN, "role": "ADMIN"}]}
     async with db.sessions() as s:
         entry = (await s.scalars(select(AuditEntry))).one()
         event = (await s.scalars(select(OutboxEvent))).one()
     assert (entry.action, entry.entity_type, entry.actor) == (
         "project.create",
         "Project",
-        "local-admin",
+        ADMIN,
     )
     assert entry.changes["before"] is None
     assert entry.changes["after"]["slug"] == "fraud"
@@ -147,13 +147,11 @@ async def test_members_add_change_remove_and_keep_one_admin(db: Backend) -> None
     )
     assert {"principalId": "bob", "role": "EDITOR"} in changed["project"]["members"]["nodes"]
     last_admin = await mutate(
-        db, "removeProjectMember", {"projectId": pid, "principalId": "local-admin"}, sel
+        db, "removeProjectMember", {"projectId": pid, "principalId": ADMIN}, sel
     )
     assert codes(last_admin) == ["POLICY_VIOLATION"]
     removed = await mutate(db, "removeProjectMember", {"projectId": pid, "principalId": "bob"}, sel)
-    assert removed["project"]["members"]["nodes"] == [
-        {"principalId": "local-admin", "role": "ADMIN"}
-    ]
+    assert removed["project"]["members"]["nodes"] == [{"principalId": ADMIN, "role": "ADMIN"}]
     missing = await mutate(db, "removeProjectMember", {"projectId": pid, "principalId": "bob"}, sel)
     assert codes(missing) == ["NOT_FOUND"]
 

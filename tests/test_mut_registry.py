@@ -19,7 +19,7 @@ from mlgraph.storage import models as m
 from mlgraph.storage.enums import ArtifactKind, ArtifactStatus, Role, Stage
 from mlgraph.storage.objects import LocalObjectStore
 from tests import factories as f
-from tests.conftest import Backend
+from tests.conftest import ADMIN, Backend
 from tests.writes import codes, mutate, written
 
 SCHEMA = build_schema()
@@ -693,7 +693,7 @@ async def test_one_approval_per_approver(db: Backend) -> None:
     assert await written(db) == before
     async with db.sessions() as s:
         approval = (await s.scalars(select(m.ModelVersionApproval))).one()
-    assert approval.approver == "local-admin"
+    assert approval.approver == ADMIN
     assert (await actions(db))[-1] == "model_version.approve"
 
 

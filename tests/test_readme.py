@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mlgraph.seed import seed_demo
-from tests.conftest import Backend
+from tests.conftest import ADMIN, Backend
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -60,7 +60,8 @@ def test_readme_write_walkthrough_is_the_example_script() -> None:
 
 async def test_write_walkthrough_runs_end_to_end(db: Backend) -> None:
     await seed_demo(db.sessions)
-    result = await asyncio.to_thread(load_write_flow().main, db.base_url)
+    token = db.token(ADMIN, admin=True)
+    result = await asyncio.to_thread(load_write_flow().main, db.base_url, "fraud-detection", token)
     deployment = result["deployment"]
     assert deployment["status"] == "ROLLED_BACK"
     assert deployment["targets"] == [{"trafficPercent": 100.0, "version": {"version": "1.0.0"}}]

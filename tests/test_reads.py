@@ -13,12 +13,14 @@ from mlgraph.seed import seed_demo
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import RiskTier, Stage
 from mlgraph.storage.graph import ENTITIES
+from tests import factories as f
 from tests.conftest import Backend
 
 
 @pytest.fixture
 async def demo(db: Backend) -> Backend:
     await seed_demo(db.sessions)
+    await f.api_keys_for_all_projects(db.sessions)
     return db
 
 

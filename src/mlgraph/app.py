@@ -15,17 +15,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.authentication import AuthenticationError
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from mlgraph.auth.principal import LOCAL_ADMIN
+from mlgraph.auth.backends import (
+    Authenticator,
+    BackendUnavailable,
+    PrincipalUser,
+    error_body,
+)
+from mlgraph.auth.local_issuer import LOCAL_ISSUER, local_verifier
+from mlgraph.auth.principal import Principal
+from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
 from mlgraph.context import Context
 from mlgraph.schema import build_schema
 from mlgraph.settings import Settings
@@ -41,6 +52,7 @@ class State(TypedDict):
     sessions: async_sessionmaker[AsyncSession]
     objects: ObjectStore
     settings: Settings
+    verifiers: dict[str, TokenVerifier]
 
 
 class BodyLimit:
@@ -104,19 +116,42 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
+#: No roles, no visibility: the context of a request that runs no operation.
+NOBODY = Principal(id="", display_name="")
+
+
 def _no_constant(name: str) -> object:
     raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    """The GraphQL endpoint. Requests without a principal are refused (UNAUTHENTICATED), but
+    for the GraphiQL page itself (a GET without a query)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("user")
+        if scope["type"] == "http" and not isinstance(user, PrincipalUser):
+            request = Request(scope)
+            if request.method != "GET" or "query" in request.query_params:
+                body = error_body(
+                    "credentials required: a bearer token or an API key",
+                    scope.get("state", {}).get("request_id"),
+                )
+                await JSONResponse(body, status_code=401)(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
     def decode_json(self, data: str | bytes) -> object:
         """Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts) are refused."""
         return json.loads(data, parse_constant=_no_constant)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         state = request.state
+        user = request.scope.get("user")
+        # Operations without a principal never get here (see __call__); the GraphiQL page does.
+        principal = user.principal if isinstance(user, PrincipalUser) else NOBODY
         return Context.create(
-            principal=LOCAL_ADMIN,
+            principal=principal,
             request_id=state.request_id,
             settings=state.settings,
             sessions=state.sessions,
@@ -165,6 +200,35 @@ async def readyz(request: Request) -> Response:
     )
 
 
+def _verifiers(settings: Settings, http: httpx.AsyncClient) -> dict[str, TokenVerifier]:
+    verifiers: dict[str, TokenVerifier] = {}
+    if settings.local_issuer:
+        verifiers[LOCAL_ISSUER] = local_verifier(settings)
+    if settings.oidc_issuer:
+        keys = JwksKeySource(
+            settings.oidc_issuer,
+            http,
+            cache_s=settings.oidc_jwks_cache_s,
+            refetch_s=settings.oidc_jwks_refetch_s,
+        )
+        verifiers["oidc"] = TokenVerifier(
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            algorithms=settings.oidc_algorithms,
+            keys=keys,
+            leeway_s=settings.oidc_leeway_s,
+            roles_claim=settings.oidc_roles_claim,
+        )
+    return verifiers
+
+
+def _auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+    request_id = conn.scope.get("state", {}).get("request_id")
+    if isinstance(exc, BackendUnavailable):
+        return JSONResponse(error_body(str(exc), request_id, "INTERNAL"), status_code=503)
+    return JSONResponse(error_body(f"credentials refused: {exc}", request_id), status_code=401)
+
+
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
     """The app. Pass ``engine`` to share one the caller owns (tests count its statements)."""
     settings = settings or Settings()
@@ -183,16 +247,18 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             gc.collect()
             gc.freeze()
         gc.set_threshold(*settings.gc_threshold)
-        try:
-            yield {
-                "engine": db,
-                "sessions": create_sessions(db),
-                "objects": objects,
-                "settings": settings,
-            }
-        finally:
-            if engine is None:
-                await db.dispose()
+        async with httpx.AsyncClient(timeout=5) as http:
+            try:
+                yield {
+                    "engine": db,
+                    "sessions": create_sessions(db),
+                    "objects": objects,
+                    "settings": settings,
+                    "verifiers": _verifiers(settings, http),
+                }
+            finally:
+                if engine is None:
+                    await db.dispose()
 
     app = Starlette(
         routes=[
@@ -202,6 +268,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
+    )
+    app.add_middleware(
+        AuthenticationMiddleware, backend=Authenticator(settings), on_error=_auth_error
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestId)

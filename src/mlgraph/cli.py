@@ -85,6 +85,29 @@ def seed(demo: bool, projects: int | None, force: bool) -> None:
     click.echo(asyncio.run(run()))
 
 
+@main.command()
+@click.option("--user", required=True, help="Subject (sub) of the token, e.g. alice@example.com.")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "user"]),
+    default="user",
+    show_default=True,
+    help="admin: platform ADMIN; user: only the roles the user holds in projects.",
+)
+@click.option("--hours", type=int, default=12, show_default=True, help="Lifetime.")
+@click.option("--header", is_flag=True, help="Print a JSON headers object for GraphiQL.")
+def token(user: str, role: str, hours: int, header: bool) -> None:
+    """Print a token of the local issuer, which the embedded server accepts."""
+    import json
+
+    from mlgraph.auth.local_issuer import issue_token
+
+    settings = Settings()
+    roles = settings.oidc_admin_roles[:1] if role == "admin" else []
+    value = issue_token(settings, subject=user, roles=roles, ttl_s=hours * 3600)
+    click.echo(json.dumps({"Authorization": f"Bearer {value}"}) if header else value)
+
+
 @main.group()
 def audit() -> None:
     """The audit trail."""

@@ -56,6 +56,31 @@ class Settings(BaseSettings):
     max_artifact_bytes: int = Field(default=5 * 2**30, ge=1, description="Largest declared upload.")
     upload_url_ttl_s: int = Field(default=900, ge=1, le=7 * 86400)
 
+    # Identity (see README "Signing in"): OIDC bearer tokens, API keys, the local issuer.
+    oidc_issuer: str = Field(
+        default="", description="OIDC issuer URL; its discovery document names the JWKS."
+    )
+    oidc_audience: str = Field(default="mlgraph", description="Required `aud` of tokens.")
+    oidc_algorithms: list[str] = Field(
+        default=["RS256", "ES256"], description="Accepted signature algorithms (never none/HS*)."
+    )
+    oidc_jwks_cache_s: int = Field(default=300, ge=1, description="How long JWKS are cached.")
+    oidc_jwks_refetch_s: int = Field(
+        default=30, ge=1, description="At most one JWKS refetch per this many seconds."
+    )
+    oidc_leeway_s: int = Field(default=30, ge=0, le=60, description="Clock skew for exp/nbf.")
+    oidc_roles_claim: str = Field(default="roles", description="Claim listing the roles/groups.")
+    oidc_admin_roles: list[str] = Field(
+        default=["mlgraph-admin"], description="Roles in that claim that make a platform ADMIN."
+    )
+    local_issuer: bool = Field(
+        default=True,
+        description="Accept tokens from `mlgraph token` (signing key kept in the data dir).",
+    )
+    anonymous_read: bool = Field(
+        default=False, description="Let requests without credentials read every project."
+    )
+
     @property
     def effective_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under ``data_dir``."""

@@ -21,9 +21,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlgraph.context import Context
-from mlgraph.errors import BadUserInput, Problem, UserErrorCode, UserErrors
+from mlgraph.errors import BadUserInput, Forbidden, Problem, UserErrorCode, UserErrors
 from mlgraph.ids import decode_global_id
 from mlgraph.storage.db import Base
+from mlgraph.storage.enums import Role
 from mlgraph.storage.models import IdempotencyKey
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import plain_json, snapshot
@@ -117,8 +118,13 @@ async def fetch(
     type_name: str,
     *field: str,
     lock: bool = False,
+    role: Role = Role.EDITOR,
 ) -> M:
-    """The row behind ``global_id`` if it exists and the caller may see it, else NOT_FOUND."""
+    """The row behind ``global_id`` if it exists and the caller may see it, else NOT_FOUND;
+    and the caller must hold ``role`` in its project (EDITOR by default), else FORBIDDEN.
+
+    This is the write side of the one policy; the read side is the loaders' visibility filter.
+    """
     pk = decode_id(global_id, type_name, *field)
     stmt = select(model).where(model.id == pk)  # type: ignore[attr-defined]
     if lock and session.get_bind().dialect.name == "postgresql":
@@ -130,6 +136,8 @@ async def fetch(
         raise UserErrors.one(
             UserErrorCode.NOT_FOUND, f"no {type_name} with id {global_id!r}", "input", *field
         )
+    if not ctx.principal.can(project_id, role):
+        raise Forbidden(f"this needs the {role.value} role in the {type_name}'s project")
     return row
 
 

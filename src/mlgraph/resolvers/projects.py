@@ -83,7 +83,9 @@ async def update_project(ctx: Context, input: Any) -> uuid.UUID:
     _check_aliases(checks, input.protected_aliases)
     checks.done()
     async with ctx.uow() as tx:
-        project = await fetch(ctx, tx.session, Project, input.id, "Project", "id", lock=True)
+        project = await fetch(
+            ctx, tx.session, Project, input.id, "Project", "id", lock=True, role=Role.ADMIN
+        )
         check_revision(project, input.expected_revision)
         before = snapshot(project, FIELDS)
         if input.name is not None:
@@ -101,7 +103,9 @@ async def update_project(ctx: Context, input: Any) -> uuid.UUID:
 
 async def archive_project(ctx: Context, input: Any) -> uuid.UUID:
     async with ctx.uow() as tx:
-        project = await fetch(ctx, tx.session, Project, input.id, "Project", "id", lock=True)
+        project = await fetch(
+            ctx, tx.session, Project, input.id, "Project", "id", lock=True, role=Role.ADMIN
+        )
         check_revision(project, input.expected_revision)
         if project.archived_at is not None:
             raise UserErrors.one(
@@ -124,7 +128,9 @@ async def add_project_member(ctx: Context, input: Any) -> uuid.UUID:
     checks.done()
     async with ctx.uow() as tx:
         s = tx.session
-        project = await fetch(ctx, s, Project, input.project_id, "Project", "projectId")
+        project = await fetch(
+            ctx, s, Project, input.project_id, "Project", "projectId", role=Role.ADMIN
+        )
         member = await s.scalar(
             select(ProjectMember).where(
                 ProjectMember.project_id == project.id,
@@ -157,7 +163,9 @@ async def add_project_member(ctx: Context, input: Any) -> uuid.UUID:
 async def remove_project_member(ctx: Context, input: Any) -> uuid.UUID:
     async with ctx.uow() as tx:
         s = tx.session
-        project = await fetch(ctx, s, Project, input.project_id, "Project", "projectId")
+        project = await fetch(
+            ctx, s, Project, input.project_id, "Project", "projectId", role=Role.ADMIN
+        )
         member = await s.scalar(
             select(ProjectMember).where(
                 ProjectMember.project_id == project.id,

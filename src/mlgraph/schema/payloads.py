@@ -23,7 +23,7 @@ import strawberry
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from mlgraph.errors import Problem, UserErrorCode, UserErrors
+from mlgraph.errors import Forbidden, Problem, UserErrorCode, UserErrors
 from mlgraph.schema.relay import NODE_TYPES, Info
 
 strawberry.enum(UserErrorCode, description="Why a mutation refused its input.")
@@ -69,6 +69,8 @@ async def mutate(
     A lost race (unique key taken, revision moved on) is retried once, so the second run can
     answer precisely (DUPLICATE, or the idempotent replay); if it loses again: CONFLICT.
     """
+    if not info.context.principal.authenticated:
+        raise Forbidden("anonymous callers may only read")
     problems: list[Problem] = []
     entity_id: uuid.UUID | None = None
     for attempt in (1, 2):

@@ -51,6 +51,9 @@ class Project(Node):
     members: Connection[ProjectMember] = connection(
         "Project", "members", "Principals with a role in this project, oldest first."
     )
+    api_keys: Connection[ApiKey] = connection(
+        "Project", "api_keys", "API keys for runners and monitors (never their secrets)."
+    )
     audit_entries: Connection[Annotated[AuditEntry, strawberry.lazy("mlgraph.schema.audit")]] = (
         connection("Project", "audit_entries", "The project's audit trail, newest first.")
     )
@@ -64,6 +67,20 @@ class ProjectMember(Node):
     created_at: datetime = strawberry.field(description="When the role was granted.")
     updated_at: datetime = strawberry.field(description="When the role last changed.")
     project: Project | None = one("ProjectMember", "project", "The project.")
+
+
+@node_type("A project-scoped credential for a runner or monitor; the secret is shown once.")
+class ApiKey(Node):
+    name: str = strawberry.field(description="What the key is for.")
+    prefix: str = strawberry.field(description="Public part of the key, e.g. `mlg_ab12cd34`.")
+    role: Role = strawberry.field(description="The role the key acts with in its project.")
+    created_by: str = strawberry.field(description="Principal that created it.")
+    expires_at: datetime | None = strawberry.field(description="When it stops working.")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked.")
+    last_used_at: datetime | None = strawberry.field(description="Last use (to the minute).")
+    created_at: datetime = strawberry.field(description="When created.")
+    updated_at: datetime = strawberry.field(description="When last changed.")
+    project: Project | None = one("ApiKey", "project", "The project it is scoped to.")
 
 
 @strawberry.type(description="The caller: who they are and where they have roles.")

@@ -137,6 +137,7 @@ ENTITIES: dict[str, EntityDecl] = {
                 ),
                 Relation("webhooks", "Webhook", "connection", "project_id"),
                 Relation("members", "ProjectMember", "connection", "project_id"),
+                Relation("api_keys", "ApiKey", "connection", "project_id"),
                 Relation(
                     "audit_entries",
                     "AuditEntry",
@@ -151,6 +152,22 @@ ENTITIES: dict[str, EntityDecl] = {
             m.ProjectMember,
             _fields("principal_id", "display_name", "role", *_STAMPS),
             orders={"PRINCIPAL_ID": "principal_id", **_TIME_ORDERS},
+            relations=_rels(_one("project", "Project", "project_id")),
+        ),
+        EntityDecl(
+            "ApiKey",
+            m.ApiKey,
+            _fields(
+                "name",
+                "prefix",
+                "role",
+                "created_by",
+                "expires_at",
+                "revoked_at",
+                "last_used_at",
+                *_STAMPS,
+            ),
+            orders=_TIME_ORDERS,
             relations=_rels(_one("project", "Project", "project_id")),
         ),
         EntityDecl(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from mlgraph.schema.mutations.api_keys import ApiKeyMutations
 from mlgraph.schema.mutations.artifacts import ArtifactMutations
 from mlgraph.schema.mutations.deployments import DeploymentMutations
 from mlgraph.schema.mutations.monitoring import MonitoringMutations
@@ -20,5 +21,6 @@ class Mutation(
     DeploymentMutations,
     MonitoringMutations,
     ArtifactMutations,
+    ApiKeyMutations,
 ):
     pass

@@ -1,6 +1,7 @@
 """SQLAlchemy 2 typed models, one module per domain. Importing this registers every table."""
 
 from mlgraph.storage.models.audit import AuditEntry
+from mlgraph.storage.models.auth import ApiKey
 from mlgraph.storage.models.deployments import Deployment, DeploymentEvent, DeploymentTarget
 from mlgraph.storage.models.events import OutboxEvent
 from mlgraph.storage.models.idempotency import IdempotencyKey
@@ -20,6 +21,7 @@ from mlgraph.storage.models.webhooks import Webhook, WebhookDelivery
 __all__ = [
     "Alert",
     "AlertRule",
+    "ApiKey",
     "Artifact",
     "AuditEntry",
     "Deployment",

@@ -1,0 +1,78 @@
+"""API key mutations (project ADMIN only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from mlgraph.resolvers import api_keys
+from mlgraph.resolvers.api_keys import CreatedKey
+from mlgraph.schema.enums import Role
+from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.projects import ApiKey
+from mlgraph.schema.relay import Info
+
+
+@strawberry.input(description="A new API key for a runner or monitor.")
+class CreateApiKeyInput:
+    project_id: strawberry.ID = strawberry.field(description="The project it is scoped to.")
+    name: str = strawberry.field(description="What it is for, e.g. `airflow-runner`.")
+    role: Role = strawberry.field(description="The role it acts with (VIEWER, EDITOR, ADMIN).")
+    expires_in_days: int | None = strawberry.field(
+        default=None, description="Days until it stops working (default: never)."
+    )
+
+
+@strawberry.input(description="Revoke an API key; it stops working at once.")
+class RevokeApiKeyInput:
+    api_key_id: strawberry.ID = strawberry.field(description="The key.")
+
+
+@strawberry.type(description="Result of `createApiKey`.")
+class CreateApiKeyPayload:
+    api_key: ApiKey | None = strawberry.field(description="The key, without its secret.")
+    secret: str | None = strawberry.field(
+        description="The whole key (`mlg_...`). Shown this once; only its hash is stored."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `revokeApiKey`.")
+class RevokeApiKeyPayload:
+    api_key: ApiKey | None = strawberry.field(description="The revoked key.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type
+class ApiKeyMutations:
+    @strawberry.mutation(description="Create an API key; its secret is returned once.")
+    async def create_api_key(
+        self, info: Info, input: InputArg[CreateApiKeyInput]
+    ) -> CreateApiKeyPayload:
+        created: list[CreatedKey] = []
+
+        async def action() -> Any:
+            created.append(await api_keys.create_api_key(info.context, input))
+            return created[0].key_id
+
+        return await mutate(
+            info,
+            CreateApiKeyPayload,
+            "api_key",
+            "ApiKey",
+            action,
+            lambda: {"secret": created[0].secret if created else None},
+        )
+
+    @strawberry.mutation(description="Revoke an API key.")
+    async def revoke_api_key(
+        self, info: Info, input: InputArg[RevokeApiKeyInput]
+    ) -> RevokeApiKeyPayload:
+        return await mutate(
+            info,
+            RevokeApiKeyPayload,
+            "api_key",
+            "ApiKey",
+            lambda: api_keys.revoke_api_key(info.context, input),
+        )
