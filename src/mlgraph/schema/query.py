@@ -69,7 +69,7 @@ class Query:
         return list(await asyncio.gather(*(load_node(info, i, field="ids") for i in ids)))
 
     @strawberry.field(
-        description="Re-compute the audit chain; name the first entry that breaks it (platform ADMIN)."
+        description="Re-compute the audit chain, naming the first broken entry (platform ADMIN)."
     )
     async def verify_audit_chain(self, info: Info) -> AuditChainReport:
         if not info.context.principal.platform_admin:
