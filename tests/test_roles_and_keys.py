@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -165,3 +166,53 @@ async def test_anonymous_reads_only_when_configured(db: Backend) -> None:
             assert write.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
         else:
             assert read.status_code == write.status_code == 401
+
+
+async def test_oidc_tokens_end_to_end_with_key_rotation(db: Backend) -> None:
+    """The app configured with a real (local) OIDC issuer: tokens work, rotation too."""
+    from tests.oidc_server import OidcServer
+
+    p, _ = await project_with(db, Role.VIEWER)
+    idp = await OidcServer().start()
+    settings = db.settings.model_copy(update={"oidc_issuer": idp.issuer, "local_issuer": False})
+    server, task, base = await serve(create_app(settings, engine=db.engine))
+
+    def token(**extra: Any) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": idp.issuer,
+            "aud": settings.oidc_audience,
+            "sub": BOB,
+            "iat": now,
+            "exp": now + 300,
+            **extra,
+        }
+        return idp.sign(claims)
+
+    async def ask(bearer: str) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=base) as client:
+            return await client.post(
+                "/graphql",
+                json={"query": "{ projects { nodes { slug } } viewer { isPlatformAdmin } }"},
+                headers={"Authorization": f"Bearer {bearer}"},
+            )
+
+    try:
+        viewer = (await ask(token())).json()["data"]
+        assert viewer == {
+            "projects": {"nodes": [{"slug": p.slug}]},
+            "viewer": {"isPlatformAdmin": False},
+        }
+        admin = (await ask(token(roles=settings.oidc_admin_roles))).json()["data"]
+        assert admin["viewer"]["isPlatformAdmin"] is True
+        old = token()
+        idp.rotate(keep_old=False)
+        assert (await ask(token())).status_code == 200  # new kid: one refetch, then accepted
+        assert (await ask(old)).status_code == 401  # the old key is gone from the JWKS
+        expired = token(exp=int(time.time()) - 3600)
+        assert (await ask(expired)).json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        local = db.token(BOB, admin=True)  # local issuer switched off
+        assert (await ask(local)).status_code == 401
+    finally:
+        await stop(server, task)
+        await idp.stop()
