@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar
 
 import strawberry
@@ -44,6 +45,14 @@ class UserError:
         return cls(field=list(problem.field) or None, message=problem.message, code=problem.code)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a mutation made (``entity_id``) and more fields for its payload."""
+
+    entity_id: uuid.UUID | None
+    fields: dict[str, Any]
+
+
 class Payload(Protocol):
     user_errors: list[UserError]
 
@@ -60,11 +69,11 @@ async def mutate(
     payload: Callable[..., P],
     field: str,
     entity_type: str,
-    action: Callable[[], Awaitable[uuid.UUID | None]],
-    extra: Callable[[], dict[str, Any]] | None = None,
+    action: Callable[[], Awaitable[uuid.UUID | Outcome | None]],
 ) -> P:
-    """Run ``action`` (one unit of work); return ``payload(field=entity, user_errors=...)``
-    plus, on success, the fields ``extra()`` gives (e.g. an upload URL).
+    """Run ``action`` (one unit of work); return ``payload(field=entity, user_errors=...)``,
+    plus, when the action returns an ``Outcome``, its other payload fields (e.g. an upload URL;
+    those fields keep their defaults when the mutation is refused).
 
     A lost race (unique key taken, revision moved on) is retried once, so the second run can
     answer precisely (DUPLICATE, or the idempotent replay); if it loses again: CONFLICT.
@@ -73,9 +82,14 @@ async def mutate(
         raise Forbidden("anonymous callers may only read")
     problems: list[Problem] = []
     entity_id: uuid.UUID | None = None
+    extra: dict[str, Any] = {}
     for attempt in (1, 2):
         try:
-            entity_id = await action()
+            result = await action()
+            if isinstance(result, Outcome):
+                entity_id, extra = result.entity_id, result.fields
+            else:
+                entity_id = result
             break
         except UserErrors as refused:
             problems = refused.problems
@@ -91,12 +105,12 @@ async def mutate(
     info.context.loaders.clear_all()
     if problems:
         errors = [UserError.of(p) for p in problems]
-        return payload(**{field: None, "user_errors": errors, **(extra() if extra else {})})
+        return payload(**{field: None, "user_errors": errors})
     entity: Any = None
     if entity_id is not None:
         row = await info.context.loaders.by_key(entity_type).load(entity_id)
         entity = None if row is None else NODE_TYPES[entity_type].from_row(row)
-    return payload(**{field: entity, "user_errors": [], **(extra() if extra else {})})
+    return payload(**{field: entity, "user_errors": [], **extra})
 
 
 USER_ERRORS_DOC = "Expected failures; empty when the mutation took effect."

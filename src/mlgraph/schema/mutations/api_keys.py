@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 
 from mlgraph.resolvers import api_keys
-from mlgraph.resolvers.api_keys import CreatedKey
 from mlgraph.schema.enums import Role
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, Outcome, UserError, mutate
 from mlgraph.schema.projects import ApiKey
 from mlgraph.schema.relay import Info
 
@@ -33,7 +30,8 @@ class RevokeApiKeyInput:
 class CreateApiKeyPayload:
     api_key: ApiKey | None = strawberry.field(description="The key, without its secret.")
     secret: str | None = strawberry.field(
-        description="The whole key (`mlg_...`). Shown this once; only its hash is stored."
+        default=None,
+        description="The whole key (`mlg_...`). Shown this once; only its hash is stored.",
     )
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
 
@@ -50,20 +48,11 @@ class ApiKeyMutations:
     async def create_api_key(
         self, info: Info, input: InputArg[CreateApiKeyInput]
     ) -> CreateApiKeyPayload:
-        created: list[CreatedKey] = []
+        async def action() -> Outcome:
+            created = await api_keys.create_api_key(info.context, input)
+            return Outcome(created.key_id, {"secret": created.secret})
 
-        async def action() -> Any:
-            created.append(await api_keys.create_api_key(info.context, input))
-            return created[0].key_id
-
-        return await mutate(
-            info,
-            CreateApiKeyPayload,
-            "api_key",
-            "ApiKey",
-            action,
-            lambda: {"secret": created[0].secret if created else None},
-        )
+        return await mutate(info, CreateApiKeyPayload, "api_key", "ApiKey", action)
 
     @strawberry.mutation(description="Revoke an API key.")
     async def revoke_api_key(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
 from mlgraph.resolvers import artifacts
-from mlgraph.resolvers.artifacts import UploadTicket
 from mlgraph.schema.enums import ArtifactKind
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, Outcome, UserError, mutate
 from mlgraph.schema.registry import Artifact
 from mlgraph.schema.relay import Info
 from mlgraph.schema.scalars import BigInt
+from mlgraph.storage.objects import PresignedUpload
 
 
 @strawberry.input(description="Declare a file to upload to a model version.")
@@ -50,11 +49,21 @@ class ArtifactUpload:
     expires_at: datetime = strawberry.field(description="When the URL stops working.")
 
 
+def _upload(presigned: PresignedUpload | None) -> ArtifactUpload | None:
+    if presigned is None:
+        return None
+    headers = [HttpHeader(name=k, value=v) for k, v in presigned.headers.items()]
+    return ArtifactUpload(
+        url=presigned.url, method=presigned.method, headers=headers, expires_at=presigned.expires_at
+    )
+
+
 @strawberry.type(description="Result of `createArtifactUpload`.")
 class CreateArtifactUploadPayload:
     artifact: Artifact | None = strawberry.field(description="The PENDING artifact.")
     upload: ArtifactUpload | None = strawberry.field(
-        description="Where to PUT the bytes (null when an idempotent retry replayed the result)."
+        default=None,
+        description="Where to PUT the bytes (null when an idempotent retry replayed the result).",
     )
     user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
 
@@ -71,28 +80,11 @@ class ArtifactMutations:
     async def create_artifact_upload(
         self, info: Info, input: InputArg[CreateArtifactUploadInput]
     ) -> CreateArtifactUploadPayload:
-        ticket: list[UploadTicket] = []
+        async def action() -> Outcome:
+            ticket = await artifacts.create_artifact_upload(info.context, input)
+            return Outcome(ticket.artifact_id, {"upload": _upload(ticket.upload)})
 
-        async def action() -> Any:
-            ticket.append(await artifacts.create_artifact_upload(info.context, input))
-            return ticket[0].artifact_id
-
-        def upload() -> dict[str, Any]:
-            up = ticket[0].upload if ticket else None
-            return {
-                "upload": None
-                if up is None
-                else ArtifactUpload(
-                    url=up.url,
-                    method=up.method,
-                    expires_at=up.expires_at,
-                    headers=[HttpHeader(name=k, value=v) for k, v in up.headers.items()],
-                )
-            }
-
-        return await mutate(
-            info, CreateArtifactUploadPayload, "artifact", "Artifact", action, upload
-        )
+        return await mutate(info, CreateArtifactUploadPayload, "artifact", "Artifact", action)
 
     @strawberry.mutation(
         description="Verify the uploaded object (exists, size, SHA-256) and mark it AVAILABLE."

@@ -10,7 +10,7 @@ from mlgraph.resolvers import monitoring
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.enums import DriftKind, Operator, Severity
 from mlgraph.schema.monitoring import Alert, AlertRule
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, Outcome, UserError, mutate
 from mlgraph.schema.relay import Info
 
 _REVISION = "Fail with CONFLICT unless the alert rule's current revision is this one."
@@ -149,15 +149,11 @@ class MonitoringMutations:
     async def record_drift_metrics(
         self, info: Info, input: InputArg[RecordDriftMetricsInput]
     ) -> RecordDriftMetricsPayload:
-        payload = await mutate(
-            info,
-            RecordDriftMetricsPayload,
-            "deployment",
-            "Deployment",
-            lambda: monitoring.record_drift_metrics(info.context, input),
-        )
-        payload.count = 0 if payload.user_errors else len(input.metrics)
-        return payload
+        async def action() -> Outcome:
+            recorded = await monitoring.record_drift_metrics(info.context, input)
+            return Outcome(recorded, {"count": len(input.metrics)})
+
+        return await mutate(info, RecordDriftMetricsPayload, "deployment", "Deployment", action)
 
     @strawberry.mutation(description="Create an alert rule on drift metrics (enabled).")
     async def create_alert_rule(
