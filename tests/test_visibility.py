@@ -17,7 +17,7 @@ from mlgraph.ids import encode_global_id
 from mlgraph.schema import build_schema
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import Role
-from mlgraph.storage.objects import LocalObjectStore
+from mlgraph.storage.objects.local import LocalObjectStore
 from tests import factories as f
 from tests.conftest import Backend
 

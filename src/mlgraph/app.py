@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.authentication import AuthenticationError
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -41,7 +41,8 @@ from mlgraph.context import Context
 from mlgraph.schema import build_schema
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
-from mlgraph.storage.objects import LocalObjectStore, ObjectStore, UploadRefused
+from mlgraph.storage.objects import ObjectStore, UploadRefused, open_store
+from mlgraph.storage.objects.local import LocalObjectStore
 
 log = logging.getLogger("mlgraph")
 READY_TIMEOUT_S = 3.0
@@ -174,6 +175,20 @@ async def upload(request: Request) -> Response:
     return JSONResponse({"key": info.key, "size": info.size}, status_code=201)
 
 
+async def download(request: Request) -> Response:
+    """GET target of local download URLs (``Artifact.downloadUrl`` on the embedded default)."""
+    store = request.state.objects
+    if not isinstance(store, LocalObjectStore):
+        return JSONResponse({"error": "downloads come from the object store directly"}, 404)
+    try:
+        path, content_type = await asyncio.to_thread(
+            store.download, request.path_params["key"], dict(request.query_params)
+        )
+    except UploadRefused as refused:
+        return JSONResponse({"error": refused.message}, status_code=refused.status)
+    return FileResponse(path, media_type=content_type or "application/octet-stream")
+
+
 async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -238,16 +253,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         db = engine or create_engine(settings)
-        objects = LocalObjectStore(
-            settings.artifact_dir,
-            base_url=settings.effective_public_url,
-            secret=settings.signing_key(),
-        )
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
         gc.set_threshold(*settings.gc_threshold)
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with httpx.AsyncClient(timeout=5) as http, open_store(settings) as objects:
             try:
                 yield {
                     "engine": db,
@@ -264,6 +274,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/objects/{key:path}", upload, methods=["PUT"]),
+            Route("/objects/{key:path}", download, methods=["GET", "HEAD"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

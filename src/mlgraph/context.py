@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlgraph.auth.principal import Principal
 from mlgraph.loaders import Loaders
+from mlgraph.loaders.objects import ObjectLoaders
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
@@ -22,6 +23,7 @@ class Context:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     objects: ObjectStore
+    stored: ObjectLoaders
     idempotency_key: str | None = None
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
@@ -41,4 +43,12 @@ class Context:
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
         loaders = Loaders(sessions, principal.visible_projects())
-        return cls(principal, loaders, request_id, settings, sessions, objects, idempotency_key)
+        stored = ObjectLoaders(
+            objects,
+            concurrency=settings.object_concurrency,
+            timeout_s=settings.object_timeout_s,
+            max_read_bytes=settings.max_report_bytes,
+        )
+        return cls(
+            principal, loaders, request_id, settings, sessions, objects, stored, idempotency_key
+        )

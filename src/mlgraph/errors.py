@@ -6,7 +6,13 @@
     ├── Unauthenticated          UNAUTHENTICATED
     ├── Forbidden                FORBIDDEN
     ├── RateLimited              RATE_LIMITED
-    └── Unavailable              INTERNAL: a backend (database, object store) is unreachable
+    ├── Unavailable              INTERNAL: a backend (database) is unreachable
+    └── ObjectStoreError         OBJECT_STORE_UNAVAILABLE: endpoint down, timeout, bad answer
+        ├── ObjectStoreDenied    OBJECT_STORE_DENIED: the store refused our credentials
+        ├── ObjectMissing        OBJECT_NOT_FOUND: the object is not in the store
+        └── ObjectTooLarge       OBJECT_TOO_LARGE: over the size a field will read
+
+Object-store errors fail only the field that needed the object; the rest of a query returns.
 
 Expected failures of a mutation are not errors but data: resolvers raise ``UserErrors`` (one or
 more ``Problem``s with a ``UserErrorCode`` and the input field path), and the mutation returns
@@ -30,6 +36,10 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
+    OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
+    OBJECT_TOO_LARGE = "OBJECT_TOO_LARGE"
+    OBJECT_STORE_DENIED = "OBJECT_STORE_DENIED"
+    OBJECT_STORE_UNAVAILABLE = "OBJECT_STORE_UNAVAILABLE"
 
 
 class MlgraphError(Exception):
@@ -63,6 +73,22 @@ class RateLimited(MlgraphError):
 
 class Unavailable(MlgraphError):
     code = ErrorCode.INTERNAL
+
+
+class ObjectStoreError(MlgraphError):
+    code = ErrorCode.OBJECT_STORE_UNAVAILABLE
+
+
+class ObjectStoreDenied(ObjectStoreError):
+    code = ErrorCode.OBJECT_STORE_DENIED
+
+
+class ObjectMissing(ObjectStoreError):
+    code = ErrorCode.OBJECT_NOT_FOUND
+
+
+class ObjectTooLarge(ObjectStoreError):
+    code = ErrorCode.OBJECT_TOO_LARGE
 
 
 class UserErrorCode(enum.StrEnum):

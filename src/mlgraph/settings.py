@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,6 +80,38 @@ class Settings(BaseSettings):
     )
     anonymous_read: bool = Field(
         default=False, description="Let requests without credentials read every project."
+    )
+
+    # Object storage (see README "Artifacts and object storage").
+    object_store: Literal["local", "s3"] = Field(
+        default="local", description="`local`: a directory in data_dir; `s3`: an S3 bucket."
+    )
+    s3_endpoint_url: str = Field(
+        default="", description="S3-compatible endpoint (MinIO, Ceph); empty means AWS."
+    )
+    s3_region: str = "us-east-1"
+    s3_bucket: str = Field(default="mlgraph", description="The bucket (it must exist).")
+    s3_access_key_id: str = Field(
+        default="", description="Empty: botocore's usual chain (env, profile, instance role)."
+    )
+    s3_secret_access_key: SecretStr = SecretStr("")
+    s3_path_style: bool = Field(
+        default=False, description="Path-style addressing (MinIO and most on-premise stores)."
+    )
+    s3_max_pool_connections: int = Field(
+        default=32, ge=1, description="The process's connection pool to the object store."
+    )
+    object_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Object requests in flight per GraphQL request."
+    )
+    object_timeout_s: float = Field(
+        default=5.0, gt=0, description="Bound on one object request (connect and read)."
+    )
+    download_url_ttl_max_s: int = Field(
+        default=3600, ge=1, le=7 * 86400, description="Cap on `downloadUrl(expiresIn:)`."
+    )
+    max_report_bytes: int = Field(
+        default=4 * 2**20, ge=1, description="Largest JSON report `DriftMetric.report` reads."
     )
 
     @property

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from mlgraph.schema.enums import AlertStatus, DriftKind, Operator, Severity
-from mlgraph.schema.relay import Connection, Node, connection, node_type, one
+from mlgraph.schema.objects import json_report
+from mlgraph.schema.relay import Connection, Info, Node, connection, node_type, one
 
 if TYPE_CHECKING:
     from mlgraph.schema.deployments import Deployment
@@ -30,6 +32,13 @@ class DriftMetric(Node):
     deployment: Annotated[Deployment, strawberry.lazy("mlgraph.schema.deployments")] | None = one(
         "DriftMetric", "deployment", "The monitored deployment."
     )
+
+    @strawberry.field(
+        description="The monitor's full JSON report from the object store; null if it wrote none."
+    )
+    async def report(self, info: Info) -> JSON | None:
+        key = self.row.report_key
+        return None if key is None else await json_report(info, key)
 
 
 @node_type("A condition on drift metrics that fires alerts.")

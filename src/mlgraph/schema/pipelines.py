@@ -9,7 +9,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from mlgraph.schema.enums import JobKind, JobStatus
-from mlgraph.schema.relay import Connection, Node, connection, node_type, one
+from mlgraph.schema.objects import DEFAULT_EXPIRES_IN, EXPIRES_IN_DOC, download_url, job_logs_key
+from mlgraph.schema.relay import Connection, Info, Node, connection, node_type, one
 
 if TYPE_CHECKING:
     from mlgraph.schema.projects import Project
@@ -49,3 +50,17 @@ class Job(Node):
         "Job", "project", "The owning project."
     )
     pipeline: Pipeline | None = one("Job", "pipeline", "The pipeline this is a run of, if any.")
+
+    @strawberry.field(
+        description="A presigned URL of the job's log (`projects/<project>/jobs/<job>/logs.txt` "
+        "in the object store, written by the runner); null while there is none."
+    )
+    async def logs_url(
+        self,
+        info: Info,
+        expires_in: Annotated[int, strawberry.argument(description=EXPIRES_IN_DOC)] = (
+            DEFAULT_EXPIRES_IN
+        ),
+    ) -> str | None:
+        key = job_logs_key(self.row.project_id, self.pk)
+        return await download_url(info, key, expires_in, check=True)

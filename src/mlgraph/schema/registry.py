@@ -9,6 +9,13 @@ import strawberry
 from strawberry.scalars import JSON
 
 from mlgraph.schema.enums import ArtifactKind, ArtifactStatus, RiskTier, Stage
+from mlgraph.schema.objects import (
+    DEFAULT_EXPIRES_IN,
+    EXPIRES_IN_DOC,
+    StoredObject,
+    download_url,
+    stored_object,
+)
 from mlgraph.schema.relay import Connection, Info, Node, connection, listing, node_type, one
 from mlgraph.schema.scalars import BigInt
 from mlgraph.storage.graph import relation
@@ -115,3 +122,19 @@ class Artifact(Node):
     created_at: datetime = strawberry.field(description="When the upload was created.")
     updated_at: datetime = strawberry.field(description="When last changed.")
     version: ModelVersion | None = one("Artifact", "version", "The version it belongs to.")
+
+    @strawberry.field(name="object", description="The stored object as the store sees it now.")
+    async def stored(self, info: Info) -> StoredObject:
+        return await stored_object(info, self.row.storage_key)
+
+    @strawberry.field(description="A presigned download URL; null until the artifact is AVAILABLE.")
+    async def download_url(
+        self,
+        info: Info,
+        expires_in: Annotated[int, strawberry.argument(description=EXPIRES_IN_DOC)] = (
+            DEFAULT_EXPIRES_IN
+        ),
+    ) -> str | None:
+        if self.status is not ArtifactStatus.AVAILABLE:
+            return None
+        return await download_url(info, self.row.storage_key, expires_in)

@@ -1,0 +1,62 @@
+"""Per-request loaders for object-store reads: HEADs (``Artifact.object``, ``Job.logsUrl``) and
+small reads (``DriftMetric.report``).
+
+A key asked for twice in one request costs one request to the store (DataLoader's cache), and
+the distinct keys of a batch go out concurrently, at most ``concurrency`` at a time, each bounded
+by ``timeout_s``. A failure is handed to the one key it belongs to, so only the fields that needed
+that object fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+
+from mlgraph.errors import ObjectStoreError
+from mlgraph.storage.objects import ObjectInfo, ObjectStore
+
+T = TypeVar("T")
+
+
+class ObjectLoaders:
+    def __init__(
+        self, store: ObjectStore, *, concurrency: int, timeout_s: float, max_read_bytes: int
+    ) -> None:
+        self.store = store
+        self.timeout_s = timeout_s
+        self.max_read_bytes = max_read_bytes
+        self._slots = asyncio.Semaphore(concurrency)
+        self.head: DataLoader[str, ObjectInfo | None] = DataLoader(self._batch(store.head))
+        self.json: DataLoader[str, Any] = DataLoader(self._batch(self._read_json))
+
+    def _batch(
+        self, fetch: Callable[[str], Awaitable[T]]
+    ) -> Callable[[list[str]], Coroutine[Any, Any, list[Any]]]:
+        async def one(key: str) -> T | ObjectStoreError:
+            async with self._slots:
+                try:
+                    return await asyncio.wait_for(fetch(key), self.timeout_s)
+                except ObjectStoreError as exc:
+                    return exc
+                except TimeoutError:
+                    return ObjectStoreError(f"the object store took over {self.timeout_s:g} s")
+
+        async def batch(keys: list[str]) -> list[Any]:
+            # An exception in the list fails that key's load only (aiodataloader).
+            return await asyncio.gather(*(one(k) for k in keys))
+
+        return batch
+
+    async def _read_json(self, key: str) -> Any:
+        """The object parsed as JSON; None when it does not exist."""
+        data = await self.store.read(key, max_bytes=self.max_read_bytes)
+        if data is None:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ObjectStoreError("the stored report is not valid JSON") from None

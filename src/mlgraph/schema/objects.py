@@ -1,0 +1,66 @@
+"""Fields backed by the object store: ``Artifact.object``/``downloadUrl``, ``Job.logsUrl`` and
+``DriftMetric.report``. Each reads through the request's ``ObjectLoaders`` (deduplicated,
+concurrent, bounded) and fails alone, with an ``OBJECT_*`` code, when the store does."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from mlgraph.errors import BadUserInput, ObjectMissing
+from mlgraph.schema.relay import Info
+from mlgraph.schema.scalars import BigInt
+from mlgraph.storage.objects import ObjectInfo
+
+EXPIRES_IN_DOC = "Seconds the URL stays valid: at least 1, capped by the server (default 3600)."
+DEFAULT_EXPIRES_IN = 900
+
+
+@strawberry.type(description="An object as the store reports it now.")
+class StoredObject:
+    exists: bool = strawberry.field(description="False when nothing is stored under the key.")
+    size: BigInt | None = strawberry.field(description="Size in bytes.")
+    etag: str | None = strawberry.field(description="The store's entity tag (quoted).")
+    content_type: str | None = strawberry.field(description="MIME type the store keeps.")
+    last_modified: datetime | None = strawberry.field(description="When it was written.")
+
+    @classmethod
+    def of(cls, info: ObjectInfo | None) -> StoredObject:
+        if info is None:
+            return cls(exists=False, size=None, etag=None, content_type=None, last_modified=None)
+        return cls(
+            exists=True,
+            size=info.size,  # type: ignore[arg-type]
+            etag=info.etag or None,
+            content_type=info.content_type,
+            last_modified=info.last_modified,
+        )
+
+
+def job_logs_key(project_id: uuid.UUID, job_id: uuid.UUID) -> str:
+    """Where runners write a job's log (the layout is part of the API, see the README)."""
+    return f"projects/{project_id}/jobs/{job_id}/logs.txt"
+
+
+async def stored_object(info: Info, key: str) -> StoredObject:
+    return StoredObject.of(await info.context.stored.head.load(key))
+
+
+async def download_url(info: Info, key: str, expires_in: int, *, check: bool = False) -> str | None:
+    """A presigned GET URL for ``key``; with ``check``, None when the object does not exist."""
+    if expires_in < 1:
+        raise BadUserInput("expiresIn must be at least 1 second", field="expiresIn")
+    if check and await info.context.stored.head.load(key) is None:
+        return None
+    ttl = min(expires_in, info.context.settings.download_url_ttl_max_s)
+    return await info.context.objects.presign_get(key, expires_in=ttl)
+
+
+async def json_report(info: Info, key: str) -> Any:
+    report = await info.context.stored.json.load(key)
+    if report is None:
+        raise ObjectMissing("the report is not in the object store")
+    return report
