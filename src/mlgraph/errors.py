@@ -10,7 +10,8 @@
     └── ObjectStoreError         OBJECT_STORE_UNAVAILABLE: endpoint down, timeout, bad answer
         ├── ObjectStoreDenied    OBJECT_STORE_DENIED: the store refused our credentials
         ├── ObjectMissing        OBJECT_NOT_FOUND: the object is not in the store
-        └── ObjectTooLarge       OBJECT_TOO_LARGE: over the size a field will read
+        ├── ObjectTooLarge       OBJECT_TOO_LARGE: over the size a field will read
+        └── ObjectInvalid        OBJECT_INVALID: not what the field expects (e.g. not JSON)
 
 Object-store errors fail only the field that needed the object; the rest of a query returns.
 
@@ -38,6 +39,7 @@ class ErrorCode(enum.StrEnum):
     INTERNAL = "INTERNAL"
     OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
     OBJECT_TOO_LARGE = "OBJECT_TOO_LARGE"
+    OBJECT_INVALID = "OBJECT_INVALID"
     OBJECT_STORE_DENIED = "OBJECT_STORE_DENIED"
     OBJECT_STORE_UNAVAILABLE = "OBJECT_STORE_UNAVAILABLE"
 
@@ -89,6 +91,10 @@ class ObjectMissing(ObjectStoreError):
 
 class ObjectTooLarge(ObjectStoreError):
     code = ErrorCode.OBJECT_TOO_LARGE
+
+
+class ObjectInvalid(ObjectStoreError):
+    code = ErrorCode.OBJECT_INVALID
 
 
 class UserErrorCode(enum.StrEnum):

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
-from mlgraph.errors import ObjectStoreError
+from mlgraph.errors import ObjectInvalid, ObjectStoreError
 from mlgraph.storage.objects import ObjectInfo, ObjectStore
 
 T = TypeVar("T")
@@ -59,4 +59,4 @@ class ObjectLoaders:
         try:
             return json.loads(data)
         except ValueError:
-            raise ObjectStoreError("the stored report is not valid JSON") from None
+            raise ObjectInvalid("the stored object is not valid JSON") from None

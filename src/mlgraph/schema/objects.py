@@ -45,7 +45,7 @@ def job_logs_key(project_id: uuid.UUID, job_id: uuid.UUID) -> str:
     return f"projects/{project_id}/jobs/{job_id}/logs.txt"
 
 
-async def stored_object(info: Info, key: str) -> StoredObject:
+async def stored_object(info: Info, key: str) -> StoredObject | None:
     return StoredObject.of(await info.context.stored.head.load(key))
 
 

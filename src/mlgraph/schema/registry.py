@@ -124,7 +124,7 @@ class Artifact(Node):
     version: ModelVersion | None = one("Artifact", "version", "The version it belongs to.")
 
     @strawberry.field(name="object", description="The stored object as the store sees it now.")
-    async def stored(self, info: Info) -> StoredObject:
+    async def stored(self, info: Info) -> StoredObject | None:
         return await stored_object(info, self.row.storage_key)
 
     @strawberry.field(description="A presigned download URL; null until the artifact is AVAILABLE.")
