@@ -5,14 +5,18 @@ HTTP client, verified completion, ``Artifact.object``/``downloadUrl``, ``Job.log
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
@@ -34,6 +38,7 @@ from tests.writes import codes, mutate
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
+UPLOAD_SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "upload.sh"
 BYTES = b"weights " * 4096
 SHA = hashlib.sha256(BYTES).hexdigest()
 UPLOAD = "artifact { id status } upload { url method headers { name value } }"
@@ -457,3 +462,32 @@ async def test_expired_local_upload_urls_are_refused(backend: Backend) -> None:
         response = await client.put(upload.url, content=BYTES, headers=upload.headers)
     assert response.status_code == 403
     assert response.json() == {"error": "URL expired"}
+
+
+async def test_the_curl_upload_script_works_on_this_store(store: Store, tmp_path: Path) -> None:
+    """examples/upload.sh, which the README shows, run as a user would (bash, curl, jq)."""
+    db = store.db
+    version = await new_version(db)
+    weights = tmp_path / "model weights.bin"
+    weights.write_bytes(BYTES)
+    env = {
+        **os.environ,
+        "MLGRAPH_URL": db.base_url,
+        "MLGRAPH_TOKEN": db.token(ADMIN, admin=True),
+    }
+    version_id = encode_global_id("ModelVersion", version.id)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", str(UPLOAD_SCRIPT), version_id, str(weights)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    artifact = json.loads(done.stdout)["data"]["completeArtifactUpload"]["artifact"]
+    assert artifact["status"] == "AVAILABLE"
+    assert artifact["object"]["size"] == len(BYTES)
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(artifact["downloadUrl"])).content == BYTES
+

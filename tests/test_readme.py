@@ -68,3 +68,10 @@ async def test_write_walkthrough_runs_end_to_end(db: Backend) -> None:
     kinds = [e["kind"] for e in deployment["events"]["nodes"]]
     assert kinds == ["ROLLED_BACK", "PROMOTED", "TRAFFIC_SHIFTED", "CREATED"]
     assert (await db.data("{ verifyAuditChain { ok } }"))["verifyAuditChain"]["ok"] is True
+
+
+def test_readme_shows_the_curl_upload_script() -> None:
+    """The upload flow in "Artifacts and object storage" is examples/upload.sh, which
+    tests/test_objects.py runs against both stores."""
+    script = (ROOT / "examples" / "upload.sh").read_text()
+    assert script.split("set -euo pipefail\n", 1)[1] in README
