@@ -77,6 +77,24 @@ def test_embedded_default_migrates_seeds_and_serves(tmp_path: Path) -> None:
             f"{base}/graphql", json=query, headers={"Authorization": f"Bearer {token}"}
         ).json()
         assert body["data"]["projects"]["totalCount"] == 6
+        # The demo's reports and job logs are in the local object store.
+        objects = """{ projects(first: 1) { nodes {
+          deployments(first: 1) { nodes { driftMetrics(first: 6) { nodes { kind report } } } }
+          pipelines(first: 1) { nodes { runs(first: 5) { nodes { startedAt logsUrl } } } } } } }"""
+        body = httpx.post(
+            f"{base}/graphql", json={"query": objects}, headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert "errors" not in body, body["errors"]
+        [project] = body["data"]["projects"]["nodes"]
+        metrics = project["deployments"]["nodes"][0]["driftMetrics"]["nodes"]
+        assert {m["kind"] for m in metrics if m["report"] is not None} == {"DATA"}
+        runs = project["pipelines"]["nodes"][0]["runs"]["nodes"]
+        started = [r for r in runs if r["startedAt"] is not None]
+        assert started
+        assert [r["logsUrl"] is not None for r in runs] == [
+            r["startedAt"] is not None for r in runs
+        ]
+        assert " started\n" in httpx.get(started[0]["logsUrl"]).text
     finally:
         server.terminate()
         server.wait(timeout=30)

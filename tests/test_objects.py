@@ -15,8 +15,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
@@ -25,10 +25,10 @@ from pydantic import SecretStr
 
 from mlgraph.app import create_app
 from mlgraph.ids import decode_global_id, encode_global_id
-from mlgraph.schema.objects import job_logs_key
 from mlgraph.settings import Settings
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import ArtifactKind, ArtifactStatus, DriftKind
+from mlgraph.storage.objects.keys import job_logs_key
 from mlgraph.storage.objects.local import LocalObjectStore
 from mlgraph.storage.objects.s3 import S3ObjectStore
 from tests import factories as f
@@ -491,3 +491,43 @@ async def test_the_curl_upload_script_works_on_this_store(store: Store, tmp_path
     async with httpx.AsyncClient() as client:
         assert (await client.get(artifact["downloadUrl"])).content == BYTES
 
+
+async def test_a_monitor_names_its_report_and_the_metric_reads_it(store: Store) -> None:
+    db = store.db
+    p = f.project()
+    md = f.model(p)
+    dep = f.deployment(md)
+    await f.save(db.sessions, p, md, dep)
+    now = datetime.now(UTC)
+    metric = {
+        "kind": "DATA",
+        "metric": "psi",
+        "feature": "amount",
+        "score": 0.31,
+        "threshold": 0.2,
+        "windowStart": (now - timedelta(hours=1)).isoformat(),
+        "windowEnd": now.isoformat(),
+    }
+    dep_id = encode_global_id("Deployment", dep.id)
+    for bad in ("../other-project/x.json", "a//b", "/abs.json", "sp ace.json", "a/./b"):
+        refused = await mutate(
+            db,
+            "recordDriftMetrics",
+            {"deploymentId": dep_id, "metrics": [{**metric, "reportName": bad}]},
+            "count",
+        )
+        assert refused["userErrors"][0]["field"] == ["input", "metrics", "0", "reportName"], bad
+    recorded = await mutate(
+        db,
+        "recordDriftMetrics",
+        {"deploymentId": dep_id, "metrics": [{**metric, "reportName": "2026/11/amount.json"}]},
+        "count",
+    )
+    assert recorded == {"count": 1, "userErrors": []}
+    report = {"feature": "amount", "psi": 0.31, "bins": [[0, 10, 0.4], [10, 100, 0.6]]}
+    key = f"projects/{p.id}/deployments/{dep.id}/reports/2026/11/amount.json"
+    await store.put(key, json.dumps(report).encode(), "application/json")
+    query = """query($id: ID!) { node(id: $id) { ... on Deployment {
+      driftMetrics(first: 1) { nodes { report } } } } }"""
+    data = await db.data(query, {"id": dep_id})
+    assert data["node"]["driftMetrics"]["nodes"] == [{"report": report}]

@@ -67,18 +67,23 @@ def seed(demo: bool, projects: int | None, force: bool) -> None:
     """Fill the database with demo (or bulk) data. Skips a database that has projects."""
     if not demo and projects is None:
         raise click.UsageError("pass --demo or --projects N")
-    from mlgraph.seed import seed_bulk, seed_demo, seed_is_empty
+    from mlgraph.seed import seed_bulk, seed_demo, seed_demo_objects, seed_is_empty
     from mlgraph.storage.db import create_engine, create_sessions
+    from mlgraph.storage.objects import open_store
 
     async def run() -> str:
-        engine = create_engine(Settings())
+        settings = Settings()
+        engine = create_engine(settings)
         sessions = create_sessions(engine)
         try:
             if not force and not await seed_is_empty(sessions):
                 return "database already has projects; nothing seeded (use --force)"
             if projects is not None:
                 return str(await seed_bulk(sessions, projects=projects))
-            return str(await seed_demo(sessions))
+            summary = await seed_demo(sessions)
+            async with open_store(settings) as store:
+                written = await seed_demo_objects(sessions, store)
+            return f"{summary}; {written} reports and logs in the object store"
         finally:
             await engine.dispose()
 

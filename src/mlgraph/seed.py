@@ -9,6 +9,7 @@ per-row counter in the microseconds).
 from __future__ import annotations
 
 import base64
+import json
 import random
 import uuid
 from collections import defaultdict
@@ -41,6 +42,8 @@ from mlgraph.storage.enums import (
     Severity,
     Stage,
 )
+from mlgraph.storage.objects import ObjectStore
+from mlgraph.storage.objects.keys import drift_report_key, job_logs_key
 
 E = TypeVar("E", bound=Entity)
 
@@ -550,7 +553,7 @@ class _Seeder:
                 elif fi == 0 and metric == "psi" and mode == "spike" and 1 <= w <= 3:
                     score = rng.uniform(0.22, 0.35)
                 score = round(score, 4)
-                report = f"{c.project.slug}/drift/{dep.name}/{end:%Y%m%dT%H}.json"
+                report = drift_report_key(c.project.id, dep.id, f"{end:%Y%m%dT%H}/{kind}.json")
                 rows.append(
                     self.new(
                         c,
@@ -782,6 +785,46 @@ async def seed_bulk(
         seed,
         now,
     )
+
+
+async def seed_demo_objects(
+    sessions: async_sessionmaker[AsyncSession], store: ObjectStore, *, limit: int = 2000
+) -> int:
+    """Write what the demo rows point at into the object store: each drift metric's JSON report
+    and each started job's log, so `report` and `logsUrl` answer in a fresh `make run`."""
+    async with sessions() as s:
+        metrics = (
+            await s.scalars(
+                select(m.DriftMetric).where(m.DriftMetric.report_key.is_not(None)).limit(limit)
+            )
+        ).all()
+        jobs = (
+            await s.scalars(select(m.Job).where(m.Job.started_at.is_not(None)).limit(limit))
+        ).all()
+    for metric in metrics:
+        assert metric.report_key is not None
+        edges = [round(i / 10, 1) for i in range(11)]
+        report = {
+            "feature": metric.feature,
+            "metric": metric.metric,
+            "score": metric.score,
+            "threshold": metric.threshold,
+            "windowStart": metric.window_start.isoformat(),
+            "windowEnd": metric.window_end.isoformat(),
+            "bins": edges,
+            "expected": [0.1] * 10,
+            "actual": [round(0.1 + metric.score * (i - 4.5) / 45, 4) for i in range(10)],
+        }
+        await store.put(metric.report_key, json.dumps(report).encode(), "application/json")
+    for job in jobs:
+        assert job.started_at is not None
+        lines = [f"{job.started_at:%Y-%m-%dT%H:%M:%S}Z {job.kind.value.lower()} started"]
+        lines += [f"  parameters: {json.dumps(job.parameters, sort_keys=True)}"]
+        if job.finished_at is not None:
+            lines.append(f"{job.finished_at:%Y-%m-%dT%H:%M:%S}Z {job.status.value.lower()}")
+        logs = ("\n".join(lines) + "\n").encode()
+        await store.put(job_logs_key(job.project_id, job.id), logs, "text/plain")
+    return len(metrics) + len(jobs)
 
 
 async def seed_is_empty(sessions: async_sessionmaker[AsyncSession]) -> bool:

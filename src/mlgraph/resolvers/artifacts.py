@@ -7,7 +7,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
@@ -15,6 +14,7 @@ from mlgraph.resolvers.common import Checks, fetch, remember, replay, snapshot
 from mlgraph.storage.enums import ArtifactStatus
 from mlgraph.storage.models import Artifact, ModelVersion
 from mlgraph.storage.objects import PresignedUpload
+from mlgraph.storage.objects.keys import artifact_key
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
@@ -31,14 +31,6 @@ def _check_file_name(checks: Checks, name: str) -> None:
     checks.text(name, "fileName", max_len=255)
     if "/" in name or "\\" in name or name in (".", ".."):
         checks.fail(UserErrorCode.INVALID, "fileName must not contain path separators", "fileName")
-
-
-def storage_key(version: ModelVersion, artifact_id: uuid.UUID, file_name: str) -> str:
-    """Keys are laid out by ids, and the one user-given part is escaped."""
-    return (
-        f"projects/{version.project_id}/models/{version.model_id}/versions/{version.id}/"
-        f"{artifact_id}/{quote(file_name, safe='')}"
-    )
 
 
 async def create_artifact_upload(ctx: Context, input: Any) -> UploadTicket:
@@ -64,7 +56,9 @@ async def create_artifact_upload(ctx: Context, input: Any) -> UploadTicket:
             kind=input.kind,
             status=ArtifactStatus.PENDING,
             file_name=input.file_name,
-            storage_key=storage_key(version, artifact_id, input.file_name),
+            storage_key=artifact_key(
+                version.project_id, version.model_id, version.id, artifact_id, input.file_name
+            ),
             size_bytes=int(input.size_bytes),
             sha256=sha,
             content_type=content_type,

@@ -6,6 +6,7 @@ stores the measurements.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -23,6 +24,7 @@ from mlgraph.resolvers.common import (
 )
 from mlgraph.storage.enums import AlertStatus
 from mlgraph.storage.models import Alert, AlertRule, Deployment, DriftMetric, Project
+from mlgraph.storage.objects.keys import drift_report_key
 from mlgraph.storage.types import utcnow
 
 METRICS_MAX = 1000
@@ -43,6 +45,12 @@ RULE_FIELDS = (
 ALERT_FIELDS = ("status", "acknowledged_at", "resolved_at")
 
 
+#: A relative name with no empty, "." or ".." part, so the key stays under its prefix.
+REPORT_NAME = re.compile(
+    r"(?!\.{1,2}(/|$))[\w.-]{1,100}(/(?!\.{1,2}(/|$))[\w.-]{1,100}){0,4}", re.A
+)
+
+
 def _check_metrics(metrics: list[Any]) -> None:
     if len(metrics) > METRICS_MAX:
         raise UserErrors.one(
@@ -60,6 +68,14 @@ def _check_metrics(metrics: list[Any]) -> None:
         checks.text(item.feature, "metrics", i, "feature", max_len=FEATURE_MAX)
         checks.number(item.score, "metrics", i, "score")
         checks.number(item.threshold, "metrics", i, "threshold")
+        if item.report_name is not None and not REPORT_NAME.fullmatch(item.report_name):
+            checks.fail(
+                UserErrorCode.INVALID,
+                "reportName must be parts of letters, digits and ._- joined by /",
+                "metrics",
+                i,
+                "reportName",
+            )
         if item.window_start >= item.window_end:
             checks.fail(
                 UserErrorCode.INVALID,
@@ -92,6 +108,9 @@ async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
                 detected=item.score > item.threshold if item.detected is None else item.detected,
                 window_start=item.window_start,
                 window_end=item.window_end,
+                report_key=None
+                if item.report_name is None
+                else drift_report_key(deployment.project_id, deployment.id, item.report_name),
             )
             for item in input.metrics
         ]

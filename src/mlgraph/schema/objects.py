@@ -4,7 +4,6 @@ concurrent, bounded) and fails alone, with an ``OBJECT_*`` code, when the store 
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -38,11 +37,6 @@ class StoredObject:
             content_type=info.content_type,
             last_modified=info.last_modified,
         )
-
-
-def job_logs_key(project_id: uuid.UUID, job_id: uuid.UUID) -> str:
-    """Where runners write a job's log (the layout is part of the API, see the README)."""
-    return f"projects/{project_id}/jobs/{job_id}/logs.txt"
 
 
 async def stored_object(info: Info, key: str) -> StoredObject | None:

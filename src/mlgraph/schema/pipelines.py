@@ -9,8 +9,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from mlgraph.schema.enums import JobKind, JobStatus
-from mlgraph.schema.objects import DEFAULT_EXPIRES_IN, EXPIRES_IN_DOC, download_url, job_logs_key
+from mlgraph.schema.objects import DEFAULT_EXPIRES_IN, EXPIRES_IN_DOC, download_url
 from mlgraph.schema.relay import Connection, Info, Node, connection, node_type, one
+from mlgraph.storage.objects.keys import job_logs_key
 
 if TYPE_CHECKING:
     from mlgraph.schema.projects import Project

@@ -30,6 +30,12 @@ class DriftMetricInput:
     )
     window_start: datetime = strawberry.field(description="Start of the measured window.")
     window_end: datetime = strawberry.field(description="End of the window, after its start.")
+    report_name: str | None = strawberry.field(
+        default=None,
+        description="Name of the monitor's JSON report (letters, digits, `._-`, `/` between "
+        "parts), which it writes to `projects/<project>/deployments/<deployment>/reports/"
+        "<name>` in the object store; read back as `DriftMetric.report`.",
+    )
 
 
 @strawberry.input(description="A batch of drift measurements of one deployment.")

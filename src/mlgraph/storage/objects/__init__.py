@@ -63,6 +63,10 @@ class ObjectStore(Protocol):
         """The object's bytes (None when missing); ``ObjectTooLarge`` over ``max_bytes``."""
         ...
 
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Write (or replace) a small object directly (seeding, tests)."""
+        ...
+
     async def presign_put(
         self, key: str, *, size: int, sha256: str, content_type: str, expires_in: int
     ) -> PresignedUpload:

@@ -84,6 +84,18 @@ class LocalObjectStore:
 
         return await asyncio.to_thread(load)
 
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        def write() -> None:
+            path = self._path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            self._write_meta(key, {"etag": f'"{etag}"', "content_type": content_type})
+            tmp = path.with_name(f".put-{path.name}")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+
+        await asyncio.to_thread(write)
+
     async def check(self) -> None:
         def probe() -> None:
             self.root.mkdir(parents=True, exist_ok=True)

@@ -125,6 +125,12 @@ class S3ObjectStore:
         except _Missing:
             return None
 
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        with _translated(key):
+            await self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+            )
+
     async def presign_put(
         self, key: str, *, size: int, sha256: str, content_type: str, expires_in: int
     ) -> PresignedUpload:
