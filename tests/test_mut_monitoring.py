@@ -241,6 +241,7 @@ def test_non_finite_numbers_are_invalid(field: str, value: float) -> None:
         threshold=0.2,
         window_start=f.tick(1),
         window_end=f.tick(2),
+        report_name=None,
     )
     setattr(item, field, value)
     with pytest.raises(UserErrors) as refused:
