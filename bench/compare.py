@@ -488,6 +488,34 @@ def normalize(body: dict[str, Any], postgraphile: bool) -> dict[str, Any]:
     }
 
 
+def first_difference(a: Any, b: Any, path: str = "data") -> str | None:
+    """Where two normalized answers first differ, e.g. ``data.projects[3].models[0].name``."""
+    if type(a) is not type(b):
+        return f"{path}: {a!r:.120} != {b!r:.120}"
+    if isinstance(a, dict):
+        for key in a.keys() | b.keys():
+            found = first_difference(a.get(key), b.get(key), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list):
+        if len(a) == 2 and isinstance(a[0], str) and len(a[0]) != 36:  # [field, value]
+            if a[0] != b[0]:
+                return f"{path}: field {a[0]} != {b[0]}"
+            return first_difference(a[1], b[1], f"{path}.{a[0]}")
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            where = path if isinstance(x, list) and len(x) == 2 else f"{path}[{i}]"
+            if i == 0 and isinstance(x, str) and len(x) == 36:
+                where = f"{path}.id"
+            found = first_difference(x, y, where)
+            if found:
+                return found
+        if len(a) != len(b):
+            return f"{path}: {len(a)} rows != {len(b)} rows"
+        return None
+    return None if a == b else f"{path}: {a!r:.120} != {b!r:.120}"
+
+
 def diff(reference: str, ref: Any, name: str, other: Any) -> str:
     lines = difflib.unified_diff(
         json.dumps(ref, indent=1).splitlines(),
@@ -758,6 +786,7 @@ async def main() -> int:
     for name, p in probes.items():
         if p.rows != ref_rows:
             print(f"\nABORT: {name} does not return the same rows as {reference}:", file=sys.stderr)
+            print(f"first difference: {first_difference(ref_rows, p.rows)}", file=sys.stderr)
             print(diff(reference, ref_rows, name, p.rows), file=sys.stderr)
             return 2
         expected = PEERS[name].expected_plan
