@@ -359,6 +359,7 @@ async def running(peer: Peer, db: str, pg_port: int, node: Path | None) -> Async
             "PORT": str(port),
             "PG_POOL_SIZE": "20",
             "NODE_ENV": "production",
+            "GRAPHILE_ENV": "production",
         }
         cmd = [str(node), "server.mjs"]
         cwd = PGL_DIR
@@ -692,6 +693,8 @@ def report(
         lines.append("  not evaluated: no PostGraphile peer in this run")
         return lines
     compiled, two = loads.get("compiled"), loads.get("resolver-2w")
+    if compiled is None and two is None:
+        lines.append("  not evaluated: neither the compiled nor the resolver-2w peer ran")
     if compiled is not None:
         plan = probes["compiled"].plan
         rps, p99 = compiled.rps / ref.rps, compiled.p99_ms / ref.p99_ms
