@@ -46,6 +46,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from alembic.util import CommandError
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -116,7 +117,13 @@ async def prepare(db: str, projects: int) -> None:
         from mlgraph.storage.db import create_engine, create_sessions
 
         url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{db}"
-        await asyncio.to_thread(upgrade, url)
+        try:
+            await asyncio.to_thread(upgrade, url)
+        except CommandError as error:  # e.g. migrated by a newer checkout
+            raise SystemExit(
+                f"cannot migrate database {db}: {error}\n"
+                f"drop it (dropdb -h {PG_HOST} -U postgres {db}) or pass another --database"
+            ) from error
         engine = create_engine(Settings(database_url=url))
         try:
             sessions = create_sessions(engine)
@@ -729,7 +736,7 @@ def stage(text: str) -> Iterator[None]:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--database", default="mlgraph_bench")
+    parser.add_argument("--database", default="mlgraph_compare")
     parser.add_argument("--projects", type=int, default=100, help="seed size (first run only)")
     parser.add_argument("--seconds", type=float, default=20, help="measured load per peer")
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured load per peer")
