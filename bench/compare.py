@@ -594,10 +594,17 @@ class Load:
     p50_ms: float
     p99_ms: float
     failed: int
+    server_cpu_s: float | None = None  # the peer's processes, over the measured load
+    db_cpu_s: float | None = None  # the PostgreSQL backends serving it
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    def per_request_ms(self, seconds: float | None) -> str:
+        return (
+            "-" if seconds is None or not self.requests else f"{seconds / self.requests * 1000:.1f}"
+        )
 
 
 def wrk_load(url: str, body: bytes, auth: str, seconds: float, connections: int) -> Load:
@@ -653,8 +660,39 @@ async def python_load(url: str, body: bytes, auth: str, seconds: float, connecti
     )
 
 
+def cpu_seconds(pids: set[int] | None = None, group: int | None = None) -> dict[int, float]:
+    """User+system CPU seconds of processes by pid, or of every process in a process group,
+    read from /proc (so the figures are per request, whatever else runs on the machine)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit() or (pids is not None and int(entry) not in pids):
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # fields 3.. of proc(5)
+        if group is not None and int(fields[2]) != group:
+            continue
+        out[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+async def backend_pids(db: str) -> set[int]:
+    conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{db}")
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", db
+        )
+    finally:
+        await conn.close()
+    return {row["pid"] for row in rows}
+
+
 async def measure(run: Running, auth: str, args: argparse.Namespace) -> Load:
-    """Warm-up load, let the server finish what the warm-up left in flight, measured load."""
+    """Warm-up load, let the server finish what the warm-up left in flight, measured load;
+    CPU seconds of the peer's processes and of its PostgreSQL backends over the measured load."""
     body = request_body(run.peer)
     if args.load == "wrk":
         await asyncio.to_thread(wrk_load, run.url, body, auth, args.warmup, args.connections)
@@ -663,11 +701,20 @@ async def measure(run: Running, auth: str, args: argparse.Namespace) -> Load:
     headers = {"content-type": "application/json"} | ({"authorization": auth} if auth else {})
     async with httpx.AsyncClient(timeout=300, headers=headers) as client:
         await asyncio.gather(*(client.post(run.url, content=body) for _ in range(2)))
+    server_before = cpu_seconds(group=run.process.pid)
+    db_before = cpu_seconds(pids=await backend_pids(args.database))
     if args.load == "wrk":
-        return await asyncio.to_thread(
+        load = await asyncio.to_thread(
             wrk_load, run.url, body, auth, args.seconds, args.connections
         )
-    return await python_load(run.url, body, auth, args.seconds, args.connections)
+    else:
+        load = await python_load(run.url, body, auth, args.seconds, args.connections)
+    server_after = cpu_seconds(group=run.process.pid)
+    db_after = cpu_seconds(pids=await backend_pids(args.database))
+    if server_after and db_after:
+        load.server_cpu_s = sum(v - server_before.get(k, 0) for k, v in server_after.items())
+        load.db_cpu_s = sum(v - db_before.get(k, 0) for k, v in db_after.items())
+    return load
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -682,24 +729,34 @@ def report(
 ) -> list[str]:
     ref = loads.get("postgraphile")
     head = "| peer | plan | requests | req/s | p50 ms | p99 ms | SQL statements/request "
-    head += "| req/s / PG | p99 / PG |"
-    lines = [head, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    head += "| server CPU ms/req | PostgreSQL CPU ms/req | req/s / PG | p99 / PG |"
+    lines = [head, "| --- | --- |" + " ---: |" * 9]
     for name, load in loads.items():
         p = probes[name]
-        rps_ratio = f"{load.rps / ref.rps:.2f}x" if ref else "-"
-        p99_ratio = f"{load.p99_ms / ref.p99_ms:.2f}x" if ref else "-"
+        measured = ref is not None and load.requests > 0 and ref.requests > 0
+        rps_ratio = f"{load.rps / ref.rps:.2f}x" if ref and measured else "-"
+        p99_ratio = f"{load.p99_ms / ref.p99_ms:.2f}x" if ref and measured else "-"
         sql = f"{p.data_sql:g} (+{p.other_sql:g} tx/ping)"
+        cpu = f"{load.per_request_ms(load.server_cpu_s)} | {load.per_request_ms(load.db_cpu_s)}"
         lines.append(
             f"| {name} | {p.plan} | {load.requests} | {load.rps:.1f} | {load.p50_ms:,.0f} "
-            f"| {load.p99_ms:,.0f} | {sql} | {rps_ratio} | {p99_ratio} |"
+            f"| {load.p99_ms:,.0f} | {sql} | {cpu} | {rps_ratio} | {p99_ratio} |"
         )
     lines.append("")
-    lines.append(f"load: {load_tool}; SQL counted at the wire by the bench's proxy ({sql_note})")
+    lines.append(f"load: {load_tool}")
+    lines.append(f"SQL statements: counted at the wire by the bench's proxy ({sql_note})")
+    lines.append(
+        "CPU ms/req: user+system CPU of the peer's processes and of its PostgreSQL backends "
+        "during the measured load (/proc), per completed request"
+    )
     lines.append("targets (issue 7):")
     if ref is None:
         lines.append("  not evaluated: no PostGraphile peer in this run")
         return lines
     compiled, two = loads.get("compiled"), loads.get("resolver-2w")
+    if not ref.requests or (compiled and not compiled.requests) or (two and not two.requests):
+        lines.append("  not evaluated: a peer finished no request (give it more --seconds)")
+        return lines
     if compiled is None and two is None:
         lines.append("  not evaluated: neither the compiled nor the resolver-2w peer ran")
     if compiled is not None:
