@@ -167,10 +167,12 @@ class StatementCounter:
     Every simple ``Query`` and every extended-protocol ``Execute`` (resolved through ``Bind`` to
     the text of its ``Parse``) is one statement. Statements reading rows (SELECT/WITH/...) are
     ``data``; the rest (BEGIN/COMMIT/ROLLBACK/SET, the pool's empty ping, driver catalog
-    introspection) is ``other``. Only used for the probe, never under load.
+    introspection) is ``other``. Only used for the probe, never under load. It answers a
+    client's SSLRequest/GSSENCRequest with "no" itself, so it always sees plain protocol.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = PG_HOST, port: int = PG_PORT) -> None:
+        self.upstream = (host, port)
         self.data = 0
         self.other = 0
         self.samples: dict[str, int] = {}
@@ -205,15 +207,23 @@ class StatementCounter:
         await asyncio.gather(*self._clients, return_exceptions=True)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(PG_HOST, PG_PORT)
-        except OSError:
-            writer.close()
-            return
-        frontend = _Frontend(self.record)
         task = asyncio.current_task()
         assert task is not None
         self._clients.add(task)
+        try:
+            first = await reader.readexactly(8)
+            while first[:4] == b"\0\0\0\x08" and int.from_bytes(first[4:]) in _ENCRYPTION_REQUESTS:
+                writer.write(b"N")  # no TLS / GSS encryption: the client goes on in plain text
+                await writer.drain()
+                first = await reader.readexactly(8)
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except (OSError, asyncio.IncompleteReadError):
+            writer.close()
+            self._clients.discard(task)
+            return
+        frontend = _Frontend(self.record)
+        frontend.feed(first)
+        up_writer.write(first)
         try:
             await asyncio.gather(
                 _pump(reader, up_writer, frontend.feed),
@@ -225,6 +235,9 @@ class StatementCounter:
             writer.close()
         finally:
             self._clients.discard(task)
+
+
+_ENCRYPTION_REQUESTS = (80877103, 80877104)  # SSLRequest, GSSENCRequest
 
 
 async def _pump(
@@ -496,30 +509,47 @@ def normalize(body: dict[str, Any], postgraphile: bool) -> dict[str, Any]:
     }
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 36 and value.count("-") == 4
+
+
+def _is_pair(value: Any) -> bool:
+    """A ``[field, value]`` pair of a normalized row (rows start with their id instead)."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and not _is_id(value[0])
+    )
+
+
 def first_difference(a: Any, b: Any, path: str = "data") -> str | None:
     """Where two normalized answers first differ, e.g. ``data.projects[3].models[0].name``."""
     if type(a) is not type(b):
         return f"{path}: {a!r:.120} != {b!r:.120}"
     if isinstance(a, dict):
-        for key in a.keys() | b.keys():
+        for key in sorted(a.keys() | b.keys()):
             found = first_difference(a.get(key), b.get(key), f"{path}.{key}")
             if found:
                 return found
         return None
+    if _is_pair(a) and _is_pair(b):
+        if a[0] != b[0]:
+            return f"{path}: field {a[0]} != field {b[0]}"
+        return first_difference(a[1], b[1], f"{path}.{a[0]}")
     if isinstance(a, list):
-        if len(a) == 2 and isinstance(a[0], str) and len(a[0]) != 36:  # [field, value]
-            if a[0] != b[0]:
-                return f"{path}: field {a[0]} != {b[0]}"
-            return first_difference(a[1], b[1], f"{path}.{a[0]}")
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            where = path if isinstance(x, list) and len(x) == 2 else f"{path}[{i}]"
-            if i == 0 and isinstance(x, str) and len(x) == 36:
+            if _is_pair(x):
+                where = path
+            elif i == 0 and _is_id(x):
                 where = f"{path}.id"
+            else:
+                where = f"{path}[{i}]"
             found = first_difference(x, y, where)
             if found:
                 return found
         if len(a) != len(b):
-            return f"{path}: {len(a)} rows != {len(b)} rows"
+            return f"{path}: {len(a)} items != {len(b)} items"
         return None
     return None if a == b else f"{path}: {a!r:.120} != {b!r:.120}"
 
@@ -537,7 +567,7 @@ def diff(reference: str, ref: Any, name: str, other: Any) -> str:
 
 
 def count_objects(tree: Any) -> int:
-    if isinstance(tree, list) and tree and isinstance(tree[0], str) and len(tree[0]) == 36:
+    if isinstance(tree, list) and tree and _is_id(tree[0]):
         return 1 + sum(count_objects(x) for x in tree[1:])
     if isinstance(tree, list):
         return sum(count_objects(x) for x in tree)
