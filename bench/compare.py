@@ -624,7 +624,8 @@ class Load:
     p50_ms: float
     p99_ms: float
     failed: int
-    server_cpu_s: float | None = None  # the peer's processes, over the measured load
+    in_flight: int  # requests sent but not answered when the measured time ended
+    server_cpu_s: float | None = None  # the peer's processes, for the requests sent
     db_cpu_s: float | None = None  # the PostgreSQL backends serving it
 
     @property
@@ -632,9 +633,9 @@ class Load:
         return self.requests / self.seconds
 
     def per_request_ms(self, seconds: float | None) -> str:
-        return (
-            "-" if seconds is None or not self.requests else f"{seconds / self.requests * 1000:.1f}"
-        )
+        """CPU per request sent: the CPU is measured until the server has answered them all."""
+        sent = self.requests + self.in_flight
+        return "-" if seconds is None or not sent else f"{seconds / sent * 1000:.1f}"
 
 
 def wrk_load(url: str, body: bytes, auth: str, seconds: float, connections: int) -> Load:
@@ -656,6 +657,7 @@ def wrk_load(url: str, body: bytes, auth: str, seconds: float, connections: int)
         p50_ms=r["p50_us"] / 1000,
         p99_ms=r["p99_us"] / 1000,
         failed=r["failed"] + r["socket_errors"],
+        in_flight=connections,  # wrk keeps one request outstanding on every connection
     )
 
 
@@ -684,9 +686,10 @@ async def python_load(url: str, body: bytes, auth: str, seconds: float, connecti
     return Load(
         requests=len(latencies),
         seconds=elapsed,
-        p50_ms=statistics.median(latencies) * 1000,
-        p99_ms=latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+        p50_ms=statistics.median(latencies) * 1000 if latencies else 0,
+        p99_ms=latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else 0,
         failed=failed,
+        in_flight=0,  # every worker waited for its last answer
     )
 
 
@@ -720,17 +723,27 @@ async def backend_pids(db: str) -> set[int]:
     return {row["pid"] for row in rows}
 
 
+async def wait_idle(group: int) -> None:
+    """Until the peer's processes use under 5% of a core: it has finished the requests that a
+    load generator left in flight (the server works on after the client hangs up)."""
+    before = sum(cpu_seconds(group=group).values())
+    for _ in range(600):
+        await asyncio.sleep(0.3)
+        now = sum(cpu_seconds(group=group).values())
+        if now - before < 0.3 * 0.05:
+            return
+        before = now
+
+
 async def measure(run: Running, auth: str, args: argparse.Namespace) -> Load:
-    """Warm-up load, let the server finish what the warm-up left in flight, measured load;
-    CPU seconds of the peer's processes and of its PostgreSQL backends over the measured load."""
+    """Warm-up load, wait until the peer is idle, measured load, wait until idle again: CPU
+    seconds of the peer's processes and of its PostgreSQL backends for the measured requests."""
     body = request_body(run.peer)
     if args.load == "wrk":
         await asyncio.to_thread(wrk_load, run.url, body, auth, args.warmup, args.connections)
     else:
         await python_load(run.url, body, auth, args.warmup, args.connections)
-    headers = {"content-type": "application/json"} | ({"authorization": auth} if auth else {})
-    async with httpx.AsyncClient(timeout=300, headers=headers) as client:
-        await asyncio.gather(*(client.post(run.url, content=body) for _ in range(2)))
+    await wait_idle(run.process.pid)
     server_before = cpu_seconds(group=run.process.pid)
     db_before = cpu_seconds(pids=await backend_pids(args.database))
     if args.load == "wrk":
@@ -739,6 +752,7 @@ async def measure(run: Running, auth: str, args: argparse.Namespace) -> Load:
         )
     else:
         load = await python_load(run.url, body, auth, args.seconds, args.connections)
+    await wait_idle(run.process.pid)
     server_after = cpu_seconds(group=run.process.pid)
     db_after = cpu_seconds(pids=await backend_pids(args.database))
     if server_after and db_after:
@@ -776,8 +790,9 @@ def report(
     lines.append(f"load: {load_tool}")
     lines.append(f"SQL statements: counted at the wire by the bench's proxy ({sql_note})")
     lines.append(
-        "CPU ms/req: user+system CPU of the peer's processes and of its PostgreSQL backends "
-        "during the measured load (/proc), per completed request"
+        "CPU ms/req: user+system CPU (/proc) of the peer's processes and of its PostgreSQL "
+        "backends from the start of the measured load until the peer is idle again, per request "
+        "sent"
     )
     lines.append("targets (issue 7):")
     if ref is None:
