@@ -13,9 +13,10 @@ Steps: (1) start each peer against a statement-counting proxy, check every peer 
 same rows as the first (abort with a diff if not), count SQL statements per request and read
 the ``x-mlgraph-plan`` header; (2) start each peer again against PostgreSQL directly, warm it
 up and load it with ``wrk`` (32 connections, 20 s, POST via bench/wrk_post.lua), or with an
-in-process httpx load generator when wrk is missing; (3) print the table, the ratios to
-PostGraphile and whether the issue-7 targets hold. Only ratios from one run mean anything on a
-shared machine. Examples:
+in-process httpx load generator when wrk is missing, reading the CPU time of the peer's
+processes and PostgreSQL backends from /proc; (3) print the table, the ratios to PostGraphile
+and whether the issue-7 targets hold. Only ratios from one run mean anything on a shared
+machine. Examples:
 
     make bench
     .venv/bin/python bench/compare.py --seconds 60 --peers resolver-2w postgraphile
@@ -360,8 +361,8 @@ async def running(peer: Peer, db: str, pg_port: int, node: Path | None) -> Async
     port = free_port()
     log = tempfile.TemporaryFile()
     if peer.kind == "mlgraph":
-        env = {
-            **os.environ,
+        env = {  # the bench's settings only, whatever MLGRAPH_* the shell has
+            **{k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")},
             "MLGRAPH_DATABASE_URL": f"postgresql+asyncpg://postgres@{PG_HOST}:{pg_port}/{db}",
             "MLGRAPH_DATA_DIR": str(CACHE / "mlgraph"),
             "MLGRAPH_PORT": str(port),
@@ -885,6 +886,9 @@ async def main() -> int:
             if args.verbose:
                 for sql, n in sorted(probes[peer.name].samples.items(), key=lambda x: -x[1]):
                     print(f"    {n / PROBE_REQUESTS:g}x  {sql}")
+    except (RuntimeError, ValueError, KeyError) as error:  # no answer, errors, another shape
+        print(f"\nABORT: {error!r}"[:3000], file=sys.stderr)
+        return 2
     finally:
         await counter.stop()
 
