@@ -8,7 +8,7 @@ resolver signatures from real types at import time.
 import enum
 import inspect
 import uuid
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Annotated, Any, Generic, Self, TypeVar
 
 import strawberry
@@ -97,13 +97,21 @@ class Edge(Generic[T]):
 
 @strawberry.type(description="A page of items with Relay cursors.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]] = strawberry.field(description="The items of this page with cursors.")
     page_info: PageInfo = strawberry.field(description="Cursors and whether more pages exist.")
     count: strawberry.Private[Callable[[], Awaitable[int]]]
+    # Nodes and cursors are made only when selected: a dashboard asking for `nodes` of
+    # thousands of rows never pays for their cursors.
+    rows: strawberry.Private[Sequence[Row[Any]]]
+    node: strawberry.Private[Callable[[Row[Any]], T]]
+    cursor: strawberry.Private[Callable[[Row[Any]], str]]
+
+    @strawberry.field(description="The items of this page with cursors.")
+    def edges(self) -> list[Edge[T]]:
+        return [Edge(cursor=self.cursor(r), node=self.node(r)) for r in self.rows]
 
     @strawberry.field(description="The items of this page, without cursors.")
     def nodes(self) -> list[T]:
-        return [e.node for e in self.edges]
+        return [self.node(r) for r in self.rows]
 
     @strawberry.field(description="Items in the whole connection (all pages, after filters).")
     async def total_count(self) -> int:
@@ -210,20 +218,26 @@ async def resolve_connection(
     loaders = info.context.loaders
     parent = _parent_key(root, rel)
     page = await loaders.page(rel, args).load(parent)
-    cls = NODE_TYPES[rel.target]
     column = args.order.column
-    edges = [
-        Edge(cursor=encode_cursor(column, getattr(r, column), r.id), node=cls.from_row(r))
-        for r in page.rows
-    ]
+
+    def cursor(row: Row[Any]) -> str:
+        return encode_cursor(column, getattr(row, column), row.id)
+
+    rows = page.rows
     info_ = PageInfo(
         has_next_page=page.has_next,
         has_previous_page=page.has_previous,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
+        start_cursor=cursor(rows[0]) if rows else None,
+        end_cursor=cursor(rows[-1]) if rows else None,
     )
     count_loader = loaders.count(rel, args.filters)
-    return Connection(edges=edges, page_info=info_, count=lambda: count_loader.load(parent))
+    return Connection(
+        page_info=info_,
+        count=lambda: count_loader.load(parent),
+        rows=rows,
+        node=NODE_TYPES[rel.target].from_row,
+        cursor=cursor,
+    )
 
 
 _FIRST = Annotated[
