@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,8 @@ class Request:
     fragments: dict[str, FragmentDetails]
     variables: VariableValues
     visible: Visible
+    #: strawberry's conversion of coerced arguments to resolver keyword arguments
+    convert: Callable[[GraphQLField, dict[str, Any]], dict[str, Any]]
 
 
 class Builder:
@@ -124,7 +126,8 @@ class Builder:
 
     def _args(self, field: GraphQLField, details: Details) -> dict[str, Any]:
         try:
-            return get_argument_values(field, details[0].node, self.r.variables)
+            raw = get_argument_values(field, details[0].node, self.r.variables)
+            return self.r.convert(field, raw)
         except GraphQLError as error:
             raise Refused(error.message) from None
 
@@ -287,15 +290,33 @@ class Builder:
                 raw.get("after"),
                 raw.get("last"),
                 raw.get("before"),
-                raw.get("orderBy"),
+                raw.get("order_by"),
                 raw.get("filter"),
             )
         except MlgraphError as error:
             raise Refused(error.message) from None
         conn = self._object_type(field)
+        if not self._reads_rows(conn, details, args):
+            # only totalCount, __typename or constant flags: no page to read
+            return self._connection_object(rel, parent, args, conn, details, "", "")
         limit = self.params.add(args.limit, "int")
         page, a = self._page(rel, parent, args, f"{limit} + 1")
-        return f"(SELECT {self._connection_object(rel, parent, args, conn, details, a, limit)} FROM {page})"
+        body = self._connection_object(rel, parent, args, conn, details, a, limit)
+        return f"(SELECT {body} FROM {page})"
+
+    def _reads_rows(self, conn: GraphQLObjectType, details: Details, args: PageArgs) -> bool:
+        constant = {"typename", "total_count", "has_previous" if not args.backwards else "has_next"}
+        for sub in self._sub(conn, details).values():
+            kind = self.r.fields.kind(conn.name, sub[0].node.name.value).kind
+            if kind in ("edges", "conn_nodes"):
+                return True
+            if kind == "page_info":
+                page_info = self._object_type(conn.fields["pageInfo"])
+                for psub in self._sub(page_info, sub).values():
+                    pkind = self.r.fields.kind(page_info.name, psub[0].node.name.value).kind
+                    if pkind not in constant:
+                        return True
+        return False
 
     def _connection_object(
         self,
@@ -337,9 +358,13 @@ class Builder:
                     if pkind == "typename":
                         parts.append((pkey, lit('"' + page_info.name + '"')))
                     elif pkind == "has_next":
-                        parts.append((pkey, _flag(args.before) if args.backwards else more))
+                        parts.append(
+                            (pkey, _flag(args.before) if args.backwards else more)
+                        )
                     elif pkind == "has_previous":
-                        parts.append((pkey, more if args.backwards else _flag(args.after)))
+                        parts.append(
+                            (pkey, more if args.backwards else _flag(args.after))
+                        )
                     else:
                         by = order if pkind == "start_cursor" else reverse
                         first = f"(array_agg({cursor_sql} ORDER BY {by}) {shown})[1]"

@@ -18,6 +18,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
@@ -34,6 +35,7 @@ from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.values import get_variable_values
 from strawberry.extensions import AddValidationRules
 from strawberry.schema.schema import validate_document
+from strawberry.types.arguments import convert_arguments
 
 from mlgraph.compiled.builder import Builder, Refused, Request
 from mlgraph.compiled.fields import FieldMap, NotCompilable
@@ -107,7 +109,7 @@ class Planner:
         if isinstance(coerced, list):
             return Fallback("variables do not coerce (the resolver path reports it)")
         request = Request(
-            self.gql, self.fields, entry.operation, entry.fragments, coerced, visible
+            self.gql, self.fields, entry.operation, entry.fragments, coerced, visible, self._convert
         )
         builder = Builder(request)
         try:
@@ -115,6 +117,15 @@ class Planner:
         except (Refused, NotCompilable) as refused:
             return Fallback(f"argument refused (the resolver path reports it): {refused}")
         return Statement(sql, tuple(builder.params.values))
+
+    def _convert(self, field: GraphQLField, raw: dict[str, Any]) -> dict[str, Any]:
+        definition = field.extensions["strawberry-definition"]
+        return convert_arguments(
+            raw,
+            definition.arguments,
+            scalar_registry=self.schema.schema_converter.scalar_registry,
+            config=self.schema.config,
+        )
 
     def _plan(self, query: str, operation_name: str | None) -> Entry:
         try:
