@@ -8,6 +8,7 @@ random data set and a project of awkward values (non-ASCII, quotes, tiny and int
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,7 +43,7 @@ async def _awkward_rows(db: Backend) -> uuid.UUID:
     """A project whose values stress the JSON formats; returns its id."""
     p = f.project(name='Ünïcode "quoted" \\ back\nslash 😀', slug="awkward", description="\t\x01")
     pl = f.pipeline(p, name="zürich-pipeline", nodes=[{"step": "ü", "n": 1.0, "tiny": 1e-05}])
-    mdl = f.model(p, name="modèle", tags=["ünï", "a\"b"], required_metrics=[])
+    mdl = f.model(p, name="modèle", tags=["ünï", 'a"b'], required_metrics=[])
     v = f.version(
         mdl,
         metrics={"loss": 1e-05, "acc": 1.0, "big": 1e16, "neg": -2.5, "int": 3, "z": 0.1},
@@ -103,8 +104,9 @@ async def _ids(db: Backend) -> list[str]:
 async def test_operation_documents_answer_the_same_on_both_paths(
     pair: Pair, document: Path
 ) -> None:
+    text = document.read_text()  # noqa: ASYNC240 (a small file, read once)
     for principal in PRINCIPALS:
-        plan, body = await pair.both(document.read_text(), principal=principal)
+        plan, body = await pair.both(text, principal=principal)
         assert plan == "compiled"
         assert body.startswith(b'{"data":{')
 
@@ -117,7 +119,7 @@ async def test_generated_queries_answer_the_same_on_both_paths(
     async with backend.sessions() as s:
         slugs = list((await s.scalars(select(m.Project.slug))).all())
     planner = Planner(build_schema())
-    found = generated_queries(planner, GENERATED + 60, ids, slugs)
+    found = generated_queries(planner, GENERATED + 30, ids, slugs)
     assert len(found) >= GENERATED
     for i, query in enumerate(found):
         await pair.both(query, principal=PRINCIPALS[i % len(PRINCIPALS)])
@@ -144,8 +146,6 @@ async def test_cursors_orders_and_filters_answer_the_same(pair: Pair) -> None:
     variables: dict[str, Any] = {"first": 2, "order": {"field": "VERSION", "direction": "DESC"}}
     plan, body = await pair.both(CONNECTION_ARGS, variables)
     assert plan == "compiled"
-    import json
-
     versions = json.loads(body)["data"]["models"]["edges"][0]["node"]["versions"]
     end, start = versions["pageInfo"]["endCursor"], versions["pageInfo"]["startCursor"]
     for extra in (
@@ -168,7 +168,8 @@ query Features($skip: Boolean!, $with: Boolean!, $slug: String!) {
   one: project(slug: $slug) { ...P name @skip(if: $skip) }
   two: project(slug: "awkward") {
     __typename ... on Project { slug } ...P
-    pipelines { nodes { nodes runs(filter: {status: [QUEUED]}) { totalCount nodes { progress parameters } } } }
+    pipelines { nodes { nodes runs(filter: {status: [QUEUED]}) {
+      totalCount nodes { progress parameters } } } }
     models { nodes { tags requiredMetrics aliases { alias } versions { nodes { metrics metadata
       model { name } sourceRun { id } deployments { totalCount } aliases { alias } } } } }
   }
@@ -224,7 +225,7 @@ async def test_node_and_nodes_with_type_conditions(backend: Backend, pair: Pair)
         ("query($n: Int!) { projects(first: $n) { nodes { id } } }", {"n": "x"}),
         ("{ projects { nodes { nope } } }", None),
         ("{ viewer { principalId } }", None),
-        ("{ models(first: 1) { nodes { version(alias: \"latest\") { id } } } }", None),
+        ('{ models(first: 1) { nodes { version(alias: "latest") { id } } } }', None),
         ("{ __schema { queryType { name } } }", None),
     ],
 )
@@ -264,7 +265,9 @@ async def test_plan_header_is_on_every_graphql_response(pair: Pair) -> None:
     anonymous = await pair.compiled.post("/graphql", json=read)
     assert (anonymous.status_code, anonymous.headers["x-mlgraph-plan"]) == (401, "resolver")
     bad = await pair.compiled.post(
-        "/graphql", content=b"{", headers={**pair.headers["admin"], "content-type": "application/json"}
+        "/graphql",
+        content=b"{",
+        headers={**pair.headers["admin"], "content-type": "application/json"},
     )
     assert (bad.status_code, bad.headers["x-mlgraph-plan"]) == (400, "resolver")
     get = await pair.compiled.get(
@@ -274,7 +277,9 @@ async def test_plan_header_is_on_every_graphql_response(pair: Pair) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-async def test_sqlite_always_answers_on_the_resolver_path(db: Backend, dashboard_query: str) -> None:
+async def test_sqlite_always_answers_on_the_resolver_path(
+    db: Backend, dashboard_query: str
+) -> None:
     await seed_demo(db.sessions, projects=1)
     assert db.client is not None
     response = await db.client.post("/graphql", json={"query": dashboard_query})
@@ -287,12 +292,12 @@ def test_explain_prints_the_sql_or_why_it_falls_back(tmp_path: Path) -> None:
     dashboard = runner.invoke(main, ["explain", str(OPERATIONS / "dashboard.graphql")])
     assert dashboard.exit_code == 0, dashboard.output
     assert dashboard.output.startswith("plan: compiled")
-    assert "SELECT" in dashboard.output and "LIMIT $1::int + 1" in dashboard.output
+    assert "LIMIT $1::int + 1" in dashboard.output
     mutation = tmp_path / "m.graphql"
     mutation.write_text('mutation { archiveProject(input: {id: "x"}) { userErrors { code } } }')
     refused = runner.invoke(main, ["explain", str(mutation)])
     assert refused.output == "plan: resolver\nreason: mutations run on the resolver path\n"
     computed = tmp_path / "c.graphql"
-    computed.write_text('query($a: String!) { models { nodes { version(alias: $a) { id } } } }')
+    computed.write_text("query($a: String!) { models { nodes { version(alias: $a) { id } } } }")
     why = runner.invoke(main, ["explain", str(computed), "--variables", '{"a": "latest"}'])
     assert "Model.version is computed by a resolver" in why.output

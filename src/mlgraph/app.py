@@ -154,11 +154,13 @@ class GraphQLApp(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         """Compact UTF-8 JSON; a compiled ``data`` (PostgreSQL's JSON text) is passed through."""
-        if isinstance(data, dict) and isinstance(data.get("data"), RawData):
-            return '{"data":' + data["data"].text + "}"
+        if isinstance(data, dict):
+            raw = data.get("data")
+            if isinstance(raw, RawData):
+                return '{"data":' + raw.text + "}"
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
-    async def execute_operation(  # type: ignore[override]
+    async def execute_operation(
         self,
         request: Request,
         request_adapter: Any,

@@ -34,7 +34,7 @@ from graphql.execution.collect_fields import (
     collect_subfields,
 )
 from graphql.execution.values import VariableValues, get_argument_values
-from sqlalchemy import BigInteger, Float, Integer, String
+from sqlalchemy import BigInteger, Float, Integer, String, Table
 
 from mlgraph.compiled.fields import FieldKind, FieldMap
 from mlgraph.compiled.sqltext import (
@@ -143,7 +143,12 @@ class Builder:
 
     def _sub(self, object_type: GraphQLObjectType, details: Details) -> dict[str, Details]:
         return collect_subfields(
-            self.r.schema, self.r.fragments, self.r.variables, self.r.operation, object_type, details
+            self.r.schema,
+            self.r.fragments,
+            self.r.variables,
+            self.r.operation,
+            object_type,
+            details,
         ).grouped_field_set
 
     def _object_type(self, field: GraphQLField) -> GraphQLObjectType:
@@ -177,10 +182,11 @@ class Builder:
         if kind.kind == "id":
             return global_id(gql.name, alias)
         if kind.kind == "column":
-            assert kind.column is not None and kind.format is not None
+            assert kind.column is not None
+            assert kind.format is not None
             column = f"{alias}.{ident(kind.column.name)}"
             return value(column, kind.format, bool(kind.column.nullable))
-        assert kind.kind == "relation" and kind.relation is not None
+        assert kind.relation is not None
         rel = kind.relation
         field = gql.fields[name]
         if rel.kind == "one":
@@ -228,6 +234,7 @@ class Builder:
         parent_col = f"{parent_alias}.{ident(parent_decl.table.c[rel.parent_key].name)}"
         if rel.through is not None:
             link = rel.through.model.__table__
+            assert isinstance(link, Table)
             la = a + "l"
             target_col = ident(link.c[rel.through.target_col].name)
             parent_link = ident(link.c[rel.through.parent_col].name)
@@ -358,13 +365,9 @@ class Builder:
                     if pkind == "typename":
                         parts.append((pkey, lit('"' + page_info.name + '"')))
                     elif pkind == "has_next":
-                        parts.append(
-                            (pkey, _flag(args.before) if args.backwards else more)
-                        )
+                        parts.append((pkey, _flag(args.before) if args.backwards else more))
                     elif pkind == "has_previous":
-                        parts.append(
-                            (pkey, more if args.backwards else _flag(args.after))
-                        )
+                        parts.append((pkey, more if args.backwards else _flag(args.after)))
                     else:
                         by = order if pkind == "start_cursor" else reverse
                         first = f"(array_agg({cursor_sql} ORDER BY {by}) {shown})[1]"
@@ -395,7 +398,9 @@ class Builder:
 
     # -- filters and cursors ------------------------------------------------------------------
 
-    def _filters(self, decl: EntityDecl, a: str, values: tuple[tuple[str, Hashable], ...]) -> list[str]:
+    def _filters(
+        self, decl: EntityDecl, a: str, values: tuple[tuple[str, Hashable], ...]
+    ) -> list[str]:
         specs = {f.name: f for f in decl.filters}
         return [self._filter(decl, a, specs[name], given) for name, given in values]
 
@@ -405,6 +410,7 @@ class Builder:
             assert spec.via is not None
             child_model, child_key = spec.via
             child = child_model.__table__
+            assert isinstance(child, Table)
             c = self._alias()
             names = self.params.add(_names(given), "varchar[]")
             return (
@@ -445,9 +451,8 @@ class Builder:
         }.get(kind, (object,))
         if isinstance(sort_value, bool) or not isinstance(sort_value, expected):
             raise Refused("cursor value of another type")  # the resolver path decides
-        bound = (
-            f"({self.params.add(sort_value, _cast(column.type))}, {self.params.add(key[1], 'uuid')})"
-        )
+        sort_param = self.params.add(sort_value, _cast(column.type))
+        bound = f"({sort_param}, {self.params.add(key[1], 'uuid')})"
         op = ">" if after != order.descending else "<"
         return f"({a}.{ident(column.name)}, {a}.id) {op} {bound}"
 

@@ -162,7 +162,7 @@ class FieldMap:
 
     def _entity(self, decl: EntityDecl, gql: GraphQLObjectType) -> None:
         for name, field in gql.fields.items():
-            python = _python_name(field)
+            python = _python_name(field) or ""
             resolver = _resolver_name(field)
             key = (gql.name, name)
             if name == "id" and resolver is None:

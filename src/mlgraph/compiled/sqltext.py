@@ -91,7 +91,7 @@ def value(column_sql: str, fmt: Format, nullable: bool) -> str:
         case "datetime":
             expr = (
                 f"('\"' || to_char({column_sql} AT TIME ZONE 'UTC', "
-                "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || '\"')"
+                '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') || \'"\')'
             )
         case "json":
             expr = f"mlgraph_json({column_sql})"

@@ -41,7 +41,8 @@ DECLARE
 BEGIN
     IF kind = 'object' THEN
         RETURN '{' || coalesce((
-            SELECT string_agg(to_json(e.key)::text || ':' || mlgraph_json(e.value), ',' ORDER BY e.n)
+            SELECT string_agg(
+                to_json(e.key)::text || ':' || mlgraph_json(e.value), ',' ORDER BY e.n)
             FROM jsonb_each(doc) WITH ORDINALITY AS e(key, value, n)), '') || '}';
     ELSIF kind = 'array' THEN
         RETURN '[' || coalesce((
