@@ -49,7 +49,11 @@ async def run_compiled(
     """The ``data`` JSON text, or None when the resolver path must answer."""
     if engine.dialect.name != "postgresql":
         return None
-    plan = planner.plan(query, operation_name, variables, visible)
+    try:
+        plan = planner.plan(query, operation_name, variables, visible)
+    except Exception:  # a planner bug must never cost an answer: the resolver path gives it
+        log.exception("planning failed, answering on the resolver path")
+        return None
     if isinstance(plan, Fallback):
         return None
     try:

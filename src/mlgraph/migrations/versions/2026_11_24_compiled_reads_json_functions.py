@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 FLOAT = r"""
 CREATE OR REPLACE FUNCTION mlgraph_float(x float8) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 SELECT CASE
     WHEN x = trunc(x) AND abs(x) < 1e16 THEN
         CASE WHEN x::text = '-0' THEN '-0.0' ELSE x::bigint::text || '.0' END
