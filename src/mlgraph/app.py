@@ -182,7 +182,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 request_data.query,
                 request_data.operation_name,
                 request_data.variables,
-                context.principal.visible_projects(),
+                context.principal,
             )
             if text is not None:
                 mark_compiled(request.scope)

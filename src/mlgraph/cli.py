@@ -171,6 +171,7 @@ def explain(document: Path, operation: str | None, variables: str | None) -> Non
     """Print the SQL the compiled read path runs for DOCUMENT, or why it falls back."""
     import json
 
+    from mlgraph.auth.principal import Principal
     from mlgraph.compiled import Fallback, Planner
     from mlgraph.schema import build_schema
 
@@ -179,7 +180,8 @@ def explain(document: Path, operation: str | None, variables: str | None) -> Non
     if values is not None and not isinstance(values, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--variables")
     planner = Planner(build_schema(max_depth=settings.max_query_depth))
-    plan = planner.plan(document.read_text(), operation, values, None)
+    admin = Principal(id="explain", display_name="explain", platform_admin=True)
+    plan = planner.plan(document.read_text(), operation, values, admin)
     if isinstance(plan, Fallback):
         click.echo(f"plan: resolver\nreason: {plan.reason}")
         return

@@ -36,6 +36,7 @@ from graphql.execution.collect_fields import (
 from graphql.execution.values import VariableValues, get_argument_values
 from sqlalchemy import BigInteger, Float, Integer, String, Table
 
+from mlgraph.auth.principal import Principal
 from mlgraph.compiled.fields import FieldKind, FieldMap
 from mlgraph.compiled.sqltext import (
     Params,
@@ -70,6 +71,7 @@ class Request:
     fragments: dict[str, FragmentDetails]
     variables: VariableValues
     visible: Visible
+    principal: Principal
     #: strawberry's conversion of coerced arguments to resolver keyword arguments
     convert: Callable[[GraphQLField, dict[str, Any]], dict[str, Any]]
 
@@ -110,6 +112,8 @@ class Builder:
             return self._one_row(decl, target, details, where)
         if kind.kind == "node":
             return self._node(args["id"], details, "id")
+        if kind.kind == "viewer":
+            return self._viewer(self._object_type(field), details)
         if kind.kind == "nodes":
             ids = args["ids"]
             if len(ids) > MAX_NODES:
@@ -117,6 +121,30 @@ class Builder:
             items = [self._node(i, details, "ids") for i in ids]
             return concat([lit("["), *_joined(items, lit(",")), lit("]")])
         raise Refused(kind.kind)
+
+    def _viewer(self, viewer: GraphQLObjectType, details: Details) -> str:
+        """The caller, from the principal (bound values), and its memberships connection."""
+        principal = self.r.principal
+        entries = []
+        for key, sub in self._sub(viewer, details).items():
+            name = sub[0].node.name.value
+            kind = self.r.fields.kind(viewer.name, name)
+            if kind.kind == "typename":
+                entries.append((key, lit('"' + viewer.name + '"')))
+            elif name == "principalId":
+                entries.append((key, f"to_json({self.params.add(principal.id, 'text')})::text"))
+            elif name == "displayName":
+                text = self.params.add(principal.display_name, "text")
+                entries.append((key, f"to_json({text})::text"))
+            elif name == "isPlatformAdmin":
+                entries.append((key, "'true'" if principal.platform_admin else "'false'"))
+            else:
+                assert kind.relation is not None
+                field = viewer.fields[name]
+                parent = self.params.add(principal.id, "varchar")
+                args = self._args(field, sub)
+                entries.append((key, self._connection(kind.relation, parent, field, sub, args)))
+        return json_object(entries)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -189,15 +217,15 @@ class Builder:
         assert kind.relation is not None
         rel = kind.relation
         field = gql.fields[name]
+        parent = f"{alias}.{ident(decl.table.c[rel.parent_key].name)}"
         if rel.kind == "one":
             target = ENTITIES[rel.target]
             assert rel.child_key is not None
-            parent = f"{alias}.{ident(decl.table.c[rel.parent_key].name)}"
             where = f"{{a}}.{ident(target.table.c[rel.child_key].name)} = {parent}"
             return self._one_row(target, self._object_type(field), details, where)
         if rel.kind == "list":
-            return self._listing(rel, decl, alias, field, details)
-        return self._connection(rel, (decl, alias), field, details, self._args(field, details))
+            return self._listing(rel, parent, field, details)
+        return self._connection(rel, parent, field, details, self._args(field, details))
 
     def _one_row(
         self, decl: EntityDecl, gql: GraphQLObjectType, details: Details, where: str
@@ -222,16 +250,14 @@ class Builder:
 
     # -- relations ----------------------------------------------------------------------------
 
-    def _source(
-        self, rel: Relation, parent: tuple[EntityDecl, str] | None, a: str
-    ) -> tuple[str, list[str]]:
-        """FROM clause and the parent condition of ``rel``'s target rows (alias ``a``)."""
+    def _source(self, rel: Relation, parent: str | None, a: str) -> tuple[str, list[str]]:
+        """FROM clause and the condition tying ``rel``'s target rows (alias ``a``) to the
+        parent key (SQL ``parent``; ``None`` at the root)."""
         decl = ENTITIES[rel.target]
         table = f"{ident(decl.table.name)} AS {a}"
         if parent is None:
             return table, []
-        parent_decl, parent_alias = parent
-        parent_col = f"{parent_alias}.{ident(parent_decl.table.c[rel.parent_key].name)}"
+        parent_col = parent
         if rel.through is not None:
             link = rel.through.model.__table__
             assert isinstance(link, Table)
@@ -249,7 +275,7 @@ class Builder:
         return f"{a}.{column} {direction}, {a}.id {direction}"
 
     def _page(
-        self, rel: Relation, parent: tuple[EntityDecl, str] | None, args: PageArgs, limit: str
+        self, rel: Relation, parent: str | None, args: PageArgs, limit: str
     ) -> tuple[str, str]:
         """``(SELECT rows..., mlg_rn ... LIMIT limit) AS a`` and the alias ``a``."""
         decl = ENTITIES[rel.target]
@@ -268,16 +294,9 @@ class Builder:
         )
         return f"({sql}) AS {a}", a
 
-    def _listing(
-        self,
-        rel: Relation,
-        decl: EntityDecl,
-        alias: str,
-        field: GraphQLField,
-        details: Details,
-    ) -> str:
+    def _listing(self, rel: Relation, parent: str, field: GraphQLField, details: Details) -> str:
         args = PageArgs(limit=rel.page_cap, backwards=False, order=rel.order)
-        page, a = self._page(rel, (decl, alias), args, self.params.add(rel.page_cap, "int"))
+        page, a = self._page(rel, parent, args, self.params.add(rel.page_cap, "int"))
         item = self._node_object(a, self._object_type(field), details)
         agg = f"string_agg({item}, ',' ORDER BY {a}.mlg_rn)"
         return f"(SELECT '[' || coalesce({agg}, '') || ']' FROM {page})"
@@ -285,7 +304,7 @@ class Builder:
     def _connection(
         self,
         rel: Relation,
-        parent: tuple[EntityDecl, str] | None,
+        parent: str | None,
         field: GraphQLField,
         details: Details,
         raw: dict[str, Any],
@@ -328,7 +347,7 @@ class Builder:
     def _connection_object(
         self,
         rel: Relation,
-        parent: tuple[EntityDecl, str] | None,
+        parent: str | None,
         args: PageArgs,
         conn: GraphQLObjectType,
         details: Details,
@@ -388,7 +407,7 @@ class Builder:
                 entries.append((key, self._node_object(a, target, sub)))
         return json_object(entries)
 
-    def _count(self, rel: Relation, parent: tuple[EntityDecl, str] | None, args: PageArgs) -> str:
+    def _count(self, rel: Relation, parent: str | None, args: PageArgs) -> str:
         decl = ENTITIES[rel.target]
         c = self._alias()
         source, where = self._source(rel, parent, c)

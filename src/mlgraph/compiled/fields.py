@@ -26,7 +26,7 @@ from graphql import (
 from sqlalchemy import JSON, BigInteger, Boolean, Enum, Float, Integer, String
 from sqlalchemy.sql.schema import Column
 
-from mlgraph.storage.graph import ENTITIES, ROOT, EntityDecl, Relation
+from mlgraph.storage.graph import ENTITIES, ROOT, VIEWER_MEMBERSHIPS, EntityDecl, Relation
 from mlgraph.storage.types import UTCDateTime
 
 Format = Literal["string", "int", "float", "bool", "datetime", "json", "enum"]
@@ -39,6 +39,8 @@ Kind = Literal[
     "project_by_slug",
     "node",
     "nodes",
+    "viewer",
+    "viewer_field",
     "edges",
     "conn_nodes",
     "page_info",
@@ -60,7 +62,9 @@ _ROOT_FIELDS: dict[str, tuple[Kind, str]] = {
     "project": ("project_by_slug", "Query.project"),
     "node": ("node", "Query.node"),
     "nodes": ("nodes", "Query.nodes"),
+    "viewer": ("viewer", "Query.viewer"),
 }
+_VIEWER_FIELDS = ("principalId", "displayName", "isPlatformAdmin")
 _CONNECTION_PARTS: dict[str, Kind] = {
     "edges": "edges",
     "nodes": "conn_nodes",
@@ -159,6 +163,21 @@ class FieldMap:
                 self._connection_type(field.type)
             elif name in _ROOT_FIELDS and resolver == _ROOT_FIELDS[name][1]:
                 self._kinds[("Query", name)] = FieldKind(_ROOT_FIELDS[name][0])
+                if name == "viewer":
+                    self._viewer(field.type)
+
+    def _viewer(self, gql_type: GraphQLOutputType) -> None:
+        """``Viewer``: the principal's own fields, and its memberships connection."""
+        viewer = get_named_type(gql_type)
+        assert isinstance(viewer, GraphQLObjectType)
+        for name, field in viewer.fields.items():
+            resolver = _resolver_name(field)
+            if name in _VIEWER_FIELDS and resolver is None:
+                self._kinds[(viewer.name, name)] = FieldKind("viewer_field")
+            elif _python_name(field) == "memberships" and resolver == _FACTORIES["connection"]:
+                rel = VIEWER_MEMBERSHIPS
+                self._kinds[(viewer.name, name)] = FieldKind("relation", relation=rel)
+                self._connection_type(field.type)
 
     def _entity(self, decl: EntityDecl, gql: GraphQLObjectType) -> None:
         for name, field in gql.fields.items():

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types.execution import ExecutionResult
 
+from mlgraph.auth.principal import Principal
 from mlgraph.compiled.planner import Fallback, Planner
-from mlgraph.storage.queries import Visible
 
 log = logging.getLogger("mlgraph.compiled")
 
@@ -44,13 +44,13 @@ async def run_compiled(
     query: str,
     operation_name: str | None,
     variables: dict[str, object] | None,
-    visible: Visible,
+    principal: Principal,
 ) -> str | None:
     """The ``data`` JSON text, or None when the resolver path must answer."""
     if engine.dialect.name != "postgresql":
         return None
     try:
-        plan = planner.plan(query, operation_name, variables, visible)
+        plan = planner.plan(query, operation_name, variables, principal)
     except Exception:  # a planner bug must never cost an answer: the resolver path gives it
         log.exception("planning failed, answering on the resolver path")
         return None

@@ -37,9 +37,9 @@ from strawberry.extensions import AddValidationRules
 from strawberry.schema.schema import validate_document
 from strawberry.types.arguments import convert_arguments
 
+from mlgraph.auth.principal import Principal
 from mlgraph.compiled.builder import Builder, Refused, Request
 from mlgraph.compiled.fields import FieldMap, NotCompilable
-from mlgraph.storage.queries import Visible
 
 CACHE_SIZE = 1000
 _DIRECTIVES = {"include", "skip"}
@@ -96,7 +96,7 @@ class Planner:
         query: str,
         operation_name: str | None,
         variables: dict[str, Any] | None,
-        visible: Visible,
+        principal: Principal,
     ) -> Statement | Fallback:
         """The statement for this request, or why the resolver path answers it instead."""
         entry = self.entry(query, operation_name)
@@ -109,7 +109,14 @@ class Planner:
         if isinstance(coerced, list):
             return Fallback("variables do not coerce (the resolver path reports it)")
         request = Request(
-            self.gql, self.fields, entry.operation, entry.fragments, coerced, visible, self._convert
+            self.gql,
+            self.fields,
+            entry.operation,
+            entry.fragments,
+            coerced,
+            principal.visible_projects(),
+            principal,
+            self._convert,
         )
         builder = Builder(request)
         try:
