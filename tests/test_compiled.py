@@ -26,6 +26,7 @@ from mlgraph.compiled import Planner
 from mlgraph.ids import encode_global_id
 from mlgraph.schema import build_schema
 from mlgraph.seed import seed_bulk, seed_demo
+from mlgraph.settings import Settings
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import Role
 from tests import factories as f
@@ -315,3 +316,17 @@ def test_explain_prints_the_sql_or_why_it_falls_back(tmp_path: Path) -> None:
     computed.write_text("query($a: String!) { models { nodes { version(alias: $a) { id } } } }")
     why = runner.invoke(main, ["explain", str(computed), "--variables", '{"a": "latest"}'])
     assert "Model.version is computed by a resolver" in why.output
+
+
+def test_compiled_reads_setting_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def planner(settings: Settings) -> object:
+        route = next(r for r in create_app(settings).routes if getattr(r, "path", "") == "/graphql")
+        return getattr(route, "app").planner  # noqa: B009 (Route's app is untyped here)
+
+    assert Settings().compiled_reads is True
+    assert isinstance(planner(Settings()), Planner)
+    monkeypatch.setenv("MLGRAPH_COMPILED_READS", "false")
+    assert Settings().compiled_reads is False
+    assert planner(Settings()) is None
