@@ -77,6 +77,9 @@ class Request:
 
 
 class Builder:
+    """Builds the statement of one request: SQL text with ``$n`` placeholders and, in
+    ``params``, their values. Table aliases ``t1, t2...`` are numbered in build order."""
+
     def __init__(self, request: Request) -> None:
         self.r = request
         self.params = Params()
@@ -108,7 +111,8 @@ class Builder:
             decl = ENTITIES["Project"]
             target = get_named_type(field.type)
             assert isinstance(target, GraphQLObjectType)
-            where = f"{{a}}.slug = {self.params.add(args['slug'], 'varchar')}"
+            slug = ident(decl.table.c["slug"].name)  # the key Query.project looks up
+            where = f"{{a}}.{slug} = {self.params.add(args['slug'], 'varchar')}"
             return self._one_row(decl, target, details, where)
         if kind.kind == "node":
             return self._node(args["id"], details, "id")
