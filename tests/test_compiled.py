@@ -205,6 +205,30 @@ async def test_fragments_directives_aliases_and_awkward_values(
         assert plan == "compiled"
 
 
+TWO_OPERATIONS = """
+query Read { projects(first: 1) { nodes { slug } } }
+mutation Write { archiveProject(input: {id: "UHJvamVjdDox"}) { userErrors { code } } }
+"""
+
+
+@POSTGRES
+async def test_the_named_operation_decides_the_path(pair: Pair) -> None:
+    read = await pair.compiled.post(
+        "/graphql",
+        json={"query": TWO_OPERATIONS, "operationName": "Read"},
+        headers=pair.headers["admin"],
+    )
+    assert read.headers["x-mlgraph-plan"] == "compiled"
+    assert read.json()["data"]["projects"]["nodes"][0]["slug"]
+    for name in ("Write", "Missing", None):
+        response = await pair.compiled.post(
+            "/graphql",
+            json={"query": TWO_OPERATIONS, "operationName": name},
+            headers=pair.headers["viewer"],
+        )
+        assert response.headers["x-mlgraph-plan"] == "resolver"
+
+
 @POSTGRES
 async def test_viewer_and_memberships(pair: Pair) -> None:
     query = """{ viewer { __typename principalId displayName isPlatformAdmin
@@ -262,7 +286,10 @@ async def test_dashboard_runs_as_one_statement(
         )
         backend.sql.stop()
         assert response.headers["x-mlgraph-plan"] == "compiled"
-        assert response.json()["data"]["projects"]["nodes"] or principal == "nobody"
+        projects = response.json()["data"]["projects"]
+        # The visibility policy is in the statement: one project for its viewer, none for nobody.
+        assert projects["totalCount"] == {"admin": 10, "viewer": 1, "nobody": 0}[principal]
+        assert len(projects["nodes"]) == min(projects["totalCount"], 20)
         # A token without the admin role first looks up its memberships (authentication).
         data = [s for s in backend.sql.statements if not s.startswith(MEMBERSHIPS)]
         assert len(data) == 1, backend.sql.statements
