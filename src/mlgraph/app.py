@@ -27,6 +27,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types.execution import ExecutionResult
 
 from mlgraph.auth.backends import (
     Authenticator,
@@ -37,6 +39,8 @@ from mlgraph.auth.backends import (
 from mlgraph.auth.local_issuer import LOCAL_ISSUER, local_verifier
 from mlgraph.auth.principal import Principal
 from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
+from mlgraph.compiled import Planner
+from mlgraph.compiled.http import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
 from mlgraph.context import Context
 from mlgraph.schema import build_schema
 from mlgraph.settings import Settings
@@ -146,6 +150,55 @@ class GraphQLApp(GraphQL[Context, None]):
         """Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts) are refused."""
         return json.loads(data, parse_constant=_no_constant)
 
+    #: The compiled read path (``create_app`` sets it when ``compiled_reads`` is on).
+    planner: Planner | None = None
+
+    def encode_json(self, data: object) -> str:
+        """Compact UTF-8 JSON; a compiled ``data`` (PostgreSQL's JSON text) is passed through."""
+        if isinstance(data, dict):
+            raw = data.get("data")
+            if isinstance(raw, RawData):
+                return '{"data":' + raw.text + "}"
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Any,
+    ) -> Any:
+        """A single HTTP read operation the planner compiles runs as one SQL statement."""
+        if (
+            self.planner is not None
+            and isinstance(request_data, GraphQLRequestData)
+            and request_data.protocol == "http"
+            and isinstance(request_data.query, str)
+        ):
+            text = await run_compiled(
+                self.planner,
+                request.state.engine,
+                request_data.query,
+                request_data.operation_name,
+                request_data.variables,
+                context.principal,
+            )
+            if text is not None:
+                mark_compiled(request.scope)
+                return CompiledResult(text)
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if isinstance(result, CompiledResult):
+            return {"data": result.raw}  # type: ignore[typeddict-item]
+        return await super().process_result(request, result)
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         state = request.state
         user = request.scope.get("user")
@@ -249,6 +302,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     settings = settings or Settings()
     schema = build_schema(max_depth=settings.max_query_depth)
     graphql = GraphQLApp(schema, graphql_ide="graphiql" if settings.graphiql else None)
+    if settings.compiled_reads:
+        graphql.planner = Planner(schema)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
@@ -285,4 +340,5 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestId)
+    app.add_middleware(PlanHeader)
     return app

@@ -166,3 +166,32 @@ def _redact(url: str) -> str:
         return url
     scheme, _, rest = url.partition("://")
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+@main.command()
+@click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--operation", default=None, help="Operation name, if the file holds several.")
+@click.option("--variables", default=None, help="Variables as a JSON object.")
+def explain(document: Path, operation: str | None, variables: str | None) -> None:
+    """Print the SQL the compiled read path runs for DOCUMENT, or why it falls back."""
+    import json
+
+    from mlgraph.auth.principal import Principal
+    from mlgraph.compiled import Fallback, Planner
+    from mlgraph.schema import build_schema
+
+    settings = Settings()
+    values = json.loads(variables) if variables else None
+    if values is not None and not isinstance(values, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--variables")
+    planner = Planner(build_schema(max_depth=settings.max_query_depth))
+    admin = Principal(id="explain", display_name="explain", platform_admin=True)
+    plan = planner.plan(document.read_text(), operation, values, admin)
+    if isinstance(plan, Fallback):
+        click.echo(f"plan: resolver\nreason: {plan.reason}")
+        return
+    click.echo("plan: compiled (one statement, as a platform admin: no visibility filter)")
+    if not settings.compiled_reads or not settings.is_postgresql:
+        click.echo("note: this configuration answers on the resolver path (SQLite or disabled)")
+    click.echo(plan.sql)
+    click.echo(f"parameters: {[str(p) if not isinstance(p, int) else p for p in plan.params]}")

@@ -145,3 +145,12 @@ class Settings(BaseSettings):
     @property
     def is_postgresql(self) -> bool:
         return self.effective_database_url.startswith("postgresql")
+
+    # Compiled read path (issue 7): whole read operations as one PostgreSQL statement.
+    compiled_reads: bool = Field(
+        default=True,
+        description=(
+            "Answer compilable read operations with one SQL statement on PostgreSQL "
+            "(response header x-mlgraph-plan: compiled); false forces the resolver path."
+        ),
+    )

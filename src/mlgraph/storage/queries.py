@@ -31,6 +31,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,7 +113,8 @@ def _filter_clause(
         case "lt":
             return col < value  # type: ignore[no-any-return]
         case "contains_all":
-            return and_(*(_json_array_contains(session, col, tag) for tag in value))
+            # An empty list asks for no tag: every row matches.
+            return and_(true(), *(_json_array_contains(session, col, tag) for tag in value))
     raise AssertionError(spec.op)
 
 

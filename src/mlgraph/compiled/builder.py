@@ -1,0 +1,527 @@
+"""Turn one read operation, with its variables, into one SQL statement returning ``data``.
+
+The walk mirrors graphql-core's execution: the same field collection (``collect_fields``, so
+aliases, fragments, type conditions, ``@include``/``@skip`` and merging behave the same), the
+same argument coercion, and the resolver path's own argument validation (``relay.page_args``,
+``ids.decode_global_id``). An argument the resolver path would refuse raises ``Refused``: the
+caller then runs the operation on the resolver path, which reports the error in its words.
+
+Each connection becomes a scalar subquery over one page of rows (``LIMIT n + 1``, numbered by
+``row_number()`` to tell whether more rows exist), aggregated into JSON text; nested relations
+are correlated subqueries inside that aggregate, evaluated only for the rows of the page.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    GraphQLError,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    get_named_type,
+)
+from graphql.execution.collect_fields import (
+    FieldDetails,
+    FragmentDetails,
+    collect_fields,
+    collect_subfields,
+)
+from graphql.execution.values import VariableValues, get_argument_values
+from sqlalchemy import BigInteger, Float, Integer, String, Table
+
+from mlgraph.auth.principal import Principal
+from mlgraph.compiled.fields import FieldKind, FieldMap
+from mlgraph.compiled.sqltext import (
+    Params,
+    concat,
+    cursor,
+    global_id,
+    ident,
+    json_object,
+    lit,
+    value,
+)
+from mlgraph.errors import MlgraphError
+from mlgraph.ids import decode_global_id
+from mlgraph.schema.query import MAX_NODES
+from mlgraph.schema.relay import NODE_TYPES, page_args
+from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter, Order, Relation
+from mlgraph.storage.queries import PageArgs, Visible
+from mlgraph.storage.types import UTCDateTime
+
+Details = list[FieldDetails]
+
+
+class Refused(Exception):
+    """An argument the resolver path would answer with an error: let it."""
+
+
+@dataclass
+class Request:
+    schema: GraphQLSchema
+    fields: FieldMap
+    operation: OperationDefinitionNode
+    fragments: dict[str, FragmentDetails]
+    variables: VariableValues
+    visible: Visible
+    principal: Principal
+    #: strawberry's conversion of coerced arguments to resolver keyword arguments
+    convert: Callable[[GraphQLField, dict[str, Any]], dict[str, Any]]
+
+
+class Builder:
+    """Builds the statement of one request: SQL text with ``$n`` placeholders and, in
+    ``params``, their values. Table aliases ``t1, t2...`` are numbered in build order."""
+
+    def __init__(self, request: Request) -> None:
+        self.r = request
+        self.params = Params()
+        self._aliases = 0
+        self._visible: str | None = None
+
+    # -- entry -------------------------------------------------------------------------------
+
+    def statement(self) -> str:
+        query = self.r.schema.query_type
+        assert query is not None
+        grouped = collect_fields(
+            self.r.schema, self.r.fragments, self.r.variables, query, self.r.operation
+        ).grouped_field_set
+        entries = [(key, self._root_field(query, details)) for key, details in grouped.items()]
+        return "SELECT " + json_object(entries)
+
+    def _root_field(self, query: GraphQLObjectType, details: Details) -> str:
+        node = details[0].node
+        kind = self.r.fields.kind("Query", node.name.value)
+        if kind.kind == "typename":
+            return lit('"Query"')
+        field = query.fields[node.name.value]
+        args = self._args(field, details)
+        if kind.kind == "root_connection":
+            assert kind.relation is not None
+            return self._connection(kind.relation, None, field, details, args)
+        if kind.kind == "project_by_slug":
+            decl = ENTITIES["Project"]
+            target = get_named_type(field.type)
+            assert isinstance(target, GraphQLObjectType)
+            slug = ident(decl.table.c["slug"].name)  # the key Query.project looks up
+            where = f"{{a}}.{slug} = {self.params.add(args['slug'], 'varchar')}"
+            return self._one_row(decl, target, details, where)
+        if kind.kind == "node":
+            return self._node(args["id"], details, "id")
+        if kind.kind == "viewer":
+            return self._viewer(self._object_type(field), details)
+        if kind.kind == "nodes":
+            ids = args["ids"]
+            if len(ids) > MAX_NODES:
+                raise Refused("too many ids")
+            items = [self._node(i, details, "ids") for i in ids]
+            return concat([lit("["), *_joined(items, lit(",")), lit("]")])
+        raise Refused(kind.kind)
+
+    def _viewer(self, viewer: GraphQLObjectType, details: Details) -> str:
+        """The caller, from the principal (bound values), and its memberships connection."""
+        principal = self.r.principal
+        entries = []
+        for key, sub in self._sub(viewer, details).items():
+            name = sub[0].node.name.value
+            kind = self.r.fields.kind(viewer.name, name)
+            if kind.kind == "typename":
+                entries.append((key, lit('"' + viewer.name + '"')))
+            elif name == "principalId":
+                entries.append((key, f"to_json({self.params.add(principal.id, 'text')})::text"))
+            elif name == "displayName":
+                text = self.params.add(principal.display_name, "text")
+                entries.append((key, f"to_json({text})::text"))
+            elif name == "isPlatformAdmin":
+                entries.append((key, "'true'" if principal.platform_admin else "'false'"))
+            else:
+                assert kind.relation is not None
+                field = viewer.fields[name]
+                parent = self.params.add(principal.id, "varchar")
+                args = self._args(field, sub)
+                entries.append((key, self._connection(kind.relation, parent, field, sub, args)))
+        return json_object(entries)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _alias(self) -> str:
+        self._aliases += 1
+        return f"t{self._aliases}"
+
+    def _args(self, field: GraphQLField, details: Details) -> dict[str, Any]:
+        try:
+            raw = get_argument_values(field, details[0].node, self.r.variables)
+            return self.r.convert(field, raw)
+        except GraphQLError as error:
+            raise Refused(error.message) from None
+
+    def _visibility(self, decl: EntityDecl, alias: str) -> list[str]:
+        visible = self.r.visible
+        if visible is None:
+            return []
+        if not visible:
+            return ["false"]
+        if self._visible is None:
+            self._visible = self.params.add(sorted(visible), "uuid[]")
+        return [f"{alias}.{ident(decl.project_column)} = ANY({self._visible})"]
+
+    def _sub(self, object_type: GraphQLObjectType, details: Details) -> dict[str, Details]:
+        return collect_subfields(
+            self.r.schema,
+            self.r.fragments,
+            self.r.variables,
+            self.r.operation,
+            object_type,
+            details,
+        ).grouped_field_set
+
+    def _object_type(self, field: GraphQLField) -> GraphQLObjectType:
+        named = get_named_type(field.type)
+        assert isinstance(named, GraphQLObjectType)
+        return named
+
+    # -- objects ------------------------------------------------------------------------------
+
+    def _node_object(self, alias: str, gql: GraphQLObjectType, details: Details) -> str:
+        """The JSON object of one entity row (``alias``) for the selections in ``details``."""
+        decl = ENTITIES[gql.name]
+        entries = []
+        for key, sub in self._sub(gql, details).items():
+            name = sub[0].node.name.value
+            kind = self.r.fields.kind(gql.name, name)
+            entries.append((key, self._entity_field(alias, decl, gql, name, kind, sub)))
+        return json_object(entries)
+
+    def _entity_field(
+        self,
+        alias: str,
+        decl: EntityDecl,
+        gql: GraphQLObjectType,
+        name: str,
+        kind: FieldKind,
+        details: Details,
+    ) -> str:
+        if kind.kind == "typename":
+            return lit('"' + gql.name + '"')
+        if kind.kind == "id":
+            return global_id(gql.name, alias)
+        if kind.kind == "column":
+            assert kind.column is not None
+            assert kind.format is not None
+            column = f"{alias}.{ident(kind.column.name)}"
+            return value(column, kind.format, bool(kind.column.nullable))
+        assert kind.relation is not None
+        rel = kind.relation
+        field = gql.fields[name]
+        parent = f"{alias}.{ident(decl.table.c[rel.parent_key].name)}"
+        if rel.kind == "one":
+            target = ENTITIES[rel.target]
+            assert rel.child_key is not None
+            where = f"{{a}}.{ident(target.table.c[rel.child_key].name)} = {parent}"
+            return self._one_row(target, self._object_type(field), details, where)
+        if rel.kind == "list":
+            return self._listing(rel, parent, field, details)
+        return self._connection(rel, parent, field, details, self._args(field, details))
+
+    def _one_row(
+        self, decl: EntityDecl, gql: GraphQLObjectType, details: Details, where: str
+    ) -> str:
+        a = self._alias()
+        conditions = [where.format(a=a), *self._visibility(decl, a)]
+        body = self._node_object(a, gql, details)
+        sql = f"SELECT {body} FROM {ident(decl.table.name)} AS {a} WHERE {' AND '.join(conditions)}"
+        return f"coalesce(({sql}), 'null')"
+
+    def _node(self, global_id_value: str, details: Details, field: str) -> str:
+        try:
+            type_name, pk = decode_global_id(global_id_value, field=field)
+        except MlgraphError as error:
+            raise Refused(error.message) from None
+        if type_name not in NODE_TYPES:
+            raise Refused(f"{type_name} is not a node type")
+        gql = self.r.schema.type_map[type_name]
+        assert isinstance(gql, GraphQLObjectType)
+        where = f"{{a}}.id = {self.params.add(pk, 'uuid')}"
+        return self._one_row(ENTITIES[type_name], gql, details, where)
+
+    # -- relations ----------------------------------------------------------------------------
+
+    def _source(self, rel: Relation, parent: str | None, a: str) -> tuple[str, list[str]]:
+        """FROM clause and the condition tying ``rel``'s target rows (alias ``a``) to the
+        parent key (SQL ``parent``; ``None`` at the root)."""
+        decl = ENTITIES[rel.target]
+        table = f"{ident(decl.table.name)} AS {a}"
+        if parent is None:
+            return table, []
+        parent_col = parent
+        if rel.through is not None:
+            link = rel.through.model.__table__
+            assert isinstance(link, Table)
+            la = a + "l"
+            target_col = ident(link.c[rel.through.target_col].name)
+            parent_link = ident(link.c[rel.through.parent_col].name)
+            table += f" JOIN {ident(link.name)} AS {la} ON {la}.{target_col} = {a}.id"
+            return table, [f"{la}.{parent_link} = {parent_col}"]
+        assert rel.child_key is not None
+        return table, [f"{a}.{ident(decl.table.c[rel.child_key].name)} = {parent_col}"]
+
+    def _ordering(self, decl: EntityDecl, a: str, order: Order, backwards: bool) -> str:
+        direction = "DESC" if order.descending != backwards else "ASC"
+        column = ident(decl.table.c[order.column].name)
+        return f"{a}.{column} {direction}, {a}.id {direction}"
+
+    def _page(
+        self, rel: Relation, parent: str | None, args: PageArgs, limit: str
+    ) -> tuple[str, str]:
+        """``(SELECT rows..., mlg_rn ... LIMIT limit) AS a`` and the alias ``a``."""
+        decl = ENTITIES[rel.target]
+        a = self._alias()
+        source, where = self._source(rel, parent, a)
+        where += self._visibility(decl, a) + self._filters(decl, a, args.filters)
+        if args.after is not None:
+            where.append(self._keyset(decl, a, args.order, args.after, after=True))
+        if args.before is not None:
+            where.append(self._keyset(decl, a, args.order, args.before, after=False))
+        order = self._ordering(decl, a, args.order, args.backwards)
+        sql = (
+            f"SELECT {a}.*, row_number() OVER (ORDER BY {order}) AS mlg_rn FROM {source}"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {order} LIMIT {limit}"
+        )
+        return f"({sql}) AS {a}", a
+
+    def _listing(self, rel: Relation, parent: str, field: GraphQLField, details: Details) -> str:
+        args = PageArgs(limit=rel.page_cap, backwards=False, order=rel.order)
+        page, a = self._page(rel, parent, args, self.params.add(rel.page_cap, "int"))
+        item = self._node_object(a, self._object_type(field), details)
+        agg = f"string_agg({item}, ',' ORDER BY {a}.mlg_rn)"
+        return f"(SELECT '[' || coalesce({agg}, '') || ']' FROM {page})"
+
+    def _connection(
+        self,
+        rel: Relation,
+        parent: str | None,
+        field: GraphQLField,
+        details: Details,
+        raw: dict[str, Any],
+    ) -> str:
+        try:
+            args = page_args(
+                rel,
+                raw.get("first"),
+                raw.get("after"),
+                raw.get("last"),
+                raw.get("before"),
+                raw.get("order_by"),
+                raw.get("filter"),
+            )
+        except MlgraphError as error:
+            raise Refused(error.message) from None
+        conn = self._object_type(field)
+        if not self._reads_rows(conn, details, args):
+            # only totalCount, __typename or constant flags: no page to read
+            return self._connection_object(rel, parent, args, conn, details, "", "")
+        limit = self.params.add(args.limit, "int")
+        page, a = self._page(rel, parent, args, f"{limit} + 1")
+        body = self._connection_object(rel, parent, args, conn, details, a, limit)
+        return f"(SELECT {body} FROM {page})"
+
+    def _reads_rows(self, conn: GraphQLObjectType, details: Details, args: PageArgs) -> bool:
+        constant = {"typename", "total_count", "has_previous" if not args.backwards else "has_next"}
+        for sub in self._sub(conn, details).values():
+            kind = self.r.fields.kind(conn.name, sub[0].node.name.value).kind
+            if kind in ("edges", "conn_nodes"):
+                return True
+            if kind == "page_info":
+                page_info = self._object_type(conn.fields["pageInfo"])
+                for psub in self._sub(page_info, sub).values():
+                    pkind = self.r.fields.kind(page_info.name, psub[0].node.name.value).kind
+                    if pkind not in constant:
+                        return True
+        return False
+
+    def _connection_object(
+        self,
+        rel: Relation,
+        parent: str | None,
+        args: PageArgs,
+        conn: GraphQLObjectType,
+        details: Details,
+        a: str,
+        limit: str,
+    ) -> str:
+        shown = f"FILTER (WHERE {a}.mlg_rn <= {limit})"
+        order = f"{a}.mlg_rn DESC" if args.backwards else f"{a}.mlg_rn"
+        reverse = f"{a}.mlg_rn" if args.backwards else f"{a}.mlg_rn DESC"
+        decl = ENTITIES[rel.target]
+        cursor_sql = cursor(a, args.order.column, _cursor_kind(decl, args.order.column))
+        more = f"(CASE WHEN count(*) > {limit} THEN 'true' ELSE 'false' END)"
+        entries = []
+        for key, sub in self._sub(conn, details).items():
+            kind = self.r.fields.kind(conn.name, sub[0].node.name.value).kind
+            if kind == "typename":
+                entries.append((key, lit('"' + conn.name + '"')))
+            elif kind in ("edges", "conn_nodes"):
+                item_type = self._object_type(conn.fields[sub[0].node.name.value])
+                if kind == "edges":
+                    item = self._edge(a, item_type, sub, cursor_sql)
+                else:
+                    item = self._node_object(a, item_type, sub)
+                agg = f"string_agg({item}, ',' ORDER BY {order}) {shown}"
+                entries.append((key, f"('[' || coalesce({agg}, '') || ']')"))
+            elif kind == "total_count":
+                entries.append((key, self._count(rel, parent, args)))
+            else:
+                assert kind == "page_info"
+                page_info = self._object_type(conn.fields["pageInfo"])
+                parts = []
+                for pkey, psub in self._sub(page_info, sub).items():
+                    pkind = self.r.fields.kind(page_info.name, psub[0].node.name.value).kind
+                    if pkind == "typename":
+                        parts.append((pkey, lit('"' + page_info.name + '"')))
+                    elif pkind == "has_next":
+                        parts.append((pkey, _flag(args.before) if args.backwards else more))
+                    elif pkind == "has_previous":
+                        parts.append((pkey, more if args.backwards else _flag(args.after)))
+                    else:
+                        by = order if pkind == "start_cursor" else reverse
+                        first = f"(array_agg({cursor_sql} ORDER BY {by}) {shown})[1]"
+                        parts.append((pkey, f"coalesce('\"' || {first} || '\"', 'null')"))
+                entries.append((key, json_object(parts)))
+        return json_object(entries)
+
+    def _edge(self, a: str, node_type: GraphQLObjectType, details: Details, cursor_sql: str) -> str:
+        entries = []
+        for key, sub in self._sub(node_type, details).items():
+            kind = self.r.fields.kind(node_type.name, sub[0].node.name.value).kind
+            if kind == "typename":
+                entries.append((key, lit('"' + node_type.name + '"')))
+            elif kind == "cursor":
+                entries.append((key, f"('\"' || {cursor_sql} || '\"')"))
+            else:
+                target = self._object_type(node_type.fields["node"])
+                entries.append((key, self._node_object(a, target, sub)))
+        return json_object(entries)
+
+    def _count(self, rel: Relation, parent: str | None, args: PageArgs) -> str:
+        decl = ENTITIES[rel.target]
+        c = self._alias()
+        source, where = self._source(rel, parent, c)
+        where += self._visibility(decl, c) + self._filters(decl, c, args.filters)
+        sql = f"SELECT count(*) FROM {source}" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return f"({sql})::text"
+
+    # -- filters and cursors ------------------------------------------------------------------
+
+    def _filters(
+        self, decl: EntityDecl, a: str, values: tuple[tuple[str, Hashable], ...]
+    ) -> list[str]:
+        specs = {f.name: f for f in decl.filters}
+        return [self._filter(decl, a, specs[name], given) for name, given in values]
+
+    def _filter(self, decl: EntityDecl, a: str, spec: Filter, given: Any) -> str:
+        table = decl.table
+        if spec.op == "exists_in":
+            assert spec.via is not None
+            child_model, child_key = spec.via
+            child = child_model.__table__
+            assert isinstance(child, Table)
+            c = self._alias()
+            names = self.params.add(_names(given), "varchar[]")
+            return (
+                f"EXISTS (SELECT 1 FROM {ident(child.name)} AS {c} WHERE "
+                f"{c}.{ident(child.c[child_key].name)} = {a}.id AND "
+                f"{c}.{ident(child.c[spec.column].name)} = ANY({names}))"
+            )
+        column = table.c[spec.column]
+        col = f"{a}.{ident(column.name)}"
+        match spec.op:
+            case "in":
+                return f"{col} = ANY({self.params.add(_names(given), 'varchar[]')})"
+            case "eq":
+                return f"{col} = {self.params.add(given, _cast(column.type))}"
+            case "global_id":
+                return f"{col} = {self.params.add(given, 'uuid')}"
+            case "icontains":
+                escaped = given.replace("/", "//").replace("%", "/%").replace("_", "/_")
+                return f"{col} ILIKE '%' || {self.params.add(escaped, 'varchar')} || '%' ESCAPE '/'"
+            case "gte":
+                return f"{col} >= {self.params.add(given, _cast(column.type))}"
+            case "lt":
+                return f"{col} < {self.params.add(given, _cast(column.type))}"
+            case "contains_all":
+                return f"jsonb_exists_all({col}, {self.params.add(list(given), 'text[]')})"
+        raise Refused(spec.op)
+
+    def _keyset(
+        self, decl: EntityDecl, a: str, order: Order, key: tuple[Any, uuid.UUID], after: bool
+    ) -> str:
+        column = decl.table.c[order.column]
+        sort_value = key[0]
+        kind = _cursor_kind(decl, order.column)
+        expected: tuple[type[Any], ...] = {
+            "float": (float,),
+            "int": (int,),
+            "string": (str,),
+        }.get(kind, (object,))
+        if isinstance(sort_value, bool) or not isinstance(sort_value, expected):
+            raise Refused("cursor value of another type")  # the resolver path decides
+        sort_param = self.params.add(sort_value, _cast(column.type))
+        bound = f"({sort_param}, {self.params.add(key[1], 'uuid')})"
+        op = ">" if after != order.descending else "<"
+        return f"({a}.{ident(column.name)}, {a}.id) {op} {bound}"
+
+
+def _names(values: Any) -> list[str]:
+    """Enum members as stored (their names); plain strings as given."""
+    return [v.name if isinstance(v, enum.Enum) else str(v) for v in values]
+
+
+def _flag(given: object) -> str:
+    return "'true'" if given is not None else "'false'"
+
+
+def _joined(items: list[str], separator: str) -> list[str]:
+    out: list[str] = []
+    for i, item in enumerate(items):
+        if i:
+            out.append(separator)
+        out.append(item)
+    return out
+
+
+def _cursor_kind(decl: EntityDecl, column: str) -> str:
+    sql_type = decl.table.c[column].type
+    if isinstance(sql_type, UTCDateTime):
+        return "datetime"
+    if isinstance(sql_type, Float):
+        return "float"
+    if isinstance(sql_type, Integer | BigInteger):
+        return "int"
+    if isinstance(sql_type, String):
+        return "string"
+    raise Refused(f"no cursor format for {column}")
+
+
+def _cast(sql_type: Any) -> str:
+    if isinstance(sql_type, UTCDateTime):
+        return "timestamptz"
+    if isinstance(sql_type, Float):
+        return "float8"
+    if isinstance(sql_type, BigInteger):
+        return "bigint"
+    if isinstance(sql_type, Integer):
+        return "int"
+    if isinstance(sql_type, String):
+        return "varchar"
+    if sql_type.python_type is bool:
+        return "boolean"
+    raise Refused(f"no parameter type for {sql_type!r}")

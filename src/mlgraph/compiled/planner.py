@@ -1,0 +1,206 @@
+"""The plan cache: per (document, operation name), whether the compiled path can serve it.
+
+An entry holds the parsed document, or the reason the operation runs on the resolver path:
+it does not parse or validate (the resolver path reports that, in its words), it is not a query,
+or some field anywhere in it is not compilable (``fields.FieldMap``). Planning per request then
+only coerces variables and builds the SQL text (``builder.Builder``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_named_type,
+    get_operation_ast,
+    parse,
+    specified_rules,
+)
+from graphql.execution.collect_fields import FragmentDetails
+from graphql.execution.values import get_variable_values
+from strawberry.extensions import AddValidationRules
+from strawberry.schema.schema import validate_document
+from strawberry.types.arguments import convert_arguments
+
+from mlgraph.auth.principal import Principal
+from mlgraph.compiled.builder import Builder, Refused, Request
+from mlgraph.compiled.fields import FieldMap, NotCompilable
+
+CACHE_SIZE = 1000
+_DIRECTIVES = {"include", "skip"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached plan: a compilable query, or why it is not."""
+
+    reason: str | None
+    document: DocumentNode | None = None
+    operation: OperationDefinitionNode | None = None
+    fragments: dict[str, FragmentDetails] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement returning the ``data`` object as JSON text, and its parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Fallback:
+    reason: str
+
+
+class Planner:
+    """Plans read operations against one strawberry schema; holds the one plan cache."""
+
+    def __init__(self, schema: Any, cache_size: int = CACHE_SIZE) -> None:
+        self.schema = schema
+        self.gql = schema._schema
+        self.fields = FieldMap(self.gql)
+        self._rules = tuple(_extension_rules(schema))
+        self._cache: OrderedDict[tuple[str, str | None], Entry] = OrderedDict()
+        self._size = cache_size
+
+    def entry(self, query: str, operation_name: str | None) -> Entry:
+        key = (query, operation_name)
+        found = self._cache.get(key)
+        if found is not None:
+            self._cache.move_to_end(key)
+            return found
+        entry = self._plan(query, operation_name)
+        self._cache[key] = entry
+        if len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return entry
+
+    def plan(
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        principal: Principal,
+    ) -> Statement | Fallback:
+        """The statement for this request, or why the resolver path answers it instead."""
+        entry = self.entry(query, operation_name)
+        if entry.reason is not None:
+            return Fallback(entry.reason)
+        assert entry.operation is not None
+        coerced = get_variable_values(
+            self.gql, entry.operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):
+            return Fallback("variables do not coerce (the resolver path reports it)")
+        request = Request(
+            self.gql,
+            self.fields,
+            entry.operation,
+            entry.fragments,
+            coerced,
+            principal.visible_projects(),
+            principal,
+            self._convert,
+        )
+        builder = Builder(request)
+        try:
+            sql = builder.statement()
+        except (Refused, NotCompilable) as refused:
+            return Fallback(f"argument refused (the resolver path reports it): {refused}")
+        return Statement(sql, tuple(builder.params.values))
+
+    def _convert(self, field: GraphQLField, raw: dict[str, Any]) -> dict[str, Any]:
+        definition = field.extensions["strawberry-definition"]
+        return convert_arguments(
+            raw,
+            definition.arguments,
+            scalar_registry=self.schema.schema_converter.scalar_registry,
+            config=self.schema.config,
+        )
+
+    def _plan(self, query: str, operation_name: str | None) -> Entry:
+        try:
+            document = parse(query)
+        except GraphQLError:
+            return Entry("the document does not parse (the resolver path reports it)")
+        if validate_document(self.gql, document, self._rules):
+            return Entry("the document is not valid (the resolver path reports it)")
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            return Entry("no such operation (the resolver path reports it)")
+        if operation.operation is not OperationType.QUERY:
+            return Entry(f"{operation.operation.value}s run on the resolver path")
+        fragments = {
+            d.name.value: FragmentDetails(d)
+            for d in document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+        query_type = self.gql.query_type
+        try:
+            self._check(operation.selection_set, query_type, fragments)
+        except NotCompilable as why:
+            return Entry(str(why))
+        return Entry(None, document, operation, fragments)
+
+    def _check(
+        self,
+        selections: SelectionSetNode,
+        parent: GraphQLNamedType,
+        fragments: dict[str, FragmentDetails],
+    ) -> None:
+        """Raise ``NotCompilable`` unless every field under ``selections`` is compilable."""
+        for selection in selections.selections:
+            for directive in selection.directives or ():
+                if directive.name.value not in _DIRECTIVES:
+                    raise NotCompilable(f"directive @{directive.name.value}")
+            if isinstance(selection, FieldNode):
+                self._check_field(selection, parent, fragments)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = parent if condition is None else self.gql.type_map[condition.name.value]
+                self._check(selection.selection_set, target, fragments)
+            elif isinstance(selection, FragmentSpreadNode):
+                definition = fragments[selection.name.value].definition
+                target = self.gql.type_map[definition.type_condition.name.value]
+                self._check(definition.selection_set, target, fragments)
+
+    def _check_field(
+        self, node: FieldNode, parent: GraphQLNamedType, fragments: dict[str, FragmentDetails]
+    ) -> None:
+        name = node.name.value
+        if name.startswith("__") and name != "__typename":
+            raise NotCompilable("introspection runs on the resolver path")
+        kind = self.fields.kind(parent.name, name)
+        if node.selection_set is None or kind.kind == "typename":
+            return
+        assert isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
+        target = get_named_type(parent.fields[name].type)
+        self._check(node.selection_set, target, fragments)
+
+
+def _extension_rules(schema: Any) -> list[Any]:
+    """The validation rules the schema's extensions add (depth and alias limits)."""
+    rules: list[Any] = list(specified_rules)
+    for factory in schema.extensions:
+        if isinstance(factory, type):
+            continue  # extension classes built without arguments add no validation rules here
+        extension = factory() if callable(factory) else factory
+        if isinstance(extension, AddValidationRules):
+            rules.extend(extension.validation_rules)
+    return rules

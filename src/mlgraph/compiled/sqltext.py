@@ -1,0 +1,129 @@
+"""SQL text pieces: bound parameters and expressions that write JSON exactly as the resolver
+path writes it (compact separators, UTF-8, the scalar formats of ``schema.scalars``).
+
+The JSON is assembled with ``||`` rather than ``json_build_object`` because PostgreSQL's json
+functions put spaces around separators and the two paths must return the same bytes. Every
+expression here yields non-null text (``null`` for SQL NULL), so concatenation never collapses.
+The SQL functions ``mlgraph_float``, ``mlgraph_json`` and ``mlgraph_json_ascii`` come from the
+migration ``2026_11_24_compiled_reads_json_functions``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mlgraph.compiled.fields import Format
+
+_SAFE = re.compile(r"[A-Za-z0-9_ :.\-\"{}\[\],]*")
+#: base64 in PostgreSQL breaks lines after 76 characters: 57 input bytes.
+_BASE64_LINE_BYTES = 57
+_UUID_TEXT = 36
+
+
+def lit(value: str) -> str:
+    """A SQL string literal for text the planner made (keys, type names): never user values."""
+    if not _SAFE.fullmatch(value):
+        raise ValueError(f"refusing to inline {value!r}")
+    return "'" + value + "'"
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Params:
+    """Values bound as ``$n`` parameters, in order."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any, cast: str) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}::{cast}"
+
+
+def concat(parts: list[str]) -> str:
+    """Concatenate SQL text expressions, merging adjacent literals."""
+    merged: list[str] = []
+    for part in parts:
+        if merged and part.startswith("'") and merged[-1].startswith("'") and _is_lit(part):
+            if _is_lit(merged[-1]):
+                merged[-1] = merged[-1][:-1] + part[1:]
+                continue
+        merged.append(part)
+    return "(" + " || ".join(merged) + ")" if len(merged) > 1 else merged[0]
+
+
+def _is_lit(part: str) -> bool:
+    return len(part) >= 2 and part[0] == "'" and part[-1] == "'" and "'" not in part[1:-1]
+
+
+def json_object(entries: list[tuple[str, str]]) -> str:
+    """``{"key":value,...}`` from (response key, non-null text expression) pairs."""
+    parts: list[str] = []
+    for i, (key, value) in enumerate(entries):
+        parts.append(lit(("{" if i == 0 else ",") + '"' + key + '":'))
+        parts.append(value)
+    parts.append(lit("}" if entries else "{}"))
+    return concat(parts)
+
+
+def global_id(type_name: str, alias: str) -> str:
+    """``base64("Type:uuid")`` as a JSON string, like ``ids.encode_global_id``."""
+    if len(type_name) + 1 + _UUID_TEXT > _BASE64_LINE_BYTES:
+        raise ValueError(f"global ids of {type_name} would wrap in base64")
+    raw = f"convert_to({lit(type_name + ':')} || {alias}.id::text, 'UTF8')"
+    return f"('\"' || encode({raw}, 'base64') || '\"')"
+
+
+def value(column_sql: str, fmt: Format, nullable: bool) -> str:
+    """A column's value as JSON text, as the GraphQL scalar of that format serializes it."""
+    match fmt:
+        case "string":
+            expr = f"to_json({column_sql})::text"
+        case "int":
+            expr = f"{column_sql}::text"
+        case "float":
+            expr = f"mlgraph_float({column_sql}::float8)"
+        case "bool":
+            expr = f"{column_sql}::text"
+        case "datetime":
+            expr = (
+                f"('\"' || to_char({column_sql} AT TIME ZONE 'UTC', "
+                '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') || \'"\')'
+            )
+        case "json":
+            expr = f"mlgraph_json({column_sql})"
+        case "enum":
+            expr = f"('\"' || {column_sql} || '\"')"
+    return f"coalesce({expr}, 'null')" if nullable else expr
+
+
+def cursor_value(column_sql: str, kind: str) -> str:
+    """The sort value inside a cursor, as ``json.dumps`` writes it (``ids.encode_cursor``)."""
+    match kind:
+        case "datetime":
+            expr = f"(extract(epoch FROM {column_sql}) * 1000000)::bigint::text"
+        case "float":
+            expr = f"mlgraph_float({column_sql}::float8)"
+        case "int":
+            expr = f"{column_sql}::text"
+        case _:
+            expr = f"mlgraph_json_ascii({column_sql}::text)"
+    return f"coalesce({expr}, 'null')"
+
+
+def cursor(alias: str, column: str, kind: str) -> str:
+    """``base64url(json([column, value, id]))`` without padding, like ``ids.encode_cursor``."""
+    raw = concat(
+        [
+            lit('["' + column + '",'),
+            cursor_value(f"{alias}.{ident(column)}", kind),
+            lit(',"'),
+            f"{alias}.id::text",
+            lit('"]'),
+        ]
+    )
+    b64 = f"encode(convert_to({raw}, 'UTF8'), 'base64')"
+    return f"rtrim(translate({b64}, E'+/\\n', '-_'), '=')"

@@ -1,0 +1,201 @@
+"""Helpers for the compiled-path tests: two servers on one database, and generated queries.
+
+* ``Pair``: the test app (``compiled_reads`` on) and a second app on the same engine with
+  ``compiled_reads`` off, so every request can be asked of both paths and the bodies compared.
+* ``generated_queries``: read queries over the compilable part of the schema from
+  hypothesis-graphql, derandomized, with argument values drawn from the real data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import graphql
+import httpx
+from graphql import (
+    DocumentNode,
+    FieldDefinitionNode,
+    InputObjectTypeDefinitionNode,
+    InputValueDefinitionNode,
+    NamedTypeNode,
+    NameNode,
+    ObjectTypeDefinitionNode,
+    ScalarTypeDefinitionNode,
+    TypeNode,
+    parse,
+    print_schema,
+)
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis_graphql import nodes, queries
+from hypothesis_graphql._strategies import sampler
+
+from mlgraph.compiled import Planner
+from mlgraph.compiled.fields import NotCompilable
+
+#: Root fields the compiled path serves.
+ROOT_FIELDS = {
+    "projects",
+    "models",
+    "deployments",
+    "alerts",
+    "auditEntries",
+    "project",
+    "node",
+    "nodes",
+}
+
+
+@dataclass
+class Pair:
+    compiled: httpx.AsyncClient
+    resolver: httpx.AsyncClient
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    plans: dict[str, int] = field(default_factory=lambda: {"compiled": 0, "resolver": 0})
+
+    async def both(
+        self, query: str, variables: dict[str, Any] | None = None, principal: str = "admin"
+    ) -> tuple[str, bytes]:
+        """Ask both paths; assert the same status and body bytes; return the plan and body."""
+        body = {"query": query, "variables": variables}
+        headers = {**self.headers[principal], "x-request-id": uuid.uuid4().hex}
+        compiled = await self.compiled.post("/graphql", json=body, headers=headers)
+        resolver = await self.resolver.post("/graphql", json=body, headers=headers)
+        assert resolver.headers["x-mlgraph-plan"] == "resolver"
+        assert compiled.status_code == resolver.status_code, query
+        assert compiled.content == resolver.content, (
+            f"{principal} {query} {variables}\ncompiled: {compiled.text[:2000]}\n"
+            f"resolver: {resolver.text[:2000]}"
+        )
+        plan = compiled.headers["x-mlgraph-plan"]
+        self.plans[plan] += 1
+        return plan, compiled.content
+
+
+def _named(name: str, non_null: bool = False) -> TypeNode:
+    inner = NamedTypeNode(name=NameNode(value=name))
+    return graphql.NonNullTypeNode(type=inner) if non_null else inner
+
+
+def _arg(name: str, type_: TypeNode) -> InputValueDefinitionNode:
+    return InputValueDefinitionNode(name=NameNode(value=name), type=type_, directives=())
+
+
+def _field_args(owner: str, definition: FieldDefinitionNode) -> list[InputValueDefinitionNode]:
+    out = []
+    for arg in definition.arguments or ():
+        name = arg.name.value
+        if name in ("after", "before", "last"):
+            continue  # cursors and `last` come from real pages in the hand-written tests
+        if name == "first":
+            out.append(_arg(name, _named("PageSize")))
+        elif owner == "Query" and name == "id":
+            out.append(_arg(name, _named("NodeId", True)))
+        elif owner == "Query" and name == "ids":
+            item = _named("NodeId", True)
+            out.append(_arg(name, graphql.NonNullTypeNode(type=graphql.ListTypeNode(type=item))))
+        elif owner == "Query" and name == "slug":
+            out.append(_arg(name, _named("Slug", True)))
+        else:
+            out.append(arg)
+    return out
+
+
+def _served(
+    planner: Planner, owner: str, definition: ObjectTypeDefinitionNode
+) -> list[FieldDefinitionNode]:
+    """The fields of ``owner`` the compiled path serves (all fields of types it never reaches,
+    so the cut-down schema stays valid)."""
+    served = []
+    for f in definition.fields or ():
+        if owner == "Query" and f.name.value not in ROOT_FIELDS:
+            continue
+        try:
+            planner.fields.kind(owner, f.name.value)
+        except NotCompilable:
+            continue
+        served.append(f)
+    return served or list(definition.fields or ())
+
+
+def compilable_schema(planner: Planner) -> graphql.GraphQLSchema:
+    """The schema cut down to what the compiled path serves, with argument types whose values
+    the tests draw from real data (page sizes, node ids, slugs)."""
+    document = parse(print_schema(planner.gql))
+    kept: list[Any] = []
+    for definition in document.definitions:
+        name = getattr(getattr(definition, "name", None), "value", None)
+        if name in ("Mutation", "Subscription", "_Entity", "_Service"):
+            continue
+        if isinstance(definition, ObjectTypeDefinitionNode):
+            fields = []
+            for f in _served(planner, name or "", definition):
+                fields.append(
+                    FieldDefinitionNode(
+                        name=f.name,
+                        arguments=tuple(_field_args(name or "", f)),
+                        type=f.type,
+                        directives=(),
+                    )
+                )
+            definition = ObjectTypeDefinitionNode(
+                name=definition.name,
+                interfaces=definition.interfaces,
+                directives=(),
+                fields=tuple(fields),
+            )
+        elif isinstance(definition, InputObjectTypeDefinitionNode) and name == "AuditEntryFilter":
+            fields = [
+                _arg("entityId", _named("NodeId")) if f.name.value == "entityId" else f
+                for f in definition.fields or ()
+            ]
+            definition = InputObjectTypeDefinitionNode(
+                name=definition.name, directives=(), fields=tuple(fields)
+            )
+        kept.append(definition)
+    for scalar in ("PageSize", "NodeId", "Slug"):
+        kept.append(ScalarTypeDefinitionNode(name=NameNode(value=scalar), directives=()))
+    return graphql.build_ast_schema(DocumentNode(definitions=tuple(kept)), assume_valid=True)
+
+
+def generated_queries(
+    planner: Planner, count: int, node_ids: list[str], slugs: list[str]
+) -> list[str]:
+    """``count`` derandomized read queries over the compilable schema (duplicates dropped)."""
+    schema = compilable_schema(planner)
+    scalars = {
+        "PageSize": st.integers(0, 4).map(nodes.Int),
+        "NodeId": st.sampled_from(node_ids).map(nodes.String),
+        "Slug": st.sampled_from([*slugs, "no-such-project"]).map(nodes.String),
+        "DateTime": st.sampled_from(
+            ["2026-11-01T00:00:00+00:00", "2026-11-20T12:00:00.000000Z"]
+        ).map(nodes.String),
+        "JSON": st.just(nodes.String("{}")),
+        "BigInt": st.integers(0, 10).map(nodes.Int),
+    }
+    found: list[str] = []
+
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(queries(schema, custom_scalars=scalars, allow_null=False, codec="ascii"))
+    def collect(query: str) -> None:
+        found.append(query)
+
+    # Keep generated queries at most 8 fields wide so 1,000 of them stay quick to generate.
+    wide, sampler.MAX_FIELDS = sampler.MAX_FIELDS, 8
+    try:
+        collect()
+    finally:
+        sampler.MAX_FIELDS = wide
+    return list(dict.fromkeys(found))
+
+
+__all__ = ["Pair", "compilable_schema", "generated_queries"]
