@@ -42,14 +42,19 @@ class LocalObjectStore:
     def _meta_path(self, key: str) -> Path:
         return self._path(key + ".json", META)
 
+    def _meta(self, key: str) -> dict[str, str]:
+        """ETag and content type recorded when the object was written (none if written
+        some other way)."""
+        path = self._meta_path(key)
+        return json.loads(path.read_text()) if path.is_file() else {}
+
     async def head(self, key: str) -> ObjectInfo | None:
         def stat() -> ObjectInfo | None:
             path = self._path(key)
             if not path.is_file():
                 return None
             st = path.stat()
-            meta_path = self._meta_path(key)
-            meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+            meta = self._meta(key)
             return ObjectInfo(
                 key,
                 st.st_size,
@@ -150,9 +155,7 @@ class LocalObjectStore:
         path = self._path(key)
         if not path.is_file():
             raise UploadRefused(404, "no such object")
-        meta_path = self._meta_path(key)
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        return path, meta.get("content_type")
+        return path, self._meta(key).get("content_type")
 
     async def receive(
         self, key: str, params: dict[str, str], body: AsyncIterator[bytes]
