@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -12,6 +13,9 @@ from mlgraph.loaders import Loaders
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
+
+if TYPE_CHECKING:
+    from mlgraph.live.connection import LiveConnection
 
 
 @dataclass
@@ -23,6 +27,10 @@ class Context:
     sessions: async_sessionmaker[AsyncSession]
     objects: ObjectStore
     idempotency_key: str | None = None
+    #: Set on WebSocket and SSE requests: the live connection subscriptions run on.
+    live: LiveConnection | None = None
+    #: The ``connection_init`` payload of a WebSocket (strawberry fills it in).
+    connection_params: dict[str, Any] | None = None
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""

@@ -26,6 +26,7 @@ from mlgraph.schema.errors import CodedErrors, is_unexpected, log
 from mlgraph.schema.mutations import Mutation
 from mlgraph.schema.query import Query
 from mlgraph.schema.relay import NODE_TYPES
+from mlgraph.schema.subscriptions import Subscription
 from mlgraph.schema.scalars import SCALAR_MAP
 
 __all__ = ["build_schema"]
@@ -52,6 +53,7 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 100) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(NODE_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
