@@ -145,10 +145,10 @@ async def collect(
                 return
 
 
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    """Wait until ``predicate()`` holds (polling every 20 ms)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
+async def until(predicate: Any, within_s: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds (checked every 20 ms; the server runs in this loop)."""
+    async with asyncio.timeout(within_s):
+        while not predicate():  # noqa: ASYNC110 - the state lives in another component
             await asyncio.sleep(0.02)
 
 

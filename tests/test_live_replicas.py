@@ -8,7 +8,6 @@ triggers, not through the fallback poll.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest

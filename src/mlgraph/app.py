@@ -138,7 +138,7 @@ class GraphQLApp(GraphQL[Context, None]):
     ``connection_init`` (see ``mlgraph.live``); ``Accept: text/event-stream`` runs a
     subscription over server-sent events."""
 
-    websocket_adapter_class = LimitedWebSocketAdapter  # type: ignore[assignment]
+    websocket_adapter_class = LimitedWebSocketAdapter
     max_message_bytes = 64 * 1024
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

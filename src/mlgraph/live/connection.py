@@ -52,9 +52,9 @@ def credential_from(params: Mapping[str, Any] | None) -> str | None:
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
     for key in ("token", "apikey", "x-api-key"):
-        value = lowered.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
+        given = lowered.get(key)
+        if isinstance(given, str) and given.strip():
+            return given.strip()
     return None
 
 

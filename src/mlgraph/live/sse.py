@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from strawberry.schema.base import BaseSchema
 from strawberry.types.execution import ExecutionResult
 
 from mlgraph.auth.backends import error_body
@@ -29,7 +30,6 @@ from mlgraph.live.connection import (
     Refused,
     header_credential,
 )
-from mlgraph.schema import Schema
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _CODES = {UNAUTHORIZED: "UNAUTHENTICATED", FORBIDDEN: "FORBIDDEN"}
@@ -78,7 +78,7 @@ def _result(result: ExecutionResult) -> dict[str, Any]:
     return body
 
 
-async def sse_response(request: Request, schema: Schema, ctx: Context, decode: Any) -> Response:
+async def sse_response(request: Request, schema: BaseSchema, ctx: Context, decode: Any) -> Response:
     operation = await _operation(request, decode)
     if isinstance(operation, str):
         return _bad(operation, ctx.request_id)
@@ -116,7 +116,7 @@ async def sse_response(request: Request, schema: Schema, ctx: Context, decode: A
         ended = asyncio.ensure_future(closed.wait())
         try:
             while True:
-                step = asyncio.ensure_future(anext(source))  # type: ignore[arg-type]
+                step = asyncio.ensure_future(anext(source))
                 await asyncio.wait({step, ended}, return_when=asyncio.FIRST_COMPLETED)
                 if not step.done():
                     step.cancel()
@@ -135,7 +135,7 @@ async def sse_response(request: Request, schema: Schema, ctx: Context, decode: A
             yield _frame("complete")
         finally:
             ended.cancel()
-            await source.aclose()  # type: ignore[attr-defined]
+            await source.aclose()
             await live.aclose()
 
     return StreamingResponse(frames(), media_type="text/event-stream", headers=HEADERS)

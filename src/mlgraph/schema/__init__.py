@@ -26,8 +26,8 @@ from mlgraph.schema.errors import CodedErrors, is_unexpected, log
 from mlgraph.schema.mutations import Mutation
 from mlgraph.schema.query import Query
 from mlgraph.schema.relay import NODE_TYPES
-from mlgraph.schema.subscriptions import Subscription
 from mlgraph.schema.scalars import SCALAR_MAP
+from mlgraph.schema.subscriptions import Subscription
 
 __all__ = ["build_schema"]
 _DOMAINS = (audit, deployments, filters, monitoring, pipelines, projects, registry, webhooks)

@@ -147,8 +147,8 @@ async def _open(
     if await ctx.loaders.by_key("Project").load(pid) is None:
         raise NotFound("no such project", field="projectId")
     entity_id = None
-    if entity is not None and entity[1] is not None:
-        type_name, global_id, field = entity
+    if entity is not None and (global_id := entity[1]) is not None:
+        type_name, _, field = entity
         entity_id = _pk(global_id, type_name, field)
         row = await ctx.loaders.by_key(type_name).load(entity_id)
         if row is None or row.project_id != pid:
