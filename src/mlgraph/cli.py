@@ -161,3 +161,43 @@ def _redact(url: str) -> str:
         return url
     scheme, _, rest = url.partition("://")
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+@main.group()
+def demo() -> None:
+    """The demo: a simulated runner and monitor."""
+
+
+@demo.command()
+@click.option("--url", default=None, help="Server base URL (default MLGRAPH_PUBLIC_URL).")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds per step.")
+@click.option("--ticks", type=int, default=None, help="Stop after N steps (default: never).")
+@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable run.")
+def simulate(url: str | None, interval: float, ticks: int | None, seed: int | None) -> None:
+    """Move jobs and post drift now and then through the GraphQL API (watch it live with a
+    subscription in GraphiQL). Acts as a platform admin with a local-issuer token."""
+    from mlgraph.auth.local_issuer import issue_token
+    from mlgraph.demo import SimulationError
+    from mlgraph.demo import simulate as run_simulation
+
+    settings = Settings()
+    token = issue_token(
+        settings, subject="simulator@example.com", roles=settings.oidc_admin_roles[:1]
+    )
+    base = url or settings.effective_public_url
+    click.echo(f"simulating against {base} (Ctrl-C to stop)")
+    try:
+        counts = asyncio.run(
+            run_simulation(
+                base,
+                {"Authorization": f"Bearer {token}"},
+                interval_s=interval,
+                ticks=ticks,
+                seed=seed,
+            )
+        )
+    except SimulationError as refused:
+        raise click.ClickException(str(refused)) from None
+    except KeyboardInterrupt:
+        return
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
