@@ -99,8 +99,13 @@ async def load(base: str, seconds: float, connections: int) -> list[float]:
 
 
 def start_server(url: str, port: int, overrides: dict[str, str]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MLGRAPH_DATABASE_URL": url, "MLGRAPH_PORT": str(port),
-           "MLGRAPH_LOG_LEVEL": "WARNING", "MLGRAPH_DB_POOL_SIZE": "20"}
+    env = {
+        **os.environ,
+        "MLGRAPH_DATABASE_URL": url,
+        "MLGRAPH_PORT": str(port),
+        "MLGRAPH_LOG_LEVEL": "WARNING",
+        "MLGRAPH_DB_POOL_SIZE": "20",
+    }
     env.update({k: v for k, v in overrides.items() if k.startswith("MLGRAPH_")})
     cmd = [sys.executable, "-m", "mlgraph", "serve", "--workers", overrides.get("workers", "1")]
     return subprocess.Popen(cmd, env=env, cwd=ROOT)

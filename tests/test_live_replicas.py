@@ -80,25 +80,45 @@ async def test_mutation_on_a_reaches_subscriber_on_b(clean: Backend) -> None:
         assert await undispatched(pg) == 0
 
 
-async def test_stopped_dispatcher_resumes_and_every_event_arrives_in_order(
+@postgresql_only
+async def test_stopped_dispatchers_resume_and_every_event_arrives_in_order(
     clean: Backend,
 ) -> None:
+    async with instance(clean, **SLOW_POLL) as a, instance(clean, **SLOW_POLL) as b:
+        pid, job_id = await a_job(clean)
+        received: list[dict[str, Any]] = []
+        listener = listen(b, pid, job_id, REPORTS, received)
+        await subscribed(b)
+        # given every dispatcher is stopped while A commits events
+        await a.live.dispatcher.stop()
+        await b.live.dispatcher.stop()
+        sent = await reports(a, job_id)
+        await asyncio.sleep(0.3)
+        assert received == []
+        assert await undispatched(clean) >= REPORTS
+        # when A's starts again, then B gets everything, in order, and all is marked
+        a.live.dispatcher.start()
+        await asyncio.wait_for(listener, 10)
+        assert progress(received) == sent
+        assert await undispatched(clean) == 0
+
+
+async def test_stopped_hub_resumes_where_it_stopped(clean: Backend) -> None:
     async with instance(clean, **SLOW_POLL) as app:
         pid, job_id = await a_job(clean)
         received: list[dict[str, Any]] = []
         listener = listen(app, pid, job_id, REPORTS, received)
         await subscribed(app)
-        # given the dispatcher is stopped while events are committed
-        await app.live.dispatcher.stop()
+        # given the hub stops while events are committed
+        await app.live.hub.stop()
         sent = await reports(app, job_id)
         await asyncio.sleep(0.3)
         assert received == []
-        assert await undispatched(clean) >= REPORTS
-        # when it starts again, then everything arrives, in order, and is marked
-        app.live.dispatcher.start()
+        # when it starts again, every event arrives, in order
+        await app.live.hub.start()
+        app.live.hub.wake()
         await asyncio.wait_for(listener, 10)
         assert progress(received) == sent
-        assert await undispatched(clean) == 0
 
 
 @postgresql_only

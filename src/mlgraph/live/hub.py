@@ -68,6 +68,7 @@ class Hub:
         self._subscribers: set[Subscriber] = set()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._started = False
         self.position = 0
 
     @property
@@ -75,7 +76,10 @@ class Hub:
         return len(self._subscribers)
 
     async def start(self) -> None:
-        self.position = await last_position(self._sessions)
+        """Tail from the log's end on the first start; a restart resumes where it stopped."""
+        if not self._started:
+            self.position = await last_position(self._sessions)
+            self._started = True
         self._task = asyncio.create_task(self._run(), name="mlgraph-live-hub")
 
     async def stop(self) -> None:

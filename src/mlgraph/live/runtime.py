@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +22,6 @@ class Live:
     broker: Broker
     dispatcher: Dispatcher
     hub: Hub
-    _forget: list[object] = field(default_factory=list)
 
 
 def make_broker(settings: Settings) -> Broker:
@@ -57,12 +56,17 @@ async def running_live(
     )
     await hub.start()
     await broker.start(hub.wake)
-    forget = on_outbox_commit(sessions.kw["bind"], dispatcher.wake)
+    engine = sessions.kw["bind"]
+    forget = [
+        on_outbox_commit(engine, dispatcher.wake),
+        on_outbox_commit(engine, hub.wake),  # local subscribers need not wait for the broker
+    ]
     dispatcher.start()
     try:
         yield Live(settings, broker, dispatcher, hub)
     finally:
-        forget()
+        for undo in forget:
+            undo()
         await dispatcher.stop()
         await broker.stop()
         await hub.stop()
