@@ -7,6 +7,7 @@ GraphQL request gets a fresh ``Context`` with its own loaders.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -29,6 +30,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+)
 
 from mlgraph.auth.backends import (
     Authenticator,
@@ -42,7 +48,6 @@ from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
 from mlgraph.context import Context
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
-from mlgraph.live.sse import sse_response, wants_sse
 from mlgraph.live.ws import LimitedWebSocketAdapter
 from mlgraph.loaders import Loaders
 from mlgraph.schema import build_schema
@@ -124,6 +129,10 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
+async def _keep_open(_code: int, _reason: str) -> None:
+    """An SSE response has no close code: it ends after its subscription's final error."""
+
+
 #: No roles, no visibility: the context of a request that runs no operation.
 NOBODY = Principal(id="", display_name="")
 
@@ -136,7 +145,7 @@ class GraphQLApp(GraphQL[Context, None]):
     """The GraphQL endpoint. Requests without a principal are refused (UNAUTHENTICATED), but
     for the GraphiQL page itself (a GET without a query). WebSockets authenticate in
     ``connection_init`` (see ``mlgraph.live``); ``Accept: text/event-stream`` runs a
-    subscription over server-sent events."""
+    subscription over server-sent events (strawberry's graphql-sse transport)."""
 
     websocket_adapter_class = LimitedWebSocketAdapter
     max_message_bytes = 64 * 1024
@@ -151,13 +160,6 @@ class GraphQLApp(GraphQL[Context, None]):
                     scope.get("state", {}).get("request_id"),
                 )
                 await JSONResponse(body, status_code=401)(scope, receive, send)
-                return
-        if scope["type"] == "http" and scope["state"].get("live") is not None:
-            request = Request(scope, receive)
-            if wants_sse(request):
-                context = await self.get_context(request, None)
-                response = await sse_response(request, self.schema, context, self.decode_json)
-                await response(scope, receive, send)
                 return
         try:
             await super().__call__(scope, receive, send)
@@ -183,16 +185,20 @@ class GraphQLApp(GraphQL[Context, None]):
             objects=state.objects,
             idempotency_key=request.headers.get("idempotency-key"),
         )
-        if isinstance(request, WebSocket) and state.live is not None:
+        sse = "text/event-stream" in request.headers.get("accept", "")
+        if state.live is not None and (isinstance(request, WebSocket) or sse):
             context.live = state.live_connection = LiveConnection(
                 state.live.hub,
                 state.settings,
                 state.sessions,
                 state.verifiers,
-                request.close,
+                request.close if isinstance(request, WebSocket) else _keep_open,
                 header_credential=header_credential(request.headers),
                 principal=user.principal if isinstance(user, PrincipalUser) else None,
             )
+            if sse:  # authenticated by the middleware; this starts the re-checks
+                with contextlib.suppress(Refused, AuthenticationError):
+                    await context.live.authenticate(None)
         return context
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
@@ -287,6 +293,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         max_subscriptions_per_connection=settings.live_max_subscriptions,
+        subscription_protocols=(
+            GRAPHQL_TRANSPORT_WS_PROTOCOL,
+            GRAPHQL_WS_PROTOCOL,
+            GRAPHQL_SSE_PROTOCOL,
+        ),
         connection_init_wait_timeout=timedelta(seconds=settings.live_init_timeout_s),
     )
     graphql.max_message_bytes = settings.live_max_message_bytes

@@ -25,7 +25,7 @@ from mlgraph.auth import api_keys
 from mlgraph.auth.backends import Authenticator, BackendUnavailable, unverified_claims
 from mlgraph.auth.principal import ANONYMOUS_READER, Principal
 from mlgraph.auth.tokens import TokenVerifier
-from mlgraph.live.hub import Hub
+from mlgraph.live.hub import Hub, StreamEnded, Subscriber
 from mlgraph.settings import Settings
 
 log = logging.getLogger("mlgraph.live")
@@ -78,12 +78,15 @@ class LiveConnection:
         header_credential: str | None = None,
         principal: Principal | None = None,
     ) -> None:
+        """``close`` closes the transport (a WebSocket's ``close``; a no-op for SSE)."""
         self.hub, self.settings = hub, settings
         self._sessions, self._verifiers, self._close = sessions, verifiers, close
         self._credential = header_credential
         self.principal = principal
         self._watch: asyncio.Task[None] | None = None
-        self.closed: str | None = None
+        self.closed: tuple[int, str] | None = None
+        #: The hub subscribers of this connection's running subscriptions.
+        self.subscribers: set[Subscriber] = set()
 
     async def authenticate(self, params: Mapping[str, Any] | None) -> Principal:
         """Authenticate ``connection_init`` (its payload first, then the headers)."""
@@ -110,10 +113,14 @@ class LiveConnection:
         asyncio.get_running_loop().create_task(self.close(POLICY_VIOLATION, reason))
 
     async def close(self, code: int, reason: str) -> None:
+        """End every subscription of the connection, then close it (WebSocket close code;
+        an SSE response just ends after its subscription's final error)."""
         if self.closed is not None:
             return
-        self.closed = reason
+        self.closed = (code, reason)
         log.info("live: closing a connection (%d %s)", code, reason)
+        for subscriber in list(self.subscribers):
+            subscriber.end(StreamEnded(reason))
         with contextlib.suppress(Exception):  # the peer may already be gone
             await self._close(code, reason[:120])
 

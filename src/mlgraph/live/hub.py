@@ -5,7 +5,8 @@ subscriptions of this replica, each through a bounded queue.
 live is missed), replays ``after < position <= where the hub stood`` from the outbox, then
 yields live events, skipping anything at or before what it already yielded. A subscription
 whose queue fills (its client does not read fast enough) is dropped: its stream raises
-:class:`SlowConsumer` and its ``on_overflow`` callback runs once.
+:class:`SlowConsumer` and its ``on_overflow`` callback runs once. ``Subscriber.end`` ends a
+stream from outside (the connection's credential expired): it raises :class:`StreamEnded`.
 """
 
 from __future__ import annotations
@@ -25,33 +26,49 @@ log = logging.getLogger("mlgraph.live")
 Match = Callable[[LiveEvent], bool]
 
 
-class SlowConsumer(Exception):
+class StreamEnded(Exception):
+    """The server ended the stream (credentials expired or revoked, access removed...)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SlowConsumer(StreamEnded):
     def __init__(self, queued: int) -> None:
         super().__init__(f"slow consumer: {queued} events were waiting unread")
         self.queued = queued
 
 
-_OVERFLOW: Final = object()
+_END: Final = object()
 
 
 class Subscriber:
-    __slots__ = ("match", "on_overflow", "overflowed", "queue")
+    __slots__ = ("ended", "match", "on_overflow", "overflowed", "queue")
 
     def __init__(self, match: Match, size: int, on_overflow: Callable[[str], None]) -> None:
         self.match = match
         self.queue: asyncio.Queue[LiveEvent | object] = asyncio.Queue(size + 1)
         self.on_overflow = on_overflow
         self.overflowed = False
+        self.ended: StreamEnded | None = None
 
     def offer(self, event: LiveEvent) -> None:
-        if self.overflowed or not self.match(event):
+        if self.ended is not None or not self.match(event):
             return
         if self.queue.qsize() < self.queue.maxsize - 1:
             self.queue.put_nowait(event)
             return
         self.overflowed = True
-        self.queue.put_nowait(_OVERFLOW)  # the one slot kept free for this
-        self.on_overflow(str(SlowConsumer(self.queue.qsize() - 1)))
+        slow = SlowConsumer(self.queue.qsize())
+        self.end(slow)
+        self.on_overflow(str(slow))
+
+    def end(self, why: StreamEnded) -> None:
+        """End the stream once the events already queued are read."""
+        if self.ended is None:
+            self.ended = why
+            self.queue.put_nowait(_END)  # the one slot kept free for this
 
 
 class Hub:
@@ -102,9 +119,14 @@ class Hub:
         topics: tuple[str, ...],
         queue_size: int,
         on_overflow: Callable[[str], None],
+        owner: set[Subscriber] | None = None,
     ) -> AsyncGenerator[LiveEvent, None]:
+        """Events matching ``match``; ``owner`` (a connection's set) holds the subscriber
+        while the stream runs, so the connection can end it."""
         subscriber = Subscriber(match, queue_size, on_overflow)
         self._subscribers.add(subscriber)
+        if owner is not None:
+            owner.add(subscriber)
         live_from = self.position
         try:
             # Live from the log's end now (the hub itself may still be behind it).
@@ -122,12 +144,15 @@ class Hub:
             while True:
                 item = await subscriber.queue.get()
                 if not isinstance(item, LiveEvent):
-                    raise SlowConsumer(subscriber.queue.maxsize - 1)
+                    assert subscriber.ended is not None
+                    raise subscriber.ended
                 if item.position > last:
                     last = item.position
                     yield item
         finally:
             self._subscribers.discard(subscriber)
+            if owner is not None:
+                owner.discard(subscriber)
 
     async def catch_up(self) -> int:
         """Read and fan out everything after ``position``; returns how many events."""

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 
 import strawberry
 
-from mlgraph.errors import BadUserInput, Forbidden, NotFound
+from mlgraph.errors import BadUserInput, Forbidden, NotFound, RateLimited, Unauthenticated
 from mlgraph.ids import decode_global_id
+from mlgraph.live.connection import FORBIDDEN, UNAUTHORIZED
 from mlgraph.live.events import LiveEvent, check_retained, decode_stream_cursor
-from mlgraph.live.hub import SlowConsumer
+from mlgraph.live.hub import SlowConsumer, StreamEnded
 from mlgraph.loaders import Loaders
 from mlgraph.schema.deployments import Deployment, DeploymentEvent
 from mlgraph.schema.enums import AlertStatus, DeploymentEventKind, JobStatus
@@ -169,6 +170,7 @@ async def _guarded(info: Info, scope: _Scope, after: int | None) -> AsyncIterato
         topics=scope.topics,
         queue_size=ctx.settings.live_queue_size,
         on_overflow=live.overflow,
+        owner=live.subscribers,
     )
     try:
         async for event in stream:
@@ -180,7 +182,10 @@ async def _guarded(info: Info, scope: _Scope, after: int | None) -> AsyncIterato
             ctx.loaders = Loaders(ctx.sessions, principal.visible_projects())
             yield event
     except SlowConsumer as slow:
-        raise Forbidden(str(slow)) from None
+        raise RateLimited(slow.reason) from None
+    except StreamEnded as ended:
+        code = live.closed[0] if live.closed else FORBIDDEN
+        raise (Unauthenticated if code == UNAUTHORIZED else Forbidden)(ended.reason) from None
     finally:
         await stream.aclose()
 
