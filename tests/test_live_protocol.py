@@ -268,3 +268,13 @@ async def test_only_events_of_projects_one_has_a_role_in_are_pushed(app: Instanc
     message = await receive(ws)
     assert message["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     await ws.close()
+
+
+async def test_graphiql_sends_its_headers_in_connection_init(server: Instance) -> None:
+    # GraphiQL's Headers tab (kept in localStorage) becomes the connection_init payload, so
+    # subscriptions run in GraphiQL authenticate like its queries. (Checked on the page the
+    # server serves; no browser runs here.)
+    page = await server.client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "wsConnectionParams: () =>" in page.text
+    assert "localStorage.getItem('graphiql:headers')" in page.text

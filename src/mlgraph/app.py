@@ -48,7 +48,7 @@ from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
 from mlgraph.context import Context
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
-from mlgraph.live.ws import LimitedWebSocketAdapter
+from mlgraph.live.ws import LimitedWebSocketAdapter, graphiql_with_ws_credentials
 from mlgraph.loaders import Loaders
 from mlgraph.schema import build_schema
 from mlgraph.settings import Settings
@@ -149,6 +149,10 @@ class GraphQLApp(GraphQL[Context, None]):
 
     websocket_adapter_class = LimitedWebSocketAdapter
     max_message_bytes = 64 * 1024
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql_with_ws_credentials(super().graphql_ide_html)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
