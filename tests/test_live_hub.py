@@ -17,7 +17,6 @@ from mlgraph.live.events import (
     check_retained,
     decode_stream_cursor,
     encode_stream_cursor,
-    last_position,
     prune,
 )
 from mlgraph.live.hub import Hub, SlowConsumer
@@ -39,8 +38,9 @@ def anything(_: LiveEvent) -> bool:
 
 
 async def test_a_slow_subscriber_is_dropped_with_a_reason(db: Backend) -> None:
-    hub = Hub(db.sessions)
-    hub.position = await last_position(db.sessions)
+    hub = Hub(db.sessions, poll_interval_s=60)
+    await hub.start()
+    await hub.ready()
     reasons: list[str] = []
     stream = hub.stream(anything, after=None, topics=(), queue_size=2, on_overflow=reasons.append)
     async with asyncio.timeout(10):
@@ -59,6 +59,7 @@ async def test_a_slow_subscriber_is_dropped_with_a_reason(db: Backend) -> None:
         with pytest.raises(SlowConsumer):
             await anext(stream)
     assert hub.subscriber_count == 0
+    await hub.stop()
 
 
 async def test_dispatcher_marks_in_batches_and_wakes_the_hub(db: Backend) -> None:
@@ -92,3 +93,5 @@ async def test_pruned_history_cannot_be_replayed(db: Backend) -> None:
     with pytest.raises(BadUserInput):
         await check_retained(db.sessions, first)
     await check_retained(db.sessions, first + 2)  # its successor is still there
+    with pytest.raises(BadUserInput):
+        await check_retained(db.sessions, first + 4)  # past the end

@@ -88,12 +88,10 @@ class PostgresBroker:
         self.reconnects = 0
 
     async def start(self, wake: Wake) -> None:
+        """Connect in the background (each (re)connect wakes the hub, which then reads what
+        it missed, so nothing published before the connection is up is lost)."""
         self._wake = wake
         self._task = asyncio.create_task(self._listen_forever(), name="mlgraph-live-listen")
-        try:
-            await asyncio.wait_for(self.connected.wait(), 5)
-        except TimeoutError:
-            log.warning("live: LISTEN connection not up yet; retrying in the background")
 
     async def publish(self, session: AsyncSession, envelope: Envelope) -> None:
         await session.execute(

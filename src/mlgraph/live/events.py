@@ -98,11 +98,16 @@ async def last_position(sessions: async_sessionmaker[AsyncSession]) -> int:
 
 
 async def check_retained(sessions: async_sessionmaker[AsyncSession], position: int) -> None:
-    """Refuse a cursor whose events were pruned: its own event is older than every kept one.
+    """Refuse a cursor past the stream's end (it would silently skip events), or one whose
+    events were pruned: its own event is older than every kept one.
     (Pruning removes a prefix of the log, so any cursor at or past the oldest kept event still
     sees everything after it.)"""
     async with sessions() as s:
-        oldest = await s.scalar(select(func.min(OutboxEvent.position)))
+        oldest, newest = (
+            await s.execute(select(func.min(OutboxEvent.position), func.max(OutboxEvent.position)))
+        ).one()
+    if position > (newest or 0):
+        raise BadUserInput("the cursor is past the end of the stream", field="after")
     if oldest is not None and position < oldest - 1:
         raise BadUserInput(
             "the cursor is older than the event retention; re-read the current state and "

@@ -85,7 +85,7 @@ class Hub:
         self._subscribers: set[Subscriber] = set()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._started = False
+        self._ready = asyncio.Event()  # position is known
         self.position = 0
 
     @property
@@ -93,11 +93,13 @@ class Hub:
         return len(self._subscribers)
 
     async def start(self) -> None:
-        """Tail from the log's end on the first start; a restart resumes where it stopped."""
-        if not self._started:
-            self.position = await last_position(self._sessions)
-            self._started = True
+        """Tail from the log's end on the first start (as soon as the database answers: the
+        app starts without it); a restart resumes where it stopped."""
         self._task = asyncio.create_task(self._run(), name="mlgraph-live-hub")
+
+    async def ready(self) -> None:
+        """Wait until the hub knows where the log ends."""
+        await self._ready.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -123,6 +125,7 @@ class Hub:
     ) -> AsyncGenerator[LiveEvent, None]:
         """Events matching ``match``; ``owner`` (a connection's set) holds the subscriber
         while the stream runs, so the connection can end it."""
+        await self._ready.wait()
         subscriber = Subscriber(match, queue_size, on_overflow)
         self._subscribers.add(subscriber)
         if owner is not None:
@@ -171,6 +174,13 @@ class Hub:
                 return seen
 
     async def _run(self) -> None:
+        while not self._ready.is_set():
+            try:
+                self.position = await last_position(self._sessions)
+                self._ready.set()
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                log.warning("live: the outbox is unreachable (%r); retrying", exc)
+                await asyncio.sleep(self._poll_interval_s)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
