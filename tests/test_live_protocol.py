@@ -19,6 +19,7 @@ from mlgraph.auth.local_issuer import issue_token
 from mlgraph.ids import encode_global_id
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import Role
+from mlgraph.storage.uow import unit_of_work
 from tests import factories as f
 from tests.conftest import ADMIN, Backend, truncate
 from tests.live import LEGACY_WS, TRANSPORT_WS, Instance, instance, subscribed
@@ -278,3 +279,35 @@ async def test_graphiql_sends_its_headers_in_connection_init(server: Instance) -
     assert page.status_code == 200
     assert "wsConnectionParams: () =>" in page.text
     assert "localStorage.getItem('graphiql:headers')" in page.text
+
+
+async def test_a_client_that_stops_reading_is_dropped_as_a_slow_consumer(
+    backend: Backend,
+) -> None:
+    # given a subscriber whose client stops reading, on a server with a 4-event queue, and
+    # events of ~60 kB each (the job's parameters), so socket buffers fill after a few
+    async with instance(backend, live_queue_size=4) as app:
+        p = f.project()
+        pl = f.pipeline(p)
+        j = f.job(pl, parameters={"blob": "x" * 60_000})
+        await f.save(app.backend.sessions, p, pl, j)
+        await app.reset()
+        query = "subscription($p: ID!) { jobUpdated(projectId: $p) { cursor job { parameters } } }"
+        ws = await connect(app.ws_url, subprotocols=["graphql-transport-ws"], max_queue=1)  # type: ignore[list-item]
+        assert (await init(ws, bearer(app)))["type"] == "connection_ack"
+        await send(ws, subscribe("1", encode_global_id("Project", p.id), query))
+        await subscribed(app)
+        # when many events are committed while the client reads nothing
+        for i in range(600):
+            async with unit_of_work(app.backend.sessions, actor="t", request_id="r") as tx:
+                tx.emit(
+                    "job.updated", "Job", j.id, p.id, {"status": "RUNNING", "progress": i / 200}
+                )
+            await asyncio.sleep(0.001)  # let the hub and the sender run
+            if app.live.hub.subscriber_count == 0:
+                break
+        # then the server drops it, saying why, and other clients are unaffected
+        code, reason = await closed(ws)
+        assert code == 1008
+        assert reason.startswith("slow consumer")
+        await still_serving(app)
