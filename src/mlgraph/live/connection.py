@@ -3,9 +3,10 @@
 The credential comes from ``connection_init``'s payload (``Authorization: Bearer …``,
 ``token`` or ``apiKey``/``X-Api-Key``) or, failing that, from the upgrade request's headers.
 While the connection stays open the credential is checked again every
-``live_auth_recheck_s`` (and right after a token's ``exp``): an expired or refused token
-closes it with 4401, a revoked or expired API key with 4403. Project roles are re-read at the
-same time, and every pushed event is checked against the current ones.
+``live_auth_recheck_s``, right after a token's ``exp``, and at once when the outbox says the
+connection's API key was revoked or its principal's project roles changed (on any replica):
+an expired or refused token closes it with 4401, a revoked or expired API key with 4403.
+Project roles are re-read at the same time; every pushed event is checked against them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mlgraph.auth import api_keys
 from mlgraph.auth.backends import Authenticator, BackendUnavailable, unverified_claims
 from mlgraph.auth.principal import ANONYMOUS_READER, Principal
 from mlgraph.auth.tokens import TokenVerifier
+from mlgraph.live.events import LiveEvent
 from mlgraph.live.hub import Hub, StreamEnded, Subscriber
 from mlgraph.settings import Settings
 
@@ -33,6 +35,11 @@ Close = Callable[[int, str], Awaitable[None]]
 
 #: Close codes (graphql-transport-ws uses 44xx for its own; these follow its meaning).
 UNAUTHORIZED, FORBIDDEN, POLICY_VIOLATION = 4401, 4403, 1008
+
+
+#: Outbox topics that may change what a connection's credential allows, and the payload field
+#: naming whom they concern (an API key's prefix, a member's principal id).
+_CREDENTIAL_TOPICS = {"api_key.revoked": "prefix", "project.member.changed": "principalId"}
 
 
 class Refused(Exception):
@@ -85,6 +92,7 @@ class LiveConnection:
         self.principal = principal
         self._watch: asyncio.Task[None] | None = None
         self.closed: tuple[int, str] | None = None
+        self._recheck_now = asyncio.Event()
         #: The hub subscribers of this connection's running subscriptions.
         self.subscribers: set[Subscriber] = set()
 
@@ -99,6 +107,7 @@ class LiveConnection:
         self._credential = credential
         self.principal = await self._check(credential)
         self._watch = asyncio.create_task(self._recheck(), name="mlgraph-live-auth")
+        self.hub.listeners.add(self._on_event)
         return self.principal
 
     def may_read(self, project_id: uuid.UUID | None) -> bool:
@@ -126,6 +135,7 @@ class LiveConnection:
 
     async def aclose(self) -> None:
         """The connection ended: stop watching its credential."""
+        self.hub.listeners.discard(self._on_event)
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -150,11 +160,23 @@ class LiveConnection:
                 delay = min(delay, max(until, 0.05))
         return delay
 
+    def _on_event(self, event: LiveEvent) -> None:
+        """Re-check at once when this principal's key was revoked or its roles changed."""
+        field = _CREDENTIAL_TOPICS.get(event.topic)
+        if field is None or self.principal is None:
+            return
+        value = event.payload.get(field)
+        who = f"apikey:{value}" if field == "prefix" else value
+        if who == self.principal.id:
+            self._recheck_now.set()
+
     async def _recheck(self) -> None:
         credential = self._credential
         assert credential is not None
         while True:
-            await asyncio.sleep(self._next_check_in(credential))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._recheck_now.wait(), self._next_check_in(credential))
+            self._recheck_now.clear()
             try:
                 self.principal = await self._check(credential)
             except BackendUnavailable:

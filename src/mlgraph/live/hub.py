@@ -83,6 +83,8 @@ class Hub:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._subscribers: set[Subscriber] = set()
+        #: Called with every event (live connections watch for revoked keys, role changes).
+        self.listeners: set[Callable[[LiveEvent], None]] = set()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # position is known
@@ -165,6 +167,8 @@ class Hub:
             for event in events:
                 for subscriber in list(self._subscribers):
                     subscriber.offer(event)
+                for listener in list(self.listeners):
+                    listener(event)
                 self.position = event.position
             seen += len(events)
             if not events and await last_position(self._sessions) < self.position:
