@@ -3,6 +3,7 @@ open alert per rule and deployment, resolve on recovery; each an audit entry + o
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
@@ -140,3 +141,11 @@ async def test_acknowledged_alert_is_still_open_and_resolves_on_recovery(db: Bac
     [alert] = await alerts(db)
     assert alert.status.value == "RESOLVED"
     assert await topics(db) == ["alert.fired", "alert.updated", "alert.resolved"]
+
+
+async def test_concurrent_breaching_batches_open_one_alert(db: Backend) -> None:
+    s = await setup(db)
+    await rule(db, s, evaluationPeriods=1)
+    await asyncio.gather(*(batch(db, s.deployment_id, hour, 0.9) for hour in range(8)))
+    assert [a.status.value for a in await alerts(db)] == ["FIRING"]
+    assert await topics(db) == ["alert.fired"]
