@@ -176,6 +176,8 @@ def demo() -> None:
 def simulate(url: str | None, interval: float, ticks: int | None, seed: int | None) -> None:
     """Move jobs and post drift now and then through the GraphQL API (watch it live with a
     subscription in GraphiQL). Acts as a platform admin with a local-issuer token."""
+    import httpx
+
     from mlgraph.auth.local_issuer import issue_token
     from mlgraph.demo import SimulationError
     from mlgraph.demo import simulate as run_simulation
@@ -198,6 +200,8 @@ def simulate(url: str | None, interval: float, ticks: int | None, seed: int | No
         )
     except SimulationError as refused:
         raise click.ClickException(str(refused)) from None
+    except httpx.HTTPError as down:
+        raise click.ClickException(f"cannot reach {base}: {down!r}") from None
     except KeyboardInterrupt:
         return
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
