@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -101,3 +102,23 @@ async def test_expired_token_ends_the_stream(app: Instance) -> None:
     assert status == 200
     assert [event for event, _ in frames] == ["next", "complete"]
     assert frames[0][1]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_eventsource_style_get_streams_too(app: Instance) -> None:
+    pid, job_id = await a_job(app)
+    params = {"query": JOB_UPDATED, "variables": json.dumps({"p": pid, "j": job_id})}
+
+    async def first_frame() -> str:
+        headers = {"Accept": "text/event-stream"}
+        async with app.client.stream("GET", "/graphql", params=params, headers=headers) as r:
+            assert r.status_code == 200, await r.aread()
+            async for line in r.aiter_lines():
+                if line.startswith("data:") and "jobUpdated" in line:
+                    return line
+        return ""
+
+    reader = asyncio.create_task(first_frame())
+    await subscribed(app)
+    await app.mutate("updateJob", {"jobId": job_id, "status": "RUNNING"}, "job { id }")
+    frame = await asyncio.wait_for(reader, 10)
+    assert json.loads(frame.removeprefix("data:"))["data"]["jobUpdated"]["status"] == "RUNNING"
