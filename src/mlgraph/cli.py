@@ -38,6 +38,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        ws_per_message_deflate=settings.live_ws_deflate,
+        ws_max_size=settings.live_max_message_bytes,  # refused before it is buffered
     )
 
 

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     live_init_timeout_s: float = Field(
         default=10.0, gt=0, description="Time a WebSocket client has to send connection_init."
     )
+    live_ws_deflate: bool = Field(
+        default=False,
+        description="WebSocket permessage-deflate. Off: small JSON events gain little, and each "
+        "connection's zlib state costs far more memory than the rest of it (bench/subscribers.py).",
+    )
 
     @property
     def effective_database_url(self) -> str:
