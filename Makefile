@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test check schema bench clean
+.PHONY: run test check schema bench clean simulate
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(STAMP)
 	@echo "Paste into GraphiQL's Headers tab (platform admin, 12 h):"
 	@$(BIN)/mlgraph token --user admin@example.com --role admin --header
 	$(BIN)/mlgraph serve
+
+## simulate: a simulated runner moving jobs and posting drift against `make run` (live demo)
+simulate: $(STAMP)
+	$(BIN)/mlgraph demo simulate
 
 ## test: the whole suite on SQLite and PostgreSQL (required under CI=true)
 test: $(STAMP)

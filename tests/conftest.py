@@ -165,7 +165,11 @@ async def backend(
         url = f"sqlite+aiosqlite:///{data_dir / 'test.sqlite3'}"
     await asyncio.to_thread(upgrade, url)
     port = free_port()
-    settings = Settings(database_url=url, data_dir=data_dir, gc_freeze=False, port=port)
+    # Live updates off in the shared app: live tests start their own instances (tests/live.py),
+    # and a dispatcher of the shared app would dispatch their events too.
+    settings = Settings(
+        database_url=url, data_dir=data_dir, gc_freeze=False, port=port, live_enabled=False
+    )
     engine = create_engine(settings)
     sql = SqlCounter()
     event.listen(engine.sync_engine, "before_cursor_execute", sql)

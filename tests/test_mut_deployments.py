@@ -142,7 +142,11 @@ async def test_create_writes_deployment_target_event_audit_and_outbox(db: Backen
     assert entry.changes["after"]["traffic"] == {s.v(0): 100.0}
     assert entry.changes["after"]["status"] == "ACTIVE"
     assert outbox.topic == "deployment.updated"
-    assert outbox.payload == {"kind": "CREATED", "deploymentId": deployment["id"]}
+    assert outbox.payload == {
+        "kind": "CREATED",
+        "deploymentId": deployment["id"],
+        "deploymentEventId": str(event.id),
+    }
     assert (event.kind.value, event.actor) == ("CREATED", ADMIN)
     assert event.data == {"from": {}, "to": {s.v(0): 100.0}}
 
@@ -313,7 +317,9 @@ async def test_shift_traffic_replaces_split_and_records_it(db: Backend) -> None:
     assert entry.changes["before"]["traffic"] == {s.v(0): 100.0}
     assert entry.changes["after"]["traffic"] == {s.v(0): 70.0, s.v(1): 30.0}
     assert entry.changes["after"]["revision"] == 2
-    assert outbox.payload == {"kind": "TRAFFIC_SHIFTED", "deploymentId": deployment["id"]}
+    assert outbox.payload["kind"] == "TRAFFIC_SHIFTED"
+    assert outbox.payload["deploymentId"] == deployment["id"]
+    assert outbox.payload["deploymentEventId"] == str(event.id)
 
     # A replacement: versions left out or at 0 stop being targets.
     again = await shift(db, deployment, [(s.v(1), 50), (s.v(2), 50), (s.v(0), 0)])

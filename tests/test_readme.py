@@ -19,6 +19,7 @@ from tests.conftest import ADMIN, Backend
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 READ_PART, _, WRITE_PART = README.partition("## Writing")
+WRITE_PART = WRITE_PART.partition("\n## ")[0]  # the Writing section only
 BLOCK = re.compile(r"^( *)```graphql\n(.*?)^\1```", flags=re.S | re.M)
 READ_EXAMPLES = [m.group(2) for m in BLOCK.finditer(READ_PART)]
 WRITE_EXAMPLES = [textwrap.dedent(m.group(2)).strip() for m in BLOCK.finditer(WRITE_PART)]

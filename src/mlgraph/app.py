@@ -7,12 +7,14 @@ GraphQL request gets a fresh ``Context`` with its own loaders.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from typing import Any, TypedDict
 
 import httpx
@@ -23,11 +25,17 @@ from starlette.authentication import AuthenticationError
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+)
 from strawberry.types.execution import ExecutionResult
 
 from mlgraph.auth.backends import (
@@ -42,6 +50,10 @@ from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
 from mlgraph.compiled import Planner
 from mlgraph.compiled.http import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
 from mlgraph.context import Context
+from mlgraph.live.connection import LiveConnection, Refused, header_credential
+from mlgraph.live.runtime import Live, running_live
+from mlgraph.live.ws import LimitedWebSocketAdapter, graphiql_with_ws_credentials
+from mlgraph.loaders import Loaders
 from mlgraph.schema import build_schema
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
@@ -58,6 +70,7 @@ class State(TypedDict):
     objects: ObjectStore
     settings: Settings
     verifiers: dict[str, TokenVerifier]
+    live: Live | None
 
 
 class BodyLimit:
@@ -121,6 +134,10 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
+async def _keep_open(_code: int, _reason: str) -> None:
+    """An SSE response has no close code: it ends after its subscription's final error."""
+
+
 #: No roles, no visibility: the context of a request that runs no operation.
 NOBODY = Principal(id="", display_name="")
 
@@ -131,7 +148,16 @@ def _no_constant(name: str) -> object:
 
 class GraphQLApp(GraphQL[Context, None]):
     """The GraphQL endpoint. Requests without a principal are refused (UNAUTHENTICATED), but
-    for the GraphiQL page itself (a GET without a query)."""
+    for the GraphiQL page itself (a GET without a query). WebSockets authenticate in
+    ``connection_init`` (see ``mlgraph.live``); ``Accept: text/event-stream`` runs a
+    subscription over server-sent events (strawberry's graphql-sse transport)."""
+
+    websocket_adapter_class = LimitedWebSocketAdapter
+    max_message_bytes = 64 * 1024
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql_with_ws_credentials(super().graphql_ide_html)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
@@ -144,7 +170,12 @@ class GraphQLApp(GraphQL[Context, None]):
                 )
                 await JSONResponse(body, status_code=401)(scope, receive, send)
                 return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            live = scope.get("state", {}).get("live_connection")
+            if isinstance(live, LiveConnection):
+                await live.aclose()
 
     def decode_json(self, data: str | bytes) -> object:
         """Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts) are refused."""
@@ -204,7 +235,7 @@ class GraphQLApp(GraphQL[Context, None]):
         user = request.scope.get("user")
         # Operations without a principal never get here (see __call__); the GraphiQL page does.
         principal = user.principal if isinstance(user, PrincipalUser) else NOBODY
-        return Context.create(
+        context = Context.create(
             principal=principal,
             request_id=state.request_id,
             settings=state.settings,
@@ -212,6 +243,35 @@ class GraphQLApp(GraphQL[Context, None]):
             objects=state.objects,
             idempotency_key=request.headers.get("idempotency-key"),
         )
+        sse = "text/event-stream" in request.headers.get("accept", "")
+        if state.live is not None and (isinstance(request, WebSocket) or sse):
+            context.live = state.live_connection = LiveConnection(
+                state.live.hub,
+                state.settings,
+                state.sessions,
+                state.verifiers,
+                request.close if isinstance(request, WebSocket) else _keep_open,
+                header_credential=header_credential(request.headers),
+                principal=user.principal if isinstance(user, PrincipalUser) else None,
+            )
+            if sse:  # authenticated by the middleware; this starts the re-checks
+                with contextlib.suppress(Refused, AuthenticationError):
+                    await context.live.authenticate(None)
+        return context
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        """Authenticate ``connection_init``: its payload's credential, else the headers'."""
+        if context.live is None:
+            raise ConnectionRejectionError({"message": "live updates are disabled"})
+        try:
+            principal = await context.live.authenticate(context.connection_params)
+        except Refused as refused:
+            raise ConnectionRejectionError({"message": refused.reason}) from None
+        except AuthenticationError as down:
+            raise ConnectionRejectionError({"message": str(down)}) from None
+        context.principal = principal
+        context.loaders = Loaders(context.sessions, principal.visible_projects())
+        return None
 
 
 async def upload(request: Request) -> Response:
@@ -301,33 +361,50 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     """The app. Pass ``engine`` to share one the caller owns (tests count its statements)."""
     settings = settings or Settings()
     schema = build_schema(max_depth=settings.max_query_depth)
-    graphql = GraphQLApp(schema, graphql_ide="graphiql" if settings.graphiql else None)
+    graphql = GraphQLApp(
+        schema,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        max_subscriptions_per_connection=settings.live_max_subscriptions,
+        subscription_protocols=(
+            GRAPHQL_TRANSPORT_WS_PROTOCOL,
+            GRAPHQL_WS_PROTOCOL,
+            GRAPHQL_SSE_PROTOCOL,
+        ),
+        connection_init_wait_timeout=timedelta(seconds=settings.live_init_timeout_s),
+    )
+    graphql.max_message_bytes = settings.live_max_message_bytes
     if settings.compiled_reads:
         graphql.planner = Planner(schema)
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[State]:
+    async def lifespan(app_: Starlette) -> AsyncIterator[State]:
         db = engine or create_engine(settings)
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
         gc.set_threshold(*settings.gc_threshold)
-        async with httpx.AsyncClient(timeout=5) as http, open_store(settings) as objects:
-            try:
-                yield {
-                    "engine": db,
-                    "sessions": create_sessions(db),
-                    "objects": objects,
-                    "settings": settings,
-                    "verifiers": _verifiers(settings, http),
-                }
-            finally:
-                if engine is None:
-                    await db.dispose()
+        sessions = create_sessions(db)
+        async with httpx.AsyncClient(timeout=5) as http, AsyncExitStack() as stack:
+            if engine is None:
+                stack.push_async_callback(db.dispose)  # runs last, after live stopped
+            objects = await stack.enter_async_context(open_store(settings))
+            live = None
+            if settings.live_enabled:
+                live = await stack.enter_async_context(running_live(settings, sessions))
+            app_.state.live = live  # for tests and benchmarks that drive the dispatcher
+            yield {
+                "engine": db,
+                "sessions": sessions,
+                "objects": objects,
+                "settings": settings,
+                "verifiers": _verifiers(settings, http),
+                "live": live,
+            }
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/objects/{key:path}", upload, methods=["PUT"]),
             Route("/objects/{key:path}", download, methods=["GET", "HEAD"]),
             Route("/healthz", healthz),

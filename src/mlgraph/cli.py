@@ -38,6 +38,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        ws_per_message_deflate=settings.live_ws_deflate,
+        ws_max_size=settings.live_max_message_bytes,  # refused before it is buffered
     )
 
 
@@ -195,3 +197,47 @@ def explain(document: Path, operation: str | None, variables: str | None) -> Non
         click.echo("note: this configuration answers on the resolver path (SQLite or disabled)")
     click.echo(plan.sql)
     click.echo(f"parameters: {[str(p) if not isinstance(p, int) else p for p in plan.params]}")
+
+
+@main.group()
+def demo() -> None:
+    """The demo: a simulated runner and monitor."""
+
+
+@demo.command()
+@click.option("--url", default=None, help="Server base URL (default MLGRAPH_PUBLIC_URL).")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds per step.")
+@click.option("--ticks", type=int, default=None, help="Stop after N steps (default: never).")
+@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable run.")
+def simulate(url: str | None, interval: float, ticks: int | None, seed: int | None) -> None:
+    """Move jobs and post drift now and then through the GraphQL API (watch it live with a
+    subscription in GraphiQL). Acts as a platform admin with a local-issuer token."""
+    import httpx
+
+    from mlgraph.auth.local_issuer import issue_token
+    from mlgraph.demo import SimulationError
+    from mlgraph.demo import simulate as run_simulation
+
+    settings = Settings()
+    token = issue_token(
+        settings, subject="simulator@example.com", roles=settings.oidc_admin_roles[:1]
+    )
+    base = url or settings.effective_public_url
+    click.echo(f"simulating against {base} (Ctrl-C to stop)")
+    try:
+        counts = asyncio.run(
+            run_simulation(
+                base,
+                {"Authorization": f"Bearer {token}"},
+                interval_s=interval,
+                ticks=ticks,
+                seed=seed,
+            )
+        )
+    except SimulationError as refused:
+        raise click.ClickException(str(refused)) from None
+    except httpx.HTTPError as down:
+        raise click.ClickException(f"cannot reach {base}: {down!r}") from None
+    except KeyboardInterrupt:
+        return
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))

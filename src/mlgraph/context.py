@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -13,6 +14,9 @@ from mlgraph.loaders.objects import ObjectLoaders
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
+
+if TYPE_CHECKING:
+    from mlgraph.live.connection import LiveConnection
 
 
 @dataclass
@@ -25,6 +29,10 @@ class Context:
     objects: ObjectStore
     stored: ObjectLoaders
     idempotency_key: str | None = None
+    #: Set on WebSocket and SSE requests: the live connection subscriptions run on.
+    live: LiveConnection | None = None
+    #: The ``connection_init`` payload of a WebSocket (strawberry fills it in).
+    connection_params: dict[str, Any] | None = None
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""

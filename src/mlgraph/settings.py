@@ -114,6 +114,45 @@ class Settings(BaseSettings):
         default=4 * 2**20, ge=1, description="Largest JSON report `DriftMetric.report` reads."
     )
 
+    # Live updates (see README "Live updates"): outbox dispatcher, broker, subscriptions.
+    live_broker: Literal["auto", "memory", "postgres"] = Field(
+        default="auto",
+        description="Event broker: in-process (memory), PostgreSQL LISTEN/NOTIFY (postgres), "
+        "or auto (postgres on PostgreSQL, else memory).",
+    )
+    live_enabled: bool = Field(
+        default=True, description="Run the outbox dispatcher and the subscription hub."
+    )
+    live_poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Fallback outbox poll when no notification arrives (lost NOTIFY, dead peer).",
+    )
+    live_batch_size: int = Field(default=500, ge=1, le=10_000)
+    live_retention_s: int = Field(
+        default=7 * 86400, ge=60, description="How long outbox events can be replayed (`after:`)."
+    )
+    live_queue_size: int = Field(
+        default=256, ge=1, description="Events buffered per subscription before it is dropped."
+    )
+    live_max_subscriptions: int = Field(
+        default=20, ge=1, description="Operations one WebSocket connection may run at once."
+    )
+    live_auth_recheck_s: float = Field(
+        default=30.0, gt=0, description="How often a live connection's credential is re-checked."
+    )
+    live_max_message_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest WebSocket message a client may send."
+    )
+    live_init_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time a WebSocket client has to send connection_init."
+    )
+    live_ws_deflate: bool = Field(
+        default=False,
+        description="WebSocket permessage-deflate. Off: small JSON events gain little, and each "
+        "connection's zlib state costs far more memory than the rest of it (bench/subscribers.py).",
+    )
+
     @property
     def effective_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under ``data_dir``."""

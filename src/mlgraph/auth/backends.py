@@ -61,14 +61,20 @@ class PrincipalUser(BaseUser):
         return self.principal.display_name
 
 
-def _unverified_issuer(token: str) -> str | None:
-    """The ``iss`` a JWT claims, only to pick which verifier checks it."""
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The claims a JWT states, unverified: only for choosing a verifier or a timer."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError, binascii.Error):
-        return None
-    return claims.get("iss") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _unverified_issuer(token: str) -> str | None:
+    """The ``iss`` a JWT claims, only to pick which verifier checks it."""
+    issuer = unverified_claims(token).get("iss")
+    return issuer if isinstance(issuer, str) else None
 
 
 class Authenticator(AuthenticationBackend):
@@ -85,18 +91,26 @@ class Authenticator(AuthenticationBackend):
             if self.settings.anonymous_read:
                 return AuthCredentials(["read"]), PrincipalUser(ANONYMOUS_READER)
             return None
-        sessions: async_sessionmaker[AsyncSession] = conn.state.sessions
+        principal = await self.principal(credential, conn.state.sessions, conn.state.verifiers)
+        return AuthCredentials(["read", "write"]), PrincipalUser(principal)
+
+    async def principal(
+        self,
+        credential: str,
+        sessions: async_sessionmaker[AsyncSession],
+        verifiers: dict[str, TokenVerifier],
+    ) -> Principal:
+        """The principal of a bearer token or API key (also used by live connections, which
+        present theirs in ``connection_init`` and are re-checked while they stay open)."""
         try:
             if credential.startswith(api_keys.KEY_START):
-                principal = await self._api_key(sessions, credential)
-            else:
-                principal = await self._token(conn.state.verifiers, sessions, credential)
+                return await self._api_key(sessions, credential)
+            return await self._token(verifiers, sessions, credential)
         except (SQLAlchemyError, OSError, TimeoutError) as down:
             log.warning("authentication could not reach the database: %r", down)
             raise BackendUnavailable(
                 "a backend service is unavailable; try again shortly"
             ) from None
-        return AuthCredentials(["read", "write"]), PrincipalUser(principal)
 
     async def _token(
         self,

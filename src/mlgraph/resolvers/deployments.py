@@ -172,9 +172,10 @@ def _record(
     message: str,
     data: dict[str, Any],
 ) -> None:
+    event_id = uuid.uuid4()
     tx.session.add(
         DeploymentEvent(
-            id=uuid.uuid4(),
+            id=event_id,
             project_id=deployment.project_id,
             deployment_id=deployment.id,
             kind=kind,
@@ -189,7 +190,11 @@ def _record(
         "Deployment",
         deployment.id,
         deployment.project_id,
-        {"kind": kind.value, "deploymentId": encode_global_id("Deployment", deployment.id)},
+        {
+            "kind": kind.value,
+            "deploymentId": encode_global_id("Deployment", deployment.id),
+            "deploymentEventId": str(event_id),
+        },
     )
 
 

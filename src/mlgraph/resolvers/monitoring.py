@@ -1,7 +1,7 @@
 """Monitoring: record drift metrics, manage alert rules, acknowledge and resolve alerts.
 
-Alert rules are not evaluated here (firing alerts is a later change): recording drift only
-stores the measurements.
+Each recorded batch evaluates the project's alert rules in the same transaction (see
+``resolvers.alerting``): alerts fire and resolve with the data that caused them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
+from mlgraph.resolvers.alerting import evaluate_alert_rules
 from mlgraph.resolvers.common import (
     TEXT_MAX,
     Checks,
@@ -116,6 +117,7 @@ async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
         ]
         s.add_all(rows)
         await s.flush()
+        await evaluate_alert_rules(tx, deployment, rows)
         detected = sum(1 for r in rows if r.detected)
         tx.audit(
             "drift.record",

@@ -27,6 +27,7 @@ from mlgraph.schema.mutations import Mutation
 from mlgraph.schema.query import Query
 from mlgraph.schema.relay import NODE_TYPES
 from mlgraph.schema.scalars import SCALAR_MAP
+from mlgraph.schema.subscriptions import Subscription
 
 __all__ = ["build_schema"]
 _DOMAINS = (audit, deployments, filters, monitoring, pipelines, projects, registry, webhooks)
@@ -52,6 +53,7 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 100) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(NODE_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),

@@ -77,8 +77,7 @@ async def append(
     """Append ``records`` to the chain inside the caller's transaction."""
     if not records:
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    await serialize(session)
     last = (
         await session.execute(
             select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
@@ -107,6 +106,13 @@ async def append(
     session.add_all(entries)
     await session.flush()
     return entries
+
+
+async def serialize(session: AsyncSession) -> None:
+    """Hold the appenders' lock until the transaction ends (PostgreSQL; SQLite's unit of work
+    already holds its write lock). Outbox rows inserted under it get positions in commit order."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +30,7 @@ from mlgraph.storage.graph import entity_for_table
 from mlgraph.storage.models import OutboxEvent
 
 _SQLITE_WRITE_LOCKS: WeakKeyDictionary[Any, asyncio.Lock] = WeakKeyDictionary()
+_COMMIT_CALLBACKS: WeakKeyDictionary[Any, list[Callable[[], None]]] = WeakKeyDictionary()
 
 
 @dataclass
@@ -107,7 +108,8 @@ def plain_json(value: Any) -> Any:
     return value
 
 
-def _write_lock(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+def write_lock(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
+    """The per-engine lock SQLite writers share (a no-op on PostgreSQL)."""
     if engine.dialect.name != "sqlite":
         return nullcontext()
     lock = _SQLITE_WRITE_LOCKS.get(engine.sync_engine)
@@ -116,15 +118,28 @@ def _write_lock(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
     return lock
 
 
+def on_outbox_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` after each unit of work on ``engine`` that committed outbox events
+    (the live dispatcher's wake-up). Returns a function that removes it."""
+    callbacks = _COMMIT_CALLBACKS.setdefault(engine.sync_engine, [])
+    callbacks.append(callback)
+    return lambda: callbacks.remove(callback)
+
+
 @asynccontextmanager
 async def unit_of_work(
     sessions: async_sessionmaker[AsyncSession], *, actor: str, request_id: str
 ) -> AsyncIterator[UnitOfWork]:
     engine = sessions.kw["bind"]
-    async with _write_lock(engine), sessions() as session, session.begin():
+    async with write_lock(engine), sessions() as session, session.begin():
         tx = UnitOfWork(session, actor, request_id)
         yield tx
         await session.flush()
         await audit.append(session, tx.audits, actor=actor, request_id=request_id)
+        if tx.events and not tx.audits:
+            await audit.serialize(session)  # outbox positions follow commit order
         session.add_all(tx.events)
         await session.flush()
+    if tx.events:
+        for callback in list(_COMMIT_CALLBACKS.get(engine.sync_engine, ())):
+            callback()

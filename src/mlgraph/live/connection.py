@@ -1,0 +1,186 @@
+"""One live connection (a WebSocket, or one SSE response): who it is, and how it ends.
+
+The credential comes from ``connection_init``'s payload (``Authorization: Bearer …``,
+``token`` or ``apiKey``/``X-Api-Key``) or, failing that, from the upgrade request's headers.
+While the connection stays open the credential is checked again every
+``live_auth_recheck_s``, right after a token's ``exp``, and at once when the outbox says the
+connection's API key was revoked or its principal's project roles changed (on any replica):
+an expired or refused token closes it with 4401, a revoked or expired API key with 4403.
+Project roles are re-read at the same time; every pushed event is checked against them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.authentication import AuthenticationError
+
+from mlgraph.auth import api_keys
+from mlgraph.auth.backends import Authenticator, BackendUnavailable, unverified_claims
+from mlgraph.auth.principal import ANONYMOUS_READER, Principal
+from mlgraph.auth.tokens import TokenVerifier
+from mlgraph.live.events import LiveEvent
+from mlgraph.live.hub import Hub, StreamEnded, Subscriber
+from mlgraph.settings import Settings
+
+log = logging.getLogger("mlgraph.live")
+Close = Callable[[int, str], Awaitable[None]]
+
+#: Close codes (graphql-transport-ws uses 44xx for its own; these follow its meaning).
+UNAUTHORIZED, FORBIDDEN, POLICY_VIOLATION = 4401, 4403, 1008
+
+
+#: Outbox topics that may change what a connection's credential allows, and the payload field
+#: naming whom they concern (an API key's prefix, a member's principal id).
+_CREDENTIAL_TOPICS = {"api_key.revoked": "prefix", "project.member.changed": "principalId"}
+
+
+class Refused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def credential_from(params: Mapping[str, Any] | None) -> str | None:
+    """The credential in a ``connection_init`` payload, if any."""
+    if not params:
+        return None
+    lowered = {str(k).lower(): v for k, v in params.items()}
+    auth = lowered.get("authorization")
+    if isinstance(auth, str):
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    for key in ("token", "apikey", "x-api-key"):
+        given = lowered.get(key)
+        if isinstance(given, str) and given.strip():
+            return given.strip()
+    return None
+
+
+def header_credential(headers: Mapping[str, str]) -> str | None:
+    """The credential of a request's headers (as the authentication middleware reads it)."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return headers.get("x-api-key", "").strip() or None
+
+
+class LiveConnection:
+    def __init__(
+        self,
+        hub: Hub,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        verifiers: dict[str, TokenVerifier],
+        close: Close,
+        *,
+        header_credential: str | None = None,
+        principal: Principal | None = None,
+    ) -> None:
+        """``close`` closes the transport (a WebSocket's ``close``; a no-op for SSE)."""
+        self.hub, self.settings = hub, settings
+        self._sessions, self._verifiers, self._close = sessions, verifiers, close
+        self._credential = header_credential
+        self.principal = principal
+        self._watch: asyncio.Task[None] | None = None
+        self.closed: tuple[int, str] | None = None
+        self._recheck_now = asyncio.Event()
+        #: The hub subscribers of this connection's running subscriptions.
+        self.subscribers: set[Subscriber] = set()
+
+    async def authenticate(self, params: Mapping[str, Any] | None) -> Principal:
+        """Authenticate ``connection_init`` (its payload first, then the headers)."""
+        credential = credential_from(params) or self._credential
+        if credential is None:
+            if self.settings.anonymous_read:
+                self.principal = ANONYMOUS_READER
+                return self.principal
+            raise Refused(UNAUTHORIZED, "credentials required: a bearer token or an API key")
+        self._credential = credential
+        self.principal = await self._check(credential)
+        self._watch = asyncio.create_task(self._recheck(), name="mlgraph-live-auth")
+        self.hub.listeners.add(self._on_event)
+        return self.principal
+
+    def may_read(self, project_id: uuid.UUID | None) -> bool:
+        principal = self.principal
+        if principal is None or project_id is None:
+            return False
+        visible = principal.visible_projects()
+        return visible is None or project_id in visible
+
+    def overflow(self, reason: str) -> None:
+        """A subscription's queue filled up: drop the connection, saying why."""
+        asyncio.get_running_loop().create_task(self.close(POLICY_VIOLATION, reason))
+
+    async def close(self, code: int, reason: str) -> None:
+        """End every subscription of the connection, then close it (WebSocket close code;
+        an SSE response just ends after its subscription's final error)."""
+        if self.closed is not None:
+            return
+        self.closed = (code, reason)
+        log.info("live: closing a connection (%d %s)", code, reason)
+        for subscriber in list(self.subscribers):
+            subscriber.end(StreamEnded(reason))
+        with contextlib.suppress(Exception):  # the peer may already be gone
+            await self._close(code, reason[:120])
+
+    async def aclose(self) -> None:
+        """The connection ended: stop watching its credential."""
+        self.hub.listeners.discard(self._on_event)
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+
+    async def _check(self, credential: str) -> Principal:
+        auth = Authenticator(self.settings)
+        try:
+            return await auth.principal(credential, self._sessions, self._verifiers)
+        except BackendUnavailable:
+            raise
+        except AuthenticationError as refused:
+            code = FORBIDDEN if credential.startswith(api_keys.KEY_START) else UNAUTHORIZED
+            raise Refused(code, f"credentials refused: {refused}") from None
+
+    def _next_check_in(self, credential: str) -> float:
+        delay = self.settings.live_auth_recheck_s
+        if not credential.startswith(api_keys.KEY_START):
+            exp = unverified_claims(credential).get("exp")
+            if isinstance(exp, int | float):
+                until = exp + self.settings.oidc_leeway_s - time.time() + 0.05
+                delay = min(delay, max(until, 0.05))
+        return delay
+
+    def _on_event(self, event: LiveEvent) -> None:
+        """Re-check at once when this principal's key was revoked or its roles changed."""
+        field = _CREDENTIAL_TOPICS.get(event.topic)
+        if field is None or self.principal is None:
+            return
+        value = event.payload.get(field)
+        who = f"apikey:{value}" if field == "prefix" else value
+        if who == self.principal.id:
+            self._recheck_now.set()
+
+    async def _recheck(self) -> None:
+        credential = self._credential
+        assert credential is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._recheck_now.wait(), self._next_check_in(credential))
+            self._recheck_now.clear()
+            try:
+                self.principal = await self._check(credential)
+            except BackendUnavailable:
+                continue  # keep serving on the roles last seen; try again next round
+            except Refused as refused:
+                await self.close(refused.code, refused.reason)
+                return

@@ -1,0 +1,124 @@
+"""The outbox dispatcher: publish committed events in position order, mark them dispatched.
+
+Each round takes the oldest undispatched events (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+the dispatchers of several replicas never take the same rows), sets ``dispatched_at`` and
+publishes one envelope through the broker in the same transaction, then tells local listeners.
+A crash before the commit leaves the rows undispatched, so the next round (here or on another
+replica, or after a restart) publishes them again: at least once, event ids unchanged.
+
+It runs on every local commit that wrote events (``on_outbox_commit``) and every
+``poll_interval_s`` (events of a replica that died before dispatching them), and prunes events
+older than the retention now and then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mlgraph.live.brokers import Broker, Envelope
+from mlgraph.live.events import prune
+from mlgraph.storage.models import OutboxEvent
+from mlgraph.storage.types import utcnow
+from mlgraph.storage.uow import write_lock
+
+log = logging.getLogger("mlgraph.live")
+PRUNE_EVERY_S = 600.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        broker: Broker,
+        *,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self._sessions = sessions
+        self._engine = sessions.kw["bind"]
+        self._broker = broker
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._retention = retention
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._pruned_at = 0.0
+        self.listeners: list[Callable[[Envelope], None]] = []
+        self.dispatched = 0
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if not self.running:
+            self._task = asyncio.create_task(self._run(), name="mlgraph-live-dispatch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def dispatch_once(self) -> int:
+        """Dispatch one batch; returns how many events it published."""
+        async with write_lock(self._engine), self._sessions() as s, s.begin():
+            stmt = (
+                select(OutboxEvent.position)
+                .where(OutboxEvent.dispatched_at.is_(None))
+                .order_by(OutboxEvent.position)
+                .limit(self._batch_size)
+            )
+            if self._engine.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            positions = list(await s.scalars(stmt))
+            if not positions:
+                return 0
+            await s.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.position.in_(positions))
+                .values(dispatched_at=utcnow())
+            )
+            envelope = Envelope(positions[0], positions[-1], len(positions))
+            await self._broker.publish(s, envelope)
+        self._broker.committed(envelope)
+        for listener in self.listeners:
+            listener(envelope)
+        self.dispatched += len(positions)
+        return len(positions)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                while await self.dispatch_once() == self._batch_size:
+                    pass
+                await self._maybe_prune()
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                log.warning("live: dispatch failed (%r); retrying", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
+            self._wakeup.clear()
+
+    async def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        async with write_lock(self._engine):
+            removed = await prune(self._sessions, self._retention)
+        if removed:
+            log.info("live: pruned %d outbox events older than %s", removed, self._retention)

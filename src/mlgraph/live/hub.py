@@ -1,0 +1,196 @@
+"""The hub: one per replica. It tails the outbox by position and fans events out to the
+subscriptions of this replica, each through a bounded queue.
+
+``stream()`` is what a subscription iterates: it registers first (so nothing that arrives
+live is missed), replays ``after < position <= where the hub stood`` from the outbox, then
+yields live events, skipping anything at or before what it already yielded. A subscription
+whose queue fills (its client does not read fast enough) is dropped: its stream raises
+:class:`SlowConsumer` and its ``on_overflow`` callback runs once. ``Subscriber.end`` ends a
+stream from outside (the connection's credential expired): it raises :class:`StreamEnded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Callable
+from typing import Final
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mlgraph.live.events import LiveEvent, last_position, read_after
+
+log = logging.getLogger("mlgraph.live")
+Match = Callable[[LiveEvent], bool]
+
+
+class StreamEnded(Exception):
+    """The server ended the stream (credentials expired or revoked, access removed...)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SlowConsumer(StreamEnded):
+    def __init__(self, queued: int) -> None:
+        super().__init__(f"slow consumer: {queued} events were waiting unread")
+        self.queued = queued
+
+
+_END: Final = object()
+
+
+class Subscriber:
+    __slots__ = ("ended", "match", "on_overflow", "overflowed", "queue")
+
+    def __init__(self, match: Match, size: int, on_overflow: Callable[[str], None]) -> None:
+        self.match = match
+        self.queue: asyncio.Queue[LiveEvent | object] = asyncio.Queue(size + 1)
+        self.on_overflow = on_overflow
+        self.overflowed = False
+        self.ended: StreamEnded | None = None
+
+    def offer(self, event: LiveEvent) -> None:
+        if self.ended is not None or not self.match(event):
+            return
+        if self.queue.qsize() < self.queue.maxsize - 1:
+            self.queue.put_nowait(event)
+            return
+        self.overflowed = True
+        slow = SlowConsumer(self.queue.qsize())
+        self.end(slow)
+        self.on_overflow(str(slow))
+
+    def end(self, why: StreamEnded) -> None:
+        """End the stream once the events already queued are read."""
+        if self.ended is None:
+            self.ended = why
+            self.queue.put_nowait(_END)  # the one slot kept free for this
+
+
+class Hub:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._subscribers: set[Subscriber] = set()
+        #: Called with every event (live connections watch for revoked keys, role changes).
+        self.listeners: set[Callable[[LiveEvent], None]] = set()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()  # position is known
+        self.position = 0
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def start(self) -> None:
+        """Tail from the log's end on the first start (as soon as the database answers: the
+        app starts without it); a restart resumes where it stopped."""
+        self._task = asyncio.create_task(self._run(), name="mlgraph-live-hub")
+
+    async def ready(self) -> None:
+        """Wait until the hub knows where the log ends."""
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self, last: int = 0) -> None:
+        """Something was published up to ``last`` (0: unknown, look anyway)."""
+        if last == 0 or last > self.position:
+            self._wakeup.set()
+
+    async def stream(
+        self,
+        match: Match,
+        *,
+        after: int | None,
+        topics: tuple[str, ...],
+        queue_size: int,
+        on_overflow: Callable[[str], None],
+        owner: set[Subscriber] | None = None,
+    ) -> AsyncGenerator[LiveEvent, None]:
+        """Events matching ``match``; ``owner`` (a connection's set) holds the subscriber
+        while the stream runs, so the connection can end it."""
+        await self._ready.wait()
+        subscriber = Subscriber(match, queue_size, on_overflow)
+        self._subscribers.add(subscriber)
+        if owner is not None:
+            owner.add(subscriber)
+        live_from = self.position
+        try:
+            # Live from the log's end now (the hub itself may still be behind it).
+            last = max(live_from, await last_position(self._sessions)) if after is None else after
+            while last < live_from:
+                replay = await read_after(
+                    self._sessions, last, limit=self._batch_size, upto=live_from, topics=topics
+                )
+                if not replay:
+                    break
+                for event in replay:
+                    last = event.position
+                    if match(event):
+                        yield event
+            while True:
+                item = await subscriber.queue.get()
+                if not isinstance(item, LiveEvent):
+                    assert subscriber.ended is not None
+                    raise subscriber.ended
+                if item.position > last:
+                    last = item.position
+                    yield item
+        finally:
+            self._subscribers.discard(subscriber)
+            if owner is not None:
+                owner.discard(subscriber)
+
+    async def catch_up(self) -> int:
+        """Read and fan out everything after ``position``; returns how many events."""
+        seen = 0
+        while True:
+            events = await read_after(self._sessions, self.position, limit=self._batch_size)
+            for event in events:
+                for subscriber in list(self._subscribers):
+                    subscriber.offer(event)
+                for listener in list(self.listeners):
+                    listener(event)
+                self.position = event.position
+            seen += len(events)
+            if not events and await last_position(self._sessions) < self.position:
+                log.warning("live: the outbox was emptied or restored; tailing from its end")
+                self.position = await last_position(self._sessions)
+            if len(events) < self._batch_size:
+                return seen
+
+    async def _run(self) -> None:
+        while not self._ready.is_set():
+            try:
+                self.position = await last_position(self._sessions)
+                self._ready.set()
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                log.warning("live: the outbox is unreachable (%r); retrying", exc)
+                await asyncio.sleep(self._poll_interval_s)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
+            self._wakeup.clear()
+            try:
+                await self.catch_up()
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                log.warning("live: reading the outbox failed (%r); retrying", exc)
+                await asyncio.sleep(self._poll_interval_s)

@@ -1,0 +1,72 @@
+"""What the app's lifespan starts and stops: broker, dispatcher and hub of this replica."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mlgraph.live.brokers import Broker, InProcessBroker, PostgresBroker
+from mlgraph.live.dispatcher import Dispatcher
+from mlgraph.live.hub import Hub
+from mlgraph.settings import Settings
+from mlgraph.storage.uow import on_outbox_commit
+
+
+@dataclass
+class Live:
+    settings: Settings
+    broker: Broker
+    dispatcher: Dispatcher
+    hub: Hub
+
+
+def make_broker(settings: Settings) -> Broker:
+    kind = settings.live_broker
+    if kind == "auto":
+        kind = "postgres" if settings.is_postgresql else "memory"
+    if kind == "postgres":
+        if not settings.is_postgresql:
+            raise ValueError("MLGRAPH_LIVE_BROKER=postgres needs a PostgreSQL database_url")
+        return PostgresBroker(settings.effective_database_url)
+    return InProcessBroker()
+
+
+@asynccontextmanager
+async def running_live(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Live]:
+    """Start hub, broker and dispatcher (in that order, so no wake-up is missed); stop them in
+    reverse on exit."""
+    hub = Hub(
+        sessions,
+        batch_size=settings.live_batch_size,
+        poll_interval_s=settings.live_poll_interval_s,
+    )
+    broker = make_broker(settings)
+    dispatcher = Dispatcher(
+        sessions,
+        broker,
+        batch_size=settings.live_batch_size,
+        poll_interval_s=settings.live_poll_interval_s,
+        retention=timedelta(seconds=settings.live_retention_s),
+    )
+    await hub.start()
+    await broker.start(hub.wake)
+    engine = sessions.kw["bind"]
+    forget = [
+        on_outbox_commit(engine, dispatcher.wake),
+        on_outbox_commit(engine, hub.wake),  # local subscribers need not wait for the broker
+    ]
+    dispatcher.start()
+    try:
+        yield Live(settings, broker, dispatcher, hub)
+    finally:
+        for undo in forget:
+            undo()
+        await dispatcher.stop()
+        await broker.stop()
+        await hub.stop()

@@ -1,0 +1,246 @@
+"""Subscriptions: live job, alert and deployment events, resumable by outbox cursor.
+
+Each event carries ``cursor`` (its outbox position) and ``eventId`` (the same for a resent
+event); ``after: cursor`` first replays the retained events after it, then goes live. The
+entity fields (``job``, ``alert``, ``deployment``...) are read when the event is pushed, with
+the subscriber's current rights; the other fields are the state the event recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+
+from mlgraph.errors import BadUserInput, Forbidden, NotFound, RateLimited, Unauthenticated
+from mlgraph.ids import decode_global_id
+from mlgraph.live.connection import FORBIDDEN, UNAUTHORIZED
+from mlgraph.live.events import LiveEvent, check_retained, decode_stream_cursor
+from mlgraph.live.hub import SlowConsumer, StreamEnded
+from mlgraph.loaders import Loaders
+from mlgraph.schema.deployments import Deployment, DeploymentEvent
+from mlgraph.schema.enums import AlertStatus, DeploymentEventKind, JobStatus
+from mlgraph.schema.monitoring import Alert
+from mlgraph.schema.pipelines import Job
+from mlgraph.schema.relay import NODE_TYPES, Info
+
+JOB_TOPICS = ("job.created", "job.updated")
+ALERT_TOPICS = ("alert.fired", "alert.resolved", "alert.updated")
+DEPLOYMENT_TOPICS = ("deployment.updated",)
+
+ProjectArg = Annotated[strawberry.ID, strawberry.argument(description="The project's global ID.")]
+AfterArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Replay the retained events after this cursor before going live."
+    ),
+]
+
+
+@strawberry.interface(description="An event from the outbox, pushed live or replayed.")
+class LiveUpdate:
+    cursor: str = strawberry.field(description="Stream position: pass it as `after` to resume.")
+    event_id: strawberry.ID = strawberry.field(
+        description="Unique per event; an event delivered twice keeps its id."
+    )
+    topic: str = strawberry.field(description="What happened, e.g. `job.updated`.")
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    entity_pk: strawberry.Private[uuid.UUID | None]
+    payload: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def fields_of(cls, event: LiveEvent) -> dict[str, Any]:
+        return {
+            "cursor": event.cursor,
+            "event_id": strawberry.ID(str(event.event_id)),
+            "topic": event.topic,
+            "occurred_at": event.created_at,
+            "entity_pk": event.entity_id,
+            "payload": event.payload,
+        }
+
+
+async def _node(info: Info, type_name: str, pk: uuid.UUID | None) -> Any:
+    if pk is None:
+        return None
+    row = await info.context.loaders.by_key(type_name).load(pk)
+    return None if row is None else NODE_TYPES[type_name].from_row(row)
+
+
+@strawberry.type(description="A job was started or reported on.")
+class JobUpdate(LiveUpdate):
+    status: JobStatus = strawberry.field(description="The job's status as of this event.")
+    progress: float = strawberry.field(description="The job's progress as of this event.")
+
+    @strawberry.field(description="The job now (null if deleted or no longer visible).")
+    async def job(self, info: Info) -> Job | None:
+        node: Job | None = await _node(info, "Job", self.entity_pk)
+        return node
+
+
+@strawberry.type(description="An alert fired, was acknowledged or was resolved.")
+class AlertUpdate(LiveUpdate):
+    status: AlertStatus = strawberry.field(description="The alert's status as of this event.")
+
+    @strawberry.field(description="The alert now (null if deleted or no longer visible).")
+    async def alert(self, info: Info) -> Alert | None:
+        node: Alert | None = await _node(info, "Alert", self.entity_pk)
+        return node
+
+
+@strawberry.type(description="Something happened to a deployment.")
+class DeploymentUpdate(LiveUpdate):
+    kind: DeploymentEventKind = strawberry.field(description="What happened.")
+
+    @strawberry.field(description="The deployment now (null if no longer visible).")
+    async def deployment(self, info: Info) -> Deployment | None:
+        node: Deployment | None = await _node(info, "Deployment", self.entity_pk)
+        return node
+
+    @strawberry.field(description="The recorded deployment event, with its details.")
+    async def event(self, info: Info) -> DeploymentEvent | None:
+        raw = self.payload.get("deploymentEventId")
+        node: DeploymentEvent | None = await _node(
+            info, "DeploymentEvent", uuid.UUID(raw) if isinstance(raw, str) else None
+        )
+        return node
+
+
+@dataclass(frozen=True)
+class _Scope:
+    project_id: uuid.UUID
+    topics: tuple[str, ...]
+    entity_id: uuid.UUID | None
+
+    def match(self, event: LiveEvent) -> bool:
+        return (
+            event.project_id == self.project_id
+            and event.topic in self.topics
+            and (self.entity_id is None or event.entity_id == self.entity_id)
+        )
+
+
+def _pk(global_id: str, type_name: str, field: str) -> uuid.UUID:
+    found, pk = decode_global_id(global_id, field=field)
+    if found != type_name:
+        raise BadUserInput(f"{field} must be the ID of a {type_name}", field=field)
+    return pk
+
+
+async def _open(
+    info: Info,
+    project_id: str,
+    topics: tuple[str, ...],
+    entity: tuple[str, str | None, str] | None,
+    after: str | None,
+) -> AsyncIterator[LiveEvent]:
+    """Check the arguments and the caller's rights, then stream the matching events."""
+    ctx, live = info.context, info.context.live
+    if live is None:
+        raise BadUserInput("subscriptions run over WebSocket or server-sent events")
+    pid = _pk(project_id, "Project", "projectId")
+    if not live.may_read(pid):
+        raise Forbidden("you have no role in this project")
+    if await ctx.loaders.by_key("Project").load(pid) is None:
+        raise NotFound("no such project", field="projectId")
+    entity_id = None
+    if entity is not None and (global_id := entity[1]) is not None:
+        type_name, _, field = entity
+        entity_id = _pk(global_id, type_name, field)
+        row = await ctx.loaders.by_key(type_name).load(entity_id)
+        if row is None or row.project_id != pid:
+            raise NotFound(f"no such {type_name} in this project", field=field)
+    position = None if after is None else decode_stream_cursor(after)
+    if position is not None:
+        await check_retained(ctx.sessions, position)
+    scope = _Scope(pid, topics, entity_id)
+    return _guarded(info, scope, position)
+
+
+async def _guarded(info: Info, scope: _Scope, after: int | None) -> AsyncIterator[LiveEvent]:
+    ctx, live = info.context, info.context.live
+    assert live is not None
+    stream = live.hub.stream(
+        scope.match,
+        after=after,
+        topics=scope.topics,
+        queue_size=ctx.settings.live_queue_size,
+        on_overflow=live.overflow,
+        owner=live.subscribers,
+    )
+    try:
+        async for event in stream:
+            if not live.may_read(event.project_id):
+                raise Forbidden("your role in this project was removed")
+            principal = live.principal
+            assert principal is not None
+            ctx.principal = principal
+            ctx.loaders = Loaders(ctx.sessions, principal.visible_projects())
+            yield event
+    except SlowConsumer as slow:
+        raise RateLimited(slow.reason) from None
+    except StreamEnded as ended:
+        code = live.closed[0] if live.closed else FORBIDDEN
+        raise (Unauthenticated if code == UNAUTHORIZED else Forbidden)(ended.reason) from None
+    finally:
+        await stream.aclose()
+
+
+@strawberry.type(description="Live updates over WebSocket or server-sent events.")
+class Subscription:
+    @strawberry.subscription(description="Jobs of a project started or reported on.")
+    async def job_updated(
+        self,
+        info: Info,
+        project_id: ProjectArg,
+        job_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only this job; null for every job."),
+        ] = None,
+        after: AfterArg = None,
+    ) -> AsyncGenerator[JobUpdate, None]:
+        events = await _open(info, project_id, JOB_TOPICS, ("Job", job_id, "jobId"), after)
+        async for e in events:
+            yield JobUpdate(
+                **LiveUpdate.fields_of(e),
+                status=JobStatus(e.payload["status"]),
+                progress=float(e.payload.get("progress") or 0.0),
+            )
+
+    @strawberry.subscription(description="Alerts of a project fired, acknowledged or resolved.")
+    async def alert_fired(
+        self, info: Info, project_id: ProjectArg, after: AfterArg = None
+    ) -> AsyncGenerator[AlertUpdate, None]:
+        events = await _open(info, project_id, ALERT_TOPICS, None, after)
+        async for e in events:
+            yield AlertUpdate(**LiveUpdate.fields_of(e), status=AlertStatus(e.payload["status"]))
+
+    @strawberry.subscription(description="Traffic shifts, promotions, rollbacks of deployments.")
+    async def deployment_events(
+        self,
+        info: Info,
+        project_id: ProjectArg,
+        deployment_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only this deployment; null for every one."),
+        ] = None,
+        after: AfterArg = None,
+    ) -> AsyncGenerator[DeploymentUpdate, None]:
+        events = await _open(
+            info,
+            project_id,
+            DEPLOYMENT_TOPICS,
+            ("Deployment", deployment_id, "deploymentId"),
+            after,
+        )
+        async for e in events:
+            yield DeploymentUpdate(
+                **LiveUpdate.fields_of(e), kind=DeploymentEventKind(e.payload["kind"])
+            )
+
+
+__all__ = ["AlertUpdate", "DeploymentUpdate", "JobUpdate", "Subscription"]

@@ -1,0 +1,94 @@
+"""`mlgraph demo simulate`: the simulated runner drives the demo data, and a subscriber sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from typing import Any
+
+from gql import GraphQLRequest
+
+from mlgraph.demo import simulate
+from mlgraph.seed import seed_demo
+from tests.conftest import ADMIN, Backend, truncate
+from tests.live import TRANSPORT_WS, instance, subscribed, ws_client
+
+PROJECT_JOBS = "subscription($p: ID!) { jobUpdated(projectId: $p) { status job { id } } }"
+
+
+async def test_simulated_runner_moves_jobs_that_subscribers_see(backend: Backend) -> None:
+    await truncate(backend)
+    await seed_demo(backend.sessions, projects=3)
+    async with instance(backend) as app:
+        await app.reset()
+        projects = await app.data("{ projects(first: 3) { nodes { id } } }")
+        received: list[dict[str, Any]] = []
+
+        async def watch() -> None:
+            async with ws_client(app, TRANSPORT_WS) as session:
+                streams = [
+                    session.subscribe(GraphQLRequest(PROJECT_JOBS, variable_values={"p": p["id"]}))
+                    for p in projects["projects"]["nodes"]
+                ]
+
+                async def drain(stream: Any) -> None:
+                    async for result in stream:
+                        received.append(result)
+
+                await asyncio.gather(*(drain(s) for s in streams))
+
+        watcher = asyncio.create_task(watch())
+        await subscribed(app, 3)
+        counts = await simulate(
+            app.base_url, app.backend.headers(ADMIN, admin=True), interval_s=0, ticks=8, seed=3
+        )
+        assert counts["started"] > 0
+        assert counts["updated"] > 0
+        await asyncio.sleep(0.5)
+        watcher.cancel()
+        statuses = {r["jobUpdated"]["status"] for r in received}
+        assert len(received) >= counts["started"] + counts["updated"]
+        assert "RUNNING" in statuses
+
+
+RUNS = "{ projects(first: 2) { nodes { pipelines(first: 3) { nodes { runs { totalCount } } } } } }"
+
+
+def simulate_command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlgraph", "demo", "simulate", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_demo_simulate_command_runs_against_a_server(backend: Backend) -> None:
+    await truncate(backend)
+    await seed_demo(backend.sessions, projects=2)
+    async with instance(backend) as app:
+        env = {**os.environ, "MLGRAPH_DATA_DIR": str(app.settings.data_dir)}
+
+        async def runs() -> int:
+            data = await app.data(RUNS)
+            return sum(
+                pl["runs"]["totalCount"]
+                for p in data["projects"]["nodes"]
+                for pl in p["pipelines"]["nodes"]
+            )
+
+        before = await runs()
+        args = ("--url", app.base_url, "--ticks", "6", "--interval", "0", "--seed", "5")
+        done = await asyncio.to_thread(simulate_command, env, *args)
+        assert done.returncode == 0, done.stderr
+        assert "updated=" in done.stdout
+        assert await runs() > before
+    # no server there: a one-line error, exit 1
+    args = ("--url", "http://127.0.0.1:9", "--ticks", "1")
+    done = await asyncio.to_thread(simulate_command, env, *args)
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: cannot reach")
