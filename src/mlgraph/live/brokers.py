@@ -27,6 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlgraph.live.tasks import stop_task
+
 log = logging.getLogger("mlgraph.live")
 CHANNEL = "mlgraph_outbox"
 Wake = Callable[[int], None]
@@ -108,11 +110,8 @@ class PostgresBroker:
             self._conn.terminate()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:

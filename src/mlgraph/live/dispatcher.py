@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlgraph.live.brokers import Broker, Envelope
 from mlgraph.live.events import prune
+from mlgraph.live.tasks import stop_task
 from mlgraph.storage.models import OutboxEvent
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import write_lock
@@ -68,11 +69,8 @@ class Dispatcher:
             self._task = asyncio.create_task(self._run(), name="mlgraph-live-dispatch")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def dispatch_once(self) -> int:
         """Dispatch one batch; returns how many events it published."""

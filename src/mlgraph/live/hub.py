@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlgraph.live.events import LiveEvent, last_position, read_after
+from mlgraph.live.tasks import stop_task
 
 log = logging.getLogger("mlgraph.live")
 Match = Callable[[LiveEvent], bool]
@@ -104,11 +105,8 @@ class Hub:
         await self._ready.wait()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     def wake(self, last: int = 0) -> None:
         """Something was published up to ``last`` (0: unknown, look anyway)."""
