@@ -99,12 +99,23 @@ class Edge(Generic[T]):
 
 @strawberry.type(description="A page of items with Relay cursors.")
 class Connection(Generic[T]):
-    page_info: PageInfo = strawberry.field(description="Cursors and whether more pages exist.")
     # A plain field, not a resolver: strawberry resolves it without building an Info.
     nodes: list[T] = strawberry.field(description="The items of this page, without cursors.")
     count: strawberry.Private[Callable[[], Awaitable[int]]]
     rows: strawberry.Private[Sequence[Row[Any]]]
     cursor: strawberry.Private[Callable[[Row[Any]], str]]
+    has_next: strawberry.Private[bool]
+    has_previous: strawberry.Private[bool]
+
+    @strawberry.field(description="Cursors and whether more pages exist.")
+    def page_info(self) -> PageInfo:
+        rows = self.rows
+        return PageInfo(
+            has_next_page=self.has_next,
+            has_previous_page=self.has_previous,
+            start_cursor=self.cursor(rows[0]) if rows else None,
+            end_cursor=self.cursor(rows[-1]) if rows else None,
+        )
 
     @strawberry.field(description="The items of this page with cursors.")
     def edges(self) -> list[Edge[T]]:
@@ -234,16 +245,11 @@ async def resolve_connection(
         return encode_cursor(column, getattr(row, column), row.id)
 
     rows = page.rows
-    info_ = PageInfo(
-        has_next_page=page.has_next,
-        has_previous_page=page.has_previous,
-        start_cursor=cursor(rows[0]) if rows else None,
-        end_cursor=cursor(rows[-1]) if rows else None,
-    )
     count_loader = loaders.count(rel, args.filters)
     return Connection(
-        page_info=info_,
         count=lambda: count_loader.load(parent),
+        has_next=page.has_next,
+        has_previous=page.has_previous,
         rows=rows,
         nodes=[NODE_TYPES[rel.target].from_row(r) for r in rows],
         cursor=cursor,
