@@ -27,8 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
-    AuthenticationError,
     BaseUser,
+)
+from starlette.authentication import (
+    AuthenticationError as AuthenticationError,  # re-exported: refused credentials
 )
 from starlette.requests import HTTPConnection
 

@@ -7,6 +7,8 @@ returns the response's ``data`` as JSON text, which the server sends without wal
 * ``builder``: the SQL, built per request from the collected fields and coerced arguments.
 * ``sqltext``: bound parameters and the JSON formatting expressions.
 
+Its HTTP edge (running a plan, the ``x-mlgraph-plan`` header) is ``mlgraph.app.compiled``.
+
 It answers only when every selected field is compilable and every argument is one the resolver
 path accepts; otherwise the resolver path runs, unchanged, and reports any error itself.
 """

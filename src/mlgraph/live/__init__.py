@@ -26,6 +26,7 @@ transaction can commit a lower position after a higher one became visible.
 
 Modules: ``events`` (outbox rows as stream events, cursors, retention), ``brokers``,
 ``dispatcher``, ``hub`` (fan-out with bounded queues), ``connection`` (a WebSocket's or SSE
-response's credential, re-checks and close), ``ws`` (WebSocket message limits), ``runtime``
-(what the app's lifespan starts). The GraphQL side is ``mlgraph.schema.subscriptions``.
+response's credential, re-checks and close), ``runtime`` (what the app's lifespan starts).
+The GraphQL side is ``mlgraph.schema.subscriptions``; the WebSocket edge is
+``mlgraph.app.websockets``.
 """

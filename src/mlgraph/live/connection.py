@@ -20,10 +20,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.authentication import AuthenticationError
 
 from mlgraph.auth import api_keys
-from mlgraph.auth.backends import Authenticator, BackendUnavailable, unverified_claims
+from mlgraph.auth.backends import (
+    AuthenticationError,
+    Authenticator,
+    BackendUnavailable,
+    unverified_claims,
+)
 from mlgraph.auth.principal import ANONYMOUS_READER, Principal
 from mlgraph.auth.tokens import TokenVerifier
 from mlgraph.live.events import LiveEvent

@@ -1,7 +1,9 @@
 """The ASGI application: ``create_app(settings) -> Starlette``.
 
-The lifespan owns the process-wide clients (engine, session factory, object store); each
-GraphQL request gets a fresh ``Context`` with its own loaders.
+The lifespan owns the process-wide clients (engine, session factory, object store, live
+runtime); each GraphQL request gets a fresh ``Context`` with its own loaders. This package (and
+``auth/``) is the only place that touches Starlette: ``websockets`` holds the WebSocket message
+limits and GraphiQL's subscription credentials, ``compiled`` the compiled read path's edge.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from strawberry.subscriptions import (
 )
 from strawberry.types.execution import ExecutionResult
 
+from mlgraph.app.compiled import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
+from mlgraph.app.websockets import LimitedWebSocketAdapter, graphiql_with_ws_credentials
 from mlgraph.auth.backends import (
     Authenticator,
     BackendUnavailable,
@@ -48,11 +52,9 @@ from mlgraph.auth.local_issuer import LOCAL_ISSUER, local_verifier
 from mlgraph.auth.principal import Principal
 from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
 from mlgraph.compiled import Planner
-from mlgraph.compiled.http import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
 from mlgraph.context import Context
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
-from mlgraph.live.ws import LimitedWebSocketAdapter, graphiql_with_ws_credentials
 from mlgraph.loaders import Loaders
 from mlgraph.schema import build_schema
 from mlgraph.settings import Settings
