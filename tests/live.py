@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from mlgraph.app import create_app
 from mlgraph.live.runtime import Live
 from mlgraph.settings import Settings
-from tests.conftest import ADMIN, Backend, serve, stop
+from tests.conftest import ADMIN, Backend, serve, stop, truncate
 
 TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL  # "graphql-transport-ws"
 LEGACY_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL  # "graphql-ws"
@@ -85,6 +85,12 @@ class Instance:
     async def reset(self) -> None:
         """After the tables were emptied: tail the outbox from its (new) end."""
         await self.live.hub.catch_up()
+
+    async def fresh(self) -> Instance:
+        """This instance with every table emptied, tailing the outbox from its end."""
+        await truncate(self.backend)
+        await self.reset()
+        return self
 
 
 def live_settings(backend: Backend, **overrides: Any) -> Settings:

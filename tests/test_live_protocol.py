@@ -20,7 +20,7 @@ from mlgraph.storage import models as m
 from mlgraph.storage.enums import Role
 from mlgraph.storage.uow import unit_of_work
 from tests import factories as f
-from tests.conftest import ADMIN, Backend, truncate
+from tests.conftest import ADMIN, Backend
 from tests.live import LEGACY_WS, TRANSPORT_WS, Instance, instance, subscribed
 
 SUBSCRIBE_PROJECT_JOBS = "subscription($p: ID!) { jobUpdated(projectId: $p) { cursor status } }"
@@ -43,9 +43,7 @@ async def server(backend: Backend) -> AsyncIterator[Instance]:
 
 @pytest.fixture
 async def app(server: Instance) -> Instance:
-    await truncate(server.backend)
-    await server.reset()
-    return server
+    return await server.fresh()
 
 
 async def open_ws(

@@ -11,7 +11,7 @@ import pytest
 
 from mlgraph.ids import encode_global_id
 from tests import factories as f
-from tests.conftest import Backend, truncate
+from tests.conftest import Backend
 from tests.live import JOB_UPDATED, Instance, instance, sse_events, subscribed
 
 
@@ -23,9 +23,7 @@ async def server(backend: Backend) -> AsyncIterator[Instance]:
 
 @pytest.fixture
 async def app(server: Instance) -> Instance:
-    await truncate(server.backend)
-    await server.reset()
-    return server
+    return await server.fresh()
 
 
 async def a_job(app: Instance) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import pytest
 
 from mlgraph.ids import encode_global_id
 from tests import factories as f
-from tests.conftest import Backend, truncate
+from tests.conftest import Backend
 from tests.live import (
     ALERT_FIRED,
     DEPLOYMENT_EVENTS,
@@ -42,9 +42,7 @@ async def server(backend: Backend) -> AsyncIterator[Instance]:
 
 @pytest.fixture
 async def app(server: Instance) -> Instance:
-    await truncate(server.backend)
-    await server.reset()
-    return server
+    return await server.fresh()
 
 
 async def project_with_job(app: Instance, slug: str = "fraud") -> tuple[str, str]:
