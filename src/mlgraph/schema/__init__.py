@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.execution import Executor as GraphQLExecutionContext
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
@@ -23,6 +24,7 @@ from mlgraph.schema import (
     webhooks,
 )
 from mlgraph.schema.errors import CodedErrors, is_unexpected, log
+from mlgraph.schema.execution import Executor
 from mlgraph.schema.mutations import Mutation
 from mlgraph.schema.query import Query
 from mlgraph.schema.relay import NODE_TYPES
@@ -44,7 +46,14 @@ class Schema(strawberry.federation.Schema):
                 log.error("request %s failed", request_id, exc_info=error.original_error)
 
 
-def build_schema(*, max_depth: int = 12, max_aliases: int = 100) -> Schema:
+def build_schema(
+    *,
+    max_depth: int = 12,
+    max_aliases: int = 100,
+    executor: type[GraphQLExecutionContext[Any]] = Executor,
+) -> Schema:
+    """The schema. ``executor`` is the resolver path's executor (tests compare it with
+    strawberry's stock one)."""
     extensions: list[type[SchemaExtension] | Any] = [
         CodedErrors,
         lambda: QueryDepthLimiter(max_depth=max_depth),
@@ -57,4 +66,5 @@ def build_schema(*, max_depth: int = 12, max_aliases: int = 100) -> Schema:
         types=list(NODE_TYPES.values()),
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=executor,
     )

@@ -18,9 +18,10 @@ from strawberry.types.unset import UNSET
 from mlgraph.context import Context
 from mlgraph.errors import BadUserInput
 from mlgraph.ids import decode_cursor, decode_global_id, encode_cursor, encode_global_id
+from mlgraph.schema.execution import BREADTH_FIRST, then
 from mlgraph.schema.filters import FILTER_INPUTS
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Order, Relation, relation
-from mlgraph.storage.queries import ROOT_KEY, FilterValues, PageArgs
+from mlgraph.storage.queries import ROOT_KEY, FilterValues, PageArgs, PageRows
 from mlgraph.storage.types import UTCDateTime
 
 Info = strawberry.Info[Context, None]
@@ -101,7 +102,7 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     # A plain field, not a resolver: strawberry resolves it without building an Info.
     nodes: list[T] = strawberry.field(description="The items of this page, without cursors.")
-    count: strawberry.Private[Callable[[], Awaitable[int]]]
+    count: strawberry.Private[Callable[[], Awaitable[int] | int]]
     rows: strawberry.Private[Sequence[Row[Any]]]
     cursor: strawberry.Private[Callable[[Row[Any]], str]]
     has_next: strawberry.Private[bool]
@@ -117,7 +118,7 @@ class Connection(Generic[T]):
             end_cursor=self.cursor(rows[-1]) if rows else None,
         )
 
-    @strawberry.field(description="The items of this page with cursors.")
+    @strawberry.field(description="The items of this page with cursors.", metadata=BREADTH_FIRST)
     def edges(self) -> list[Edge[T]]:
         """Cursors are made only when selected: a dashboard asking for `nodes` of thousands
         of rows never pays for them."""
@@ -125,9 +126,12 @@ class Connection(Generic[T]):
             Edge(cursor=self.cursor(r), node=n) for r, n in zip(self.rows, self.nodes, strict=True)
         ]
 
-    @strawberry.field(description="Items in the whole connection (all pages, after filters).")
-    async def total_count(self) -> int:
-        return await self.count()
+    @strawberry.field(
+        description="Items in the whole connection (all pages, after filters).",
+        metadata=BREADTH_FIRST,
+    )
+    def total_count(self) -> int:
+        return self.count()  # type: ignore[return-value]  # the count, or an awaitable of it
 
 
 @strawberry.enum(description="Sort direction.")
@@ -233,27 +237,31 @@ def _parent_key(root: Any, rel: Relation) -> Hashable:
     return getattr(source, rel.parent_key)  # type: ignore[no-any-return]
 
 
-async def resolve_connection(
+def resolve_connection(
     info: Info, root: Any, rel: Relation, args: PageArgs
-) -> Connection[Any]:
+) -> Connection[Any] | Awaitable[Connection[Any]]:
+    """The page of ``root``'s ``rel``: at once when its loader has it, else an awaitable."""
     loaders = info.context.loaders
     parent = _parent_key(root, rel)
-    page = await loaders.page(rel, args).load(parent)
     column = args.order.column
+    count_loader = loaders.count(rel, args.filters)
+    cls = NODE_TYPES[rel.target]
 
     def cursor(row: Row[Any]) -> str:
         return encode_cursor(column, getattr(row, column), row.id)
 
-    rows = page.rows
-    count_loader = loaders.count(rel, args.filters)
-    return Connection(
-        count=lambda: count_loader.load(parent),
-        has_next=page.has_next,
-        has_previous=page.has_previous,
-        rows=rows,
-        nodes=[NODE_TYPES[rel.target].from_row(r) for r in rows],
-        cursor=cursor,
-    )
+    def build(page: PageRows) -> Connection[Any]:
+        rows = page.rows
+        return Connection(
+            count=lambda: then(count_loader.load(parent), int),
+            has_next=page.has_next,
+            has_previous=page.has_previous,
+            rows=rows,
+            nodes=[cls.from_row(r) for r in rows],
+            cursor=cursor,
+        )
+
+    return then(loaders.page(rel, args).load(parent), build)
 
 
 _FIRST = Annotated[
@@ -270,7 +278,7 @@ def connection(owner: str, name: str, description: str) -> Any:
     order_input = ORDER_INPUTS.get(rel.target)
     filter_input = FILTER_INPUTS.get(rel.target) if rel.filterable else None
 
-    async def resolve(
+    def resolve(
         root: Any,
         info: Info,
         first: int | None = UNSET,
@@ -281,7 +289,7 @@ def connection(owner: str, name: str, description: str) -> Any:
         filter: Any = UNSET,
     ) -> Any:
         args = page_args(rel, first, after, last, before, order_by, filter)
-        return await resolve_connection(info, root, rel, args)
+        return resolve_connection(info, root, rel, args)
 
     annotations: dict[str, Any] = {
         "root": Any,
@@ -302,7 +310,7 @@ def connection(owner: str, name: str, description: str) -> Any:
         ]
     resolve.__annotations__ = annotations
     _drop_unannotated(resolve)
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(resolver=resolve, description=description, metadata=BREADTH_FIRST)
 
 
 def _drop_unannotated(fn: Callable[..., Any]) -> None:
@@ -319,15 +327,17 @@ def one(owner: str, name: str, description: str) -> Any:
     assert rel.child_key is not None
     child_key = rel.child_key
 
-    async def resolve(root: Any, info: Info) -> Any:
+    def node(row: Row[Any] | None) -> Node | None:
+        return None if row is None else NODE_TYPES[rel.target].from_row(row)
+
+    def resolve(root: Any, info: Info) -> Any:
         value = getattr(root.row, rel.parent_key)
         if value is None:
             return None
-        row = await info.context.loaders.by_key(rel.target, child_key).load(value)
-        return None if row is None else NODE_TYPES[rel.target].from_row(row)
+        return then(info.context.loaders.by_key(rel.target, child_key).load(value), node)
 
     resolve.__annotations__ = {"root": Any, "info": Info}
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(resolver=resolve, description=description, metadata=BREADTH_FIRST)
 
 
 def listing(owner: str, name: str, description: str) -> Any:
@@ -335,10 +345,12 @@ def listing(owner: str, name: str, description: str) -> Any:
     rel = relation(owner, name)
     assert rel.kind == "list"
 
-    async def resolve(root: Any, info: Info) -> Any:
-        rows = await info.context.loaders.list(rel).load(_parent_key(root, rel))
+    def nodes(rows: list[Row[Any]]) -> list[Node]:
         cls = NODE_TYPES[rel.target]
         return [cls.from_row(r) for r in rows]
 
+    def resolve(root: Any, info: Info) -> Any:
+        return then(info.context.loaders.list(rel).load(_parent_key(root, rel)), nodes)
+
     resolve.__annotations__ = {"root": Any, "info": Info}
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(resolver=resolve, description=description, metadata=BREADTH_FIRST)

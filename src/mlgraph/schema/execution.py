@@ -1,0 +1,554 @@
+"""The resolver path's executor: graphql-core's, with short cuts where a dashboard spends time.
+
+A dashboard answer is ~1,700 objects and ~10,000 leaf fields. graphql-core executes every field
+through its whole machinery (a path, a resolve info, strawberry's resolver wrapper, an
+awaitable check, three ``complete_*`` steps) and every object of a list through four nested
+calls, and completes each object on its own: 100 models with a ``versions`` connection become
+100 coroutines gathered as 100 tasks, all waiting for the same batched load. ``Executor``
+keeps graphql-core's semantics and takes three short cuts:
+
+* **Plain leaves.** A field strawberry resolves as a basic attribute (no resolver, no field
+  extensions, no arguments) whose type is a scalar or an enum is read with one ``getattr`` and
+  coerced by its own type. Anything unusual (a null for a non-null field, a value the type
+  cannot coerce, an exception) sends that one field through graphql-core's ``execute_field``.
+* **Plain object lists.** A basic field holding a list of objects (``nodes``) or one object
+  (``Edge.node``) executes each item's fields directly, once the value is checked to be what
+  graphql-core would accept without an error (a list, no null item, ``is_type_of`` true);
+  otherwise the field goes through graphql-core's ``complete_value``. Item errors are handled
+  at the item's path exactly as graphql-core's list completion does.
+* **Relations breadth first.** When an awaited field's value arrives, the executor walks its
+  selection down one level at a time: it calls every ``BREADTH_FIRST`` resolver (the relation
+  fields of ``schema/relay.py``, which return their value at once when their DataLoader has
+  it, or a future) for every object of the level, waits once for the level's batched loads,
+  and keeps the values. Execution then uses those values instead of calling the resolvers
+  again, and completes the subtree without an await. Each resolver still runs once per object
+  and each relation level is still one batched statement. A resolver that raises, or whose
+  future fails, is not kept: execution calls it again and reports the error at its own path.
+
+The differential tests (``tests/test_compiled.py``) hold the resolver path byte-for-byte to
+the compiled path, and the rest of the suite holds its errors and null propagation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    Undefined,
+    get_argument_values,
+    get_named_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.execution.executor import to_nodes
+from graphql.pyutils import Path, gather_with_cancel
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+
+__all__ = ["BREADTH_FIRST", "Executor", "then"]
+
+T = TypeVar("T")
+V = TypeVar("V")
+
+_BREADTH_FIRST_KEY = "mlgraph.breadth_first"
+#: strawberry field metadata marking a resolver the executor may call ahead, breadth first:
+#: a read without side effects that returns its value, or a future of it.
+BREADTH_FIRST = {_BREADTH_FIRST_KEY: True}
+
+
+def then(future: asyncio.Future[T], fn: Callable[[T], V]) -> V | asyncio.Future[V]:
+    """``fn`` of the future's result: at once if it is already there, else as a future.
+
+    A callback instead of a coroutine: a relation whose batch has loaded costs no task.
+    """
+    if future.done() and not future.cancelled() and future.exception() is None:
+        return fn(future.result())
+    out: asyncio.Future[V] = future.get_loop().create_future()
+
+    def settle(done: asyncio.Future[T]) -> None:
+        if out.done():
+            return
+        if done.cancelled():
+            out.cancel()
+        elif (error := done.exception()) is not None:
+            out.set_exception(error)
+        else:
+            try:
+                out.set_result(fn(done.result()))
+            except Exception as raised:
+                out.set_exception(raised)
+
+    future.add_done_callback(settle)
+    return out
+
+
+# --- plans: how each selected field of a type is executed -----------------------------------
+
+
+class Leaf:
+    """A plain scalar or enum attribute."""
+
+    __slots__ = ("coerce", "non_null", "python_name")
+
+    def __init__(self, python_name: str, coerce: Callable[[Any], Any], non_null: bool) -> None:
+        self.python_name, self.coerce, self.non_null = python_name, coerce, non_null
+
+
+class Objects:
+    """A plain attribute holding one object, or a list of non-null objects, of one type."""
+
+    __slots__ = ("item", "item_type", "python_name", "return_type")
+
+    def __init__(
+        self,
+        python_name: str,
+        return_type: GraphQLOutputType,
+        item_type: GraphQLObjectType,
+        item: GraphQLNonNull[GraphQLObjectType] | None,
+    ) -> None:
+        self.python_name, self.return_type, self.item_type = python_name, return_type, item_type
+        self.item = item  # the list's item type; None for a single object
+
+
+#: One entry per response key: its field details and its short cut, if it has one.
+FieldPlan = list[tuple[str, FieldDetailsList, Leaf | Objects | None]]
+
+
+def _enum_coercion(enum_type: GraphQLEnumType) -> Callable[[Any], Any]:
+    """strawberry's enum output coercion as one dict lookup (it loops over the values)."""
+    coerce = enum_type.coerce_output_value
+    if not isinstance(enum_type, CustomGraphQLEnumType):
+        return coerce
+    names = {value.value: name for name, value in enum_type.values.items()}
+    wrapped = enum_type.wrapped_cls
+
+    def coerce_member(value: Any) -> Any:
+        if isinstance(value, wrapped):
+            return names[value.value]
+        return coerce(value)
+
+    return coerce_member
+
+
+def _shortcut(
+    parent_type: GraphQLObjectType, field_details_list: FieldDetailsList
+) -> Leaf | Objects | None:
+    node = field_details_list[0].node
+    field_def = parent_type.fields.get(node.name.value)
+    if field_def is None or field_def.args or node.arguments:
+        return None
+    if not getattr(field_def.resolve, "_is_default", False):  # strawberry's basic field
+        return None
+    definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    python_name = getattr(definition, "python_name", None)
+    if python_name is None:
+        return None
+    return_type = field_def.type
+    non_null = isinstance(return_type, GraphQLNonNull)
+    inner = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+    if isinstance(inner, GraphQLEnumType):
+        return Leaf(python_name, _enum_coercion(inner), non_null)
+    if isinstance(inner, GraphQLLeafType):
+        return Leaf(python_name, inner.coerce_output_value, non_null)
+    if isinstance(inner, GraphQLObjectType):
+        return Objects(python_name, return_type, inner, None)
+    if isinstance(inner, GraphQLList):
+        item = inner.of_type
+        if isinstance(item, GraphQLNonNull) and isinstance(item.of_type, GraphQLObjectType):
+            return Objects(python_name, return_type, item.of_type, item)
+    return None
+
+
+def _read_leaf(source: Any, leaf: Leaf) -> Any:
+    """The coerced value, or ``Undefined`` when graphql-core must handle the field itself."""
+    try:
+        value = getattr(source, leaf.python_name)
+        if value is None:
+            return Undefined if leaf.non_null else None
+        if isinstance(value, Exception):
+            return Undefined
+        coerced = leaf.coerce(value)
+    except Exception:
+        return Undefined
+    return Undefined if coerced is None else coerced
+
+
+class Executor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor with the short cuts described in this module's docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Keyed by the identity of a grouped field set, which graphql-core memoizes per
+        # (type, selection) for the whole execution; the set is kept alive with its plan.
+        self._field_plans: dict[int, tuple[GroupedFieldSet, FieldPlan]] = {}
+        # (id(source), id(field details)) -> (source, value) of resolvers called ahead.
+        self._ahead: dict[tuple[int, int], tuple[Any, Any]] = {}
+
+    def _field_plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> FieldPlan:
+        cached = self._field_plans.get(id(grouped_field_set))
+        if cached is not None and cached[0] is grouped_field_set:
+            return cached[1]
+        manager = self.middleware_manager
+        shortcuts = manager is None or not manager.middlewares  # strawberry passes an empty one
+        plan: FieldPlan = [
+            (key, details, _shortcut(parent_type, details) if shortcuts else None)
+            for key, details in grouped_field_set.items()
+        ]
+        self._field_plans[id(grouped_field_set)] = (grouped_field_set, plan)
+        return plan
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> Any:
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, details, shortcut in self._field_plan(
+                parent_type, grouped_field_set
+            ):
+                if isinstance(shortcut, Leaf):
+                    value = _read_leaf(source_value, shortcut)
+                    if value is not Undefined:
+                        results[response_name] = value
+                        continue
+                field_path = Path(path, response_name, parent_type.name)
+                if isinstance(shortcut, Objects):
+                    result = self._execute_objects(
+                        parent_type, source_value, details, field_path, shortcut, position_context
+                    )
+                else:
+                    result = self.execute_field(
+                        parent_type, source_value, details, field_path, position_context
+                    )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if self.is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return self._gather_fields(results, awaitable_fields)
+
+    async def _gather_fields(
+        self, results: dict[str, Any], awaitable_fields: list[str]
+    ) -> dict[str, Any]:
+        # graphql-core's own execute_fields does exactly this with its awaitable fields.
+        if len(awaitable_fields) == 1:
+            results[awaitable_fields[0]] = await results[awaitable_fields[0]]
+            return results
+        awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
+        results.update(zip(awaitable_fields, awaited, strict=True))
+        return results
+
+    # --- plain objects ------------------------------------------------------------------
+
+    def _execute_objects(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        details: FieldDetailsList,
+        path: Path,
+        objects: Objects,
+        position_context: Any,
+    ) -> Any:
+        """``execute_field`` of a plain object(s) attribute, without the per-item layers."""
+        return_type = objects.return_type
+        try:
+            value = getattr(source, objects.python_name)
+            return self._complete_objects(
+                parent_type, details, path, value, objects, position_context
+            )
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+
+    def _complete_objects(
+        self,
+        parent_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        path: Path,
+        value: Any,
+        objects: Objects,
+        position_context: Any,
+    ) -> Any:
+        item_type = objects.item_type
+        is_type_of = item_type.is_type_of
+        items = [value] if objects.item is None else value
+        info: GraphQLResolveInfo[Any] | None = None
+        ordinary = not isinstance(items, list)
+        if not ordinary and is_type_of is not None:
+            field_def = parent_type.fields[details[0].node.name.value]
+            info = self.build_resolve_info(field_def, to_nodes(details), parent_type, path)
+            ordinary = not all(
+                item is not None and is_type_of(item, info) is True for item in items
+            )
+        elif not ordinary:
+            ordinary = any(item is None for item in items)
+        if ordinary:  # graphql-core's completion, with its errors
+            if info is None:
+                field_def = parent_type.fields[details[0].node.name.value]
+                info = self.build_resolve_info(field_def, to_nodes(details), parent_type, path)
+            return self.complete_value(
+                objects.return_type, details, info, path, value, position_context
+            )
+        grouped = self.collect_subfields(item_type, details)[0]
+        item_wrapper = objects.item
+        if item_wrapper is None:
+            return self.execute_fields(item_type, value, path, grouped, position_context)
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        for index, item in enumerate(items):
+            item_path = path.add_key(index, None)
+            try:
+                result = self.execute_fields(item_type, item, item_path, grouped, position_context)
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, item_wrapper, details, item_path)
+                result = None
+            if self.is_awaitable(result):
+                result = self._await_item(result, item_wrapper, details, item_path)
+                awaitable_indices.append(index)
+            completed.append(result)
+        if not awaitable_indices:
+            return completed
+        return self._gather_items(completed, awaitable_indices)
+
+    async def _await_item(
+        self,
+        result: Awaitable[Any],
+        item_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        try:
+            return await result
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, item_type, details, path)
+            return None
+
+    async def _gather_items(self, completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
+        # graphql-core's complete_iterable_value does exactly this with its awaitable items.
+        if len(awaitable_indices) == 1:
+            completed[awaitable_indices[0]] = await completed[awaitable_indices[0]]
+            return completed
+        awaited = await gather_with_cancel(*(completed[i] for i in awaitable_indices))
+        for index, result in zip(awaitable_indices, awaited, strict=True):
+            completed[index] = result
+        return completed
+
+    # --- relations breadth first --------------------------------------------------------
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        if self._ahead:
+            entry = self._ahead.pop((id(source), id(field_details_list)), None)
+            if entry is not None and entry[0] is source:
+                return self._complete_ahead(
+                    parent_type, field_details_list, path, entry[1], position_context
+                )
+        return super().execute_field(
+            parent_type, source, field_details_list, path, position_context
+        )
+
+    def _complete_ahead(
+        self,
+        parent_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        value: Any,
+        position_context: Any,
+    ) -> Any:
+        """graphql-core's ``execute_field`` after the resolver call, with the value kept."""
+        field_def = parent_type.fields[field_details_list[0].node.name.value]
+        return_type = field_def.type
+        info = self.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, path)
+        try:
+            completed = self.complete_value(
+                return_type, field_details_list, info, path, value, position_context
+            )
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        if not self.is_awaitable(completed):
+            return completed
+
+        async def await_completed() -> Any:
+            try:
+                return await completed
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, return_type, field_details_list, path)
+                return None
+
+        return await_completed()
+
+    async def complete_awaitable_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        try:
+            resolved = await self.with_abort_signal(result)
+            await self._resolve_ahead(return_type, field_details_list, resolved)
+            completed = self.complete_value(
+                return_type, field_details_list, info, path, resolved, position_context
+            )
+            if self.is_awaitable(completed):
+                completed = await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            completed = None
+        return completed
+
+    async def _resolve_ahead(
+        self, field_type: GraphQLOutputType, field_details_list: FieldDetailsList, value: Any
+    ) -> None:
+        """Call the ``BREADTH_FIRST`` resolvers below ``value``, one level at a time."""
+        level: Level = {}
+        _queue(level, field_type, field_details_list, value)
+        while level:
+            pending: list[tuple[Any, FieldDetailsList, GraphQLOutputType, asyncio.Future[Any]]] = []
+            work = list(level.values())
+            level = {}
+            for object_type, details, sources in work:  # grows with plain object fields
+                grouped = self.collect_subfields(object_type, details)[0]
+                for response_name, sub_details, shortcut in self._field_plan(object_type, grouped):
+                    if isinstance(shortcut, Objects):
+                        items = [getattr(s, shortcut.python_name, None) for s in sources]
+                        _queue_objects(work, shortcut.item_type, sub_details, items)
+                        continue
+                    node = sub_details[0].node
+                    field_def = object_type.fields.get(node.name.value)
+                    if field_def is None:
+                        continue
+                    definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+                    if not (getattr(definition, "metadata", None) or {}).get(_BREADTH_FIRST_KEY):
+                        continue
+                    args = self._arguments(field_def, sub_details)
+                    if args is None:
+                        continue  # execution reports the error, at its path
+                    path = Path(None, response_name, object_type.name)
+                    info = self.build_resolve_info(
+                        field_def, to_nodes(sub_details), object_type, path
+                    )
+                    for source in sources:
+                        result = _call(field_def, source, info, args)
+                        if self.is_awaitable(result):
+                            future = asyncio.ensure_future(result)
+                            pending.append((source, sub_details, field_def.type, future))
+                        elif result is not Undefined:
+                            self._keep(source, sub_details, field_def.type, result, level)
+            for source, sub_details, sub_type, awaited in pending:
+                try:
+                    value = await awaited
+                except Exception:  # noqa: S112 (execution calls it again and reports it)
+                    continue
+                self._keep(source, sub_details, sub_type, value, level)
+
+    def _arguments(
+        self, field_def: GraphQLField, details: FieldDetailsList
+    ) -> dict[str, Any] | None:
+        """The field's coerced arguments, as ``execute_field`` computes them; None if invalid."""
+        node = details[0].node
+        if not field_def.args and not node.arguments:
+            return {}
+        try:
+            return get_argument_values(
+                field_def,
+                node,
+                self.variable_values,
+                details[0].fragment_variable_values,
+                self.hide_suggestions,
+            )
+        except GraphQLError:
+            return None
+
+    def _keep(
+        self,
+        source: Any,
+        details: FieldDetailsList,
+        field_type: GraphQLOutputType,
+        value: Any,
+        level: Level,
+    ) -> None:
+        self._ahead[id(source), id(details)] = (source, value)
+        _queue(level, field_type, details, value)
+
+
+#: The objects of one level of the breadth-first walk, by (type name, id(field details)).
+Level = dict[tuple[str, int], tuple[GraphQLObjectType, FieldDetailsList, list[Any]]]
+
+
+def _call(
+    field_def: GraphQLField, source: Any, info: GraphQLResolveInfo[Any], args: dict[str, Any]
+) -> Any:
+    """The resolver's result, or ``Undefined`` if it raised (execution will raise it again)."""
+    try:
+        return field_def.resolve(source, info, **args)  # type: ignore[misc]
+    except Exception:
+        return Undefined
+
+
+def _objects(value: Any) -> Iterator[Any]:
+    """The non-null objects in a value of an object or (nested) list type."""
+    if isinstance(value, list | tuple):
+        for item in value:
+            yield from _objects(item)
+    elif value is not None and not isinstance(value, Exception):
+        yield value
+
+
+def _queue(
+    level: Level, field_type: GraphQLOutputType, details: FieldDetailsList, value: Any
+) -> None:
+    """Queue ``value``'s objects for the next level, grouped by (type, selection)."""
+    named = get_named_type(field_type)
+    if not isinstance(named, GraphQLObjectType):
+        return  # abstract types are completed the ordinary way
+    objects = list(_objects(value))
+    if not objects:
+        return
+    entry = level.get((named.name, id(details)))
+    if entry is None:
+        level[named.name, id(details)] = (named, details, objects)
+    else:
+        entry[2].extend(objects)
+
+
+def _queue_objects(
+    work: list[tuple[GraphQLObjectType, FieldDetailsList, list[Any]]],
+    object_type: GraphQLObjectType,
+    details: FieldDetailsList,
+    values: list[Any],
+) -> None:
+    objects = list(_objects(values))
+    if objects:
+        work.append((object_type, details, objects))
