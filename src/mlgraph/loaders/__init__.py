@@ -2,8 +2,10 @@
 
 There is no hand-written loader per relation: ``Loaders`` makes, on first use, one loader per
 (entity, key column), per (relation, page arguments) and per (relation, filters) for counts, and
-keeps it for the rest of the request. Each batch opens its own short session, because one
-``AsyncSession`` is not safe across the concurrent tasks a GraphQL execution runs.
+keeps it for the rest of the request. Each batch borrows a pooled connection for its one
+statement, because one connection is not safe across the concurrent batches of an execution.
+Reads run in autocommit: a batch's statement is its own snapshot, as its own transaction was,
+without a BEGIN and a ROLLBACK around it.
 
 Loaders capture ``visible`` (the project ids the principal may read; ``None`` = all), so every
 row they hand out has already passed the read policy.
@@ -16,7 +18,7 @@ from typing import Any
 
 from aiodataloader import DataLoader
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.storage import queries
 from mlgraph.storage.graph import ENTITIES, Relation
@@ -29,7 +31,7 @@ class Loaders:
     """All loaders of one request. Build a fresh one per request (never share it)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], visible: Visible) -> None:
-        self._sessions = sessions
+        self._engine = _autocommit(sessions.kw["bind"])
         self.visible = visible
         self._loaders: dict[Hashable, DataLoader[Hashable, Any]] = {}
 
@@ -48,8 +50,8 @@ class Loaders:
         decl = ENTITIES[entity]
 
         async def batch(keys: list[Hashable]) -> list[Row[Any] | None]:
-            async with self._sessions() as s:
-                found = await queries.rows_by_keys(s, decl, column, keys, self.visible)
+            async with self._engine.connect() as db:
+                found = await queries.rows_by_keys(db, decl, column, keys, self.visible)
             return [found.get(k) for k in keys]
 
         return self._loader(("by_key", entity, column), batch)
@@ -58,8 +60,8 @@ class Loaders:
         """``<target>_page_by_<child key>``: one page per parent key."""
 
         async def batch(parents: list[Hashable]) -> list[PageRows]:
-            async with self._sessions() as s:
-                found = await queries.pages(s, relation, parents, args, self.visible)
+            async with self._engine.connect() as db:
+                found = await queries.pages(db, relation, parents, args, self.visible)
             return [found[p] for p in parents]
 
         return self._loader(("page", relation, args), batch)
@@ -68,8 +70,8 @@ class Loaders:
         """``<target>_count_by_<child key>``: totalCount per parent key."""
 
         async def batch(parents: list[Hashable]) -> list[int]:
-            async with self._sessions() as s:
-                found = await queries.counts(s, relation, parents, filters, self.visible)
+            async with self._engine.connect() as db:
+                found = await queries.counts(db, relation, parents, filters, self.visible)
             return [found[p] for p in parents]
 
         return self._loader(("count", relation, filters), batch)
@@ -78,8 +80,19 @@ class Loaders:
         """``<target>s_by_<child key>``: short bounded lists per parent key."""
 
         async def batch(parents: list[Hashable]) -> list[list[Row[Any]]]:
-            async with self._sessions() as s:
-                found = await queries.rows_for_lists(s, relation, parents, self.visible)
+            async with self._engine.connect() as db:
+                found = await queries.rows_for_lists(db, relation, parents, self.visible)
             return [found[p] for p in parents]
 
         return self._loader(("list", relation), batch)
+
+
+_AUTOCOMMIT: dict[AsyncEngine, AsyncEngine] = {}
+
+
+def _autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` in autocommit mode, sharing its pool (made once per engine)."""
+    reads = _AUTOCOMMIT.get(engine)
+    if reads is None:
+        reads = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return reads

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -48,7 +49,8 @@ class Entity(Base):
 def create_engine(settings: Settings) -> AsyncEngine:
     """One engine per process; bounded connect and statement time so a dead database fails fast."""
     url = settings.effective_database_url
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    asyncpg = url.startswith("postgresql+asyncpg")
+    kwargs: dict[str, Any] = {"pool_pre_ping": not asyncpg}  # asyncpg: _ping on checkout
     if url.startswith("postgresql"):
         kwargs["pool_size"] = settings.db_pool_size
         kwargs["pool_timeout"] = settings.db_pool_timeout_s
@@ -61,9 +63,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": settings.db_connect_timeout_s}
     engine = create_async_engine(url, **kwargs)
+    if asyncpg:
+        event.listen(engine.sync_engine, "checkout", _ping)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """``pool_pre_ping`` in one round trip. SQLAlchemy's asyncpg ping wraps its ``;`` in BEGIN
+    and ROLLBACK (for pgbouncer's transaction mode): three round trips on every checkout. With
+    this ping and autocommit reads (``loaders``), a dashboard request makes 16 round trips
+    instead of 52. A connection that fails it is replaced, as with pre-ping."""
+    try:
+        dbapi_connection.run_async(lambda conn: conn.fetchrow(";"))
+    except Exception as error:
+        raise DisconnectionError(f"pooled connection failed its ping: {error}") from error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

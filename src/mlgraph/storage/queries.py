@@ -34,7 +34,7 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import FromClause
 
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter, Order, Relation
@@ -77,22 +77,22 @@ def _visibility(decl: EntityDecl, table: FromClause, visible: Visible) -> list[C
 
 
 async def rows_by_keys(
-    session: AsyncSession, decl: EntityDecl, column: str, keys: Sequence[Hashable], visible: Visible
+    db: AsyncConnection, decl: EntityDecl, column: str, keys: Sequence[Hashable], visible: Visible
 ) -> dict[Hashable, Row[Any]]:
     t = decl.table
     stmt = select(*_columns(decl)).where(t.c[column].in_(keys), *_visibility(decl, t, visible))
-    return {getattr(r, column): r for r in await session.execute(stmt)}
+    return {getattr(r, column): r for r in await db.execute(stmt)}
 
 
 def _filter_clauses(
-    session: AsyncSession, decl: EntityDecl, values: FilterValues
+    db: AsyncConnection, decl: EntityDecl, values: FilterValues
 ) -> list[ColumnElement[bool]]:
     specs = {f.name: f for f in decl.filters}
-    return [_filter_clause(session, decl, specs[name], value) for name, value in values]
+    return [_filter_clause(db, decl, specs[name], value) for name, value in values]
 
 
 def _filter_clause(
-    session: AsyncSession, decl: EntityDecl, spec: Filter, value: Any
+    db: AsyncConnection, decl: EntityDecl, spec: Filter, value: Any
 ) -> ColumnElement[bool]:
     t = decl.table
     if spec.op == "exists_in":
@@ -114,14 +114,14 @@ def _filter_clause(
             return col < value  # type: ignore[no-any-return]
         case "contains_all":
             # An empty list asks for no tag: every row matches.
-            return and_(true(), *(_json_array_contains(session, col, tag) for tag in value))
+            return and_(true(), *(_json_array_contains(db, col, tag) for tag in value))
     raise AssertionError(spec.op)
 
 
 def _json_array_contains(
-    session: AsyncSession, col: ColumnElement[Any], item: str
+    db: AsyncConnection, col: ColumnElement[Any], item: str
 ) -> ColumnElement[bool]:
-    if session.get_bind().dialect.name == "postgresql":
+    if db.dialect.name == "postgresql":
         return col.op("?", return_type=Boolean)(bindparam(None, item))
     each = func.json_each(col).table_valued("value")
     return exists().select_from(each).where(each.c.value == item)
@@ -157,7 +157,7 @@ def _target_and_parent(
 
 
 def _page_query(
-    session: AsyncSession,
+    db: AsyncConnection,
     relation: Relation,
     parents: Collection[Hashable],
     args: PageArgs,
@@ -166,7 +166,7 @@ def _page_query(
     decl = ENTITIES[relation.target]
     t = decl.table
     source, parent_col = _target_and_parent(relation, decl)
-    where = [*_visibility(decl, t, visible), *_filter_clauses(session, decl, args.filters)]
+    where = [*_visibility(decl, t, visible), *_filter_clauses(db, decl, args.filters)]
     if args.after is not None:
         where.append(_keyset(t, args.order, args.after, after=True))
     if args.before is not None:
@@ -200,7 +200,7 @@ def _page_query(
 
 
 async def pages(
-    session: AsyncSession,
+    db: AsyncConnection,
     relation: Relation,
     parents: Collection[Hashable],
     args: PageArgs,
@@ -209,7 +209,7 @@ async def pages(
     """One page of target rows for every parent key, in one statement."""
     grouped: dict[Hashable, list[Row[Any]]] = defaultdict(list)
     root = relation.child_key is None and relation.through is None
-    for row in await session.execute(_page_query(session, relation, parents, args, visible)):
+    for row in await db.execute(_page_query(db, relation, parents, args, visible)):
         grouped[ROOT_KEY if root else row.mlg_parent].append(row)
     result = {}
     for parent in parents:
@@ -225,7 +225,7 @@ async def pages(
 
 
 async def counts(
-    session: AsyncSession,
+    db: AsyncConnection,
     relation: Relation,
     parents: Collection[Hashable],
     filters: FilterValues,
@@ -234,9 +234,9 @@ async def counts(
     """``totalCount`` for every parent key, in one statement."""
     decl = ENTITIES[relation.target]
     source, parent_col = _target_and_parent(relation, decl)
-    where = [*_visibility(decl, decl.table, visible), *_filter_clauses(session, decl, filters)]
+    where = [*_visibility(decl, decl.table, visible), *_filter_clauses(db, decl, filters)]
     if parent_col is None:
-        total = await session.scalar(select(func.count()).select_from(source).where(*where))
+        total = await db.scalar(select(func.count()).select_from(source).where(*where))
         return {ROOT_KEY: total or 0}
     stmt = (
         select(parent_col, func.count())
@@ -244,13 +244,13 @@ async def counts(
         .where(parent_col.in_(parents), *where)
         .group_by(parent_col)
     )
-    found: dict[Hashable, int] = {k: n for k, n in await session.execute(stmt)}
+    found: dict[Hashable, int] = {k: n for k, n in await db.execute(stmt)}
     return {p: found.get(p, 0) for p in parents}
 
 
 async def rows_for_lists(
-    session: AsyncSession, relation: Relation, parents: Collection[Hashable], visible: Visible
+    db: AsyncConnection, relation: Relation, parents: Collection[Hashable], visible: Visible
 ) -> dict[Hashable, list[Row[Any]]]:
     """Short bounded lists (``kind="list"``): every parent's rows up to the page cap."""
     args = PageArgs(limit=relation.page_cap, backwards=False, order=relation.order)
-    return {k: p.rows for k, p in (await pages(session, relation, parents, args, visible)).items()}
+    return {k: p.rows for k, p in (await pages(db, relation, parents, args, visible)).items()}
