@@ -24,7 +24,7 @@ from mlgraph.schema import (
     webhooks,
 )
 from mlgraph.schema.errors import CodedErrors, is_unexpected, log
-from mlgraph.schema.execution import Executor
+from mlgraph.schema.execution import Executor, install_direct_resolvers
 from mlgraph.schema.mutations import Mutation
 from mlgraph.schema.query import Query
 from mlgraph.schema.relay import NODE_TYPES
@@ -59,7 +59,7 @@ def build_schema(
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
     ]
-    return Schema(
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -68,3 +68,5 @@ def build_schema(
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
+    install_direct_resolvers(schema._schema)
+    return schema

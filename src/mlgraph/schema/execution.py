@@ -45,6 +45,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLSchema,
     Undefined,
     get_argument_values,
     get_named_type,
@@ -55,15 +56,38 @@ from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
-__all__ = ["BREADTH_FIRST", "Executor", "then"]
+__all__ = ["BREADTH_FIRST", "Executor", "install_direct_resolvers", "relation_field", "then"]
 
 T = TypeVar("T")
 V = TypeVar("V")
 
 _BREADTH_FIRST_KEY = "mlgraph.breadth_first"
+_DIRECT_KEY = "mlgraph.direct"
 #: strawberry field metadata marking a resolver the executor may call ahead, breadth first:
 #: a read without side effects that returns its value, or a future of it.
 BREADTH_FIRST = {_BREADTH_FIRST_KEY: True}
+
+
+def relation_field(direct: Callable[..., Any]) -> dict[str, Any]:
+    """Metadata of a relation field: ``BREADTH_FIRST``, and ``direct`` as its resolver.
+
+    ``direct`` takes graphql-core's ``(source, info, **arguments)`` (GraphQL names, coerced
+    values) and uses only ``info.context``: ``install_direct_resolvers`` puts it in place of
+    strawberry's wrapper, which would build an ``Info`` and convert the arguments into
+    strawberry's input types on every call (hundreds of calls per dashboard)."""
+    return {_BREADTH_FIRST_KEY: True, _DIRECT_KEY: direct}
+
+
+def install_direct_resolvers(schema: GraphQLSchema) -> None:
+    """Make each ``relation_field``'s direct resolver the field's resolver."""
+    for named in schema.type_map.values():
+        if not isinstance(named, GraphQLObjectType):
+            continue
+        for field in named.fields.values():
+            definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            direct = (getattr(definition, "metadata", None) or {}).get(_DIRECT_KEY)
+            if direct is not None:
+                field.resolve = direct
 
 
 def then(future: asyncio.Future[T], fn: Callable[[T], V]) -> V | asyncio.Future[V]:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    any_,
     bindparam,
     exists,
     false,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     true,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import FromClause
 
@@ -68,19 +70,34 @@ def _columns(decl: EntityDecl) -> list[ColumnElement[Any]]:
     return [c.label(c.key) for c in decl.table.c]
 
 
-def _visibility(decl: EntityDecl, table: FromClause, visible: Visible) -> list[ColumnElement[bool]]:
+def _one_of(
+    db: AsyncConnection, column: ColumnElement[Any], values: Collection[Hashable]
+) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``column = ANY($1)`` with one array parameter, so
+    the statement's text does not depend on how many values there are (no per-value binds to
+    render, one prepared statement for every batch size)."""
+    if db.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _visibility(
+    db: AsyncConnection, decl: EntityDecl, table: FromClause, visible: Visible
+) -> list[ColumnElement[bool]]:
     if visible is None:
         return []
     if not visible:
         return [false()]
-    return [table.c[decl.project_column].in_(visible)]
+    return [_one_of(db, table.c[decl.project_column], visible)]
 
 
 async def rows_by_keys(
     db: AsyncConnection, decl: EntityDecl, column: str, keys: Sequence[Hashable], visible: Visible
 ) -> dict[Hashable, Row[Any]]:
     t = decl.table
-    stmt = select(*_columns(decl)).where(t.c[column].in_(keys), *_visibility(decl, t, visible))
+    stmt = select(*_columns(decl)).where(
+        _one_of(db, t.c[column], keys), *_visibility(db, decl, t, visible)
+    )
     return {getattr(r, column): r for r in await db.execute(stmt)}
 
 
@@ -166,7 +183,7 @@ def _page_query(
     decl = ENTITIES[relation.target]
     t = decl.table
     source, parent_col = _target_and_parent(relation, decl)
-    where = [*_visibility(decl, t, visible), *_filter_clauses(db, decl, args.filters)]
+    where = [*_visibility(db, decl, t, visible), *_filter_clauses(db, decl, args.filters)]
     if args.after is not None:
         where.append(_keyset(t, args.order, args.after, after=True))
     if args.before is not None:
@@ -189,7 +206,7 @@ def _page_query(
     inner = (
         select(*_columns(decl), parent_label, rank)
         .select_from(source)
-        .where(parent_col.in_(parents), *where)
+        .where(_one_of(db, parent_col, parents), *where)
         .subquery()
     )
     return (
@@ -234,14 +251,14 @@ async def counts(
     """``totalCount`` for every parent key, in one statement."""
     decl = ENTITIES[relation.target]
     source, parent_col = _target_and_parent(relation, decl)
-    where = [*_visibility(decl, decl.table, visible), *_filter_clauses(db, decl, filters)]
+    where = [*_visibility(db, decl, decl.table, visible), *_filter_clauses(db, decl, filters)]
     if parent_col is None:
         total = await db.scalar(select(func.count()).select_from(source).where(*where))
         return {ROOT_KEY: total or 0}
     stmt = (
         select(parent_col, func.count())
         .select_from(source)
-        .where(parent_col.in_(parents), *where)
+        .where(_one_of(db, parent_col, parents), *where)
         .group_by(parent_col)
     )
     found: dict[Hashable, int] = {k: n for k, n in await db.execute(stmt)}
