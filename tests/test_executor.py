@@ -236,3 +236,31 @@ async def test_relations_resolve_breadth_first_without_a_task_per_object(
     ours, stock = await tasks_made(twins.ours), await tasks_made(twins.stock)
     assert stock > 100, stock
     assert ours <= 40, ours
+
+
+async def _drift_metric_statement(twins: Twins, metric_fields: str) -> str:
+    query = (
+        "{ deployments(first: 3) { nodes { name driftMetrics(first: 2) { nodes { "
+        + metric_fields
+        + " } } } } }"
+    )
+    twins.db.sql.start()
+    try:
+        data, _ = await twins.run(twins.ours, query, None, "admin")  # reports: OBJECT_NOT_FOUND
+    finally:
+        twins.db.sql.stop()
+    assert data["deployments"]["nodes"]
+    (statement,) = [s for s in twins.db.sql.statements if "FROM drift_metric" in s]
+    return statement.split("FROM", 1)[0]  # the outer select list
+
+
+async def test_relation_pages_read_only_the_columns_their_selection_needs(twins: Twins) -> None:
+    columns = await _drift_metric_statement(twins, "score detected")
+    assert "score" in columns
+    assert "detected" in columns
+    assert "report_key" not in columns
+    assert "feature" not in columns
+    # `report` has a resolver of its own (it reads `report_key`): the whole row is read.
+    columns = await _drift_metric_statement(twins, "score report")
+    assert "report_key" in columns
+    assert "feature" in columns

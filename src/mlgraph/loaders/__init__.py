@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.storage import queries
 from mlgraph.storage.graph import ENTITIES, Relation
-from mlgraph.storage.queries import FilterValues, PageArgs, PageRows, Visible
+from mlgraph.storage.queries import Columns, FilterValues, PageArgs, PageRows, Visible
 
 BatchFn = Callable[[list[Hashable]], Coroutine[Any, Any, list[Any]]]
 
@@ -56,15 +56,17 @@ class Loaders:
 
         return self._loader(("by_key", entity, column), batch)
 
-    def page(self, relation: Relation, args: PageArgs) -> DataLoader[Hashable, PageRows]:
-        """``<target>_page_by_<child key>``: one page per parent key."""
+    def page(
+        self, relation: Relation, args: PageArgs, columns: Columns = None
+    ) -> DataLoader[Hashable, PageRows]:
+        """``<target>_page_by_<child key>``: one page per parent key (of ``columns`` only)."""
 
         async def batch(parents: list[Hashable]) -> list[PageRows]:
             async with self._engine.connect() as db:
-                found = await queries.pages(db, relation, parents, args, self.visible)
+                found = await queries.pages(db, relation, parents, args, self.visible, columns)
             return [found[p] for p in parents]
 
-        return self._loader(("page", relation, args), batch)
+        return self._loader(("page", relation, args, columns), batch)
 
     def count(self, relation: Relation, filters: FilterValues) -> DataLoader[Hashable, int]:
         """``<target>_count_by_<child key>``: totalCount per parent key."""

@@ -32,7 +32,7 @@ the compiled path, and the rest of the suite holds its errors and null propagati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from graphql import (
@@ -63,19 +63,29 @@ V = TypeVar("V")
 
 _BREADTH_FIRST_KEY = "mlgraph.breadth_first"
 _DIRECT_KEY = "mlgraph.direct"
+_SELECTION_KEY = "mlgraph.selection"
 #: strawberry field metadata marking a resolver the executor may call ahead, breadth first:
 #: a read without side effects that returns its value, or a future of it.
 BREADTH_FIRST = {_BREADTH_FIRST_KEY: True}
 
 
-def relation_field(direct: Callable[..., Any]) -> dict[str, Any]:
+def relation_field(direct: Callable[..., Any], *, selection: bool = False) -> dict[str, Any]:
     """Metadata of a relation field: ``BREADTH_FIRST``, and ``direct`` as its resolver.
 
     ``direct`` takes graphql-core's ``(source, info, **arguments)`` (GraphQL names, coerced
     values) and uses only ``info.context``: ``install_direct_resolvers`` puts it in place of
     strawberry's wrapper, which would build an ``Info`` and convert the arguments into
-    strawberry's input types on every call (hundreds of calls per dashboard)."""
-    return {_BREADTH_FIRST_KEY: True, _DIRECT_KEY: direct}
+    strawberry's input types on every call (hundreds of calls per dashboard).
+
+    With ``selection``, the breadth-first walk also passes ``selection=``: a ``Selection`` of
+    what the field's answer reads, so the resolver can load only the columns it needs."""
+    return {_BREADTH_FIRST_KEY: True, _DIRECT_KEY: direct, _SELECTION_KEY: selection}
+
+
+#: What a field's answer reads, per object type below it (up to the next relation field):
+#: the python names of the type's selected fields, or None when one of them is computed by a
+#: resolver of its own (which may read anything of its object).
+Selection = dict[str, frozenset[str] | None]
 
 
 def install_direct_resolvers(schema: GraphQLSchema) -> None:
@@ -84,8 +94,7 @@ def install_direct_resolvers(schema: GraphQLSchema) -> None:
         if not isinstance(named, GraphQLObjectType):
             continue
         for field in named.fields.values():
-            definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-            direct = (getattr(definition, "metadata", None) or {}).get(_DIRECT_KEY)
+            direct = _metadata(field).get(_DIRECT_KEY)
             if direct is not None:
                 field.resolve = direct
 
@@ -217,6 +226,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         self._field_plans: dict[int, tuple[GroupedFieldSet, FieldPlan]] = {}
         # (id(source), id(field details)) -> (source, value) of resolvers called ahead.
         self._ahead: dict[tuple[int, int], tuple[Any, Any]] = {}
+        self._selections: dict[int, tuple[FieldDetailsList, Selection]] = {}
 
     def _field_plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
@@ -473,12 +483,14 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                     field_def = object_type.fields.get(node.name.value)
                     if field_def is None:
                         continue
-                    definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-                    if not (getattr(definition, "metadata", None) or {}).get(_BREADTH_FIRST_KEY):
+                    metadata = _metadata(field_def)
+                    if not metadata.get(_BREADTH_FIRST_KEY):
                         continue
                     args = self._arguments(field_def, sub_details)
                     if args is None:
                         continue  # execution reports the error, at its path
+                    if metadata.get(_SELECTION_KEY):
+                        args = {**args, "selection": self._selection(field_def.type, sub_details)}
                     path = Path(None, response_name, object_type.name)
                     info = self.build_resolve_info(
                         field_def, to_nodes(sub_details), object_type, path
@@ -496,6 +508,38 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 except Exception:  # noqa: S112 (execution calls it again and reports it)
                     continue
                 self._keep(source, sub_details, sub_type, value, level)
+
+    def _selection(self, field_type: GraphQLOutputType, details: FieldDetailsList) -> Selection:
+        """What the answer of a field of ``field_type`` selected by ``details`` reads."""
+        cached = self._selections.get(id(details))
+        if cached is not None and cached[0] is details:
+            return cached[1]
+        selection: Selection = {}
+        named = get_named_type(field_type)
+        todo = [(named, details)] if isinstance(named, GraphQLObjectType) else []
+        while todo:
+            object_type, object_details = todo.pop()
+            grouped = self.collect_subfields(object_type, object_details)[0]
+            names: set[str] | None = set()
+            for sub_details in grouped.values():
+                field_def = object_type.fields.get(sub_details[0].node.name.value)
+                if field_def is None:  # __typename
+                    continue
+                definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+                relation = _metadata(field_def).get(_DIRECT_KEY) is not None
+                if not relation and not getattr(field_def.resolve, "_is_default", False):
+                    names = None  # a resolver of its own: it may read anything
+                elif names is not None:
+                    names.add(definition.python_name)
+                inner = get_named_type(field_def.type)
+                if not relation and isinstance(inner, GraphQLObjectType):
+                    todo.append((inner, sub_details))
+            before = selection.get(object_type.name, frozenset())
+            selection[object_type.name] = (
+                None if names is None or before is None else before | names
+            )
+        self._selections[id(details)] = (details, selection)
+        return selection
 
     def _arguments(
         self, field_def: GraphQLField, details: FieldDetailsList
@@ -529,6 +573,11 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
 #: The objects of one level of the breadth-first walk, by (type name, id(field details)).
 Level = dict[tuple[str, int], tuple[GraphQLObjectType, FieldDetailsList, list[Any]]]
+
+
+def _metadata(field_def: GraphQLField) -> Mapping[str, Any]:
+    definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return getattr(definition, "metadata", None) or {}
 
 
 def _call(

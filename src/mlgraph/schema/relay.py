@@ -6,6 +6,7 @@ resolver signatures from real types at import time.
 """
 
 import enum
+import functools
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -19,7 +20,7 @@ from strawberry.utils.str_converters import to_camel_case
 from mlgraph.context import Context
 from mlgraph.errors import BadUserInput
 from mlgraph.ids import decode_cursor, decode_global_id, encode_cursor, encode_global_id
-from mlgraph.schema.execution import BREADTH_FIRST, relation_field, then
+from mlgraph.schema.execution import BREADTH_FIRST, Selection, relation_field, then
 from mlgraph.schema.filters import FILTER_INPUTS
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Order, Relation, relation
 from mlgraph.storage.queries import ROOT_KEY, FilterValues, PageArgs, PageRows
@@ -42,7 +43,7 @@ class Node:
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
         decl = ENTITIES[cls.__name__]
-        values = {f: getattr(row, c) for f, c in decl.fields.items()}
+        values = {f: getattr(row, c, None) for f, c in decl.fields.items()}  # None: not read
         return cls(
             id=strawberry.ID(encode_global_id(decl.name, row.id)), pk=row.id, row=row, **values
         )
@@ -249,10 +250,37 @@ def _parent_key(root: Any, rel: Relation) -> Hashable:
     return getattr(source, rel.parent_key)  # type: ignore[no-any-return]
 
 
+def _columns_read(rel: Relation, args: PageArgs, selection: Selection) -> frozenset[str] | None:
+    """The columns of ``rel``'s target rows that ``selection`` reads; None: all of them."""
+    return _columns_for(rel.target, selection.get(rel.target, frozenset()), args.order.column)
+
+
+@functools.cache
+def _columns_for(target: str, names: frozenset[str] | None, order: str) -> frozenset[str] | None:
+    if names is None:
+        return None
+    decl = ENTITIES[target]
+    columns = {"id", order}  # every node has its global id; every edge its cursor
+    for name in names:
+        if name in decl.fields:
+            columns.add(decl.fields[name])
+        elif name in decl.relations:
+            columns.add(decl.relations[name].parent_key)
+        elif name != "id":
+            return None
+    return frozenset(columns)
+
+
 def resolve_connection(
-    info: Info, root: Any, rel: Relation, args: PageArgs
+    info: Info,
+    root: Any,
+    rel: Relation,
+    args: PageArgs,
+    columns: frozenset[str] | None = None,
 ) -> Connection[Any] | Awaitable[Connection[Any]]:
-    """The page of ``root``'s ``rel``: at once when its loader has it, else an awaitable."""
+    """The page of ``root``'s ``rel``: at once when its loader has it, else an awaitable.
+
+    ``columns``: only these of the target's columns (the rest of each node stays None)."""
     loaders = info.context.loaders
     parent = _parent_key(root, rel)
     column = args.order.column
@@ -273,7 +301,7 @@ def resolve_connection(
             cursor=cursor,
         )
 
-    return then(loaders.page(rel, args).load(parent), build)
+    return then(loaders.page(rel, args, columns).load(parent), build)
 
 
 _FIRST = Annotated[
@@ -299,9 +327,11 @@ def connection(owner: str, name: str, description: str) -> Any:
         before: str | None = None,
         orderBy: Any = None,
         filter: Any = None,
+        selection: Selection | None = None,
     ) -> Any:
         args = page_args(rel, first, after, last, before, orderBy, filter)
-        return resolve_connection(info, root, rel, args)
+        columns = None if selection is None else _columns_read(rel, args, selection)
+        return resolve_connection(info, root, rel, args, columns)
 
     def resolve(
         root: Any,
@@ -336,7 +366,7 @@ def connection(owner: str, name: str, description: str) -> Any:
     resolve.__annotations__ = annotations
     _drop_unannotated(resolve)
     return strawberry.field(
-        resolver=resolve, description=description, metadata=relation_field(direct)
+        resolver=resolve, description=description, metadata=relation_field(direct, selection=True)
     )
 
 

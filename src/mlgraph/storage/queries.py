@@ -66,8 +66,12 @@ class PageRows:
     has_previous: bool
 
 
-def _columns(decl: EntityDecl) -> list[ColumnElement[Any]]:
-    return [c.label(c.key) for c in decl.table.c]
+#: Some columns of a table (the others are not read), or None for all of them.
+Columns = frozenset[str] | None
+
+
+def _columns(decl: EntityDecl, columns: Columns = None) -> list[ColumnElement[Any]]:
+    return [c.label(c.key) for c in decl.table.c if columns is None or c.key in columns]
 
 
 def _one_of(
@@ -179,6 +183,7 @@ def _page_query(
     parents: Collection[Hashable],
     args: PageArgs,
     visible: Visible,
+    columns: Columns,
 ) -> Select[Any]:
     decl = ENTITIES[relation.target]
     t = decl.table
@@ -196,7 +201,7 @@ def _page_query(
         if parent_col is not None:
             where.append(parent_col == next(iter(parents)))
         return (
-            select(*_columns(decl), parent_label)
+            select(*_columns(decl, columns), parent_label)
             .select_from(source)
             .where(*where)
             .order_by(*ordering)
@@ -204,13 +209,16 @@ def _page_query(
         )
     rank = func.row_number().over(partition_by=parent_col, order_by=ordering).label("mlg_rank")
     inner = (
-        select(*_columns(decl), parent_label, rank)
+        select(*_columns(decl, columns), parent_label, rank)
         .select_from(source)
         .where(_one_of(db, parent_col, parents), *where)
         .subquery()
     )
     return (
-        select(*(inner.c[c.key] for c in t.c), inner.c.mlg_parent)
+        select(
+            *(inner.c[c.key] for c in t.c if columns is None or c.key in columns),
+            inner.c.mlg_parent,
+        )
         .where(inner.c.mlg_rank <= args.limit + 1)
         .order_by(inner.c.mlg_parent, inner.c.mlg_rank)
     )
@@ -222,11 +230,13 @@ async def pages(
     parents: Collection[Hashable],
     args: PageArgs,
     visible: Visible,
+    columns: Columns = None,
 ) -> dict[Hashable, PageRows]:
-    """One page of target rows for every parent key, in one statement."""
+    """One page of target rows (only ``columns``, if given) for every parent key, in one
+    statement."""
     grouped: dict[Hashable, list[Row[Any]]] = defaultdict(list)
     root = relation.child_key is None and relation.through is None
-    for row in await db.execute(_page_query(db, relation, parents, args, visible)):
+    for row in await db.execute(_page_query(db, relation, parents, args, visible, columns)):
         grouped[ROOT_KEY if root else row.mlg_parent].append(row)
     result = {}
     for parent in parents:
