@@ -5,7 +5,7 @@ through its whole machinery (a path, a resolve info, strawberry's resolver wrapp
 awaitable check, three ``complete_*`` steps) and every object of a list through four nested
 calls, and completes each object on its own: 100 models with a ``versions`` connection become
 100 coroutines gathered as 100 tasks, all waiting for the same batched load. ``Executor``
-keeps graphql-core's semantics and takes three short cuts:
+keeps graphql-core's semantics and takes these short cuts:
 
 * **Plain leaves.** A field strawberry resolves as a basic attribute (no resolver, no field
   extensions, no arguments) whose type is a scalar or an enum is read with one ``getattr`` and
@@ -24,6 +24,10 @@ keeps graphql-core's semantics and takes three short cuts:
   again, and completes the subtree without an await. Each resolver still runs once per object
   and each relation level is still one batched statement. A resolver that raises, or whose
   future fails, is not kept: execution calls it again and reports the error at its own path.
+* **Direct relation resolvers.** Relation fields (``relation_field``) resolve through a
+  function taking graphql-core's arguments as they are, without strawberry's per-call ``Info``
+  and input conversion; the walk also tells a connection what its answer reads
+  (``Selection``), so its page loads only those columns.
 
 The differential tests (``tests/test_compiled.py``) hold the resolver path byte-for-byte to
 the compiled path, and the rest of the suite holds its errors and null propagation.
