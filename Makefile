@@ -25,7 +25,7 @@ run: $(STAMP)
 simulate: $(STAMP)
 	$(BIN)/mlgraph demo simulate
 
-## test: the whole suite on SQLite and PostgreSQL (required under CI=true)
+## test: the whole suite on SQLite and PostgreSQL (PostgreSQL required: it fails, never skips)
 test: $(STAMP)
 	$(BIN)/pytest
 

@@ -1,7 +1,7 @@
 """Test harness: every test that takes ``backend`` runs on SQLite and on PostgreSQL.
 
-* SQLite always; PostgreSQL at ``MLGRAPH_TEST_DATABASE_URL`` (default the local server) whenever
-  it answers. Under ``CI=true`` an unreachable PostgreSQL fails the run instead of skipping.
+* SQLite and PostgreSQL at ``MLGRAPH_TEST_DATABASE_URL`` (default the local server), always:
+  an unreachable PostgreSQL fails the run with a clear message; nothing is skipped.
 * One fresh database per test session and backend, migrated with Alembic (so migrations are
   exercised on both), tables emptied before each test.
 * The app runs in a real uvicorn server on a loopback port; tests talk HTTP to it with httpx.
@@ -35,7 +35,6 @@ from mlgraph.storage.db import Base, create_engine, create_sessions
 PG_URL = os.environ.get(
     "MLGRAPH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: The principal the shared test client acts as: a platform ADMIN.
 ADMIN = "admin@example.com"
 
@@ -95,13 +94,16 @@ class Backend:
         return result
 
 
-async def _pg_available() -> bool:
+async def require_postgres() -> None:
+    """Fail (never skip) when the test PostgreSQL does not answer: the suite needs it."""
     try:
         conn = await asyncpg.connect(_dsn(PG_URL), timeout=3)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        pytest.fail(
+            f"PostgreSQL is unreachable at {PG_URL} ({error}); start it or point "
+            "MLGRAPH_TEST_DATABASE_URL at one (see README)"
+        )
     await conn.close()
-    return True
 
 
 def _dsn(url: str) -> str:
@@ -156,10 +158,7 @@ async def backend(
 ) -> AsyncIterator[Backend]:
     data_dir = tmp_path_factory.mktemp(request.param)
     if request.param == "postgresql":
-        if not await _pg_available():
-            if IN_CI:
-                pytest.fail(f"CI=true and PostgreSQL is unreachable at {PG_URL}")
-            pytest.skip(f"PostgreSQL unreachable at {PG_URL} (required when CI=true)")
+        await require_postgres()
         url = await _create_pg_database()
     else:
         url = f"sqlite+aiosqlite:///{data_dir / 'test.sqlite3'}"

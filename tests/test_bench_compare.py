@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import IN_CI, PG_URL, _pg_available
+from tests.conftest import PG_URL, require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,10 +35,7 @@ compare = load_compare()
 
 
 async def test_proxy_counts_every_execution_and_tells_data_from_transaction_control() -> None:
-    if not await _pg_available():
-        if IN_CI:
-            pytest.fail(f"CI=true and PostgreSQL is unreachable at {PG_URL}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
+    await require_postgres()
     url = make_url(PG_URL)
     counter = compare.StatementCounter(url.host or "127.0.0.1", url.port or 5432)
     port = await counter.start()
