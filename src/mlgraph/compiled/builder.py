@@ -51,7 +51,7 @@ from mlgraph.compiled.sqltext import (
 from mlgraph.errors import MlgraphError
 from mlgraph.ids import decode_global_id
 from mlgraph.schema.query import MAX_NODES
-from mlgraph.schema.relay import NODE_TYPES, page_args
+from mlgraph.schema.relay import page_args
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter, Order, Relation
 from mlgraph.storage.queries import PageArgs, Visible
 from mlgraph.storage.types import UTCDateTime
@@ -245,7 +245,7 @@ class Builder:
             type_name, pk = decode_global_id(global_id_value, field=field)
         except MlgraphError as error:
             raise Refused(error.message) from None
-        if type_name not in NODE_TYPES:
+        if type_name not in ENTITIES:
             raise Refused(f"{type_name} is not a node type")
         gql = self.r.schema.type_map[type_name]
         assert isinstance(gql, GraphQLObjectType)

@@ -187,7 +187,7 @@ class FieldMap:
             if name == "id" and resolver is None:
                 self._kinds[key] = FieldKind("id")
             elif python in decl.fields and resolver is None:
-                column = decl.table.c[decl.fields[python]]
+                column = decl.table.c[decl.columns[python]]
                 fmt = _format(field.type, column)
                 self._kinds[key] = (
                     FieldKind("column", column=column, format=fmt)

@@ -28,7 +28,6 @@ from mlgraph.storage.models import Alert, AlertRule, Deployment, DriftMetric
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork, snapshot
 
-ALERT_FIELDS = ("status", "severity", "value", "message", "fired_at", "resolved_at")
 _COMPARE: dict[Operator, Callable[[float, float], bool]] = {
     Operator.GT: operator.gt,
     Operator.GTE: operator.ge,
@@ -129,13 +128,12 @@ def _fire(tx: UnitOfWork, rule: AlertRule, deployment: Deployment, value: float)
         "alert.fire",
         "alert.fired",
         before=None,
-        fields=ALERT_FIELDS,
         payload=_event(alert, rule),
     )
 
 
 def _resolve(tx: UnitOfWork, alert: Alert, value: float) -> None:
-    before = snapshot(alert, ALERT_FIELDS)
+    before = snapshot(alert)
     alert.status = AlertStatus.RESOLVED
     alert.resolved_at = utcnow()
     payload = {
@@ -148,6 +146,5 @@ def _resolve(tx: UnitOfWork, alert: Alert, value: float) -> None:
         "alert.auto_resolve",
         "alert.resolved",
         before=before,
-        fields=ALERT_FIELDS,
         payload=payload,
     )

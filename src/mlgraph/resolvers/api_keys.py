@@ -15,7 +15,6 @@ from mlgraph.storage.enums import Role
 from mlgraph.storage.models import ApiKey, Project
 from mlgraph.storage.types import utcnow
 
-FIELDS = ("name", "prefix", "role", "expires_at", "revoked_at")
 MAX_DAYS = 3650
 
 
@@ -55,7 +54,6 @@ async def create_api_key(ctx: Context, input: Any) -> CreatedKey:
             "api_key.create",
             "api_key.created",
             before=None,
-            fields=FIELDS,
             payload={"prefix": key.prefix, "role": key.role.value},
         )
         return CreatedKey(key.id, new.plaintext)
@@ -85,7 +83,6 @@ async def revoke_api_key(ctx: Context, input: Any) -> uuid.UUID:
             "api_key.revoke",
             "api_key.revoked",
             before=before,
-            fields=FIELDS,
             payload={"prefix": key.prefix},
         )
         return key.id

@@ -18,7 +18,6 @@ from mlgraph.storage.objects.keys import artifact_key
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
-FIELDS = ("kind", "status", "file_name", "size_bytes", "sha256", "content_type")
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,6 @@ async def create_artifact_upload(ctx: Context, input: Any) -> UploadTicket:
             "artifact.create_upload",
             "artifact.created",
             before=None,
-            fields=FIELDS,
             payload={"status": artifact.status.value},
         )
         remember(
@@ -114,7 +112,7 @@ async def complete_artifact_upload(ctx: Context, input: Any) -> uuid.UUID:
             raise UserErrors.one(
                 UserErrorCode.INVALID, "uploaded bytes have another SHA-256", "input", "artifactId"
             )
-        before = snapshot(artifact, FIELDS)
+        before = snapshot(artifact)
         artifact.status = ArtifactStatus.AVAILABLE
         await tx.session.flush()
         tx.record(
@@ -122,7 +120,6 @@ async def complete_artifact_upload(ctx: Context, input: Any) -> uuid.UUID:
             "artifact.complete_upload",
             "artifact.available",
             before=before,
-            fields=FIELDS,
             payload={"status": artifact.status.value},
         )
         return artifact.id

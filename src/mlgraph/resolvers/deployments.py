@@ -39,7 +39,6 @@ from mlgraph.storage.models import (
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork
 
-FIELDS = ("name", "model_id", "environment", "strategy", "status", "config", "revision")
 MAX_SPLITS = 10
 #: Float slack for "the splits sum to at most 100" (e.g. 3 x 33.333...).
 TOLERANCE = 1e-9
@@ -57,7 +56,7 @@ def _traffic(split: dict[uuid.UUID, float]) -> dict[str, float]:
 
 
 def _state(deployment: Deployment, split: dict[uuid.UUID, float]) -> dict[str, Any]:
-    return {**snapshot(deployment, FIELDS), "traffic": _traffic(split)}
+    return {**snapshot(deployment), "traffic": _traffic(split)}
 
 
 async def _targets(s: AsyncSession, deployment_id: uuid.UUID) -> list[DeploymentTarget]:

@@ -31,19 +31,6 @@ from mlgraph.storage.types import utcnow
 METRICS_MAX = 1000
 METRIC_MAX, FEATURE_MAX = 64, 200
 PERIODS_MIN, PERIODS_MAX = 1, 100
-RULE_FIELDS = (
-    "name",
-    "deployment_id",
-    "metric",
-    "drift_kind",
-    "operator",
-    "threshold",
-    "evaluation_periods",
-    "severity",
-    "enabled",
-    "revision",
-)
-ALERT_FIELDS = ("status", "acknowledged_at", "resolved_at")
 
 
 #: A relative name with no empty, "." or ".." part, so the key stays under its prefix.
@@ -201,7 +188,6 @@ async def create_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
             "alert_rule.create",
             "alert_rule.created",
             before=None,
-            fields=RULE_FIELDS,
             payload=_rule_event(rule),
         )
         remember(ctx, s, "createAlertRule", input.idempotency_key, input, "AlertRule", rule.id)
@@ -218,7 +204,7 @@ async def update_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
             ctx, tx.session, AlertRule, input.alert_rule_id, "AlertRule", "alertRuleId", lock=True
         )
         check_revision(rule, input.expected_revision)
-        before = snapshot(rule, RULE_FIELDS)
+        before = snapshot(rule)
         for field in ("name", "threshold", "operator", "evaluation_periods", "severity"):
             value = getattr(input, field)
             if value is not None:
@@ -229,7 +215,6 @@ async def update_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
             "alert_rule.update",
             "alert_rule.updated",
             before=before,
-            fields=RULE_FIELDS,
             payload=_rule_event(rule),
         )
         return rule.id
@@ -249,7 +234,7 @@ async def _switch_alert_rule(ctx: Context, input: Any, enabled: bool) -> uuid.UU
                 "input",
                 "alertRuleId",
             )
-        before = snapshot(rule, RULE_FIELDS)
+        before = snapshot(rule)
         rule.enabled = enabled
         await tx.session.flush()
         tx.audit(
@@ -258,7 +243,7 @@ async def _switch_alert_rule(ctx: Context, input: Any, enabled: bool) -> uuid.UU
             rule.id,
             rule.project_id,
             before=before,
-            after=snapshot(rule, RULE_FIELDS),
+            after=snapshot(rule),
         )
         tx.emit(f"alert_rule.{verb}d", "AlertRule", rule.id, rule.project_id, _rule_event(rule))
         return rule.id
@@ -289,14 +274,14 @@ async def _move_alert(
                 "input",
                 "alertId",
             )
-        before = snapshot(alert, ALERT_FIELDS)
+        before = snapshot(alert)
         alert.status = to
         if to == AlertStatus.ACKNOWLEDGED:
             alert.acknowledged_at = utcnow()
         else:
             alert.resolved_at = utcnow()
         await tx.session.flush()
-        after = snapshot(alert, ALERT_FIELDS)
+        after = snapshot(alert)
         payload = {"alertId": encode_global_id("Alert", alert.id), "status": to.value}
         if comment is not None:
             after["comment"] = payload["comment"] = comment

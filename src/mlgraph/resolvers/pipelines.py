@@ -33,10 +33,6 @@ from mlgraph.storage.enums import JobKind, JobStatus
 from mlgraph.storage.models import Job, Pipeline, Project
 from mlgraph.storage.types import utcnow
 
-PIPELINE_FIELDS = ("name", "description", "nodes", "revision")
-JOB_FIELDS = ("status", "progress", "message")
-JOB_CREATE_FIELDS = ("kind", "status", "progress", "message", "parameters", "pipeline_id")
-
 NODES_MAX = 200
 NODE_TEXT_MAX = 64
 NODE_CONFIG_MAX_BYTES = 64_000
@@ -144,7 +140,6 @@ async def create_pipeline(ctx: Context, input: Any) -> uuid.UUID:
             "pipeline.create",
             "pipeline.created",
             before=None,
-            fields=PIPELINE_FIELDS,
             payload={"name": pipeline.name, "revision": pipeline.revision},
         )
         remember(ctx, s, "createPipeline", input.idempotency_key, input, "Pipeline", pipeline.id)
@@ -182,7 +177,7 @@ async def update_pipeline_nodes(ctx: Context, input: Any) -> uuid.UUID:
             )
         if problems:
             raise UserErrors(problems)
-        before = snapshot(pipeline, ("nodes", "revision"))
+        before = snapshot(pipeline)
         # Locked nodes are kept exactly as stored; every other node is stored as given.
         locked = {n["id"]: n for n in pipeline.nodes if n.get("locked")}
         pipeline.nodes = [locked.get(n["id"], n) for n in _stored_nodes(input.nodes)]
@@ -193,7 +188,6 @@ async def update_pipeline_nodes(ctx: Context, input: Any) -> uuid.UUID:
             "pipeline.update_nodes",
             "pipeline.updated",
             before=before,
-            fields=("nodes", "revision"),
             payload={"change": "nodes", "revision": pipeline.revision},
         )
         return pipeline.id
@@ -297,7 +291,6 @@ async def start_pipeline_run(ctx: Context, input: Any) -> uuid.UUID:
             "job.start",
             "job.created",
             before=None,
-            fields=JOB_CREATE_FIELDS,
             payload={**_job_event(job), "pipelineId": encode_global_id("Pipeline", pipeline.id)},
         )
         remember(ctx, s, "startPipelineRun", input.idempotency_key, input, "Job", job.id)
@@ -339,7 +332,7 @@ async def update_job(ctx: Context, input: Any) -> uuid.UUID:
                 "input",
                 field,
             )
-        before = snapshot(job, JOB_FIELDS)
+        before = snapshot(job)
         if input.progress is not None:
             job.progress = float(input.progress)
         if input.message is not None:
@@ -351,7 +344,6 @@ async def update_job(ctx: Context, input: Any) -> uuid.UUID:
             "job.update",
             "job.updated",
             before=before,
-            fields=JOB_FIELDS,
             payload=_job_event(job),
         )
         return job.id
@@ -370,7 +362,7 @@ async def cancel_job(ctx: Context, input: Any) -> uuid.UUID:
                 "input",
                 "jobId",
             )
-        before = snapshot(job, JOB_FIELDS)
+        before = snapshot(job)
         job.message = input.reason if input.reason and input.reason.strip() else "cancelled"
         _enter(job, JobStatus.CANCELLED)
         await tx.session.flush()
@@ -379,7 +371,6 @@ async def cancel_job(ctx: Context, input: Any) -> uuid.UUID:
             "job.cancel",
             "job.updated",
             before=before,
-            fields=JOB_FIELDS,
             payload=_job_event(job),
         )
         return job.id

@@ -23,7 +23,6 @@ from mlgraph.storage.enums import Role
 from mlgraph.storage.models import Project, ProjectMember
 from mlgraph.storage.types import utcnow
 
-FIELDS = ("slug", "name", "description", "protected_aliases", "archived_at")
 ALIAS_MAX = 64
 
 
@@ -69,7 +68,6 @@ async def create_project(ctx: Context, input: Any) -> uuid.UUID:
             "project.create",
             "project.created",
             before=None,
-            fields=FIELDS,
             payload={"slug": project.slug},
         )
         remember(ctx, s, "createProject", input.idempotency_key, input, "Project", project.id)
@@ -87,7 +85,7 @@ async def update_project(ctx: Context, input: Any) -> uuid.UUID:
             ctx, tx.session, Project, input.id, "Project", "id", lock=True, role=Role.ADMIN
         )
         check_revision(project, input.expected_revision)
-        before = snapshot(project, FIELDS)
+        before = snapshot(project)
         if input.name is not None:
             project.name = input.name
         if input.description is not None:
@@ -95,9 +93,7 @@ async def update_project(ctx: Context, input: Any) -> uuid.UUID:
         if input.protected_aliases is not None:
             project.protected_aliases = list(input.protected_aliases)
         await tx.session.flush()
-        tx.record(
-            project, "project.update", "project.updated", before=before, fields=FIELDS, payload={}
-        )
+        tx.record(project, "project.update", "project.updated", before=before, payload={})
         return project.id
 
 
@@ -111,12 +107,10 @@ async def archive_project(ctx: Context, input: Any) -> uuid.UUID:
             raise UserErrors.one(
                 UserErrorCode.INVALID_TRANSITION, "project is already archived", "input", "id"
             )
-        before = snapshot(project, FIELDS)
+        before = snapshot(project)
         project.archived_at = utcnow()
         await tx.session.flush()
-        tx.record(
-            project, "project.archive", "project.archived", before=before, fields=FIELDS, payload={}
-        )
+        tx.record(project, "project.archive", "project.archived", before=before, payload={})
         return project.id
 
 
@@ -137,7 +131,7 @@ async def add_project_member(ctx: Context, input: Any) -> uuid.UUID:
                 ProjectMember.principal_id == input.principal_id,
             )
         )
-        before = None if member is None else snapshot(member, ("principal_id", "role"))
+        before = None if member is None else snapshot(member)
         if member is None:
             member = ProjectMember(
                 project_id=project.id,
@@ -154,7 +148,6 @@ async def add_project_member(ctx: Context, input: Any) -> uuid.UUID:
             "project.member.add",
             "project.member.changed",
             before=before,
-            fields=("principal_id", "role"),
             payload={"principalId": member.principal_id, "role": member.role.value},
         )
         return project.id
@@ -195,7 +188,7 @@ async def remove_project_member(ctx: Context, input: Any) -> uuid.UUID:
                 "input",
                 "principalId",
             )
-        before = snapshot(member, ("principal_id", "role"))
+        before = snapshot(member)
         await s.delete(member)
         await s.flush()
         tx.audit(

@@ -62,18 +62,6 @@ from mlgraph.storage.models import (
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork
 
-MODEL_FIELDS = ("name", "description", "tags", "risk_tier", "required_metrics", "archived_at")
-VERSION_FIELDS = (
-    "version",
-    "stage",
-    "description",
-    "metrics",
-    "meta",
-    "commit_sha",
-    "source_run_id",
-)
-ALIAS_FIELDS = ("alias", "version_id")
-
 TAGS_MAX, TAG_MAX = 50, 64
 REQUIRED_METRICS_MAX, METRIC_NAME_MAX = 50, 100
 VERSION_MAX = 64
@@ -203,7 +191,6 @@ async def register_model(ctx: Context, input: Any) -> uuid.UUID:
             "model.register",
             "model.registered",
             before=None,
-            fields=MODEL_FIELDS,
             payload={"name": model.name, "riskTier": model.risk_tier.value},
         )
         remember(ctx, s, "registerModel", input.idempotency_key, input, "Model", model.id)
@@ -219,7 +206,7 @@ async def update_model(ctx: Context, input: Any) -> uuid.UUID:
         model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
         check_revision(model, input.expected_revision)
         _refuse_if_archived(model, "modelId")
-        before = snapshot(model, MODEL_FIELDS)
+        before = snapshot(model)
         if input.description is not None:
             model.description = input.description
         if tags is not None:
@@ -229,7 +216,7 @@ async def update_model(ctx: Context, input: Any) -> uuid.UUID:
         if required is not None:
             model.required_metrics = required
         await s.flush()
-        after = snapshot(model, MODEL_FIELDS)
+        after = snapshot(model)
         tx.audit("model.update", "Model", model.id, model.project_id, before=before, after=after)
         changed = sorted(_camel(k) for k in after if after[k] != before[k])
         tx.emit("model.updated", "Model", model.id, model.project_id, {"changed": changed})
@@ -245,7 +232,7 @@ async def archive_model(ctx: Context, input: Any) -> uuid.UUID:
             raise UserErrors.one(
                 UserErrorCode.INVALID_TRANSITION, "model is already archived", "input", "modelId"
             )
-        before = snapshot(model, MODEL_FIELDS)
+        before = snapshot(model)
         model.archived_at = utcnow()
         await s.flush()
         tx.record(
@@ -253,7 +240,6 @@ async def archive_model(ctx: Context, input: Any) -> uuid.UUID:
             "model.archive",
             "model.updated",
             before=before,
-            fields=MODEL_FIELDS,
             payload={"changed": ["archivedAt"]},
         )
         return model.id
@@ -339,7 +325,7 @@ async def _point_alias(
 ) -> None:
     """Set (or move) ``alias`` to ``version_id``, with its audit entry and event."""
     s = tx.session
-    before = None if found is None else snapshot(found, ALIAS_FIELDS)
+    before = None if found is None else snapshot(found)
     previous = None if found is None else found.version_id
     if found is None:
         found = ModelAlias(
@@ -359,7 +345,6 @@ async def _point_alias(
         "model_alias.set",
         "model_alias.moved",
         before=before,
-        fields=ALIAS_FIELDS,
         payload={
             "modelId": _gid("Model", model.id),
             "alias": alias,
@@ -446,7 +431,7 @@ async def create_model_version(ctx: Context, input: Any) -> uuid.UUID:
             model.project_id,
             before=None,
             after={
-                **snapshot(version, VERSION_FIELDS),
+                **snapshot(version),
                 "parent_ids": [str(p) for p in parents],
             },
         )
@@ -675,7 +660,7 @@ async def remove_model_alias(ctx: Context, input: Any) -> uuid.UUID:
                 UserErrorCode.NOT_FOUND, f"no alias {input.alias!r} on this model", "input", "alias"
             )
         _check_protected(ctx, await s.get_one(Project, model.project_id), input.alias)
-        before = snapshot(found, ALIAS_FIELDS)
+        before = snapshot(found)
         await s.delete(found)
         _touch(model)
         await s.flush()

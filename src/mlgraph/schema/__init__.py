@@ -1,7 +1,15 @@
-"""The GraphQL schema: ``build_schema()``."""
+"""The GraphQL schema: ``build_schema(domains)``.
+
+All domains give the combined schema; one domain (or a few) gives that domain's subgraph. The
+types are the same Python classes either way: a subgraph keeps the fields its domains own
+(``columns.owned_by``), entities of other domains appear as key-only references, and to-one
+relations into them answer with a reference instead of a load. Nothing is registered globally:
+several schemas can be built and served in one process.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
@@ -9,33 +17,68 @@ from graphql import GraphQLError
 from graphql.execution import Executor as GraphQLExecutionContext
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.execution import ExecutionContext
+from strawberry.types.field import StrawberryField
 
-# Importing every domain module registers its Node types before the build.
-from mlgraph.schema import (
-    audit,
-    deployments,
-    filters,
-    monitoring,
-    pipelines,
-    projects,
-    registry,
-    webhooks,
-)
+from mlgraph.errors import BadUserInput, MlgraphError
+from mlgraph.ids import decode_global_id
+from mlgraph.schema.columns import field_domain
 from mlgraph.schema.errors import CodedErrors, is_unexpected, log
-from mlgraph.schema.execution import Executor, install_direct_resolvers
+from mlgraph.schema.execution import Executor, install_direct_resolvers, then
 from mlgraph.schema.mutations import Mutation
 from mlgraph.schema.query import Query
-from mlgraph.schema.relay import NODE_TYPES
+from mlgraph.schema.relay import Info, node_class
 from mlgraph.schema.scalars import SCALAR_MAP
 from mlgraph.schema.subscriptions import Subscription
+from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
-__all__ = ["build_schema"]
-_DOMAINS = (audit, deployments, filters, monitoring, pipelines, projects, registry, webhooks)
+__all__ = ["DOMAIN_NAMES", "Schema", "build_schema"]
 
 
 class Schema(strawberry.federation.Schema):
+    """A strawberry federation schema serving the fields of ``domains``."""
+
+    def __init__(self, domains: frozenset[DomainName], **options: Any) -> None:
+        self.domains = domains
+        super().__init__(**options)
+
+    def serves(self, type_name: str) -> bool:
+        """Whether this schema loads ``type_name``'s rows (else it answers references)."""
+        return ENTITIES[type_name].domain in self.domains
+
+    def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
+        return [f for f in type_definition.fields if _kept(f, self.domains)]
+
+    def entities_resolver(self, info: Info, representations: list[FederationAny]) -> list[Any]:
+        """Federation's ``_entities``: every representation through the per-request loaders,
+        so N of one type are one statement; an error is the representation's own."""
+        return [self._entity(info, r, i) for i, r in enumerate(representations)]
+
+    def _entity(self, info: Info, representation: Any, index: int) -> Any:
+        field = f"representations.{index}"
+        type_name = representation.get("__typename") if isinstance(representation, dict) else None
+        global_id = representation.get("id") if isinstance(representation, dict) else None
+        if not isinstance(type_name, str) or not isinstance(global_id, str):
+            return BadUserInput("a representation needs `__typename` and `id`", field=field)
+        if type_name not in ENTITIES:
+            return BadUserInput(f"{type_name!r} is not an entity of this graph", field=field)
+        try:
+            decoded, pk = decode_global_id(global_id, field=field)
+        except MlgraphError as error:
+            return error
+        if decoded != type_name:
+            return None
+        cls = node_class(type_name)
+        if not self.serves(type_name):
+            return cls.reference(pk)
+        return then(
+            info.context.loaders.by_key(type_name).load(pk),
+            lambda row: None if row is None else cls.from_row(row),
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -46,27 +89,47 @@ class Schema(strawberry.federation.Schema):
                 log.error("request %s failed", request_id, exc_info=error.original_error)
 
 
+def _kept(field: StrawberryField, domains: frozenset[DomainName]) -> bool:
+    domain = field_domain(field)
+    return domain is None or domain in domains
+
+
+def _root(cls: type, domains: frozenset[DomainName]) -> type | None:
+    """``cls`` if any of its fields belongs to ``domains`` (a type needs one field)."""
+    fields = cls.__strawberry_definition__.fields  # type: ignore[attr-defined]
+    return cls if any(_kept(f, domains) for f in fields) else None
+
+
 def build_schema(
+    domains: Iterable[DomainName] = DOMAIN_NAMES,
     *,
     max_depth: int = 12,
     max_aliases: int = 100,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
 ) -> Schema:
-    """The schema. ``executor`` is the resolver path's executor (tests compare it with
-    strawberry's stock one)."""
+    """The schema of ``domains``: all of them (the default) is the combined schema, one is
+    that domain's subgraph. ``executor`` is the resolver path's executor (tests compare it
+    with strawberry's stock one)."""
+    served = frozenset(domains)
+    unknown = served - set(DOMAIN_NAMES)
+    if unknown or not served:
+        raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
     extensions: list[type[SchemaExtension] | Any] = [
         CodedErrors,
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
     ]
     schema = Schema(
+        served,
         query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        types=list(NODE_TYPES.values()),
+        mutation=_root(Mutation, served),
+        subscription=_root(Subscription, served),
+        types=[node_class(name) for name in ENTITIES],
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
-    install_direct_resolvers(schema._schema)
+    install_direct_resolvers(
+        schema._schema, foreign=lambda t: t in ENTITIES and not schema.serves(t)
+    )
     return schema

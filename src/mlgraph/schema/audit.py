@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
-from strawberry.scalars import JSON
 
 from mlgraph.ids import encode_global_id
-from mlgraph.schema.relay import NODE_TYPES, Info, Node, load_node, node_type, one
+from mlgraph.schema.declared import entity_type
+from mlgraph.schema.relay import Info, Node, load_node
 from mlgraph.schema.scalars import BigInt
-
-if TYPE_CHECKING:
-    from mlgraph.schema.projects import Project
+from mlgraph.storage.graph import ENTITIES
 
 
-@node_type("A record of one change: who did what to which object, chained by hashes.")
-class AuditEntry(Node):
-    seq: BigInt = strawberry.field(description="Position in the chain (gapless, increasing).")
-    actor: str = strawberry.field(description="Principal that made the change.")
-    action: str = strawberry.field(description="What was done, e.g. `model_version.transition`.")
-    entity_type: str = strawberry.field(description="GraphQL type of the changed object.")
-    changes: JSON = strawberry.field(description="`before` and `after` of the changed fields.")
-    request_id: str = strawberry.field(description="The request that made the change.")
-    prev_hash: str = strawberry.field(description="Hash of the previous entry.")
-    hash: str = strawberry.field(description="sha256(prev_hash + canonical entry).")
-    created_at: datetime = strawberry.field(description="When the change committed.")
-    updated_at: datetime = strawberry.field(description="Same as createdAt: entries never change.")
-    project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(
-        "AuditEntry", "project", "The project, if the change belongs to one."
-    )
-
+class _AuditEntryFields:
     @strawberry.field(description="The changed object, if it still exists and is visible.")
     async def entity(self, info: Info) -> Node | None:
-        if self.row.entity_id is None or self.entity_type not in NODE_TYPES:
+        row = self.row  # type: ignore[attr-defined]
+        if row.entity_id is None or row.entity_type not in ENTITIES:
             return None
-        return await load_node(info, encode_global_id(self.entity_type, self.row.entity_id))
+        return await load_node(info, encode_global_id(row.entity_type, row.entity_id))
+
+
+if TYPE_CHECKING:  # mypy sees the generated types as Node
+    AuditEntry: TypeAlias = Node
+else:
+    AuditEntry = entity_type("AuditEntry", _AuditEntryFields)
 
 
 @strawberry.type(description="Result of re-computing the audit chain.")

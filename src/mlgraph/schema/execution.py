@@ -68,12 +68,18 @@ V = TypeVar("V")
 _BREADTH_FIRST_KEY = "mlgraph.breadth_first"
 _DIRECT_KEY = "mlgraph.direct"
 _SELECTION_KEY = "mlgraph.selection"
+_REFERENCE_KEY = "mlgraph.reference"
 #: strawberry field metadata marking a resolver the executor may call ahead, breadth first:
 #: a read without side effects that returns its value, or a future of it.
 BREADTH_FIRST = {_BREADTH_FIRST_KEY: True}
 
 
-def relation_field(direct: Callable[..., Any], *, selection: bool = False) -> dict[str, Any]:
+def relation_field(
+    direct: Callable[..., Any],
+    *,
+    selection: bool = False,
+    reference: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
     """Metadata of a relation field: ``BREADTH_FIRST``, and ``direct`` as its resolver.
 
     ``direct`` takes graphql-core's ``(source, info, **arguments)`` (GraphQL names, coerced
@@ -82,8 +88,16 @@ def relation_field(direct: Callable[..., Any], *, selection: bool = False) -> di
     strawberry's input types on every call (hundreds of calls per dashboard).
 
     With ``selection``, the breadth-first walk also passes ``selection=``: a ``Selection`` of
-    what the field's answer reads, so the resolver can load only the columns it needs."""
-    return {_BREADTH_FIRST_KEY: True, _DIRECT_KEY: direct, _SELECTION_KEY: selection}
+    what the field's answer reads, so the resolver can load only the columns it needs.
+
+    ``reference`` answers the field instead where its target type is served by another
+    subgraph (``install_direct_resolvers``' ``foreign``)."""
+    return {
+        _BREADTH_FIRST_KEY: True,
+        _DIRECT_KEY: direct,
+        _SELECTION_KEY: selection,
+        _REFERENCE_KEY: reference,
+    }
 
 
 #: What a field's answer reads, per object type below it (up to the next relation field):
@@ -92,14 +106,20 @@ def relation_field(direct: Callable[..., Any], *, selection: bool = False) -> di
 Selection = dict[str, frozenset[str] | None]
 
 
-def install_direct_resolvers(schema: GraphQLSchema) -> None:
-    """Make each ``relation_field``'s direct resolver the field's resolver."""
+def install_direct_resolvers(
+    schema: GraphQLSchema, foreign: Callable[[str], bool] = lambda _: False
+) -> None:
+    """Make each ``relation_field``'s direct resolver the field's resolver, or its
+    ``reference`` resolver where ``foreign(target type name)``."""
     for named in schema.type_map.values():
         if not isinstance(named, GraphQLObjectType):
             continue
         for field in named.fields.values():
-            direct = _metadata(field).get(_DIRECT_KEY)
-            if direct is not None:
+            metadata = _metadata(field)
+            direct, reference = metadata.get(_DIRECT_KEY), metadata.get(_REFERENCE_KEY)
+            if reference is not None and foreign(get_named_type(field.type).name):
+                field.resolve = reference
+            elif direct is not None:
                 field.resolve = direct
 
 

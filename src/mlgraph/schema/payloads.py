@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from mlgraph.errors import Forbidden, Problem, UserErrorCode, UserErrors
-from mlgraph.schema.relay import NODE_TYPES, Info
+from mlgraph.schema.relay import Info, node_class
 
 strawberry.enum(UserErrorCode, description="Why a mutation refused its input.")
 
@@ -109,7 +109,7 @@ async def mutate(
     entity: Any = None
     if entity_id is not None:
         row = await info.context.loaders.by_key(entity_type).load(entity_id)
-        entity = None if row is None else NODE_TYPES[entity_type].from_row(row)
+        entity = None if row is None else node_class(entity_type).from_row(row)
     return payload(**{field: entity, "user_errors": [], **extra})
 
 

@@ -2,56 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 import strawberry
-from strawberry.scalars import JSON
 
-from mlgraph.schema.enums import JobKind, JobStatus
+from mlgraph.schema.declared import entity_type
 from mlgraph.schema.objects import DEFAULT_EXPIRES_IN, EXPIRES_IN_DOC, download_url
-from mlgraph.schema.relay import Connection, Info, Node, connection, node_type, one
+from mlgraph.schema.relay import Info, Node
 from mlgraph.storage.objects.keys import job_logs_key
 
-if TYPE_CHECKING:
-    from mlgraph.schema.projects import Project
 
-
-@node_type("A training or processing pipeline; its runs are jobs.")
-class Pipeline(Node):
-    name: str = strawberry.field(description="Unique within the project.")
-    description: str = strawberry.field(description="What the pipeline does.")
-    nodes: JSON = strawberry.field(description="The pipeline's steps, as declared by its owner.")
-    revision: int = strawberry.field(
-        description="Increases on every change; pass it as `expectedRevision` to update."
-    )
-    created_at: datetime = strawberry.field(description="When created.")
-    updated_at: datetime = strawberry.field(description="When last changed.")
-    project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(
-        "Pipeline", "project", "The owning project."
-    )
-    runs: Connection[Job] = connection("Pipeline", "runs", "Runs of this pipeline, newest first.")
-
-
-@node_type("A unit of work run elsewhere (Airflow, Kubeflow, CI) and recorded here.")
-class Job(Node):
-    kind: JobKind = strawberry.field(description="Pipeline run, evaluation or rollout.")
-    status: JobStatus = strawberry.field(description="Where the job is in its state machine.")
-    progress: float = strawberry.field(description="Reported progress, 0..1.")
-    message: str = strawberry.field(description="Last status message from the runner.")
-    parameters: JSON = strawberry.field(description="Parameters the job was started with.")
-    started_at: datetime | None = strawberry.field(description="When it started running.")
-    finished_at: datetime | None = strawberry.field(description="When it reached a final state.")
-    revision: int = strawberry.field(
-        description="Increases on every change; pass it as `expectedRevision` to update."
-    )
-    created_at: datetime = strawberry.field(description="When queued.")
-    updated_at: datetime = strawberry.field(description="When last reported on.")
-    project: Annotated[Project, strawberry.lazy("mlgraph.schema.projects")] | None = one(
-        "Job", "project", "The owning project."
-    )
-    pipeline: Pipeline | None = one("Job", "pipeline", "The pipeline this is a run of, if any.")
-
+class _JobFields:
     @strawberry.field(
         description="A presigned URL of the job's log (`projects/<project>/jobs/<job>/logs.txt` "
         "in the object store, written by the runner); null while there is none."
@@ -63,5 +24,13 @@ class Job(Node):
             DEFAULT_EXPIRES_IN
         ),
     ) -> str | None:
-        key = job_logs_key(self.row.project_id, self.pk)
+        key = job_logs_key(self.row.project_id, self.pk)  # type: ignore[attr-defined]
         return await download_url(info, key, expires_in, check=True)
+
+
+if TYPE_CHECKING:  # mypy sees the generated types as Node
+    Pipeline: TypeAlias = Node
+    Job: TypeAlias = Node
+else:
+    Pipeline = entity_type("Pipeline")
+    Job = entity_type("Job", _JobFields)

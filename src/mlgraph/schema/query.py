@@ -11,6 +11,7 @@ from mlgraph.errors import BadUserInput, Forbidden
 from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.audit import verify_audit_chain
 from mlgraph.schema.audit import AuditChainReport, AuditEntry
+from mlgraph.schema.columns import owned_by
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.monitoring import Alert
 from mlgraph.schema.projects import Project, Viewer
@@ -22,35 +23,33 @@ MAX_NODES = 100
 
 @strawberry.type(description="Read the MLOps graph.")
 class Query:
-    @strawberry.field(description="The caller.")
+    @strawberry.field(description="The caller.", metadata=owned_by("projects"))
     def viewer(self, info: Info) -> Viewer:
         p = info.context.principal
         return Viewer(
             principal_id=p.id, display_name=p.display_name, is_platform_admin=p.platform_admin
         )
 
-    @strawberry.field(description="A project by its slug; null if absent or not visible.")
+    @strawberry.field(
+        description="A project by its slug; null if absent or not visible.",
+        metadata=owned_by("projects"),
+    )
     async def project(
         self, info: Info, slug: Annotated[str, strawberry.argument(description="The slug.")]
     ) -> Project | None:
         row = await info.context.loaders.by_key("Project", "slug").load(slug)
         return None if row is None else Project.from_row(row)
 
-    projects: Connection[Project] = connection("Query", "projects", "Projects, by name.")
-    models: Connection[Model] = connection(
-        "Query", "models", "Models across projects; search with `filter`."
-    )
-    deployments: Connection[Deployment] = connection(
-        "Query", "deployments", "Deployments across projects, newest first."
-    )
-    alerts: Connection[Alert] = connection(
-        "Query", "alerts", "Alerts across projects, most recently fired first."
-    )
-    audit_entries: Connection[AuditEntry] = connection(
-        "Query", "audit_entries", "The audit trail, newest first; filter by entity, actor..."
-    )
+    projects: Connection[Project] = connection("Query", "projects")
+    models: Connection[Model] = connection("Query", "models")
+    deployments: Connection[Deployment] = connection("Query", "deployments")
+    alerts: Connection[Alert] = connection("Query", "alerts")
+    audit_entries: Connection[AuditEntry] = connection("Query", "audit_entries")
 
-    @strawberry.field(description="Any object by global ID; null if absent or not visible.")
+    @strawberry.field(
+        description="Any object by global ID; null if absent or not visible.",
+        metadata=owned_by("projects"),
+    )
     async def node(
         self,
         info: Info,
@@ -58,7 +57,10 @@ class Query:
     ) -> Node | None:
         return await load_node(info, id)
 
-    @strawberry.field(description="Objects by global IDs (at most 100), in the same order.")
+    @strawberry.field(
+        description="Objects by global IDs (at most 100), in the same order.",
+        metadata=owned_by("projects"),
+    )
     async def nodes(
         self,
         info: Info,
@@ -69,7 +71,8 @@ class Query:
         return list(await asyncio.gather(*(load_node(info, i, field="ids") for i in ids)))
 
     @strawberry.field(
-        description="Re-compute the audit chain, naming the first broken entry (platform ADMIN)."
+        description="Re-compute the audit chain, naming the first broken entry (platform ADMIN).",
+        metadata=owned_by("audit"),
     )
     async def verify_audit_chain(self, info: Info) -> AuditChainReport:
         if not info.context.principal.platform_admin:

@@ -7,6 +7,7 @@ resolver signatures from real types at import time.
 
 import enum
 import functools
+import importlib
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -20,9 +21,10 @@ from strawberry.utils.str_converters import to_camel_case
 from mlgraph.context import Context
 from mlgraph.errors import BadUserInput
 from mlgraph.ids import decode_cursor, decode_global_id, encode_cursor, encode_global_id
+from mlgraph.schema.columns import owned_by
 from mlgraph.schema.execution import BREADTH_FIRST, Selection, relation_field, then
 from mlgraph.schema.filters import FILTER_INPUTS
-from mlgraph.storage.graph import ENTITIES, EntityDecl, Order, Relation, relation
+from mlgraph.storage.graph import ENTITIES, EntityDecl, Order, Relation, owner_domain, relation
 from mlgraph.storage.queries import ROOT_KEY, FilterValues, PageArgs, PageRows
 from mlgraph.storage.types import UTCDateTime
 
@@ -43,45 +45,44 @@ class Node:
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
         decl = ENTITIES[cls.__name__]
-        values = {f: getattr(row, c, None) for f, c in decl.fields.items()}  # None: not read
+        columns = _COLUMNS[decl.name]
+        values = {f: getattr(row, c, None) for f, c in columns}  # None: not read
         return cls(
             id=strawberry.ID(encode_global_id(decl.name, row.id)), pk=row.id, row=row, **values
         )
 
     @classmethod
-    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Self | None:
-        """Federation entity lookup: the same loader as ``node(id:)``."""
-        type_name, pk = decode_global_id(id)
-        if type_name != cls.__name__:
-            return None
-        row = await info.context.loaders.by_key(type_name).load(pk)
-        return None if row is None else cls.from_row(row)
+    def reference(cls, pk: uuid.UUID) -> Self:
+        """A key-only reference: the object as another subgraph knows it, not loaded."""
+        return cls.from_row(Reference(pk))  # type: ignore[arg-type]
 
 
-#: GraphQL type name -> strawberry class, filled by ``@node_type``.
-NODE_TYPES: dict[str, type[Node]] = {}
+class Reference:
+    """The row of a key-only reference: its id (and so the parent key of its relations)."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, pk: uuid.UUID) -> None:
+        self.id = pk
 
 
-def node_type(description: str) -> Callable[[type[N]], type[N]]:
-    """Declare a graph entity: a federation ``@key(fields: "id")`` type implementing Node."""
+_COLUMNS = {n: tuple(d.columns.items()) for n, d in ENTITIES.items()}
 
-    def wrap(cls: type[N]) -> type[N]:
-        if cls.__name__ not in ENTITIES:
-            raise LookupError(f"{cls.__name__} has no declaration in storage.graph")
-        wrapped = strawberry.federation.type(keys=["id"], description=description)(cls)
-        NODE_TYPES[cls.__name__] = wrapped
-        return wrapped
 
-    return wrap
+@functools.cache
+def node_class(type_name: str) -> type[Node]:
+    """The Node type of the declared entity ``type_name`` (defined in its domain's module)."""
+    module = importlib.import_module(f"mlgraph.schema.{ENTITIES[type_name].domain}")
+    cls: type[Node] = getattr(module, type_name)
+    return cls
 
 
 async def load_node(info: Info, global_id: str, *, field: str = "id") -> Node | None:
     type_name, pk = decode_global_id(global_id, field=field)
-    cls = NODE_TYPES.get(type_name)
-    if cls is None:
+    if type_name not in ENTITIES:
         raise BadUserInput(f"{global_id!r} is not an ID of this graph", field=field)
     row = await info.context.loaders.by_key(type_name).load(pk)
-    return None if row is None else cls.from_row(row)
+    return None if row is None else node_class(type_name).from_row(row)
 
 
 @strawberry.type(description="Where a page sits in its connection.")
@@ -263,7 +264,7 @@ def _columns_for(target: str, names: frozenset[str] | None, order: str) -> froze
     columns = {"id", order}  # every node has its global id; every edge its cursor
     for name in names:
         if name in decl.fields:
-            columns.add(decl.fields[name])
+            columns.add(decl.columns[name])
         elif name in decl.relations:
             columns.add(decl.relations[name].parent_key)
         elif name != "id":
@@ -285,7 +286,7 @@ def resolve_connection(
     parent = _parent_key(root, rel)
     column = args.order.column
     count_loader = loaders.count(rel, args.filters)
-    cls = NODE_TYPES[rel.target]
+    cls = node_class(rel.target)
 
     def cursor(row: Row[Any]) -> str:
         return encode_cursor(column, getattr(row, column), row.id)
@@ -312,7 +313,21 @@ _LAST = Annotated[int | None, strawberry.argument(description="Page size from th
 _BEFORE = Annotated[str | None, strawberry.argument(description="Items before this cursor.")]
 
 
-def connection(owner: str, name: str, description: str) -> Any:
+def order_phrase(order: Order) -> str:
+    """How a relation's items are ordered, in words, for its description."""
+    if order.column in ("created_at", "seq"):
+        return "newest first" if order.descending else "oldest first"
+    by = f"by `{to_camel_case(order.column)}`"
+    return f"{by}, descending" if order.descending else by
+
+
+def _description(rel: Relation) -> str:
+    if rel.kind == "one":
+        return rel.description
+    return f"{rel.description}, {order_phrase(rel.order)}."
+
+
+def connection(owner: str, name: str) -> Any:
     """A Relay connection field for the declared relation ``owner.name``."""
     rel = relation(owner, name)
     order_input = ORDER_INPUTS.get(rel.target)
@@ -366,7 +381,9 @@ def connection(owner: str, name: str, description: str) -> Any:
     resolve.__annotations__ = annotations
     _drop_unannotated(resolve)
     return strawberry.field(
-        resolver=resolve, description=description, metadata=relation_field(direct, selection=True)
+        resolver=resolve,
+        description=_description(rel),
+        metadata={**relation_field(direct, selection=True), **owned_by(owner_domain(owner, rel))},
     )
 
 
@@ -377,35 +394,46 @@ def _drop_unannotated(fn: Callable[..., Any]) -> None:
     fn.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
 
 
-def one(owner: str, name: str, description: str) -> Any:
-    """A field for the to-one relation ``owner.name`` (null when absent or not visible)."""
+def one(owner: str, name: str) -> Any:
+    """A field for the to-one relation ``owner.name`` (null when absent or not visible).
+
+    Where the target's domain is served elsewhere (a subgraph), ``reference`` answers it: a
+    key-only reference made from the parent's key, which the gateway resolves there."""
     rel = relation(owner, name)
     assert rel.kind == "one"
-    assert rel.child_key is not None
-    child_key = rel.child_key
+    assert rel.child_key == "id"
 
     def node(row: Row[Any] | None) -> Node | None:
-        return None if row is None else NODE_TYPES[rel.target].from_row(row)
+        return None if row is None else node_class(rel.target).from_row(row)
 
     def resolve(root: Any, info: Info) -> Any:
         value = getattr(root.row, rel.parent_key)
         if value is None:
             return None
-        return then(info.context.loaders.by_key(rel.target, child_key).load(value), node)
+        return then(info.context.loaders.by_key(rel.target).load(value), node)
+
+    def reference(root: Any, info: Any) -> Node | None:
+        value = getattr(root.row, rel.parent_key)
+        return None if value is None else node_class(rel.target).reference(value)
 
     resolve.__annotations__ = {"root": Any, "info": Info}
     return strawberry.field(
-        resolver=resolve, description=description, metadata=relation_field(resolve)
+        resolver=resolve,
+        description=_description(rel),
+        metadata={
+            **relation_field(resolve, reference=reference),
+            **owned_by(owner_domain(owner, rel)),
+        },
     )
 
 
-def listing(owner: str, name: str, description: str) -> Any:
+def listing(owner: str, name: str) -> Any:
     """A short bounded list for the relation ``owner.name`` (at most its page cap)."""
     rel = relation(owner, name)
     assert rel.kind == "list"
 
     def nodes(rows: list[Row[Any]]) -> list[Node]:
-        cls = NODE_TYPES[rel.target]
+        cls = node_class(rel.target)
         return [cls.from_row(r) for r in rows]
 
     def resolve(root: Any, info: Info) -> Any:
@@ -413,5 +441,7 @@ def listing(owner: str, name: str, description: str) -> Any:
 
     resolve.__annotations__ = {"root": Any, "info": Info}
     return strawberry.field(
-        resolver=resolve, description=description, metadata=relation_field(resolve)
+        resolver=resolve,
+        description=_description(rel),
+        metadata={**relation_field(resolve), **owned_by(owner_domain(owner, rel))},
     )

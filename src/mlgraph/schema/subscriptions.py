@@ -22,11 +22,12 @@ from mlgraph.live.connection import FORBIDDEN, UNAUTHORIZED
 from mlgraph.live.events import LiveEvent, check_retained, decode_stream_cursor
 from mlgraph.live.hub import SlowConsumer, StreamEnded
 from mlgraph.loaders import Loaders
+from mlgraph.schema.columns import owned_by
 from mlgraph.schema.deployments import Deployment, DeploymentEvent
 from mlgraph.schema.enums import AlertStatus, DeploymentEventKind, JobStatus
 from mlgraph.schema.monitoring import Alert
 from mlgraph.schema.pipelines import Job
-from mlgraph.schema.relay import NODE_TYPES, Info
+from mlgraph.schema.relay import Info, node_class
 
 JOB_TOPICS = ("job.created", "job.updated")
 ALERT_TOPICS = ("alert.fired", "alert.resolved", "alert.updated")
@@ -68,7 +69,7 @@ async def _node(info: Info, type_name: str, pk: uuid.UUID | None) -> Any:
     if pk is None:
         return None
     row = await info.context.loaders.by_key(type_name).load(pk)
-    return None if row is None else NODE_TYPES[type_name].from_row(row)
+    return None if row is None else node_class(type_name).from_row(row)
 
 
 @strawberry.type(description="A job was started or reported on.")
@@ -192,7 +193,9 @@ async def _guarded(info: Info, scope: _Scope, after: int | None) -> AsyncIterato
 
 @strawberry.type(description="Live updates over WebSocket or server-sent events.")
 class Subscription:
-    @strawberry.subscription(description="Jobs of a project started or reported on.")
+    @strawberry.subscription(
+        description="Jobs of a project started or reported on.", metadata=owned_by("pipelines")
+    )
     async def job_updated(
         self,
         info: Info,
@@ -211,7 +214,10 @@ class Subscription:
                 progress=float(e.payload.get("progress") or 0.0),
             )
 
-    @strawberry.subscription(description="Alerts of a project fired, acknowledged or resolved.")
+    @strawberry.subscription(
+        description="Alerts of a project fired, acknowledged or resolved.",
+        metadata=owned_by("monitoring"),
+    )
     async def alert_fired(
         self, info: Info, project_id: ProjectArg, after: AfterArg = None
     ) -> AsyncGenerator[AlertUpdate, None]:
@@ -219,7 +225,10 @@ class Subscription:
         async for e in events:
             yield AlertUpdate(**LiveUpdate.fields_of(e), status=AlertStatus(e.payload["status"]))
 
-    @strawberry.subscription(description="Traffic shifts, promotions, rollbacks of deployments.")
+    @strawberry.subscription(
+        description="Traffic shifts, promotions, rollbacks of deployments.",
+        metadata=owned_by("deployments"),
+    )
     async def deployment_events(
         self,
         info: Info,

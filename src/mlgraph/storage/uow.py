@@ -13,8 +13,9 @@ whole transaction (no read-then-upgrade deadlocks, no forked audit chain).
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from enum import Enum
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.storage import audit
@@ -61,16 +63,13 @@ class UnitOfWork:
         topic: str,
         *,
         before: dict[str, Any] | None,
-        fields: Iterable[str],
         payload: dict[str, Any],
     ) -> None:
-        """The usual pair for a changed ``row``: an audit entry (before, and ``fields`` of the
-        row now) and an outbox event, both about the row's graph type and project."""
+        """The usual pair for a changed ``row``: an audit entry (before, and the ``snapshot``
+        of the row now) and an outbox event, both about the row's graph type and project."""
         entity_type = entity_for_table(row.__table__.name).name
         project_id = row.id if entity_type == "Project" else row.project_id
-        self.audit(
-            action, entity_type, row.id, project_id, before=before, after=snapshot(row, fields)
-        )
+        self.audit(action, entity_type, row.id, project_id, before=before, after=snapshot(row))
         self.emit(topic, entity_type, row.id, project_id, payload)
 
     def emit(
@@ -93,9 +92,23 @@ class UnitOfWork:
         )
 
 
-def snapshot(row: Any, fields: Iterable[str]) -> dict[str, Any]:
-    """JSON-able values of ``fields`` for an audit entry's before/after."""
-    return {f: plain_json(getattr(row, f)) for f in fields}
+def snapshot(row: Any) -> dict[str, Any]:
+    """JSON-able values of an entity row for an audit entry's before/after: its declared
+    fields (but the time stamps), the keys of its to-one relations and ``audit_extra``."""
+    return {name: plain_json(getattr(row, attr)) for name, attr in _audited(row.__table__.name)}
+
+
+@functools.cache
+def _audited(table_name: str) -> tuple[tuple[str, str], ...]:
+    """(snapshot key, ORM attribute) pairs of an entity's table."""
+    decl = entity_for_table(table_name)
+    keys = [r.parent_key for r in decl.relations.values() if r.kind == "one"]
+    mapper = sa_inspect(decl.model)
+    columns = decl.columns
+    return tuple(
+        (name, mapper.get_property_by_column(decl.table.c[columns.get(name, name)]).key)
+        for name in dict.fromkeys([*decl.audited, *keys, *decl.audit_extra])
+    )
 
 
 def plain_json(value: Any) -> Any:
