@@ -9,9 +9,12 @@ from pathlib import Path
 
 import click
 
+from mlgraph.domains import DOMAIN_NAMES
 from mlgraph.settings import Settings
 
 SDL_PATH = Path("graphql/schema.graphql")
+SUBGRAPHS_DIR = Path("graphql/subgraphs")
+SUBGRAPH = click.Choice(DOMAIN_NAMES)
 
 
 @click.group()
@@ -26,10 +29,16 @@ def main() -> None:
 @click.option("--host", default=None, help="Bind address (default MLGRAPH_HOST, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default MLGRAPH_PORT, 8000).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
-def serve(host: str | None, port: int | None, workers: int) -> None:
-    """Serve GraphQL (and GraphiQL) at http://HOST:PORT/graphql."""
+@click.option("--subgraph", type=SUBGRAPH, default=None, help="Serve one domain's subgraph.")
+def serve(host: str | None, port: int | None, workers: int, subgraph: str | None) -> None:
+    """Serve GraphQL (and GraphiQL) at http://HOST:PORT/graphql: the combined schema, or with
+    --subgraph one domain's federation subgraph (MLGRAPH_SUBGRAPH)."""
+    import os
+
     import uvicorn
 
+    if subgraph is not None:
+        os.environ["MLGRAPH_SUBGRAPH"] = subgraph  # the app factory reads Settings() again
     settings = Settings()
     uvicorn.run(
         "mlgraph.app:create_app",
@@ -145,22 +154,26 @@ def verify() -> None:
 
 
 @main.command("schema")
-@click.option("--check", is_flag=True, help="Fail if graphql/schema.graphql is out of date.")
-@click.option("--output", type=click.Path(path_type=Path), default=SDL_PATH, show_default=True)
-def export_schema(check: bool, output: Path) -> None:
-    """Write the SDL of the schema to graphql/schema.graphql."""
-    from mlgraph.schema import build_schema
+@click.option("--check", is_flag=True, help="Fail if a checked-in SDL is out of date.")
+@click.option("--subgraph", type=SUBGRAPH, default=None, help="Only this domain's subgraph.")
+def export_schema(check: bool, subgraph: str | None) -> None:
+    """Write the SDLs: the combined schema to graphql/schema.graphql and each domain's
+    subgraph to graphql/subgraphs/NAME.graphql (with --subgraph, only that one)."""
+    from mlgraph.schema import sdl_files
 
-    sdl = build_schema().as_str() + "\n"
+    stale = []
+    for path, sdl in sdl_files(SDL_PATH, SUBGRAPHS_DIR, subgraph).items():
+        if check:
+            if not path.exists() or path.read_text() != sdl:
+                stale.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(sdl)
+        click.echo(f"wrote {path}")
+    for path in stale:
+        click.echo(f"{path} is out of date: run `mlgraph schema`", err=True)
     if check:
-        if not output.exists() or output.read_text() != sdl:
-            click.echo(f"{output} is out of date: run `mlgraph schema`", err=True)
-            sys.exit(1)
-        click.echo(f"{output} is up to date")
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(sdl)
-    click.echo(f"wrote {output}")
+        sys.exit(1 if stale else 0)
 
 
 def _redact(url: str) -> str:

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mlgraph.domains import DomainName
+
 
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``MLGRAPH_<NAME>``."""
@@ -36,6 +38,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     graphiql: bool = True
+    subgraph: DomainName | None = Field(
+        default=None,
+        description="Serve only this domain's federation subgraph; unset: the combined schema.",
+    )
     page_cap: int = Field(default=100, ge=1, description="Largest first/last a connection accepts.")
     max_query_depth: int = Field(default=12, ge=1)
     gc_freeze: bool = Field(default=True, description="gc.freeze() start-up objects after boot.")

@@ -56,7 +56,7 @@ from mlgraph.context import Context
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
-from mlgraph.schema import build_schema
+from mlgraph.schema import DOMAIN_NAMES, build_schema
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
 from mlgraph.storage.objects import ObjectStore, UploadRefused, open_store
@@ -362,7 +362,8 @@ def _auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
     """The app. Pass ``engine`` to share one the caller owns (tests count its statements)."""
     settings = settings or Settings()
-    schema = build_schema(max_depth=settings.max_query_depth)
+    domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
+    schema = build_schema(domains, max_depth=settings.max_query_depth)
     graphql = GraphQLApp(
         schema,
         graphql_ide="graphiql" if settings.graphiql else None,
@@ -375,7 +376,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         connection_init_wait_timeout=timedelta(seconds=settings.live_init_timeout_s),
     )
     graphql.max_message_bytes = settings.live_max_message_bytes
-    if settings.compiled_reads:
+    if settings.compiled_reads and settings.subgraph is None:
         graphql.planner = Planner(schema)
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ several schemas can be built and served in one process.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import strawberry
@@ -35,7 +36,7 @@ from mlgraph.schema.scalars import SCALAR_MAP
 from mlgraph.schema.subscriptions import Subscription
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
-__all__ = ["DOMAIN_NAMES", "Schema", "build_schema"]
+__all__ = ["DOMAIN_NAMES", "Schema", "build_schema", "sdl_files"]
 
 
 class Schema(strawberry.federation.Schema):
@@ -133,3 +134,13 @@ def build_schema(
         schema._schema, foreign=lambda t: t in ENTITIES and not schema.serves(t)
     )
     return schema
+
+
+def sdl_files(combined: Path, subgraphs: Path, only: str | None = None) -> dict[Path, str]:
+    """The checked-in SDLs and their text: the combined schema and each domain's subgraph
+    (``only``: just that subgraph)."""
+    names = DOMAIN_NAMES if only is None else tuple(d for d in DOMAIN_NAMES if d == only)
+    files = {} if only is not None else {combined: build_schema().as_str() + "\n"}
+    for name in names:
+        files[subgraphs / f"{name}.graphql"] = build_schema((name,)).as_str() + "\n"
+    return files

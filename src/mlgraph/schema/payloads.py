@@ -32,7 +32,9 @@ strawberry.enum(UserErrorCode, description="Why a mutation refused its input.")
 _RACES = (IntegrityError, StaleDataError)
 
 
-@strawberry.type(description="An expected failure of a mutation: which input and why.")
+@strawberry.federation.type(
+    shareable=True, description="An expected failure of a mutation: which input and why."
+)
 class UserError:
     field: list[str] | None = strawberry.field(
         description='Path to the input field at fault, e.g. `["input", "version"]`.'

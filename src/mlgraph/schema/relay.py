@@ -85,7 +85,7 @@ async def load_node(info: Info, global_id: str, *, field: str = "id") -> Node | 
     return None if row is None else node_class(type_name).from_row(row)
 
 
-@strawberry.type(description="Where a page sits in its connection.")
+@strawberry.federation.type(shareable=True, description="Where a page sits in its connection.")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="More items follow this page.")
     has_previous_page: bool = strawberry.field(

@@ -27,23 +27,13 @@ from typing import Any, Literal
 
 from sqlalchemy import Table
 
+from mlgraph.domains import DOMAIN_NAMES, DomainName
 from mlgraph.storage.db import Base
+
+__all__ = ["DOMAIN_NAMES", "DomainName"]
 
 RelationKind = Literal["one", "list", "connection"]
 FilterOp = Literal["in", "eq", "icontains", "contains_all", "gte", "lt", "exists_in", "global_id"]
-DomainName = Literal[
-    "projects", "pipelines", "registry", "deployments", "monitoring", "audit", "webhooks"
-]
-#: Every domain, in the order the combined schema lists them.
-DOMAIN_NAMES: tuple[DomainName, ...] = (
-    "projects",
-    "pipelines",
-    "registry",
-    "deployments",
-    "monitoring",
-    "audit",
-    "webhooks",
-)
 
 
 @dataclass(frozen=True)
