@@ -173,6 +173,8 @@ def export_schema(check: bool, subgraph: str | None) -> None:
     for path in stale:
         click.echo(f"{path} is out of date: run `mlgraph schema`", err=True)
     if check:
+        if not stale:
+            click.echo("the checked-in SDLs are up to date")
         sys.exit(1 if stale else 0)
 
 

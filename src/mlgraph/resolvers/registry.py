@@ -218,7 +218,7 @@ async def update_model(ctx: Context, input: Any) -> uuid.UUID:
         await s.flush()
         after = snapshot(model)
         tx.audit("model.update", "Model", model.id, model.project_id, before=before, after=after)
-        changed = sorted(_camel(k) for k in after if after[k] != before[k])
+        changed = sorted(_camel(k) for k in after if after[k] != before[k] and k != "revision")
         tx.emit("model.updated", "Model", model.id, model.project_id, {"changed": changed})
         return model.id
 
