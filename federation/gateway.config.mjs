@@ -1,0 +1,83 @@
+// Hive Gateway over the composed supergraph (see README "Federation").
+//
+//   node_modules/.bin/hive-gateway supergraph ../graphql/supergraph.graphql -c gateway.config.mjs
+//
+// Credentials pass through to every subgraph, which enforces the same principal rules as the
+// combined process: HTTP requests forward `Authorization`, `X-Api-Key` and `Idempotency-Key`,
+// and subscriptions go to the subgraphs over graphql-transport-ws with the client's
+// credentials on the upgrade request. Nothing remote is contacted: no Hive registry, CDN,
+// usage reporting or telemetry (none is configured, and the CLI flags that would turn them on
+// are not passed by mlgraph's launcher).
+import { defineConfig } from '@graphql-hive/gateway';
+
+/** Request headers a subgraph needs to act as the client's principal. */
+const FORWARDED = ['authorization', 'x-api-key', 'idempotency-key'];
+
+/** Upstream requests that fail to connect are retried this often (a subgraph restarting). */
+const RETRIES = Number(process.env.MLGRAPH_GATEWAY_RETRIES ?? 3);
+
+const unreachable = new Set();
+
+/**
+ * A WebSocket client may send its credentials in `connection_init` (as mlgraph's own GraphiQL
+ * does); the gateway merges that payload into `context.headers` with the client's spelling
+ * (`Authorization`). Lower-case the names so the subscription headers below find them.
+ */
+const connectionParamsAsHeaders = {
+  onContextBuilding({ context, extendContext }) {
+    if (!context.connectionParams) return;
+    const headers = {};
+    for (const [name, value] of Object.entries(context.headers ?? {})) {
+      if (typeof value === 'string') headers[name.toLowerCase()] = value;
+    }
+    extendContext({ headers });
+  },
+};
+
+/** Says once which subgraph is not answering, and once when it answers again. */
+function subgraphWatch(log) {
+  return {
+    onSubgraphExecute({ subgraphName, transportEntry }) {
+      return ({ result }) => {
+        const errors = result?.errors ?? [];
+        const down = errors.some((e) => /fetch failed|ECONNREFUSED|socket hang up/i.test(String(e.message)));
+        if (down && !unreachable.has(subgraphName)) {
+          unreachable.add(subgraphName);
+          log.warn(`subgraph "${subgraphName}" at ${transportEntry?.location} is not answering; waiting for it`);
+        } else if (!down && unreachable.delete(subgraphName)) {
+          log.info(`subgraph "${subgraphName}" answers again`);
+        }
+      };
+    },
+  };
+}
+
+export const gatewayConfig = defineConfig({
+  propagateHeaders: {
+    fromClientToSubgraphs({ request }) {
+      const headers = {};
+      for (const name of FORWARDED) {
+        const value = request.headers.get(name);
+        if (value) headers[name] = value;
+      }
+      return headers;
+    },
+  },
+  transportEntries: {
+    '*.http': {
+      options: {
+        subscriptions: {
+          kind: 'ws',
+          headers: [
+            ['authorization', '{context.headers.authorization}'],
+            ['x-api-key', '{context.headers.x-api-key}'],
+          ],
+        },
+      },
+    },
+  },
+  upstreamRetry: { maxRetries: RETRIES, retryDelay: 500 },
+  plugins: (ctx) => [connectionParamsAsHeaders, subgraphWatch(ctx.log)],
+  graphiql: { title: 'mlgraph (federated)' },
+  landingPage: false,
+});
