@@ -9,6 +9,7 @@
 // usage reporting or telemetry (none is configured, and the CLI flags that would turn them on
 // are not passed by mlgraph's launcher).
 import { defineConfig } from '@graphql-hive/gateway';
+import { GraphQLError } from 'graphql';
 
 /** Request headers a subgraph needs to act as the client's principal. */
 const FORWARDED = ['authorization', 'x-api-key', 'idempotency-key'];
@@ -34,19 +35,32 @@ const connectionParamsAsHeaders = {
   },
 };
 
-/** Says once which subgraph is not answering, and once when it answers again. */
+const CONNECTION_FAILED = /fetch failed|ECONNREFUSED|ECONNRESET|socket hang up/i;
+
+/**
+ * A subgraph that does not answer: the client gets `subgraph "NAME" is not answering` (code
+ * SUBREQUEST_HTTP_ERROR, extensions.serviceName) instead of a masked "Unexpected error", and
+ * the log says once which subgraph the gateway is waiting for, and once when it answers again.
+ * Requests are retried (upstreamRetry) before that.
+ */
 function subgraphWatch(log) {
   return {
     onSubgraphExecute({ subgraphName, transportEntry }) {
-      return ({ result }) => {
-        const errors = result?.errors ?? [];
-        const down = errors.some((e) => /fetch failed|ECONNREFUSED|socket hang up/i.test(String(e.message)));
-        if (down && !unreachable.has(subgraphName)) {
+      return ({ result, setResult }) => {
+        if (!result || typeof result[Symbol.asyncIterator] === 'function') return;
+        const errors = result.errors ?? [];
+        const down = errors.filter((e) => CONNECTION_FAILED.test(String(e.message)));
+        if (down.length && !unreachable.has(subgraphName)) {
           unreachable.add(subgraphName);
           log.warn(`subgraph "${subgraphName}" at ${transportEntry?.location} is not answering; waiting for it`);
-        } else if (!down && unreachable.delete(subgraphName)) {
+        } else if (!down.length && unreachable.delete(subgraphName)) {
           log.info(`subgraph "${subgraphName}" answers again`);
         }
+        if (!down.length) return;
+        const clear = new GraphQLError(`subgraph "${subgraphName}" is not answering`, {
+          extensions: { code: 'SUBREQUEST_HTTP_ERROR', serviceName: subgraphName },
+        });
+        setResult({ ...result, errors: [...errors.filter((e) => !down.includes(e)), clear] });
       };
     },
   };

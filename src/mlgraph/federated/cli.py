@@ -51,7 +51,7 @@ def up(gateway_port: int | None, ports: tuple[str, ...], timeout: float) -> None
                 click.echo(f"subgraph {name}: {url}")
             click.echo(f"logs: {work_dir}/*.log")
             click.echo(f"gateway (GraphiQL): {running.gateway_url}  (Ctrl-C to stop)")
-            while (gone := running.exited()) is None:
+            while (gone := running.exited()) is None:  # noqa: ASYNC110 - state of other processes
                 await asyncio.sleep(0.5)
             raise StartFailed(f"{gone.label} exited:\n{gone.tail()}")
 

@@ -25,7 +25,7 @@ import httpx
 from mlgraph.federated.compose import compose, gateway_command, gateway_env
 from mlgraph.federated.layout import LOOPBACK, Layout, Subgraph
 
-__all__ = ["Federation", "StartFailed", "federation"]
+__all__ = ["Child", "Federation", "StartFailed", "federation", "start_gateway", "wait_healthy"]
 
 Say = Callable[[str], None]
 
@@ -70,7 +70,9 @@ def _spawn(label: str, argv: list[str], env: Mapping[str, str], log: Path, cwd: 
     return Child(label, process, "", log)
 
 
-def _subgraph(sub: Subgraph, port: int, env: Mapping[str, str], layout: Layout, logs: Path) -> Child:
+def _subgraph(
+    sub: Subgraph, port: int, env: Mapping[str, str], layout: Layout, logs: Path
+) -> Child:
     argv = [sys.executable, "-m", "mlgraph", "serve", "--host", LOOPBACK, "--port", str(port)]
     child_env = {**env, "PYTHONUNBUFFERED": "1"}
     if not sub.combined:
@@ -80,7 +82,18 @@ def _subgraph(sub: Subgraph, port: int, env: Mapping[str, str], layout: Layout, 
     return child
 
 
-async def _wait_healthy(child: Child, say: Say, timeout_s: float) -> None:
+def start_gateway(
+    layout: Layout, supergraph: Path, port: int, env: Mapping[str, str], log: Path
+) -> Child:
+    """Hive Gateway on ``supergraph`` at ``port``; healthy once the supergraph is loaded."""
+    argv = gateway_command(layout, supergraph, port)
+    child = _spawn("gateway", argv, gateway_env(env), log, layout.federation_dir)
+    child.health_url = f"http://{LOOPBACK}:{port}/readiness"
+    return child
+
+
+async def wait_healthy(child: Child, say: Say, timeout_s: float = 60.0) -> None:
+    """Until ``child`` answers its health URL; :class:`StartFailed` if it exits or times out."""
     say(f"waiting for {child.label} at {child.health_url}")
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=2) as client:
@@ -101,7 +114,7 @@ async def _wait_healthy(child: Child, say: Say, timeout_s: float) -> None:
             await asyncio.sleep(0.2)
 
 
-async def _stop(child: Child) -> None:
+async def stop(child: Child) -> None:
     if child.process.poll() is None:
         child.process.terminate()
         try:
@@ -128,7 +141,7 @@ async def federation(
     base_env = dict(os.environ if env is None else env)
     ports = {s.name: (ports or {}).get(s.name, s.port) for s in layout.subgraphs}
     gateway_port = gateway_port or layout.gateway_port
-    work_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
     supergraph = work_dir / "supergraph.graphql"
     running = Federation(
         gateway_url=f"http://{LOOPBACK}:{gateway_port}/graphql",
@@ -139,13 +152,13 @@ async def federation(
         for sub in layout.subgraphs:
             running.children.append(_subgraph(sub, ports[sub.name], base_env, layout, work_dir))
         await asyncio.to_thread(compose, layout, out=supergraph, ports=ports)
-        argv = gateway_command(layout, supergraph, gateway_port)
-        gateway = _spawn("gateway", argv, gateway_env(base_env), work_dir / "gateway.log", layout.federation_dir)
-        gateway.health_url = f"http://{LOOPBACK}:{gateway_port}/readiness"
-        running.children.append(gateway)
+        gateway_log = work_dir / "gateway.log"
+        running.children.append(
+            start_gateway(layout, supergraph, gateway_port, base_env, gateway_log)
+        )
         for child in running.children:
-            await _wait_healthy(child, say, timeout_s)
+            await wait_healthy(child, say, timeout_s)
         yield running
     finally:
         for child in reversed(running.children):
-            await _stop(child)
+            await stop(child)
