@@ -10,7 +10,9 @@
 // Options: --root DIR (repository root; default: this file's parent directory),
 // --config FILE (default ROOT/federation/subgraphs.json), --out FILE|- (default
 // ROOT/graphql/supergraph.graphql), --url NAME=URL (routing URL of one subgraph, repeatable;
-// default http://127.0.0.1:PORT/graphql from the config), --api-schema FILE|-, --check.
+// default http://127.0.0.1:PORT/graphql from the config), --url-template TEMPLATE (every
+// subgraph's routing URL, with {name} and {port} filled in, e.g. for docker-compose:
+// http://subgraph-{name}:8000/graphql), --api-schema FILE|-, --check.
 // Exit status: 0 composed, 1 composition failed or stale (each error on stderr), 2 bad usage.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -35,6 +37,7 @@ function options() {
         config: { type: 'string' },
         out: { type: 'string' },
         url: { type: 'string', multiple: true, default: [] },
+        'url-template': { type: 'string' },
         'api-schema': { type: 'string' },
         check: { type: 'boolean', default: false },
       },
@@ -45,10 +48,11 @@ function options() {
   }
 }
 
-function routingUrls(config, overrides) {
+function routingUrls(config, overrides, template) {
   const urls = {};
   for (const [name, entry] of Object.entries(config.subgraphs)) {
-    urls[name] = entry.url ?? `http://127.0.0.1:${entry.port}/graphql`;
+    const pattern = template ?? 'http://127.0.0.1:{port}/graphql';
+    urls[name] = pattern.replaceAll('{name}', name).replaceAll('{port}', String(entry.port));
   }
   for (const pair of overrides) {
     const [name, url] = [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)];
@@ -102,7 +106,7 @@ const args = options();
 const root = path.resolve(args.root);
 const configFile = path.resolve(args.config ?? path.join(root, 'federation', 'subgraphs.json'));
 const config = JSON.parse(readFileSync(configFile, 'utf8'));
-const result = composeServices(services(root, config, routingUrls(config, args.url)));
+const result = composeServices(services(root, config, routingUrls(config, args.url, args['url-template'])));
 if (result.errors) {
   fail(
     1,
