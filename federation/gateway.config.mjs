@@ -5,7 +5,8 @@
 // Credentials pass through to every subgraph, which enforces the same principal rules as the
 // combined process: HTTP requests forward `Authorization`, `X-Api-Key` and `Idempotency-Key`,
 // and subscriptions go to the subgraphs over graphql-transport-ws with the client's
-// credentials on the upgrade request. Nothing remote is contacted: no Hive registry, CDN,
+// credentials on the upgrade request (or, with GATEWAY_SUBSCRIPTIONS=sse, over server-sent
+// events with the forwarded headers). Nothing remote is contacted: no Hive registry, CDN,
 // usage reporting or telemetry (none is configured, and the CLI flags that would turn them on
 // are not passed by mlgraph's launcher).
 import { defineConfig } from '@graphql-hive/gateway';
@@ -14,8 +15,32 @@ import { GraphQLError } from 'graphql';
 /** Request headers a subgraph needs to act as the client's principal. */
 const FORWARDED = ['authorization', 'x-api-key', 'idempotency-key'];
 
-/** Upstream requests that fail to connect are retried this often (a subgraph restarting). */
-const RETRIES = Number(process.env.MLGRAPH_GATEWAY_RETRIES ?? 3);
+/** Upstream requests that fail are retried this often (a subgraph restarting). */
+const RETRIES = Number(process.env.GATEWAY_UPSTREAM_RETRIES ?? 3);
+
+/**
+ * How subscriptions reach the subgraphs: `ws` (graphql-transport-ws, the default) or `sse`
+ * (Hive Gateway's own HTTP transport: `GET /graphql` with `Accept: text/event-stream`).
+ */
+const SUBSCRIPTIONS = process.env.GATEWAY_SUBSCRIPTIONS ?? 'ws';
+if (!['ws', 'sse'].includes(SUBSCRIPTIONS)) {
+  throw new Error(`GATEWAY_SUBSCRIPTIONS must be ws or sse, not ${SUBSCRIPTIONS}`);
+}
+
+/** Over WebSocket the credentials go on the upgrade request (HTTP forwards them as below). */
+const WS_SUBSCRIPTIONS = {
+  '*.http': {
+    options: {
+      subscriptions: {
+        kind: 'ws',
+        headers: [
+          ['authorization', '{context.headers.authorization}'],
+          ['x-api-key', '{context.headers.x-api-key}'],
+        ],
+      },
+    },
+  },
+};
 
 const unreachable = new Set();
 
@@ -68,28 +93,17 @@ function subgraphWatch(log) {
 
 export const gatewayConfig = defineConfig({
   propagateHeaders: {
-    fromClientToSubgraphs({ request }) {
+    fromClientToSubgraphs({ request, context }) {
       const headers = {};
       for (const name of FORWARDED) {
-        const value = request.headers.get(name);
+        // context.headers: a WebSocket client's connection_init payload (see above)
+        const value = request.headers.get(name) ?? context?.headers?.[name];
         if (value) headers[name] = value;
       }
       return headers;
     },
   },
-  transportEntries: {
-    '*.http': {
-      options: {
-        subscriptions: {
-          kind: 'ws',
-          headers: [
-            ['authorization', '{context.headers.authorization}'],
-            ['x-api-key', '{context.headers.x-api-key}'],
-          ],
-        },
-      },
-    },
-  },
+  transportEntries: SUBSCRIPTIONS === 'ws' ? WS_SUBSCRIPTIONS : {},
   upstreamRetry: { maxRetries: RETRIES, retryDelay: 500 },
   plugins: (ctx) => [connectionParamsAsHeaders, subgraphWatch(ctx.log)],
   graphiql: { title: 'mlgraph (federated)' },

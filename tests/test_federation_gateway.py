@@ -5,9 +5,11 @@ subscriptions, and keeps each principal to their projects."""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -148,30 +150,53 @@ async def _open_jobs(fed: Topology) -> tuple[str, str, str]:
     return (encode_global_id("Project", pid), *(encode_global_id("Job", j) for j in jobs[:2]))  # type: ignore[return-value]
 
 
-async def _update_job(fed: Topology, job: str, progress: float, headers: dict[str, str]) -> None:
+async def _update_job(url: str, job: str, progress: float, headers: dict[str, str]) -> None:
     variables = {"input": {"jobId": job, "status": "RUNNING", "progress": progress}}
-    body = await post(fed.gateway_url, UPDATE_JOB, variables, headers)
+    body = await post(url, UPDATE_JOB, variables, headers)
     assert body["data"]["updateJob"]["userErrors"] == [], body
 
 
-async def test_job_updated_subscription_through_the_gateway(fed: Topology) -> None:
+@asynccontextmanager
+async def gateway_for(fed: Topology, transport: str, log: Path) -> AsyncIterator[str]:
+    """The topology's gateway (``ws``), or a second one on its supergraph that reaches the
+    subgraphs' subscriptions over server-sent events (``sse``). Yields its GraphQL URL."""
+    if transport == "ws":
+        yield fed.gateway_url
+        return
+    env = {"GATEWAY_SUBSCRIPTIONS": transport, "PATH": os.environ.get("PATH", "")}
+    gateway = start_gateway(fed.layout, fed.running.supergraph, free_port(), env, log)
+    try:
+        await wait_healthy(gateway, lambda _: None)
+        yield gateway.health_url.replace("/readiness", "/graphql")
+    finally:
+        await stop(gateway)
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+async def test_job_updated_subscription_through_the_gateway(
+    fed: Topology, transport: str, tmp_path: Path
+) -> None:
+    """A client subscribes over the gateway's WebSocket; the gateway reaches the subgraph
+    over graphql-transport-ws or server-sent events; both carry the event."""
     project, probe, job = await _open_jobs(fed)
     headers = fed.headers()
-    async with subscribe(fed.gateway_ws_url, JOB_UPDATED, {"p": project}, headers) as events:
-        # The gateway opens its own socket to the subgraph: report on a probe job until its
-        # events arrive, so the subscription is known to be live before the real mutation.
-        for attempt in range(20):
-            await _update_job(fed, probe, attempt / 100, headers)
-            try:
-                await events.next(within_s=0.5)
-                break
-            except TimeoutError:
-                continue
-        else:
-            pytest.fail("no jobUpdated event reached the gateway's subscriber")
-        await _update_job(fed, job, 0.42, headers)
-        while (event := (await events.next())["data"]["jobUpdated"])["job"]["id"] != job:
-            pass
+    async with gateway_for(fed, transport, tmp_path / "gateway.log") as url:
+        ws_url = url.replace("http://", "ws://")
+        async with subscribe(ws_url, JOB_UPDATED, {"p": project}, headers) as events:
+            # The gateway opens its own stream to the subgraph: report on a probe job until
+            # its events arrive, so the subscription is live before the real mutation.
+            for attempt in range(20):
+                await _update_job(url, probe, attempt / 100, headers)
+                try:
+                    await events.next(within_s=0.5)
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                pytest.fail(f"no jobUpdated event reached the gateway's subscriber ({transport})")
+            await _update_job(url, job, 0.42, headers)
+            while (event := (await events.next())["data"]["jobUpdated"])["job"]["id"] != job:
+                pass
     assert event["status"] == "RUNNING"
     assert event["progress"] == 0.42
     assert event["job"] == {"id": job, "status": "RUNNING"}
