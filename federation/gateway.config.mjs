@@ -15,8 +15,16 @@ import { GraphQLError } from 'graphql';
 /** Request headers a subgraph needs to act as the client's principal. */
 const FORWARDED = ['authorization', 'x-api-key', 'idempotency-key'];
 
-/** Upstream requests that fail are retried this often (a subgraph restarting). */
+/**
+ * A query whose subgraph request fails (connection refused, 5xx, 429) is retried this often,
+ * about 0.4 s, 0.5 s, 0.6 s apart: a subgraph restarting. A mutation is never resent: it may
+ * have been applied.
+ */
 const RETRIES = Number(process.env.GATEWAY_UPSTREAM_RETRIES ?? 3);
+const upstreamRetry = ({ executionRequest }) =>
+  executionRequest.operationType === 'mutation'
+    ? { maxRetries: 0 }
+    : { maxRetries: RETRIES, retryDelay: 300 };
 
 /**
  * How subscriptions reach the subgraphs: `ws` (graphql-transport-ws, the default) or `sse`
@@ -104,7 +112,7 @@ export const gatewayConfig = defineConfig({
     },
   },
   transportEntries: SUBSCRIPTIONS === 'ws' ? WS_SUBSCRIPTIONS : {},
-  upstreamRetry: { maxRetries: RETRIES, retryDelay: 500 },
+  upstreamRetry,
   plugins: (ctx) => [connectionParamsAsHeaders, subgraphWatch(ctx.log)],
   graphiql: { title: 'mlgraph (federated)' },
   landingPage: false,
