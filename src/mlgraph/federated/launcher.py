@@ -141,7 +141,7 @@ async def federation(
     base_env = dict(os.environ if env is None else env)
     ports = {s.name: (ports or {}).get(s.name, s.port) for s in layout.subgraphs}
     gateway_port = gateway_port or layout.gateway_port
-    work_dir = work_dir.absolute()  # the gateway runs in federation/
+    work_dir = layout.root / work_dir  # absolute: the gateway runs in federation/
     await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
     supergraph = work_dir / "supergraph.graphql"
     running = Federation(
