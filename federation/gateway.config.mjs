@@ -55,7 +55,8 @@ const unreachable = new Set();
 /**
  * A WebSocket client may send its credentials in `connection_init` (as mlgraph's own GraphiQL
  * does); the gateway merges that payload into `context.headers` with the client's spelling
- * (`Authorization`). Lower-case the names so the subscription headers below find them.
+ * (`Authorization`). Lower-case the names so the subscription headers below find them, and
+ * read the payload keys mlgraph accepts besides headers (`token`, `apiKey`) as the headers.
  */
 const connectionParamsAsHeaders = {
   onContextBuilding({ context, extendContext }) {
@@ -64,6 +65,8 @@ const connectionParamsAsHeaders = {
     for (const [name, value] of Object.entries(context.headers ?? {})) {
       if (typeof value === 'string') headers[name.toLowerCase()] = value;
     }
+    if (!headers.authorization && headers.token) headers.authorization = `Bearer ${headers.token}`;
+    if (!headers['x-api-key'] && headers.apikey) headers['x-api-key'] = headers.apikey;
     extendContext({ headers });
   },
 };

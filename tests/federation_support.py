@@ -162,17 +162,21 @@ class Subscription:
     def __init__(self, ws: websockets.ClientConnection) -> None:
         self.ws = ws
 
-    async def next(self, within_s: float = 10.0) -> dict[str, Any]:
-        """The next ``next`` payload (an ``error`` or ``complete`` fails the test)."""
+    async def message(self, within_s: float = 10.0) -> dict[str, Any]:
+        """The next message but pings (answered)."""
         async with asyncio.timeout(within_s):
             while True:
-                message = json.loads(await self.ws.recv())
-                if message["type"] == "ping":
-                    await self.ws.send(json.dumps({"type": "pong"}))
-                    continue
-                assert message["type"] == "next", message
-                payload: dict[str, Any] = message["payload"]
-                return payload
+                message: dict[str, Any] = json.loads(await self.ws.recv())
+                if message["type"] != "ping":
+                    return message
+                await self.ws.send(json.dumps({"type": "pong"}))
+
+    async def next(self, within_s: float = 10.0) -> dict[str, Any]:
+        """The next ``next`` payload (an ``error`` or ``complete`` fails the test)."""
+        message = await self.message(within_s)
+        assert message["type"] == "next", message
+        payload: dict[str, Any] = message["payload"]
+        return payload
 
 
 @asynccontextmanager

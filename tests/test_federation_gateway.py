@@ -250,6 +250,12 @@ async def test_a_viewer_of_one_project_sees_nothing_of_another(fed: Topology) ->
         for listing in ("models", "deployments", "alerts", "auditEntries"):
             assert data[listing]["nodes"], listing
             assert {n["project"]["id"] for n in data[listing]["nodes"]} == {mine}, listing
+        # Live: the same credential, in connection_init, gets no event stream of the other.
+        init = {"apiKey": headers["X-Api-Key"]} if "X-Api-Key" in headers else headers
+        async with subscribe(fed.gateway_ws_url, JOB_UPDATED, {"p": other[0]}, init) as events:
+            refused = await events.message()
+        assert refused["payload"]["data"] is None, refused
+        assert refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
 
 
 async def test_a_gateway_started_before_its_subgraph_names_it_then_recovers(
