@@ -41,6 +41,7 @@ from strawberry.subscriptions import (
 from strawberry.types.execution import ExecutionResult
 
 from mlgraph.app.compiled import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
+from mlgraph.app.sse import LineFeedSSETransport
 from mlgraph.app.websockets import LimitedWebSocketAdapter, graphiql_with_ws_credentials
 from mlgraph.auth.backends import (
     Authenticator,
@@ -156,6 +157,10 @@ class GraphQLApp(GraphQL[Context, None]):
 
     websocket_adapter_class = LimitedWebSocketAdapter
     max_message_bytes = 64 * 1024
+    stream_transport_classes_by_protocol = {
+        **GraphQL.stream_transport_classes_by_protocol,
+        GRAPHQL_SSE_PROTOCOL: LineFeedSSETransport,
+    }
 
     @property
     def graphql_ide_html(self) -> str:
