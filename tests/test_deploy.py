@@ -46,7 +46,7 @@ def test_federation_profile_runs_every_subgraph_of_the_layout() -> None:
     profiled = {n for n, s in services.items() if "federation" in s.get("profiles", [])}
     subgraphs = {f"subgraph-{name}" for name in FEDERATION}
     assert profiled == subgraphs | {"hive-gateway"}
-    known = {f"MLGRAPH_{name.upper()}" for name in Settings.model_fields} | {"MLGRAPH_SUBGRAPH"}
+    known = {f"MLGRAPH_{name.upper()}" for name in Settings.model_fields}
     for name, entry in FEDERATION.items():
         service = services[f"subgraph-{name}"]
         assert set(service["environment"]) <= known
