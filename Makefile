@@ -61,8 +61,8 @@ check: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/mlgraph schema
 
-## bench: the dashboard query side by side: resolver 1w/2w, compiled, PostGraphile (not in test)
-bench: $(STAMP)
+## bench: the dashboard query side by side: resolver 1w/2w, compiled, federation, PostGraphile (not in test)
+bench: $(STAMP) federation-deps
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| echo "no wrk: bench/compare.py uses its in-process load generator"
 	$(BIN)/python bench/compare.py $(BENCH_ARGS)
