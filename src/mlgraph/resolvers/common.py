@@ -73,7 +73,7 @@ class Checks:
             return
         name = ".".join(field)
         if not math.isfinite(value):
-            self.fail(UserErrorCode.INVALID, f"{name} must be a finite number", *field)
+            _not_finite(f"{name} must be a finite number", *field)
         elif low is not None and value < low:
             self.fail(UserErrorCode.INVALID, f"{name} must be at least {low}", *field)
         elif high is not None and value > high:
@@ -85,14 +85,18 @@ class Checks:
         try:
             size = len(json.dumps(value, allow_nan=False))
         except ValueError:
-            self.fail(UserErrorCode.INVALID, "JSON must not contain NaN or Infinity", *field)
-            return
+            _not_finite("JSON must not contain NaN or Infinity", *field)
         if size > max_bytes:
             self.fail(UserErrorCode.TOO_LONG, f"JSON over {max_bytes} bytes", *field)
 
     def done(self) -> None:
         if self.problems:
             raise UserErrors(self.problems)
+
+
+def _not_finite(message: str, *field: str) -> None:
+    """NaN and ±Infinity have no JSON form: BAD_USER_INPUT at once, like a Float variable."""
+    raise BadUserInput(message, field=".".join(("input", *field)))
 
 
 def decode_id(value: str, type_name: str, *field: str) -> uuid.UUID:
