@@ -721,9 +721,7 @@ async def test_job_lifecycle_timestamps_audit_and_events(db: Backend) -> None:
     job = await run(db, created["id"])
     update = "job { status progress message startedAt finishedAt revision }"
 
-    report = await mutate(
-        db, "updateJob", {"jobId": job["id"], "progress": 0.1, "message": "waiting"}, update
-    )
+    report = await mutate(db, "updateJob", {"jobId": job["id"], "message": "waiting"}, update)
     assert report["userErrors"] == []
     assert report["job"]["status"] == "QUEUED"
     assert (report["job"]["startedAt"], report["job"]["finishedAt"]) == (None, None)
@@ -737,7 +735,7 @@ async def test_job_lifecycle_timestamps_audit_and_events(db: Backend) -> None:
     entry, event = await last_audit_and_event(db)
     assert (entry.action, entry.entity_type) == ("job.update", "Job")
     assert entry.changes == {
-        "before": {"status": "QUEUED", "progress": 0.1, "message": "waiting"},
+        "before": {"status": "QUEUED", "progress": 0.0, "message": "waiting"},
         "after": {"status": "RUNNING", "progress": 0.25, "message": "waiting"},
     }
     assert (event.topic, event.payload) == ("job.updated", {"status": "RUNNING", "progress": 0.25})
@@ -794,7 +792,7 @@ async def test_update_job_invalid_input(
 
 async def test_update_job_accepts_progress_bounds(db: Backend) -> None:
     job_id = await job_in(db, "RUNNING")
-    for value in (0, 1, 0.0, 1.0):
+    for value in (0, 0.0, 1, 1.0):  # the bounds, as Int and Float (progress never goes back)
         payload = await mutate(
             db, "updateJob", {"jobId": job_id, "progress": value}, "job { progress }"
         )

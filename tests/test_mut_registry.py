@@ -218,7 +218,7 @@ async def test_register_model_in_unknown_or_archived_project(db: Backend) -> Non
         {"projectId": gid(archived), "name": "x", "riskTier": "LOW"},
         "model { id }",
     )
-    assert codes(refused) == ["POLICY_VIOLATION"]
+    assert codes(refused) == ["PROJECT_ARCHIVED"]
     assert refused["userErrors"][0]["field"] == ["input", "projectId"]
     assert await written(db) == (0, 0)
 

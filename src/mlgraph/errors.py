@@ -117,6 +117,7 @@ class UserErrorCode(enum.StrEnum):
     LOCKED = "LOCKED"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     FORBIDDEN = "FORBIDDEN"
+    PROJECT_ARCHIVED = "PROJECT_ARCHIVED"
 
 
 @dataclass(frozen=True)

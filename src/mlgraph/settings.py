@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mlgraph.storage.enums import Stage
+
 
 class Settings(BaseSettings):
     """Runtime configuration. Every field can be set as ``MLGRAPH_<NAME>``."""
@@ -191,5 +193,15 @@ class Settings(BaseSettings):
         description=(
             "Answer compilable read operations with one SQL statement on PostgreSQL "
             "(response header x-mlgraph-plan: compiled); false forces the resolver path."
+        ),
+    )
+
+    # Domain rules (issue 16).
+    traffic_stages: tuple[Stage, ...] = Field(
+        default=(Stage.STAGING, Stage.PRODUCTION),
+        description=(
+            "Stages a model version must be in to receive traffic (createDeployment, "
+            "shiftTraffic, promoteDeployment, rollbackDeployment); as JSON in the "
+            'environment: MLGRAPH_TRAFFIC_STAGES=\'["STAGING","PRODUCTION"]\'.'
         ),
     )
