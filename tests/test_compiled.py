@@ -3,7 +3,9 @@
 Every request is sent to two servers on the same PostgreSQL database: the test app (compiled
 reads on) and a twin with ``compiled_reads=False``. Bodies must be identical bytes, for a
 platform admin, a viewer of one project and a principal with no role, on the demo data, a bulk
-random data set and a project of awkward values (non-ASCII, quotes, tiny and integral floats).
+random data set, a project of awkward values (non-ASCII, quotes, tiny and integral floats) and
+one of random values (``tests.values``: every plane, controls, DEL, JSON documents, doubles in
+[1e15, 1e16) and halfway between two doubles).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from mlgraph.settings import Settings
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import Role
 from tests import factories as f
-from tests.compiled_support import Pair, generated_queries
+from tests.compiled_support import Pair, generated_queries, random_rows
 from tests.conftest import ADMIN, OPERATIONS, Backend, serve, stop, truncate
 
 POSTGRES = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -52,8 +54,10 @@ async def _awkward_rows(db: Backend) -> uuid.UUID:
         meta={"nested": {"list": [1, 2.5, None, True, "x"]}, "": "empty key"},
     )
     dep = f.deployment(mdl, name="dép", config={"weights": [0.25, 0.75]})
-    jobs = [f.job(pl, progress=x, parameters={"lr": x}) for x in (0.0, 1.0, 0.1, 3e-07, 123.0)]
-    await f.save(db.sessions, p, pl, mdl, v, dep, *jobs)
+    floats = (0.0, 1.0, 0.1, 3e-07, 123.0, 1e15 + 0.5, -1234567890123456.8, 2.9248189289076552e16)
+    jobs = [f.job(pl, progress=x, parameters={"lr": x}) for x in floats]
+    del_model = f.model(p, name="del\x7fname", tags=["\x7f"], required_metrics=[])
+    await f.save(db.sessions, p, pl, mdl, v, dep, *jobs, del_model)
     return p.id
 
 
@@ -64,6 +68,7 @@ async def pair(backend: Backend) -> AsyncIterator[Pair]:
     await seed_demo(backend.sessions)
     await seed_bulk(backend.sessions, projects=3, seed=23)
     await _awkward_rows(backend)
+    await random_rows(backend.sessions, seed=16)
     async with backend.sessions() as s, s.begin():
         project = (await s.scalars(select(m.Project).order_by(m.Project.slug))).first()
         assert project is not None
@@ -288,7 +293,7 @@ async def test_dashboard_runs_as_one_statement(
         assert response.headers["x-mlgraph-plan"] == "compiled"
         projects = response.json()["data"]["projects"]
         # The visibility policy is in the statement: one project for its viewer, none for nobody.
-        assert projects["totalCount"] == {"admin": 10, "viewer": 1, "nobody": 0}[principal]
+        assert projects["totalCount"] == {"admin": 11, "viewer": 1, "nobody": 0}[principal]
         assert len(projects["nodes"]) == min(projects["totalCount"], 20)
         # A token without the admin role first looks up its memberships (authentication).
         data = [s for s in backend.sql.statements if not s.startswith(MEMBERSHIPS)]
