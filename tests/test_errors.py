@@ -148,3 +148,14 @@ async def test_oversized_request_bodies_are_refused(db: Backend) -> None:
         "/graphql", json={"query": "{ projects { totalCount } }", "variables": {"pad": padding}}
     )
     assert response.status_code == 413
+
+
+async def test_a_nul_character_in_a_filter_is_bad_input_not_an_outage(db: Backend) -> None:
+    p = f.project()
+    await f.save(db.sessions, p, f.model(p, name="fraud"))
+    body = await db.gql('{ models(filter: {nameContains: "fr\\u0000aud"}) { totalCount } }')
+    if db.name == "postgresql":  # PostgreSQL strings cannot hold NUL
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+        assert "NUL" in body["errors"][0]["message"]
+    else:
+        assert body == {"data": {"models": {"totalCount": 0}}}

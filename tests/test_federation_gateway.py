@@ -5,6 +5,7 @@ subscriptions, and keeps each principal to their projects."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import uuid
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from mlgraph.auth import api_keys
 from mlgraph.federated.compose import compose
@@ -127,6 +128,7 @@ async def test_a_mutation_through_the_gateway_writes_one_audit_entry(fed: Topolo
     assert audit["nodes"][0]["entity"] == {"id": model}
 
 
+_PROBE_PROGRESS = itertools.count(1)  # a job's progress never goes back: one counter per run
 UPDATE_JOB = """
 mutation($input: UpdateJobInput!) {
   updateJob(input: $input) { job { id status } userErrors { code } }
@@ -147,6 +149,8 @@ async def _open_jobs(fed: Topology) -> tuple[str, str, str]:
     for pid, jid in rows:
         by_project.setdefault(pid, []).append(jid)
     pid, jobs = next((p, j) for p, j in by_project.items() if len(j) >= 2)
+    async with fed.sessions() as s, s.begin():  # progress only grows: start both from zero
+        await s.execute(update(m.Job).where(m.Job.id.in_(jobs[:2])).values(progress=0.0))
     return (encode_global_id("Project", pid), *(encode_global_id("Job", j) for j in jobs[:2]))  # type: ignore[return-value]
 
 
@@ -185,8 +189,8 @@ async def test_job_updated_subscription_through_the_gateway(
         async with subscribe(ws_url, JOB_UPDATED, {"p": project}, headers) as events:
             # The gateway opens its own stream to the subgraph: report on a probe job until
             # its events arrive, so the subscription is live before the real mutation.
-            for attempt in range(20):
-                await _update_job(url, probe, attempt / 100, headers)
+            for _ in range(20):
+                await _update_job(url, probe, next(_PROBE_PROGRESS) / 1000, headers)
                 try:
                     await events.next(within_s=0.5)
                     break

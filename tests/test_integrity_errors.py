@@ -74,14 +74,7 @@ def _planted(case: str, other: dict[str, Any], calls: list[int]) -> Callable[...
             pipeline = m.Pipeline(id=uuid.uuid4(), project_id=other["project"], name=input.name)
             tx.session.add(pipeline)
             await tx.session.flush()
-            tx.record(
-                pipeline,
-                "pipeline.create",
-                "pipeline.created",
-                before=None,
-                fields=("name",),
-                payload={},
-            )
+            tx.record(pipeline, "pipeline.create", "pipeline.created", before=None, payload={})
             for row in _offending(case, pipeline, other):
                 tx.session.add(row)
                 await tx.session.flush()

@@ -3,6 +3,8 @@
 * ``MlgraphError`` raised by a resolver: its code and its (safe) message.
 * Errors before execution (parse, validation, variable coercion): ``BAD_USER_INPUT`` with
   graphql-core's message, which names the offending input and nothing internal.
+* A value the database cannot take (SQLSTATE class 22, e.g. a NUL character in a PostgreSQL
+  string): ``BAD_USER_INPUT``; the client sent it.
 * A database or network failure: ``INTERNAL``, "a backend service is unavailable".
 * Anything else: ``INTERNAL``, a generic message; the traceback goes to the log only.
 """
@@ -18,16 +20,22 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
 
 from mlgraph.errors import ErrorCode, MlgraphError
+from mlgraph.storage.integrity import is_bad_value
 
 log = logging.getLogger("mlgraph.errors")
 
+_DATA_ERROR = "A value in the request cannot be stored or compared (e.g. a NUL character)."
 _UNAVAILABLE = (OperationalError, InterfaceError, DBAPIError, PoolTimeout, OSError, TimeoutError)
 
 
 def is_unexpected(error: GraphQLError) -> bool:
     """An error worth a traceback in the log: raised while executing, not one of ours."""
     original = error.original_error
-    return original is not None and not isinstance(original, MlgraphError | GraphQLError)
+    return (
+        original is not None
+        and not isinstance(original, MlgraphError | GraphQLError)
+        and not is_bad_value(original)
+    )
 
 
 def classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]]:
@@ -37,6 +45,8 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]]:
         return original.code, original.message, extra
     if original is None or isinstance(original, GraphQLError) or error.path is None:
         return ErrorCode.BAD_USER_INPUT, error.message, {}
+    if is_bad_value(original):
+        return ErrorCode.BAD_USER_INPUT, _DATA_ERROR, {}
     if isinstance(original, _UNAVAILABLE):
         return ErrorCode.INTERNAL, "A backend service is unavailable; try again shortly.", {}
     return ErrorCode.INTERNAL, "Internal error; quote the request id when reporting it.", {}

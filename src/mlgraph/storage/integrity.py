@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import UniqueConstraint
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from mlgraph.storage import models
 from mlgraph.storage.db import Base
@@ -42,10 +42,24 @@ class Violation:
     constraint: str | None
 
 
+def _sqlstate(error: DBAPIError) -> object:
+    cause = error.orig.__cause__ if error.orig is not None else None
+    return getattr(cause, "sqlstate", None) or getattr(error.orig, "sqlstate", None)
+
+
+def is_bad_value(error: BaseException) -> bool:
+    """The database refused a value the client sent (SQLSTATE class 22, "data exception":
+    e.g. a NUL character in a PostgreSQL string), not a failure of the database."""
+    if isinstance(error, DataError):
+        return True
+    sqlstate = _sqlstate(error) if isinstance(error, DBAPIError) else None
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
+
+
 def violation(error: IntegrityError) -> Violation:
     """The broken constraint's kind and name (None when the database does not say)."""
     cause = error.orig.__cause__ if error.orig is not None else None
-    sqlstate = getattr(cause, "sqlstate", None) or getattr(error.orig, "sqlstate", None)
+    sqlstate = _sqlstate(error)
     if isinstance(sqlstate, str):
         name = getattr(cause, "constraint_name", None)
         return Violation(_SQLSTATES.get(sqlstate, "other"), name if isinstance(name, str) else None)
