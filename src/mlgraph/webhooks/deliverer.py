@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -126,6 +126,8 @@ class Deliverer:
                     task.add_done_callback(self._finished)
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("webhooks: round failed (%r); retrying", exc)
+            except Exception:  # a bug must not stop deliveries for good; it is logged
+                log.exception("webhooks: round failed unexpectedly; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.settings.webhook_poll_interval_s)
             self._wakeup.clear()
@@ -151,10 +153,21 @@ class Deliverer:
             if self._engine.dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
             claimed = []
-            for delivery, hook in (await s.execute(stmt)).tuples():
-                delivery.attempt += 1
-                delivery.next_attempt_at = now + self._lease
-                claimed.append(_claimed(delivery, hook, now))
+            for delivery, hook in (await s.execute(stmt)).all():
+                # Compare and set: a process that read the same row without a lock (SQLite)
+                # finds the attempt moved on and leaves the row alone.
+                taken = await s.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id == delivery.id,
+                        WebhookDelivery.attempt == delivery.attempt,
+                        WebhookDelivery.status == DeliveryStatus.PENDING,
+                    )
+                    .values(attempt=delivery.attempt + 1, next_attempt_at=now + self._lease)
+                    .execution_options(synchronize_session=False)
+                )
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(_claimed(delivery, hook, now))
             return claimed
 
     async def attempt(self, job: Claimed) -> None:
@@ -227,7 +240,7 @@ def _claimed(delivery: WebhookDelivery, hook: Webhook, now: datetime) -> Claimed
         hook.project_id,
         delivery.event_id,
         delivery.event_type,
-        delivery.attempt,
+        delivery.attempt + 1,
         hook.url,
         hook.format,
         tuple(secrets),
