@@ -80,7 +80,8 @@ class Receiver:
         self.server, self.task, _ = await serve(app, self.port)
 
     async def stop(self) -> None:
-        assert self.server is not None and self.task is not None
+        assert self.server is not None
+        assert self.task is not None
         await stop(self.server, self.task)
         self.server = self.task = None
 
@@ -140,7 +141,7 @@ async def settled(db: Backend, count: int, within_s: float = 15.0) -> list[m.Web
         return len(found) >= count and all(d.status.value != "PENDING" for d in found)
 
     async with asyncio.timeout(within_s):
-        while not await check():
+        while not await check():  # noqa: ASYNC110 - the state lives in the database
             await asyncio.sleep(0.05)
     return found
 

@@ -29,6 +29,21 @@ _METADATA = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
 )
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+#: Special-purpose ranges refused whatever this Python's ``is_global`` says of them.
+_SPECIAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "240.0.0.0/4",
+        "100::/64",
+        "2001:db8::/32",
+    )
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 
@@ -89,6 +104,8 @@ def denial(ip: IPAddress) -> str | None:
         return "a link-local address"
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
         return "a CGNAT (shared) address"
+    if any(ip in net for net in _SPECIAL if net.version == ip.version):
+        return "a special-purpose address"
     if ip.is_private or ip.is_reserved or ip.is_unspecified or not ip.is_global:
         return "a private or reserved address"
     return None
