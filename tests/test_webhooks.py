@@ -298,7 +298,7 @@ async def test_ping_update_redeliver_delete(db: Backend) -> None:
         assert json.loads(receiver.received[0].body)["type"] == "webhook.ping"
         again = await inst.mutate(
             "redeliverWebhookDelivery",
-            {"deliveryId": ping["delivery"]["id"]},
+            {"webhookDeliveryId": ping["delivery"]["id"]},
             "delivery { status }",
         )
         assert again["delivery"]["status"] == "PENDING"

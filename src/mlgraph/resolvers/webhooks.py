@@ -189,9 +189,9 @@ async def redeliver_webhook_delivery(ctx: Context, input: Any) -> uuid.UUID:
             ctx,
             tx.session,
             WebhookDelivery,
-            input.delivery_id,
+            input.webhook_delivery_id,
             "WebhookDelivery",
-            "deliveryId",
+            "webhookDeliveryId",
             lock=True,
             role=Role.ADMIN,
         )
@@ -200,7 +200,7 @@ async def redeliver_webhook_delivery(ctx: Context, input: Any) -> uuid.UUID:
                 UserErrorCode.INVALID_TRANSITION,
                 "the delivery is still pending",
                 "input",
-                "deliveryId",
+                "webhookDeliveryId",
             )
         before = snapshot(delivery)
         delivery.status = DeliveryStatus.PENDING

@@ -75,7 +75,7 @@ class PingWebhookInput:
 
 @strawberry.input(description="Send a finished (succeeded or failed) delivery again.")
 class RedeliverWebhookDeliveryInput:
-    delivery_id: strawberry.ID = strawberry.field(description="The delivery.")
+    webhook_delivery_id: strawberry.ID = strawberry.field(description="The delivery.")
 
 
 @strawberry.type(description="Result of `createWebhook`.")
