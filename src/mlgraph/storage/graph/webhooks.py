@@ -53,7 +53,6 @@ ENTITIES = (
         "One event sent (or being sent) to a webhook endpoint, with the outcome of its last "
         "attempt; `attempts` lists every attempt.",
         fields(
-            event_id="The event's id; receivers see it as the `webhook-id` header.",
             event_type="Type of the delivered event.",
             status="Pending, succeeded or failed.",
             attempt="Attempts made so far.",
