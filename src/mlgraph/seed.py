@@ -8,7 +8,6 @@ per-row counter in the microseconds).
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import uuid
@@ -657,14 +656,17 @@ class _Seeder:
         rng = self.rng
         for wi in range(rng.randint(1, 2)):
             created = self.at(c.project.created_at, 86400, 5 * 86400)
+            # No usable secret (seeding has no encryption key): they sign nothing until a
+            # rotateWebhookSecret. The bytes are still drawn, keeping the seeded sequence.
+            rng.randbytes(24)
             hook = self.new(
                 c,
                 m.Webhook,
                 created,
                 url=f"https://hooks.example.com/{c.project.slug}/{rng.randbytes(6).hex()}",
                 description=("Slack #ml-alerts relay", "PagerDuty bridge")[wi],
-                event_types=["deployment.updated", "alert.fired"],
-                secret="whsec_" + base64.b64encode(rng.randbytes(24)).decode(),
+                event_types=["deployment.*", "alert.fired"],
+                secret="",
                 enabled=wi == 0 or rng.random() < 0.5,
             )
             self.audit(c, created, "webhook.create", hook, {"url": hook.url})
@@ -695,7 +697,7 @@ class _Seeder:
                     values["delivered_at"] = self.at(at, 1, 5)
                 elif status is DeliveryStatus.FAILED:
                     values.update(attempt=5, response_status=500, error="HTTP 500: gave up")
-                self.new(
+                delivery = self.new(
                     c,
                     m.WebhookDelivery,
                     at,
@@ -706,6 +708,31 @@ class _Seeder:
                     status=status,
                     **values,
                 )
+                self.delivery_attempts(delivery)
+
+    def delivery_attempts(self, d: m.WebhookDelivery) -> None:
+        """The attempts behind a seeded delivery (ids and times derived, no random draws, so
+        the rest of the seeded data stays as it was)."""
+        for number in range(1, d.attempt + 1):
+            last = number == d.attempt
+            ok = last and d.status is DeliveryStatus.SUCCEEDED
+            at = d.created_at + timedelta(seconds=5 * (number - 1))
+            self.rows[m.WebhookDeliveryAttempt].append(
+                m.WebhookDeliveryAttempt(
+                    id=uuid.uuid5(d.id, str(number)),
+                    project_id=d.project_id,
+                    delivery_id=d.id,
+                    number=number,
+                    succeeded=ok,
+                    status_code=200 if ok else 500,
+                    duration_ms=40 + 7 * number,
+                    error="" if ok else "HTTP 500",
+                    response_body="ok" if ok else "internal error",
+                    next_attempt_at=d.next_attempt_at if last else at + timedelta(seconds=5),
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
 
     def chain(self, last_seq: int, prev_hash: str) -> None:
         """Number the collected audit entries in time order, after ``last_seq``, and chain them."""

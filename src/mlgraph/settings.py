@@ -160,6 +160,51 @@ class Settings(BaseSettings):
         "connection's zlib state costs far more memory than the rest of it (bench/subscribers.py).",
     )
 
+    # Webhooks (see README "Webhooks"): signing secrets, the SSRF guard, delivery and retries.
+    webhooks_enabled: bool = Field(
+        default=True, description="Run the webhook deliverer (fan-out and HTTP delivery)."
+    )
+    webhook_secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Encrypts webhook signing secrets at rest. Empty: derived from secret_key "
+        "(or the data directory's generated key).",
+    )
+    webhook_secret_overlap_s: int = Field(
+        default=86400,
+        ge=0,
+        description="How long a rotated-out secret keeps signing beside the new.",
+    )
+    webhook_allow_http: bool = Field(
+        default=False, description="Accept http:// endpoints (development and tests only)."
+    )
+    webhook_allow_loopback: str = Field(
+        default="",
+        description="`host:port` of one loopback receiver the SSRF guard lets through (tests).",
+    )
+    webhook_connect_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_read_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_retry_schedule_s: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000],
+        min_length=0,
+        description="Delay before each retry (jittered); after the last the delivery FAILED.",
+    )
+    webhook_retry_jitter: float = Field(
+        default=0.1, ge=0, le=1, description="Each delay varies by up to this fraction."
+    )
+    webhook_max_retry_after_s: float = Field(
+        default=36000, gt=0, description="Cap on a receiver's Retry-After (429, 503)."
+    )
+    webhook_disable_after: int = Field(
+        default=5, ge=1, description="Consecutive failed events that disable an endpoint."
+    )
+    webhook_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the deliverer looks for due deliveries."
+    )
+    webhook_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Deliveries in flight per process."
+    )
+    webhook_max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+
     @property
     def effective_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under ``data_dir``."""

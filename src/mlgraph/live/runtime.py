@@ -14,6 +14,7 @@ from mlgraph.live.dispatcher import Dispatcher
 from mlgraph.live.hub import Hub
 from mlgraph.settings import Settings
 from mlgraph.storage.uow import on_outbox_commit
+from mlgraph.webhooks.deliverer import Deliverer
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Live:
     broker: Broker
     dispatcher: Dispatcher
     hub: Hub
+    deliverer: Deliverer | None = None
 
 
 def make_broker(settings: Settings) -> Broker:
@@ -61,12 +63,19 @@ async def running_live(
         on_outbox_commit(engine, dispatcher.wake),
         on_outbox_commit(engine, hub.wake),  # local subscribers need not wait for the broker
     ]
+    deliverer = Deliverer(settings, sessions) if settings.webhooks_enabled else None
+    if deliverer is not None:  # woken by local commits and by each dispatched batch
+        forget.append(on_outbox_commit(engine, deliverer.wake))
+        dispatcher.listeners.append(deliverer.wake)
+        deliverer.start()
     dispatcher.start()
     try:
-        yield Live(settings, broker, dispatcher, hub)
+        yield Live(settings, broker, dispatcher, hub, deliverer)
     finally:
         for undo in forget:
             undo()
+        if deliverer is not None:
+            await deliverer.stop()
         await dispatcher.stop()
         await broker.stop()
         await hub.stop()

@@ -25,6 +25,7 @@ from mlgraph.storage.enums import (
     Role,
     Severity,
     Stage,
+    WebhookFormat,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Role",
     "Severity",
     "Stage",
+    "WebhookFormat",
 ]
 
 strawberry.enum(Role, description="A principal's role in one project.")
@@ -67,3 +69,7 @@ strawberry.enum(Operator, description="Comparison of a metric to a threshold.")
 strawberry.enum(Severity, description="How urgent an alert is.")
 strawberry.enum(AlertStatus, description="An alert's state.")
 strawberry.enum(DeliveryStatus, description="A webhook delivery's state.")
+strawberry.enum(
+    WebhookFormat,
+    description="A webhook's body: STANDARD (`{type, timestamp, data}`) or SLACK (`{text}`).",
+)

@@ -1,4 +1,4 @@
-"""Webhook endpoints and their delivery log."""
+"""Webhook endpoints, their delivery log and each delivery's attempts."""
 
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -8,6 +8,8 @@ from mlgraph.schema.relay import Node
 if TYPE_CHECKING:  # mypy sees the generated types as Node
     Webhook: TypeAlias = Node
     WebhookDelivery: TypeAlias = Node
+    WebhookDeliveryAttempt: TypeAlias = Node
 else:
     Webhook = entity_type("Webhook")
     WebhookDelivery = entity_type("WebhookDelivery")
+    WebhookDeliveryAttempt = entity_type("WebhookDeliveryAttempt")

@@ -109,3 +109,8 @@ class DeliveryStatus(enum.StrEnum):
     PENDING = "PENDING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+
+
+class WebhookFormat(enum.StrEnum):
+    STANDARD = "STANDARD"
+    SLACK = "SLACK"

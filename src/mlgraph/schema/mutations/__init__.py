@@ -12,6 +12,7 @@ from mlgraph.schema.mutations.monitoring import MonitoringMutations
 from mlgraph.schema.mutations.pipelines import PipelineMutations
 from mlgraph.schema.mutations.projects import ProjectMutations
 from mlgraph.schema.mutations.registry import RegistryMutations
+from mlgraph.schema.mutations.webhooks import WebhookMutations
 from mlgraph.storage.graph import DomainName
 
 _DOMAINS: tuple[tuple[type, DomainName], ...] = (
@@ -22,6 +23,7 @@ _DOMAINS: tuple[tuple[type, DomainName], ...] = (
     (MonitoringMutations, "monitoring"),
     (ArtifactMutations, "registry"),
     (ApiKeyMutations, "projects"),
+    (WebhookMutations, "webhooks"),
 )
 for _cls, _domain in _DOMAINS:
     for _field in _cls.__strawberry_definition__.fields:  # type: ignore[attr-defined]
@@ -37,5 +39,6 @@ class Mutation(
     MonitoringMutations,
     ArtifactMutations,
     ApiKeyMutations,
+    WebhookMutations,
 ):
     pass

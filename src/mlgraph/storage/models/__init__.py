@@ -16,7 +16,12 @@ from mlgraph.storage.models.registry import (
     ModelVersionApproval,
     ModelVersionLineage,
 )
-from mlgraph.storage.models.webhooks import Webhook, WebhookDelivery
+from mlgraph.storage.models.webhooks import (
+    Webhook,
+    WebhookCursor,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+)
 
 __all__ = [
     "Alert",
@@ -40,5 +45,7 @@ __all__ = [
     "Project",
     "ProjectMember",
     "Webhook",
+    "WebhookCursor",
     "WebhookDelivery",
+    "WebhookDeliveryAttempt",
 ]

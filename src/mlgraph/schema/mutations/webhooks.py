@@ -1,0 +1,192 @@
+"""Webhook mutations (project ADMIN only)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from mlgraph.resolvers import webhooks
+from mlgraph.schema.enums import WebhookFormat
+from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, Outcome, UserError, mutate
+from mlgraph.schema.relay import Info
+from mlgraph.schema.webhooks import Webhook, WebhookDelivery
+
+_REVISION = "Fail with CONFLICT unless the webhook's current revision is this one."
+_KEY_DOC = (
+    "The signing secret (`whsec_...`), shown this once; it is stored encrypted. Receivers "
+    "verify `webhook-signature` with it (Standard Webhooks)."
+)
+_EVENT_TYPES = (
+    "Event types to receive: `deployment.created`, `deployment.traffic_shifted`, "
+    "`deployment.promoted`, `deployment.rolled_back`, `deployment.failed`, "
+    "`model_version.created`, `model_version.stage_changed`, `model_alias.moved`, "
+    "`alert.fired`, `alert.resolved`, `job.finished`; or `<group>.*` (e.g. `deployment.*`), `*`."
+)
+
+
+@strawberry.input(description="A new webhook endpoint.")
+class CreateWebhookInput:
+    project_id: strawberry.ID = strawberry.field(description="The project whose events it gets.")
+    url: str = strawberry.field(
+        description="An https URL (at most 2048 characters, no credentials) whose host is a "
+        "public address."
+    )
+    event_types: list[str] = strawberry.field(description=_EVENT_TYPES)
+    description: str | None = strawberry.field(default=None, description="What it is for.")
+    format: WebhookFormat = strawberry.field(
+        default=WebhookFormat.STANDARD,
+        description="STANDARD (`{type, timestamp, data}`) or SLACK (incoming-webhook `{text}`).",
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Retries with the same key and input return the first result (and secret).",
+    )
+
+
+@strawberry.input(description="Change a webhook; omitted fields stay as they are.")
+class UpdateWebhookInput:
+    webhook_id: strawberry.ID = strawberry.field(description="The webhook.")
+    url: str | None = strawberry.field(default=None, description="A new URL (checked again).")
+    event_types: list[str] | None = strawberry.field(default=None, description=_EVENT_TYPES)
+    description: str | None = strawberry.field(default=None, description="What it is for.")
+    format: WebhookFormat | None = strawberry.field(default=None, description="The body format.")
+    enabled: bool | None = strawberry.field(
+        default=None,
+        description="Enable (clears `disabledReason` and the failure count) or disable it.",
+    )
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="A new signing secret; the old one signs beside it for a while.")
+class RotateWebhookSecretInput:
+    webhook_id: strawberry.ID = strawberry.field(description="The webhook.")
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="Delete a webhook and its delivery log.")
+class DeleteWebhookInput:
+    webhook_id: strawberry.ID = strawberry.field(description="The webhook.")
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="Send a `webhook.ping` event to an endpoint once.")
+class PingWebhookInput:
+    webhook_id: strawberry.ID = strawberry.field(description="The webhook.")
+
+
+@strawberry.input(description="Send a finished (succeeded or failed) delivery again.")
+class RedeliverWebhookDeliveryInput:
+    webhook_delivery_id: strawberry.ID = strawberry.field(description="The delivery.")
+
+
+@strawberry.type(description="Result of `createWebhook`.")
+class CreateWebhookPayload:
+    webhook: Webhook | None = strawberry.field(description="The webhook, without its secret.")
+    secret: str | None = strawberry.field(default=None, description=_KEY_DOC)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `updateWebhook`.")
+class UpdateWebhookPayload:
+    webhook: Webhook | None = strawberry.field(description="The changed webhook.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `rotateWebhookSecret`.")
+class RotateWebhookSecretPayload:
+    webhook: Webhook | None = strawberry.field(
+        description="The webhook; `previousSecretExpiresAt` says until when the old secret signs."
+    )
+    secret: str | None = strawberry.field(default=None, description=_KEY_DOC)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `deleteWebhook`.")
+class DeleteWebhookPayload:
+    deleted_webhook_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the deleted webhook."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `pingWebhook`.")
+class PingWebhookPayload:
+    delivery: WebhookDelivery | None = strawberry.field(description="The ping's delivery.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `redeliverWebhookDelivery`.")
+class RedeliverWebhookDeliveryPayload:
+    delivery: WebhookDelivery | None = strawberry.field(description="The delivery, queued.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type
+class WebhookMutations:
+    @strawberry.mutation(description="Register a webhook; its signing secret is returned once.")
+    async def create_webhook(
+        self, info: Info, input: InputArg[CreateWebhookInput]
+    ) -> CreateWebhookPayload:
+        async def action() -> Outcome:
+            made = await webhooks.create_webhook(info.context, input)
+            return Outcome(made.webhook_id, {"secret": made.secret})
+
+        return await mutate(info, CreateWebhookPayload, "webhook", "Webhook", action)
+
+    @strawberry.mutation(description="Change a webhook's URL, event types, format or state.")
+    async def update_webhook(
+        self, info: Info, input: InputArg[UpdateWebhookInput]
+    ) -> UpdateWebhookPayload:
+        return await mutate(
+            info,
+            UpdateWebhookPayload,
+            "webhook",
+            "Webhook",
+            lambda: webhooks.update_webhook(info.context, input),
+        )
+
+    @strawberry.mutation(
+        description="New signing secret, returned once; the old one keeps signing beside it "
+        "for the configured overlap (24 h by default)."
+    )
+    async def rotate_webhook_secret(
+        self, info: Info, input: InputArg[RotateWebhookSecretInput]
+    ) -> RotateWebhookSecretPayload:
+        async def action() -> Outcome:
+            made = await webhooks.rotate_webhook_secret(info.context, input)
+            return Outcome(made.webhook_id, {"secret": made.secret})
+
+        return await mutate(info, RotateWebhookSecretPayload, "webhook", "Webhook", action)
+
+    @strawberry.mutation(description="Delete a webhook and its delivery log.")
+    async def delete_webhook(
+        self, info: Info, input: InputArg[DeleteWebhookInput]
+    ) -> DeleteWebhookPayload:
+        async def action() -> Outcome:
+            await webhooks.delete_webhook(info.context, input)
+            return Outcome(None, {"deleted_webhook_id": strawberry.ID(input.webhook_id)})
+
+        return await mutate(info, DeleteWebhookPayload, "deleted_webhook_id", "Webhook", action)
+
+    @strawberry.mutation(description="Send a `webhook.ping` to the endpoint (once, no retries).")
+    async def ping_webhook(
+        self, info: Info, input: InputArg[PingWebhookInput]
+    ) -> PingWebhookPayload:
+        return await mutate(
+            info,
+            PingWebhookPayload,
+            "delivery",
+            "WebhookDelivery",
+            lambda: webhooks.ping_webhook(info.context, input),
+        )
+
+    @strawberry.mutation(description="Send a finished delivery again, with a fresh retry schedule.")
+    async def redeliver_webhook_delivery(
+        self, info: Info, input: InputArg[RedeliverWebhookDeliveryInput]
+    ) -> RedeliverWebhookDeliveryPayload:
+        return await mutate(
+            info,
+            RedeliverWebhookDeliveryPayload,
+            "delivery",
+            "WebhookDelivery",
+            lambda: webhooks.redeliver_webhook_delivery(info.context, input),
+        )

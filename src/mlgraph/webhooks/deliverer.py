@@ -1,0 +1,249 @@
+"""The deliverer: claims due deliveries, POSTs them, logs each attempt, schedules retries.
+
+A claim is a short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) that counts the
+attempt and moves ``next_attempt_at`` one lease ahead, so no other process takes the row while
+the request is in flight; a process that dies mid-request leaves the row to be retried when the
+lease ends (at least once). The outcome is written in a second transaction: the attempt row,
+the delivery's state and, when an endpoint is gone (410) or failed too many events in a row,
+the endpoint disabled with an audit entry saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mlgraph.live.tasks import stop_task
+from mlgraph.settings import Settings
+from mlgraph.storage.enums import DeliveryStatus, WebhookFormat
+from mlgraph.storage.models import Webhook, WebhookDelivery
+from mlgraph.storage.types import utcnow
+from mlgraph.storage.uow import write_lock
+from mlgraph.webhooks import messages
+from mlgraph.webhooks.events import PING
+from mlgraph.webhooks.fanout import fan_out_once
+from mlgraph.webhooks.outcomes import Outcome, record
+from mlgraph.webhooks.signing import SecretBox, SecretUnavailable, signature
+from mlgraph.webhooks.transport import PinnedTransport
+from mlgraph.webhooks.urls import Policy
+
+log = logging.getLogger("mlgraph.webhooks")
+BODY_KEEP = 1024
+USER_AGENT = "mlgraph-webhooks/1"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What one attempt needs, read while claiming (plain values, no session)."""
+
+    delivery_id: uuid.UUID
+    webhook_id: uuid.UUID
+    project_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    attempt: int
+    url: str
+    format: WebhookFormat
+    secrets: tuple[str, ...]
+    payload: dict[str, Any]
+    traceparent: str
+
+
+def policy_of(settings: Settings) -> Policy:
+    return Policy(settings.webhook_allow_http, settings.webhook_allow_loopback)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self._sessions = sessions
+        self._engine = sessions.kw["bind"]
+        self._box = SecretBox.from_settings(settings)
+        timeout = httpx.Timeout(
+            settings.webhook_read_timeout_s, connect=settings.webhook_connect_timeout_s
+        )
+        self._client = httpx.AsyncClient(
+            transport=transport or PinnedTransport(policy_of(settings)),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,  # no proxies: the connection goes where the guard checked
+        )
+        self._lease = timedelta(
+            seconds=settings.webhook_connect_timeout_s + 2 * settings.webhook_read_timeout_s + 30
+        )
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.attempts = 0
+
+    def wake(self, *_: object) -> None:
+        self._wakeup.set()
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="mlgraph-webhooks")
+
+    async def stop(self) -> None:
+        await stop_task(self._task)
+        self._task = None
+        for task in list(self._inflight):
+            await stop_task(task)
+        await self._client.aclose()
+
+    async def run_once(self) -> int:
+        """Fan out, then send every due delivery and wait for them; returns attempts made."""
+        while await fan_out_once(self._sessions) > 0:
+            pass
+        claimed = await self.claim(self.settings.webhook_concurrency)
+        await asyncio.gather(*(self.attempt(c) for c in claimed))
+        return len(claimed)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                while await fan_out_once(self._sessions) > 0:
+                    pass
+                free = self.settings.webhook_concurrency - len(self._inflight)
+                for claimed in await self.claim(free) if free > 0 else []:
+                    task = asyncio.create_task(self.attempt(claimed))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._finished)
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                log.warning("webhooks: round failed (%r); retrying", exc)
+            except Exception:  # a bug must not stop deliveries for good; it is logged
+                log.exception("webhooks: round failed unexpectedly; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self.settings.webhook_poll_interval_s)
+            self._wakeup.clear()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wakeup.set()  # a slot is free, and a retry may be due soon
+
+    async def claim(self, limit: int) -> list[Claimed]:
+        now = utcnow()
+        async with write_lock(self._engine), self._sessions() as s, s.begin():
+            stmt = (
+                select(WebhookDelivery, Webhook)
+                .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                .where(
+                    WebhookDelivery.status == DeliveryStatus.PENDING,
+                    WebhookDelivery.next_attempt_at <= now,
+                    or_(Webhook.enabled.is_(True), WebhookDelivery.event_type == PING),
+                )
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(limit)
+            )
+            if self._engine.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
+            claimed = []
+            for delivery, hook in (await s.execute(stmt)).all():
+                # Compare and set: a process that read the same row without a lock (SQLite)
+                # finds the attempt moved on and leaves the row alone.
+                taken = await s.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id == delivery.id,
+                        WebhookDelivery.attempt == delivery.attempt,
+                        WebhookDelivery.status == DeliveryStatus.PENDING,
+                    )
+                    .values(attempt=delivery.attempt + 1, next_attempt_at=now + self._lease)
+                    .execution_options(synchronize_session=False)
+                )
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(_claimed(delivery, hook, now))
+            return claimed
+
+    async def attempt(self, job: Claimed) -> None:
+        """One HTTP attempt of ``job`` and its outcome recorded; never raises for the
+        receiver's faults."""
+        started = asyncio.get_running_loop().time()
+        try:
+            outcome = await self._post(job)
+        except SecretUnavailable as missing:
+            outcome = Outcome(None, str(missing), "", None)
+        except httpx.HTTPError as failed:
+            outcome = Outcome(None, _describe(failed), "", None)
+        except TimeoutError:
+            outcome = Outcome(None, "timed out", "", None)
+        duration = int((asyncio.get_running_loop().time() - started) * 1000)
+        self.attempts += 1
+        try:
+            await record(self.settings, self._sessions, job, outcome, duration)
+        except (SQLAlchemyError, OSError) as exc:  # the lease ends; another round retries
+            log.warning("webhooks: recording delivery %s failed (%r)", job.delivery_id, exc)
+
+    async def _post(self, job: Claimed) -> Outcome:
+        secrets = [self._box.open(token) for token in job.secrets]
+        body = messages.body(job.format, job.payload)
+        timestamp = utcnow()
+        msg_id = f"msg_{job.event_id.hex}"
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(timestamp.timestamp())),
+            "webhook-signature": signature(secrets, msg_id, timestamp, body),
+        }
+        if job.traceparent:
+            headers["traceparent"] = job.traceparent
+        total = self.settings.webhook_connect_timeout_s + 2 * self.settings.webhook_read_timeout_s
+        async with asyncio.timeout(total):
+            request = self._client.build_request("POST", job.url, content=body, headers=headers)
+            response = await self._client.send(request, stream=True)
+            try:
+                kept = await _head_of_body(response)
+            finally:
+                await response.aclose()
+        return Outcome(response.status_code, "", kept, response.headers.get("retry-after"))
+
+
+async def _head_of_body(response: httpx.Response) -> str:
+    chunks = bytearray()
+    async for chunk in response.aiter_raw():
+        chunks += chunk
+        if len(chunks) >= BODY_KEEP:
+            break
+    return bytes(chunks[:BODY_KEEP]).decode("utf-8", errors="replace")
+
+
+def _describe(error: httpx.HTTPError) -> str:
+    kind = type(error).__name__
+    detail = str(error)[:200]
+    return f"{kind}: {detail}" if detail else kind
+
+
+def _claimed(delivery: WebhookDelivery, hook: Webhook, now: datetime) -> Claimed:
+    secrets = [hook.secret]
+    expires = hook.previous_secret_expires_at
+    if hook.previous_secret and expires is not None and expires > now:
+        secrets.append(hook.previous_secret)
+    return Claimed(
+        delivery.id,
+        hook.id,
+        hook.project_id,
+        delivery.event_id,
+        delivery.event_type,
+        delivery.attempt + 1,
+        hook.url,
+        hook.format,
+        tuple(secrets),
+        dict(delivery.payload or {}),
+        delivery.traceparent,
+    )
