@@ -1,7 +1,7 @@
 """webhooks: formats, encrypted and rotating secrets, delivery attempts, the fan-out cursor
 
-Revision ID: 0005_webhooks
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 08:44:08
 
 * ``webhook``: ``format``, ``previous_secret`` (+ until when it signs), ``disabled_reason``,
@@ -25,8 +25,8 @@ from sqlalchemy.dialects import postgresql
 
 import mlgraph.storage.types
 
-revision: str = "0005_webhooks"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
