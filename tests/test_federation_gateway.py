@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from mlgraph.federated.launcher import start_gateway, stop, wait_healthy
 from mlgraph.ids import encode_global_id
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import JobStatus, Role
+from mlgraph.storage.graph import ENTITIES
 from tests import factories as f
 from tests.conftest import free_port
 from tests.federation_support import (
@@ -66,17 +66,14 @@ async def test_dashboard_through_the_gateway_is_the_combined_answer(
     assert all(p["models"]["nodes"] for p in body["data"]["projects"]["nodes"])
 
 
-def _table(type_name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).lower()
-
-
 async def test_node_of_every_type_through_the_gateway(fed: Topology) -> None:
     query, types = node_query(combined_graph())
-    assert len(types) == 18
+    assert set(types) == set(ENTITIES)  # every declared entity
     ids = {}
     async with fed.sessions() as s:
         for i, name in enumerate(types):
-            pk = await s.scalar(text(f"SELECT id FROM {_table(name)} ORDER BY id LIMIT 1"))  # noqa: S608 - names from the schema
+            table = ENTITIES[name].table.name
+            pk = await s.scalar(text(f"SELECT id FROM {table} ORDER BY id LIMIT 1"))  # noqa: S608 - names from the declaration
             assert pk is not None, f"no {name} in the demo data"
             ids[f"t{i}"] = encode_global_id(name, uuid.UUID(str(pk)))
     body = await both(fed, query, ids, fed.headers())
