@@ -4,6 +4,8 @@
   ``compiled_reads`` off, so every request can be asked of both paths and the bodies compared.
 * ``generated_queries``: read queries over the compilable part of the schema from
   hypothesis-graphql, derandomized, with argument values drawn from the real data.
+* ``seed_compared``: the data both paths are compared on (demo, bulk and awkward values) and
+  the three principals' headers.
 """
 
 from __future__ import annotations
@@ -31,9 +33,19 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes, queries
 from hypothesis_graphql._strategies import sampler
+from sqlalchemy import select
 
 from mlgraph.compiled import Planner
 from mlgraph.compiled.fields import NotCompilable
+from mlgraph.seed import seed_bulk, seed_demo
+from mlgraph.storage import models as m
+from mlgraph.storage.enums import Role
+from tests import factories
+from tests.conftest import ADMIN, Backend, truncate
+
+VIEWER = "viewer@example.com"
+NOBODY = "nobody@example.com"
+PRINCIPALS = ("admin", "viewer", "nobody")
 
 #: Root fields the compiled path serves.
 ROOT_FIELDS = {
@@ -46,6 +58,46 @@ ROOT_FIELDS = {
     "node",
     "nodes",
 }
+
+
+async def awkward_rows(db: Backend) -> uuid.UUID:
+    """A project whose values stress the JSON formats; returns its id."""
+    p = factories.project(
+        name='Ünïcode "quoted" \\ back\nslash 😀', slug="awkward", description="\t\x01"
+    )
+    pl = factories.pipeline(
+        p, name="zürich-pipeline", nodes=[{"step": "ü", "n": 1.0, "tiny": 1e-05}]
+    )
+    mdl = factories.model(p, name="modèle", tags=["ünï", 'a"b'], required_metrics=[])
+    v = factories.version(
+        mdl,
+        metrics={"loss": 1e-05, "acc": 1.0, "big": 1e16, "neg": -2.5, "int": 3, "z": 0.1},
+        meta={"nested": {"list": [1, 2.5, None, True, "x"]}, "": "empty key"},
+    )
+    dep = factories.deployment(mdl, name="dép", config={"weights": [0.25, 0.75]})
+    jobs = [
+        factories.job(pl, progress=x, parameters={"lr": x}) for x in (0.0, 1.0, 0.1, 3e-07, 123.0)
+    ]
+    await factories.save(db.sessions, p, pl, mdl, v, dep, *jobs)
+    return p.id
+
+
+async def seed_compared(db: Backend) -> dict[str, dict[str, str]]:
+    """Empty the database, then the demo data, bulk data and awkward rows, with a VIEWER of
+    the first project; returns the request headers of each of ``PRINCIPALS``."""
+    await truncate(db)
+    await seed_demo(db.sessions)
+    await seed_bulk(db.sessions, projects=3, seed=23)
+    await awkward_rows(db)
+    async with db.sessions() as s, s.begin():
+        project = (await s.scalars(select(m.Project).order_by(m.Project.slug))).first()
+        assert project is not None
+        s.add(m.ProjectMember(project_id=project.id, principal_id=VIEWER, role=Role.VIEWER))
+    return {
+        "admin": db.headers(ADMIN, admin=True),
+        "viewer": db.headers(VIEWER),
+        "nobody": db.headers(NOBODY),
+    }
 
 
 @dataclass
@@ -198,4 +250,13 @@ def generated_queries(
     return list(dict.fromkeys(found))
 
 
-__all__ = ["Pair", "compilable_schema", "generated_queries"]
+__all__ = [
+    "NOBODY",
+    "PRINCIPALS",
+    "VIEWER",
+    "Pair",
+    "awkward_rows",
+    "compilable_schema",
+    "generated_queries",
+    "seed_compared",
+]

@@ -25,64 +25,28 @@ from mlgraph.cli import main
 from mlgraph.compiled import Planner
 from mlgraph.ids import encode_global_id
 from mlgraph.schema import build_schema
-from mlgraph.seed import seed_bulk, seed_demo
+from mlgraph.seed import seed_demo
 from mlgraph.settings import Settings
 from mlgraph.storage import models as m
-from mlgraph.storage.enums import Role
-from tests import factories as f
-from tests.compiled_support import Pair, generated_queries
-from tests.conftest import ADMIN, OPERATIONS, Backend, serve, stop, truncate
+from tests.compiled_support import PRINCIPALS, Pair, generated_queries, seed_compared
+from tests.conftest import OPERATIONS, Backend, serve, stop
 
 POSTGRES = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-VIEWER = "viewer@example.com"
-NOBODY = "nobody@example.com"
-PRINCIPALS = ("admin", "viewer", "nobody")
 GENERATED = 1000
 MEMBERSHIPS = "SELECT project_member.project_id, project_member.role"
-
-
-async def _awkward_rows(db: Backend) -> uuid.UUID:
-    """A project whose values stress the JSON formats; returns its id."""
-    p = f.project(name='Ünïcode "quoted" \\ back\nslash 😀', slug="awkward", description="\t\x01")
-    pl = f.pipeline(p, name="zürich-pipeline", nodes=[{"step": "ü", "n": 1.0, "tiny": 1e-05}])
-    mdl = f.model(p, name="modèle", tags=["ünï", 'a"b'], required_metrics=[])
-    v = f.version(
-        mdl,
-        metrics={"loss": 1e-05, "acc": 1.0, "big": 1e16, "neg": -2.5, "int": 3, "z": 0.1},
-        meta={"nested": {"list": [1, 2.5, None, True, "x"]}, "": "empty key"},
-    )
-    dep = f.deployment(mdl, name="dép", config={"weights": [0.25, 0.75]})
-    jobs = [f.job(pl, progress=x, parameters={"lr": x}) for x in (0.0, 1.0, 0.1, 3e-07, 123.0)]
-    await f.save(db.sessions, p, pl, mdl, v, dep, *jobs)
-    return p.id
 
 
 @pytest.fixture(scope="module")
 async def pair(backend: Backend) -> AsyncIterator[Pair]:
     """Both paths over the demo data, bulk data and awkward rows, with three principals."""
-    await truncate(backend)
-    await seed_demo(backend.sessions)
-    await seed_bulk(backend.sessions, projects=3, seed=23)
-    await _awkward_rows(backend)
-    async with backend.sessions() as s, s.begin():
-        project = (await s.scalars(select(m.Project).order_by(m.Project.slug))).first()
-        assert project is not None
-        s.add(m.ProjectMember(project_id=project.id, principal_id=VIEWER, role=Role.VIEWER))
+    headers = await seed_compared(backend)
     settings = backend.settings.model_copy(update={"compiled_reads": False})
     server, task, url = await serve(create_app(settings, engine=backend.engine))
     async with (
         httpx.AsyncClient(base_url=backend.base_url, timeout=60) as compiled,
         httpx.AsyncClient(base_url=url, timeout=60) as resolver,
     ):
-        yield Pair(
-            compiled,
-            resolver,
-            headers={
-                "admin": backend.headers(ADMIN, admin=True),
-                "viewer": backend.headers(VIEWER),
-                "nobody": backend.headers(NOBODY),
-            },
-        )
+        yield Pair(compiled, resolver, headers=headers)
     await stop(server, task)
 
 
