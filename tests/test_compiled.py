@@ -321,3 +321,47 @@ def test_compiled_reads_setting_comes_from_the_environment(
     monkeypatch.setenv("MLGRAPH_COMPILED_READS", "false")
     assert Settings().compiled_reads is False
     assert planner(Settings()) is None
+
+
+FILTERED = """query($tiers: [RiskTier!], $tags: [String!], $stages: [Stage!], $name: String) {
+  models(first: 50, filter: {riskTier: $tiers, tags: $tags, stage: $stages, nameContains: $name}) {
+    totalCount nodes { name } } }"""
+
+
+@POSTGRES
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"tiers": ["HIGH"], "tags": ["fraud"], "stages": ["PRODUCTION"], "name": "e"},
+        {"tiers": ["HIGH", "LOW", "MEDIUM"], "tags": ["fraud", "x", "y"], "stages": [], "name": ""},
+        {"tiers": [], "tags": [], "stages": ["DRAFT", "STAGING"], "name": "%_/"},
+    ],
+)
+async def test_filters_are_one_sql_with_one_text_per_shape(
+    backend: Backend, pair: Pair, variables: dict[str, Any]
+) -> None:
+    """Both paths render filters with ``queries.filter_clause``: the same answers, and a
+    statement text that does not change with how many values a list filter holds."""
+    texts: dict[str, set[str]] = {"compiled": set(), "resolver": set()}
+    for given in (
+        variables,
+        {k: v[:1] if isinstance(v, list) else v for k, v in variables.items()},
+    ):
+        backend.sql.start()
+        plan, body = await pair.both(FILTERED, given, "viewer")
+        backend.sql.stop()
+        assert plan == "compiled"
+        data = [s for s in backend.sql.statements if not s.startswith(MEMBERSHIPS)]
+        compiled = [s for s in data if s.startswith("SELECT ('{")]
+        texts["compiled"].update(compiled)
+        texts["resolver"].update(set(data) - set(compiled))
+        assert len(compiled) == 1
+        if [] in (given["tiers"], given["stages"]):  # any of no values: nothing matches
+            assert json.loads(body)["data"]["models"]["totalCount"] == 0
+    assert len(texts["compiled"]) == 1, texts["compiled"]
+    assert len(texts["resolver"]) == 2, texts["resolver"]  # the page and the count
+    # all of no tags: every model matches
+    _, no_tags = await pair.both(FILTERED, {"tags": []}, "viewer")
+    _, unfiltered = await pair.both(FILTERED, {}, "viewer")
+    assert no_tags == unfiltered
+    assert json.loads(no_tags)["data"]["models"]["totalCount"] > 0

@@ -13,7 +13,7 @@ are correlated subqueries inside that aggregate, evaluated only for the rows of 
 
 from __future__ import annotations
 
-import enum
+import re
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ from graphql.execution.collect_fields import (
 )
 from graphql.execution.values import VariableValues, get_argument_values
 from sqlalchemy import BigInteger, Float, Integer, String, Table
+from sqlalchemy.dialects.postgresql import asyncpg
 
 from mlgraph.auth.principal import Principal
 from mlgraph.compiled.entities import Malformed, entities
@@ -54,10 +55,13 @@ from mlgraph.ids import decode_global_id
 from mlgraph.schema.query import MAX_NODES
 from mlgraph.schema.relay import page_args
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter, Order, Relation
-from mlgraph.storage.queries import PageArgs, Visible
+from mlgraph.storage.queries import PageArgs, Visible, filter_clause
 from mlgraph.storage.types import UTCDateTime
 
 Details = list[FieldDetails]
+#: The dialect the compiled statement runs on (filters are rendered by SQLAlchemy for it).
+_POSTGRESQL = asyncpg.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 class Refused(Exception):
@@ -448,38 +452,18 @@ class Builder:
         return [self._filter(decl, a, specs[name], given) for name, given in values]
 
     def _filter(self, decl: EntityDecl, a: str, spec: Filter, given: Any) -> str:
-        table = decl.table
-        if spec.op == "exists_in":
-            assert spec.via is not None
-            child_model, child_key = spec.via
-            child = child_model.__table__
-            assert isinstance(child, Table)
-            c = self.alias()
-            names = self.params.add(_names(given), "varchar[]")
-            return (
-                f"EXISTS (SELECT 1 FROM {ident(child.name)} AS {c} WHERE "
-                f"{c}.{ident(child.c[child_key].name)} = {a}.id AND "
-                f"{c}.{ident(child.c[spec.column].name)} = ANY({names}))"
-            )
-        column = table.c[spec.column]
-        col = f"{a}.{ident(column.name)}"
-        match spec.op:
-            case "in":
-                return f"{col} = ANY({self.params.add(_names(given), 'varchar[]')})"
-            case "eq":
-                return f"{col} = {self.params.add(given, _cast(column.type))}"
-            case "global_id":
-                return f"{col} = {self.params.add(given, 'uuid')}"
-            case "icontains":
-                escaped = given.replace("/", "//").replace("%", "/%").replace("_", "/_")
-                return f"{col} ILIKE '%' || {self.params.add(escaped, 'varchar')} || '%' ESCAPE '/'"
-            case "gte":
-                return f"{col} >= {self.params.add(given, _cast(column.type))}"
-            case "lt":
-                return f"{col} < {self.params.add(given, _cast(column.type))}"
-            case "contains_all":
-                return f"jsonb_exists_all({col}, {self.params.add(list(given), 'text[]')})"
-        raise Refused(spec.op)
+        """The loaders' own filter SQL (``queries.filter_clause``) on alias ``a``, its bound
+        values renumbered into this statement's parameters."""
+        clause = filter_clause(decl, spec, given, postgresql=True, table=decl.table.alias(a))
+        compiled = clause.compile(dialect=_POSTGRESQL)
+        values = compiled.construct_params()
+        placeholders = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(_POSTGRESQL).bind_processor(_POSTGRESQL)
+            value = values[name]
+            placeholders.append(self.params.bind(value if process is None else process(value)))
+        return _PLACEHOLDER.sub(lambda m: placeholders[int(m.group(1)) - 1], compiled.string)
 
     def _keyset(
         self, decl: EntityDecl, a: str, order: Order, key: tuple[Any, uuid.UUID], after: bool
@@ -498,11 +482,6 @@ class Builder:
         bound = f"({sort_param}, {self.params.add(key[1], 'uuid')})"
         op = ">" if after != order.descending else "<"
         return f"({a}.{ident(column.name)}, {a}.id) {op} {bound}"
-
-
-def _names(values: Any) -> list[str]:
-    """Enum members as stored (their names); plain strings as given."""
-    return [v.name if isinstance(v, enum.Enum) else str(v) for v in values]
 
 
 def _flag(given: object) -> str:
