@@ -29,6 +29,7 @@ from mlgraph.compiled import Planner
 from mlgraph.compiled.fields import NotCompilable
 from mlgraph.ids import encode_global_id
 from mlgraph.schema import DOMAIN_NAMES, build_schema
+from mlgraph.settings import Settings
 from mlgraph.storage import models as m
 from mlgraph.storage.graph import ENTITIES, DomainName
 from tests.compiled_support import PRINCIPALS, Pair, generated_queries, seed_compared
@@ -254,3 +255,11 @@ def test_explain_plans_against_a_subgraph(tmp_path: Path) -> None:
     assert 'FROM "model"' not in subgraph.output
     registry = runner.invoke(main, ["explain", "--subgraph", "registry", str(document)])
     assert registry.output.startswith("plan: resolver")  # not one of its fields
+
+
+def test_a_subgraph_app_has_a_planner_on_its_own_schema() -> None:
+    app = create_app(Settings(subgraph="registry"))
+    route = next(r for r in app.routes if getattr(r, "path", "") == "/graphql")
+    planner = getattr(route, "app").planner  # noqa: B009 (Route's app is untyped here)
+    assert isinstance(planner, Planner)
+    assert planner.schema.domains == frozenset({"registry"})
