@@ -6,6 +6,8 @@ Not a test: it prints figures (``make bench``). In one run, on one PostgreSQL da
     resolver-1w   mlgraph, resolver path, 1 worker, tuned GC   (MLGRAPH_COMPILED_READS=false)
     resolver-2w   mlgraph, resolver path, 2 workers            (MLGRAPH_COMPILED_READS=false)
     compiled      mlgraph, compiled path, 1 worker             (MLGRAPH_COMPILED_READS=true)
+    federation    mlgraph as its seven domain subgraphs (one process each, compiled reads where
+                  a subgraph can) behind Hive Gateway (`mlgraph federation up`)
     postgraphile  PostGraphile 5 (Node 22) over the same tables, its own query for the same data
                   (bench/postgraphile/dashboard.graphql); skipped when Node/npm are missing
 
@@ -66,7 +68,7 @@ PLAN_HEADER = "x-mlgraph-plan"
 class Peer:
     name: str
     description: str
-    kind: str  # "mlgraph" | "postgraphile"
+    kind: str  # "mlgraph" | "federation" | "postgraphile"
     workers: int = 1
     env: tuple[tuple[str, str], ...] = ()
     expected_plan: str | None = None  # the x-mlgraph-plan this peer should answer with
@@ -96,6 +98,12 @@ PEERS = {
             "mlgraph",
             env=(("MLGRAPH_COMPILED_READS", "true"),),
             expected_plan="compiled",
+        ),
+        Peer(
+            "federation",
+            "mlgraph as seven subgraphs behind Hive Gateway",
+            "federation",
+            env=(("MLGRAPH_COMPILED_READS", "true"),),
         ),
         Peer("postgraphile", "PostGraphile 5.1.5 (Node 22), one process", "postgraphile"),
     ]
@@ -360,7 +368,7 @@ async def running(peer: Peer, db: str, pg_port: int, node: Path | None) -> Async
     """``peer`` as a real server process on a free port, talking to PostgreSQL at ``pg_port``."""
     port = free_port()
     log = tempfile.TemporaryFile()
-    if peer.kind == "mlgraph":
+    if peer.kind in ("mlgraph", "federation"):
         env = {  # the bench's settings only, whatever MLGRAPH_* the shell has
             **{k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")},
             "MLGRAPH_DATABASE_URL": f"postgresql+asyncpg://postgres@{PG_HOST}:{pg_port}/{db}",
@@ -371,6 +379,10 @@ async def running(peer: Peer, db: str, pg_port: int, node: Path | None) -> Async
             **dict(peer.env),
         }
         cmd = [sys.executable, "-m", "mlgraph", "serve", "--workers", str(peer.workers)]
+        if peer.kind == "federation":  # the gateway on `port`; subgraphs log their requests
+            env["MLGRAPH_LOG_LEVEL"] = "INFO"
+            cmd = [sys.executable, "-m", "mlgraph", "federation", "up", "--gateway-port", str(port)]
+            cmd += [f"--port={name}={free_port()}" for name in federation_subgraphs()]
         cwd = ROOT
     else:
         assert node is not None
@@ -394,6 +406,21 @@ async def running(peer: Peer, db: str, pg_port: int, node: Path | None) -> Async
     finally:  # in a thread: the event loop keeps serving the proxy while the peer shuts down
         await asyncio.to_thread(stop_process, process)
         log.close()
+
+
+def federation_subgraphs() -> list[str]:
+    layout = json.loads((ROOT / "federation" / "subgraphs.json").read_text())
+    return list(layout["subgraphs"])
+
+
+def subgraph_requests() -> int:
+    """GraphQL requests the running federation's subgraphs have logged (uvicorn access log)."""
+    logs = CACHE / "mlgraph" / "federation"
+    return sum(
+        (logs / f"{name}.log").read_text(errors="replace").count('"POST /graphql')
+        for name in federation_subgraphs()
+        if (logs / f"{name}.log").exists()
+    )
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -585,6 +612,7 @@ class Probe:
     other_sql: float
     samples: dict[str, int]
     bytes: int
+    subgraph_requests: float | None = None  # per request, for the federation peer
 
 
 async def probe(run: Running, headers: dict[str, str], counter: StatementCounter) -> Probe:
@@ -605,6 +633,8 @@ async def probe(run: Running, headers: dict[str, str], counter: StatementCounter
         counter.reset()
         answers = [await post() for _ in range(PROBE_REQUESTS)]
     last = answers[-1]
+    sent = 2 * run.peer.workers + 1 + PROBE_REQUESTS
+    fetches = subgraph_requests() / sent if run.peer.kind == "federation" else None
     return Probe(
         rows=normalize(last.json(), run.peer.kind == "postgraphile"),
         plan=last.headers.get(PLAN_HEADER, "missing") if run.peer.kind == "mlgraph" else "-",
@@ -612,6 +642,7 @@ async def probe(run: Running, headers: dict[str, str], counter: StatementCounter
         other_sql=counter.other / PROBE_REQUESTS,
         samples=dict(counter.samples),
         bytes=len(last.content),
+        subgraph_requests=fetches,
     )
 
 
@@ -788,6 +819,12 @@ def report(
             f"| {load.p99_ms:,.0f} | {sql} | {cpu} | {rps_ratio} | {p99_ratio} |"
         )
     lines.append("")
+    fed = probes.get("federation")
+    if fed is not None and fed.subgraph_requests:
+        lines.append(
+            f"federation: {fed.subgraph_requests:g} subgraph requests per gateway request, "
+            f"{fed.data_sql / fed.subgraph_requests:.2f} statements per subgraph request"
+        )
     lines.append(f"load: {load_tool}")
     lines.append(f"SQL statements: counted at the wire by the bench's proxy ({sql_note})")
     lines.append(
@@ -795,7 +832,7 @@ def report(
         "backends from the start of the measured load until the peer is idle again, per request "
         "sent"
     )
-    lines.append("targets (issue 7):")
+    lines.append("targets (issues 7 and 15):")
     if ref is None:
         lines.append("  not evaluated: no PostGraphile peer in this run")
         return lines
@@ -823,6 +860,10 @@ def report(
     if two is not None:
         rps = two.rps / ref.rps
         lines.append(f"  resolver 2 workers req/s >= 0.25x:   {verdict(rps >= 0.25)} ({rps:.2f}x)")
+    federated = loads.get("federation")
+    if federated is not None and federated.requests:
+        rps = federated.rps / ref.rps
+        lines.append(f"  federation req/s >= 0.5x (issue 15):  {verdict(rps >= 0.5)} ({rps:.2f}x)")
     return lines
 
 
@@ -870,7 +911,7 @@ async def main() -> int:
         await prepare(args.database, args.projects)
     sql_note = await pg_stat_statements_state(args.database)
     token = admin_token()
-    auth = {"mlgraph": f"Bearer {token}", "postgraphile": ""}
+    auth = {"mlgraph": f"Bearer {token}", "federation": f"Bearer {token}", "postgraphile": ""}
 
     counter = StatementCounter()
     proxy_port = await counter.start()

@@ -3,15 +3,20 @@
 * ``Pair``: the test app (``compiled_reads`` on) and a second app on the same engine with
   ``compiled_reads`` off, so every request can be asked of both paths and the bodies compared.
 * ``generated_queries``: read queries over the compilable part of the schema from
-  hypothesis-graphql, derandomized, with argument values drawn from the real data.
-* ``seed_compared``: the data both paths are compared on (demo, bulk and awkward values) and
-  the three principals' headers.
+  hypothesis-graphql, derandomized, with argument values drawn from the real data, unicode
+  strings and page sizes up to the cap.
+* ``random_rows``: a project of random values (``tests.values``): unicode names and cursors,
+  JSON documents, doubles where PostgreSQL's and Python's formats differ.
+* ``seed_compared``: the data both paths are compared on (demo, bulk, awkward and random
+  values) and the three principals' headers.
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import graphql
@@ -39,9 +44,10 @@ from mlgraph.compiled import Planner
 from mlgraph.compiled.fields import NotCompilable
 from mlgraph.seed import seed_bulk, seed_demo
 from mlgraph.storage import models as m
-from mlgraph.storage.enums import Role
+from mlgraph.storage.enums import DriftKind, Role
 from tests import factories
 from tests.conftest import ADMIN, Backend, truncate
+from tests.values import double, json_value, string
 
 VIEWER = "viewer@example.com"
 NOBODY = "nobody@example.com"
@@ -75,10 +81,10 @@ async def awkward_rows(db: Backend) -> uuid.UUID:
         meta={"nested": {"list": [1, 2.5, None, True, "x"]}, "": "empty key"},
     )
     dep = factories.deployment(mdl, name="dép", config={"weights": [0.25, 0.75]})
-    jobs = [
-        factories.job(pl, progress=x, parameters={"lr": x}) for x in (0.0, 1.0, 0.1, 3e-07, 123.0)
-    ]
-    await factories.save(db.sessions, p, pl, mdl, v, dep, *jobs)
+    floats = (0.0, 1.0, 0.1, 3e-07, 123.0, 1e15 + 0.5, -1234567890123456.8, 2.9248189289076552e16)
+    jobs = [factories.job(pl, progress=x, parameters={"lr": x}) for x in floats]
+    del_model = factories.model(p, name="del\x7fname", tags=["\x7f"], required_metrics=[])
+    await factories.save(db.sessions, p, pl, mdl, v, dep, *jobs, del_model)
     return p.id
 
 
@@ -89,6 +95,7 @@ async def seed_compared(db: Backend) -> dict[str, dict[str, str]]:
     await seed_demo(db.sessions)
     await seed_bulk(db.sessions, projects=3, seed=23)
     await awkward_rows(db)
+    await random_rows(db.sessions, seed=16)
     async with db.sessions() as s, s.begin():
         project = (await s.scalars(select(m.Project).order_by(m.Project.slug))).first()
         assert project is not None
@@ -218,7 +225,8 @@ def generated_queries(
     """``count`` derandomized read queries over the compilable schema (duplicates dropped)."""
     schema = compilable_schema(planner)
     scalars = {
-        "PageSize": st.integers(0, 4).map(nodes.Int),
+        # Mostly small pages (nested connections multiply), and pages at the cap of 100.
+        "PageSize": st.one_of(st.integers(0, 4), st.integers(5, 100)).map(nodes.Int),
         "NodeId": st.sampled_from(node_ids).map(nodes.String),
         "Slug": st.sampled_from([*slugs, "no-such-project"]).map(nodes.String),
         "DateTime": st.sampled_from(
@@ -237,7 +245,11 @@ def generated_queries(
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(queries(schema, custom_scalars=scalars, allow_null=False, codec="ascii"))
+    # Any unicode but NUL, which PostgreSQL text cannot hold (on PostgreSQL a NUL in a filter
+    # string is an error on both paths, not a difference between them).
+    @given(
+        queries(schema, custom_scalars=scalars, allow_null=False, codec="utf-8", allow_x00=False)
+    )
     def collect(query: str) -> None:
         found.append(query)
 
@@ -250,6 +262,58 @@ def generated_queries(
     return list(dict.fromkeys(found))
 
 
+def _name(rng: random.Random, n: int) -> str:
+    """A random unicode name, unique by its suffix, with a DEL in every third."""
+    return string(rng)[:150] + ("\x7f" if n % 3 == 0 else "") + f" {n}"
+
+
+def _json_object(rng: random.Random) -> dict[str, Any]:
+    return {string(rng): json_value(rng) for _ in range(rng.randrange(1, 5))}
+
+
+async def random_rows(sessions: Any, seed: int, size: int = 12) -> uuid.UUID:
+    """A project of random values (see ``tests.values``); returns its id."""
+    rng = random.Random(seed)
+    p = factories.project(slug="random-values", name=_name(rng, 0), description=string(rng))
+    rows: list[Any] = [p]
+    for n in range(1, size + 1):
+        pl = factories.pipeline(p, name=_name(rng, n), nodes=[_json_object(rng)])
+        mdl = factories.model(p, name=_name(rng, n), tags=[string(rng) for _ in range(3)])
+        v = factories.version(
+            mdl,
+            metrics={string(rng): double(rng) for _ in range(3)},
+            meta=_json_object(rng),
+        )
+        dep = factories.deployment(mdl, name=_name(rng, n), config=_json_object(rng))
+        jobs = [
+            factories.job(
+                pl, progress=double(rng), parameters=_json_object(rng), message=string(rng)
+            )
+            for _ in range(3)
+        ]
+        start = factories.tick()
+        metrics = [
+            m.DriftMetric(
+                id=uuid.uuid4(),
+                project_id=p.id,
+                deployment_id=dep.id,
+                kind=DriftKind.DATA,
+                metric=string(rng)[:60],
+                feature=string(rng),
+                score=double(rng),
+                threshold=double(rng),
+                detected=rng.random() < 0.5,
+                window_start=start,
+                window_end=start + timedelta(hours=1),
+                created_at=factories.tick(),
+            )
+            for _ in range(3)
+        ]
+        rows += [pl, mdl, v, dep, *jobs, *metrics]
+    await factories.save(sessions, *rows)
+    return p.id
+
+
 __all__ = [
     "NOBODY",
     "PRINCIPALS",
@@ -258,5 +322,6 @@ __all__ = [
     "awkward_rows",
     "compilable_schema",
     "generated_queries",
+    "random_rows",
     "seed_compared",
 ]

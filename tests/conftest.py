@@ -110,7 +110,7 @@ def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _create_pg_database() -> str:
+async def create_pg_database() -> str:
     name = f"mlgraph_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     conn = await asyncpg.connect(_dsn(PG_URL))
     try:
@@ -120,7 +120,7 @@ async def _create_pg_database() -> str:
     return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
-async def _drop_pg_database(url: str) -> None:
+async def drop_pg_database(url: str) -> None:
     conn = await asyncpg.connect(_dsn(PG_URL))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
@@ -159,7 +159,7 @@ async def backend(
     data_dir = tmp_path_factory.mktemp(request.param)
     if request.param == "postgresql":
         await require_postgres()
-        url = await _create_pg_database()
+        url = await create_pg_database()
     else:
         url = f"sqlite+aiosqlite:///{data_dir / 'test.sqlite3'}"
     await asyncio.to_thread(upgrade, url)
@@ -181,7 +181,7 @@ async def backend(
     await stop(server, task)
     await engine.dispose()
     if request.param == "postgresql":
-        await _drop_pg_database(url)
+        await drop_pg_database(url)
 
 
 async def truncate(backend: Backend) -> None:

@@ -3,7 +3,9 @@
 Every request is sent to two servers on the same PostgreSQL database: the test app (compiled
 reads on) and a twin with ``compiled_reads=False``. Bodies must be identical bytes, for a
 platform admin, a viewer of one project and a principal with no role, on the demo data, a bulk
-random data set and a project of awkward values (non-ASCII, quotes, tiny and integral floats).
+random data set, a project of awkward values (non-ASCII, quotes, tiny and integral floats) and
+one of random values (``tests.values``: every plane, controls, DEL, JSON documents, doubles in
+[1e15, 1e16) and halfway between two doubles).
 """
 
 from __future__ import annotations
@@ -252,7 +254,7 @@ async def test_dashboard_runs_as_one_statement(
         assert response.headers["x-mlgraph-plan"] == "compiled"
         projects = response.json()["data"]["projects"]
         # The visibility policy is in the statement: one project for its viewer, none for nobody.
-        assert projects["totalCount"] == {"admin": 10, "viewer": 1, "nobody": 0}[principal]
+        assert projects["totalCount"] == {"admin": 11, "viewer": 1, "nobody": 0}[principal]
         assert len(projects["nodes"]) == min(projects["totalCount"], 20)
         # A token without the admin role first looks up its memberships (authentication).
         data = [s for s in backend.sql.statements if not s.startswith(MEMBERSHIPS)]

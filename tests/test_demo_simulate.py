@@ -53,6 +53,30 @@ async def test_simulated_runner_moves_jobs_that_subscribers_see(backend: Backend
         assert "RUNNING" in statuses
 
 
+async def test_a_long_simulation_only_makes_valid_transitions(backend: Backend) -> None:
+    """Issue 13: the runner reported progress on QUEUED jobs and then finished them from
+    QUEUED (INVALID_TRANSITION). Any refused call ends ``simulate`` with SimulationError."""
+    await truncate(backend)
+    await seed_demo(backend.sessions, projects=2)
+    async with instance(backend) as app:
+        headers = app.backend.headers(ADMIN, admin=True)
+        for seed in (1, 2, 3, 13):
+            counts = await simulate(app.base_url, headers, interval_s=0, ticks=25, seed=seed)
+            assert counts["finished"] > 0
+            assert counts["updated"] > counts["started"]
+        jobs = await app.data(JOBS)
+        progress = [
+            (run["status"], run["progress"])
+            for p in jobs["projects"]["nodes"]
+            for pl in p["pipelines"]["nodes"]
+            for run in pl["runs"]["nodes"]
+        ]
+        assert all(status != "QUEUED" or value == 0.0 for status, value in progress)
+        assert all(status != "SUCCEEDED" or value == 1.0 for status, value in progress)
+
+
+JOBS = """{ projects(first: 2) { nodes { pipelines(first: 3) { nodes {
+  runs(first: 100) { nodes { status progress } } } } } } }"""
 RUNS = "{ projects(first: 2) { nodes { pipelines(first: 3) { nodes { runs { totalCount } } } } } }"
 
 

@@ -10,8 +10,17 @@ import httpx
 
 from mlgraph.app import create_app
 from mlgraph.auth.local_issuer import issue_token
+from mlgraph.migrations import upgrade
 from mlgraph.settings import Settings
-from tests.conftest import Backend, free_port, serve, stop
+from tests.conftest import (
+    Backend,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    require_postgres,
+    serve,
+    stop,
+)
 
 
 async def test_ready_when_database_and_object_store_answer(db: Backend) -> None:
@@ -19,7 +28,43 @@ async def test_ready_when_database_and_object_store_answer(db: Backend) -> None:
     assert (await db.client.get("/healthz")).json() == {"status": "ok"}
     ready = await db.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "objectStore": "ok"}
+    # The compiled read path runs on PostgreSQL only: only there are its SQL functions checked.
+    compiled = {"compiledReads": "ok"} if db.name == "postgresql" else {}
+    assert ready.json()["checks"] == {"database": "ok", "objectStore": "ok", **compiled}
+
+
+async def test_not_ready_while_the_compiled_paths_functions_are_missing_or_old(
+    tmp_path: Path,
+) -> None:
+    await require_postgres()
+    url = await create_pg_database()
+    try:
+        for revision, ready in (("0003", False), ("0004", False), ("head", True)):
+            # 0003: no functions yet; 0004: the functions before the float and DEL fixes.
+            await asyncio.to_thread(upgrade, url, revision)
+            settings = Settings(database_url=url, data_dir=tmp_path, gc_freeze=False)
+            server, task, base = await serve(create_app(settings))
+            try:
+                async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                    response = await client.get("/readyz")
+            finally:
+                await stop(server, task)
+            assert response.status_code == (200 if ready else 503), revision
+            checks = response.json()["checks"]
+            assert checks == {
+                "database": "ok",
+                "objectStore": "ok",
+                "compiledReads": "ok" if ready else "unavailable",
+            }, revision
+            off = settings.model_copy(update={"compiled_reads": False})
+            server, task, base = await serve(create_app(off))
+            try:
+                async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                    assert (await client.get("/readyz")).status_code == 200, revision
+            finally:
+                await stop(server, task)
+    finally:
+        await drop_pg_database(url)
 
 
 async def test_database_down_is_reported_not_hung(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from mlgraph.ids import encode_global_id
 from mlgraph.live.brokers import PostgresBroker
 from mlgraph.storage import models as m
+from mlgraph.storage.enums import JobStatus
 from tests import factories as f
 from tests.conftest import Backend, truncate
 from tests.live import JOB_UPDATED, TRANSPORT_WS, Instance, collect, instance, subscribed, ws_client
@@ -37,7 +38,7 @@ postgresql_only = pytest.mark.parametrize("backend", ["postgresql"], indirect=Tr
 async def a_job(backend: Backend) -> tuple[str, str]:
     p = f.project()
     pl = f.pipeline(p)
-    j = f.job(pl)
+    j = f.job(pl, status=JobStatus.RUNNING)  # progress is reported while a job runs
     await f.save(backend.sessions, p, pl, j)
     return encode_global_id("Project", p.id), encode_global_id("Job", j.id)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mlgraph.ids import encode_global_id
+from mlgraph.storage.enums import Stage
 from tests import factories as f
 from tests.conftest import Backend
 from tests.live import (
@@ -171,7 +172,7 @@ def drift(hour: int, score: float) -> dict[str, Any]:
 async def test_deployment_events_carry_the_recorded_event(app: Instance) -> None:
     p = f.project()
     md = f.model(p)
-    v = f.version(md)
+    v = f.version(md, stage=Stage.STAGING)  # traffic goes to STAGING or PRODUCTION versions
     await f.save(app.backend.sessions, p, md, v)
     pid = encode_global_id("Project", p.id)
     received: list[dict[str, Any]] = []

@@ -46,12 +46,12 @@ class Setup:
 
 
 async def setup(db: Backend, n: int = 4, **model_kw: Any) -> Setup:
-    """A project with a model of ``n`` versions (oldest first) and another model."""
+    """A project with a model of ``n`` STAGING versions (oldest first) and another model."""
     p = f.project()
     md = f.model(p, **model_kw)
-    versions = [f.version(md) for _ in range(n)]
+    versions = [f.version(md, stage=Stage.STAGING) for _ in range(n)]
     other = f.model(p)
-    other_v = f.version(other)
+    other_v = f.version(other, stage=Stage.STAGING)
     await f.save(db.sessions, p, md, *versions, other, other_v)
     return Setup(p, md, versions, other, other_v)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from mlgraph.errors import UserErrors
+from mlgraph.errors import BadUserInput
 from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.monitoring import _check_metrics
 from mlgraph.storage import models as m
@@ -202,13 +202,10 @@ async def test_infinite_score_literal_reaches_the_check_and_is_refused(db: Backe
         f"metrics: [{item('a', '0.1', '0.2')}, {item('b', '1e400', '-1e400')}]}}) "
         "{ count userErrors { field code } } }"
     )
-    data = await db.data(query)
-    payload = data["recordDriftMetrics"]
-    assert payload["count"] == 0
-    assert sorted((e["code"], tuple(e["field"])) for e in payload["userErrors"]) == [
-        ("INVALID", ("input", "metrics", "1", "score")),
-        ("INVALID", ("input", "metrics", "1", "threshold")),
-    ]
+    refused = await db.gql(query)
+    assert refused["data"] is None
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert refused["errors"][0]["extensions"]["field"] == "input.metrics.1.score"
     assert await written(db) == (0, 0)
     # As a JSON variable the same number is refused by the Float scalar itself.
     variables = json.dumps({"input": {"deploymentId": s.deployment_id, "metrics": [metric()]}})
@@ -225,7 +222,7 @@ async def test_infinite_score_literal_reaches_the_check_and_is_refused(db: Backe
     )
     body = response.json()
     assert body.get("data") is None
-    assert "Float cannot represent" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert await written(db) == (0, 0)
     assert await count(db, m.DriftMetric) == 0
 
@@ -233,7 +230,7 @@ async def test_infinite_score_literal_reaches_the_check_and_is_refused(db: Backe
 @pytest.mark.parametrize(
     ("field", "value"), [("score", float("nan")), ("threshold", float("inf")), ("score", -1e999)]
 )
-def test_non_finite_numbers_are_invalid(field: str, value: float) -> None:
+def test_non_finite_numbers_are_bad_user_input(field: str, value: float) -> None:
     item = SimpleNamespace(
         metric="psi",
         feature="a",
@@ -244,11 +241,12 @@ def test_non_finite_numbers_are_invalid(field: str, value: float) -> None:
         report_name=None,
     )
     setattr(item, field, value)
-    with pytest.raises(UserErrors) as refused:
+    with pytest.raises(BadUserInput) as refused:
         _check_metrics([item])
-    assert [(p.code.value, p.field) for p in refused.value.problems] == [
-        ("INVALID", ("input", "metrics", "0", field))
-    ]
+    assert (refused.value.code, refused.value.field) == (
+        "BAD_USER_INPUT",
+        f"input.metrics.0.{field}",
+    )
 
 
 # --- alert rules -----------------------------------------------------------------------------

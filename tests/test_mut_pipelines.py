@@ -721,9 +721,7 @@ async def test_job_lifecycle_timestamps_audit_and_events(db: Backend) -> None:
     job = await run(db, created["id"])
     update = "job { status progress message startedAt finishedAt revision }"
 
-    report = await mutate(
-        db, "updateJob", {"jobId": job["id"], "progress": 0.1, "message": "waiting"}, update
-    )
+    report = await mutate(db, "updateJob", {"jobId": job["id"], "message": "waiting"}, update)
     assert report["userErrors"] == []
     assert report["job"]["status"] == "QUEUED"
     assert (report["job"]["startedAt"], report["job"]["finishedAt"]) == (None, None)
@@ -738,7 +736,7 @@ async def test_job_lifecycle_timestamps_audit_and_events(db: Backend) -> None:
     assert (entry.action, entry.entity_type) == ("job.update", "Job")
     reported = ("status", "progress", "message")
     assert {side: {k: entry.changes[side][k] for k in reported} for side in entry.changes} == {
-        "before": {"status": "QUEUED", "progress": 0.1, "message": "waiting"},
+        "before": {"status": "QUEUED", "progress": 0.0, "message": "waiting"},
         "after": {"status": "RUNNING", "progress": 0.25, "message": "waiting"},
     }
     assert (event.topic, event.payload) == ("job.updated", {"status": "RUNNING", "progress": 0.25})
@@ -795,7 +793,7 @@ async def test_update_job_invalid_input(
 
 async def test_update_job_accepts_progress_bounds(db: Backend) -> None:
     job_id = await job_in(db, "RUNNING")
-    for value in (0, 1, 0.0, 1.0):
+    for value in (0, 0.0, 1, 1.0):  # the bounds, as Int and Float (progress never goes back)
         payload = await mutate(
             db, "updateJob", {"jobId": job_id, "progress": value}, "job { progress }"
         )

@@ -218,7 +218,7 @@ async def test_register_model_in_unknown_or_archived_project(db: Backend) -> Non
         {"projectId": gid(archived), "name": "x", "riskTier": "LOW"},
         "model { id }",
     )
-    assert codes(refused) == ["POLICY_VIOLATION"]
+    assert codes(refused) == ["PROJECT_ARCHIVED"]
     assert refused["userErrors"][0]["field"] == ["input", "projectId"]
     assert await written(db) == (0, 0)
 
@@ -414,27 +414,36 @@ async def test_non_finite_metrics_are_refused(db: Backend) -> None:
             modelVersion { id } userErrors { field code } } }""",
         {"m": model["id"]},
     )
-    assert body["data"]["createModelVersion"] == {
-        "modelVersion": None,
-        "userErrors": [{"field": ["input", "metrics", "loss"], "code": "INVALID"}],
-    }
+    assert body["data"] is None
+    error = body["errors"][0]["extensions"]
+    assert (error["code"], error["field"]) == ("BAD_USER_INPUT", "input.metrics.loss")
     # In-process callers can pass NaN and -Infinity.
-    admin = Principal("root", "Root", platform_admin=True)
-    data = await run_as(
-        db,
-        admin,
+    context = Context.create(
+        principal=Principal("root", "Root", platform_admin=True),
+        request_id="test",
+        settings=db.settings,
+        sessions=db.sessions,
+        objects=LocalObjectStore(Path("/nonexistent")),
+    )
+    result = await SCHEMA.execute(
         """mutation($input: CreateModelVersionInput!) { createModelVersion(input: $input) {
             modelVersion { id } userErrors { field code } } }""",
-        input={
-            "modelId": model["id"],
-            "version": "1.0.0",
-            "metrics": {"auc": float("nan"), "loss": float("-inf"), "f1": 0.5},
+        variable_values={
+            "input": {
+                "modelId": model["id"],
+                "version": "1.0.0",
+                "metrics": {"auc": float("nan"), "loss": float("-inf"), "f1": 0.5},
+            }
         },
+        context_value=context,
     )
-    assert data["createModelVersion"]["userErrors"] == [
-        {"field": ["input", "metrics", "auc"], "code": "INVALID"},
-        {"field": ["input", "metrics", "loss"], "code": "INVALID"},
-    ]
+    assert result.data is None
+    assert result.errors is not None
+    assert result.errors[0].extensions == {
+        "code": "BAD_USER_INPUT",
+        "requestId": "test",
+        "field": "input.metrics.auc",
+    }
     assert await written(db) == before
 
 

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select, text, update
 
 from mlgraph.app import create_app
 from mlgraph.ids import decode_global_id, encode_global_id
@@ -34,7 +35,7 @@ from mlgraph.storage.objects.s3 import S3ObjectStore
 from tests import factories as f
 from tests.conftest import ADMIN, Backend, free_port, serve, stop, truncate
 from tests.s3_server import BUCKET, RecordingProxy, moto_server
-from tests.writes import codes, mutate
+from tests.writes import codes, mutate, written
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -419,7 +420,11 @@ async def test_an_unreachable_store_fails_its_fields_and_readiness(backend: Back
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503
-            assert ready.json()["checks"] == {"database": "ok", "objectStore": "unavailable"}
+            assert ready.json()["checks"] == {
+                "database": "ok",
+                "objectStore": "unavailable",
+                "compiledReads": "ok",
+            }
             query = {
                 "query": HUNDRED,
                 "variables": {"id": encode_global_id("ModelVersion", version.id)},
@@ -442,7 +447,8 @@ async def test_readiness_includes_the_store(store: Store) -> None:
     assert store.db.client is not None
     ready = await store.db.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "objectStore": "ok"}
+    checks = {"database": "ok", "objectStore": "ok", "compiledReads": "ok"}
+    assert ready.json()["checks"] == checks
 
 
 async def test_expired_local_upload_urls_are_refused(backend: Backend) -> None:
@@ -531,3 +537,56 @@ async def test_a_monitor_names_its_report_and_the_metric_reads_it(store: Store) 
       driftMetrics(first: 1) { nodes { report } } } } }"""
     data = await db.data(query, {"id": dep_id})
     assert data["node"]["driftMetrics"]["nodes"] == [{"report": report}]
+
+
+async def test_a_frozen_store_fails_completion_in_time_and_locks_nothing(on_s3: Store) -> None:
+    """The HEAD runs before the row lock: with the store hung, ``completeArtifactUpload``
+    answers OBJECT_STORE_UNAVAILABLE within the object timeout + 1 s, and a write to the same
+    artifact row meanwhile takes its lock at once."""
+    db, proxy = on_s3.db, on_s3.proxy
+    assert proxy is not None
+    assert db.client is not None
+    created = await start_upload(db, await new_version(db), fileName="weights.bin")
+    _, pk = decode_global_id(created["artifact"]["id"])
+    async with db.sessions() as s:
+        row = await s.get(m.Artifact, pk)
+        assert row is not None
+    timeout_s = db.settings.object_timeout_s
+    proxy.faults = {row.storage_key: "hang"}
+    proxy.hang_s = 3 * timeout_s + 2
+    before = await written(db)
+
+    async def write_the_same_row() -> float:
+        await asyncio.sleep(timeout_s / 3)  # while the completion waits for the store
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SET lock_timeout = '500ms'"))
+            started = time.monotonic()
+            await conn.execute(
+                update(m.Artifact)
+                .where(m.Artifact.id == pk)
+                .values(updated_at=m.Artifact.updated_at)
+            )
+            await conn.commit()
+            return time.monotonic() - started
+
+    query = """mutation($id: ID!) { completeArtifactUpload(input: {artifactId: $id}) {
+      artifact { status } userErrors { code } } }"""
+    started = time.monotonic()
+    response, locked_for = await asyncio.gather(
+        db.client.post(
+            "/graphql", json={"query": query, "variables": {"id": created["artifact"]["id"]}}
+        ),
+        write_the_same_row(),
+    )
+    elapsed = time.monotonic() - started
+    assert elapsed < timeout_s + 1, elapsed
+    assert locked_for < 0.5, locked_for
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "OBJECT_STORE_UNAVAILABLE"
+    assert "Traceback" not in response.text
+    assert await written(db) == before
+    async with db.sessions() as s:
+        assert await s.scalar(select(m.Artifact.status).where(m.Artifact.id == pk)) == (
+            ArtifactStatus.PENDING
+        )

@@ -3,6 +3,7 @@ part of the graph; foreign entities are key-only references; ``_entities`` is ba
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,19 +12,24 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLObjectType
+from graphql import GraphQLObjectType, print_type
 
 from mlgraph.app import create_app
 from mlgraph.ids import encode_global_id
 from mlgraph.schema import DOMAIN_NAMES, build_schema, sdl_files
 from mlgraph.storage.enums import Role
-from mlgraph.storage.graph import ENTITIES, owner_domain
+from mlgraph.storage.graph import ENTITIES, DomainName, owner_domain
 from tests import factories as f
 from tests.conftest import ADMIN, Backend, serve, stop
 from tests.test_access import ALICE, join
 
 ROOT = Path(__file__).resolve().parent.parent
 COMBINED = build_schema()
+
+
+@functools.cache
+def subgraph(domain: DomainName) -> Any:
+    return build_schema((domain,))
 
 
 def test_checked_in_subgraph_sdls_match_the_code() -> None:
@@ -59,7 +65,7 @@ def test_several_schemas_build_in_one_process_without_touching_each_other() -> N
 
 @pytest.mark.parametrize("type_name", sorted(ENTITIES))
 def test_every_field_is_served_by_exactly_one_subgraph(type_name: str) -> None:
-    subgraphs = {d: build_schema((d,)) for d in DOMAIN_NAMES}
+    subgraphs = {d: subgraph(d) for d in DOMAIN_NAMES}
     combined = _fields(COMBINED, type_name) - {"id"}
     seen: dict[str, list[str]] = {}
     for domain, schema in subgraphs.items():
@@ -281,3 +287,17 @@ async def test_compiled_foreign_entity_is_a_reference_in_the_same_statement(
         [],
     ]
     assert got[2] is None  # a model of another project
+
+
+def test_shared_types_are_identical_in_every_subgraph() -> None:
+    printed: dict[str, set[str]] = {}
+    present: dict[str, int] = {}
+    for domain in DOMAIN_NAMES:
+        for name, named in subgraph(domain)._schema.type_map.items():
+            if name.startswith("__") or name in {*ENTITIES, "Query", "Mutation", "Subscription"}:
+                continue
+            printed.setdefault(name, set()).add(print_type(named))
+            present[name] = present.get(name, 0) + 1
+    shared = {n for n, count in present.items() if count > 1}
+    assert {"PageInfo", "UserError", "DateTime", "Node"} <= shared
+    assert {n: len(printed[n]) for n in shared if len(printed[n]) > 1} == {}

@@ -260,3 +260,8 @@ def simulate(url: str | None, interval: float, ticks: int | None, seed: int | No
     except KeyboardInterrupt:
         return
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+from mlgraph.federated.cli import federation_group  # noqa: E402 - its own module; registered here
+
+main.add_command(federation_group)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,12 +51,26 @@ class Context:
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
         loaders = Loaders(sessions, principal.visible_projects())
-        stored = ObjectLoaders(
-            objects,
-            concurrency=settings.object_concurrency,
-            timeout_s=settings.object_timeout_s,
-            max_read_bytes=settings.max_report_bytes,
-        )
+        stored = _object_loaders(objects, settings)
         return cls(
             principal, loaders, request_id, settings, sessions, objects, stored, idempotency_key
         )
+
+    def for_event(self, principal: Principal) -> Context:
+        """A copy for one subscription event (or opening one): this principal, fresh loaders
+        and a fresh object-store cache; the socket's own context is never changed."""
+        return replace(
+            self,
+            principal=principal,
+            loaders=Loaders(self.sessions, principal.visible_projects()),
+            stored=_object_loaders(self.objects, self.settings),
+        )
+
+
+def _object_loaders(objects: ObjectStore, settings: Settings) -> ObjectLoaders:
+    return ObjectLoaders(
+        objects,
+        concurrency=settings.object_concurrency,
+        timeout_s=settings.object_timeout_s,
+        max_read_bytes=settings.max_report_bytes,
+    )

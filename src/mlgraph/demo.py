@@ -35,7 +35,8 @@ class Simulation:
     rng: random.Random
     pipelines: list[str] = field(default_factory=list)
     deployments: list[str] = field(default_factory=list)
-    running: dict[str, float] = field(default_factory=dict)
+    #: Jobs started and not finished: their progress, or None while still QUEUED.
+    running: dict[str, float | None] = field(default_factory=dict)
     window: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
     counts: dict[str, int] = field(
         default_factory=lambda: {"started": 0, "updated": 0, "finished": 0, "drift": 0}
@@ -81,25 +82,32 @@ class Simulation:
             job = await self.mutate(
                 "startPipelineRun", {"pipelineId": self.rng.choice(self.pipelines)}, "job { id }"
             )
-            self.running[job["job"]["id"]] = 0.0
+            self.running[job["job"]["id"]] = None
             self.counts["started"] += 1
         for job_id, progress in list(self.running.items()):
             await self._advance(job_id, progress)
         if self.deployments and self.rng.random() < 0.35:
             await self._drift(self.rng.choice(self.deployments))
 
-    async def _advance(self, job_id: str, progress: float) -> None:
-        progress = round(min(1.0, progress + self.rng.uniform(0.15, 0.4)), 2)
-        update: dict[str, Any] = {"jobId": job_id, "status": "RUNNING", "progress": progress}
+    async def _advance(self, job_id: str, last: float | None) -> None:
+        """The runner's next report, along the rules: QUEUED -> RUNNING (the first report),
+        progress only while RUNNING and never back, then SUCCEEDED or FAILED from RUNNING."""
+        if last is None:  # QUEUED: this report starts the run (below 1.0: it is not done yet)
+            progress = round(self.rng.uniform(0.05, 0.4), 2)
+            update: dict[str, Any] = {"jobId": job_id, "status": "RUNNING", "progress": progress}
+        else:
+            progress = round(min(1.0, last + self.rng.uniform(0.15, 0.4)), 2)
+            update = {"jobId": job_id, "progress": progress}
+            if progress >= 1.0:
+                update["status"] = "FAILED" if self.rng.random() < 0.15 else "SUCCEEDED"
+            elif self.rng.random() < 0.7:
+                update["status"] = "RUNNING"  # else a progress-only report
+        await self.mutate("updateJob", update, "job { id }")
         if progress >= 1.0:
-            update["status"] = "FAILED" if self.rng.random() < 0.15 else "SUCCEEDED"
             del self.running[job_id]
             self.counts["finished"] += 1
         else:
             self.running[job_id] = progress
-        if progress < 1.0 and self.rng.random() < 0.3:
-            update.pop("status")  # a progress-only report
-        await self.mutate("updateJob", update, "job { id }")
         self.counts["updated"] += 1
 
     async def _drift(self, deployment_id: str) -> None:

@@ -7,6 +7,7 @@
     ├── Forbidden                FORBIDDEN
     ├── RateLimited              RATE_LIMITED
     ├── Unavailable              INTERNAL: a backend (database) is unreachable
+    ├── Internal                 INTERNAL: a bug we caught and logged (e.g. a broken constraint)
     └── ObjectStoreError         OBJECT_STORE_UNAVAILABLE: endpoint down, timeout, bad answer
         ├── ObjectStoreDenied    OBJECT_STORE_DENIED: the store refused our credentials
         ├── ObjectMissing        OBJECT_NOT_FOUND: the object is not in the store
@@ -77,6 +78,12 @@ class Unavailable(MlgraphError):
     code = ErrorCode.INTERNAL
 
 
+class Internal(MlgraphError):
+    """A bug, already logged with the request id; its message is the generic one."""
+
+    code = ErrorCode.INTERNAL
+
+
 class ObjectStoreError(MlgraphError):
     code = ErrorCode.OBJECT_STORE_UNAVAILABLE
 
@@ -110,6 +117,7 @@ class UserErrorCode(enum.StrEnum):
     LOCKED = "LOCKED"
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     FORBIDDEN = "FORBIDDEN"
+    PROJECT_ARCHIVED = "PROJECT_ARCHIVED"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlgraph.domains import DomainName
+from mlgraph.storage.enums import Stage
 
 
 class Settings(BaseSettings):
@@ -197,5 +198,15 @@ class Settings(BaseSettings):
         description=(
             "Answer compilable read operations with one SQL statement on PostgreSQL "
             "(response header x-mlgraph-plan: compiled); false forces the resolver path."
+        ),
+    )
+
+    # Domain rules (issue 16).
+    traffic_stages: tuple[Stage, ...] = Field(
+        default=(Stage.STAGING, Stage.PRODUCTION),
+        description=(
+            "Stages a model version must be in to receive traffic (createDeployment, "
+            "shiftTraffic, promoteDeployment, rollbackDeployment); as JSON in the "
+            'environment: MLGRAPH_TRAFFIC_STAGES=\'["STAGING","PRODUCTION"]\'.'
         ),
     )

@@ -41,6 +41,7 @@ from strawberry.subscriptions import (
 from strawberry.types.execution import ExecutionResult
 
 from mlgraph.app.compiled import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
+from mlgraph.app.sse import LineFeedSSETransport
 from mlgraph.app.websockets import LimitedWebSocketAdapter, graphiql_with_ws_credentials
 from mlgraph.auth.backends import (
     Authenticator,
@@ -52,6 +53,7 @@ from mlgraph.auth.local_issuer import LOCAL_ISSUER, local_verifier
 from mlgraph.auth.principal import Principal
 from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
 from mlgraph.compiled import Planner
+from mlgraph.compiled.functions import stale_functions
 from mlgraph.context import Context
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
@@ -156,6 +158,10 @@ class GraphQLApp(GraphQL[Context, None]):
 
     websocket_adapter_class = LimitedWebSocketAdapter
     max_message_bytes = 64 * 1024
+    stream_transport_classes_by_protocol = {
+        **GraphQL.stream_transport_classes_by_protocol,
+        GRAPHQL_SSE_PROTOCOL: LineFeedSSETransport,
+    }
 
     @property
     def graphql_ide_html(self) -> str:
@@ -309,14 +315,27 @@ async def healthz(_: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the database answers and the object store is reachable, each within 3 s."""
+    """Ready when the database answers and the object store is reachable, each within 3 s, and
+    (compiled reads on PostgreSQL) the compiled path's SQL functions are installed and current."""
     checks: dict[str, str] = {}
+    engine: AsyncEngine = request.state.engine
 
     async def database() -> None:
-        async with request.state.engine.connect() as conn:
+        async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    for name, probe in (("database", database), ("objectStore", request.state.objects.check)):
+    async def compiled_functions() -> None:
+        async with engine.connect() as conn:
+            stale = await stale_functions(conn)
+        if stale:
+            raise LookupError(
+                f"missing or outdated SQL functions {stale}: run `mlgraph db upgrade`"
+            )
+
+    probes = [("database", database), ("objectStore", request.state.objects.check)]
+    if request.state.settings.compiled_reads and engine.dialect.name == "postgresql":
+        probes.append(("compiledReads", compiled_functions))
+    for name, probe in probes:
         try:
             await asyncio.wait_for(probe(), READY_TIMEOUT_S)
             checks[name] = "ok"

@@ -70,6 +70,7 @@ async def revoke_api_key(ctx: Context, input: Any) -> uuid.UUID:
             "apiKeyId",
             lock=True,
             role=Role.ADMIN,
+            archived_ok=True,  # taking access away needs no unarchive
         )
         if key.revoked_at is not None:
             raise UserErrors.one(

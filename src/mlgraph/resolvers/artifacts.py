@@ -3,19 +3,22 @@ with the declared size and SHA-256, before the artifact is AVAILABLE)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mlgraph.context import Context
-from mlgraph.errors import UserErrorCode, UserErrors
+from mlgraph.errors import ObjectStoreError, UserErrorCode, UserErrors
 from mlgraph.resolvers.common import Checks, fetch, remember, replay, snapshot
 from mlgraph.storage.enums import ArtifactStatus
 from mlgraph.storage.models import Artifact, ModelVersion
 from mlgraph.storage.objects import PresignedUpload
 from mlgraph.storage.objects.keys import artifact_key
 
+T = TypeVar("T")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
@@ -85,33 +88,22 @@ async def create_artifact_upload(ctx: Context, input: Any) -> UploadTicket:
 
 
 async def complete_artifact_upload(ctx: Context, input: Any) -> uuid.UUID:
+    """PENDING -> AVAILABLE once the object is in the store as declared.
+
+    The store is asked before any row lock is taken (a hung store holds no lock, so other
+    writes to the artifact go on), each call bounded by ``object_timeout_s``; then the unit of
+    work locks the row and checks again that it is still PENDING.
+    """
+    async with ctx.sessions() as s:
+        found = await fetch(ctx, s, Artifact, input.artifact_id, "Artifact", "artifactId")
+        _check_pending(found)
+        key, size, sha = found.storage_key, found.size_bytes, found.sha256
+    await _verify_object(ctx, key, size, sha)
     async with ctx.uow() as tx:
         artifact = await fetch(
             ctx, tx.session, Artifact, input.artifact_id, "Artifact", "artifactId", lock=True
         )
-        if artifact.status is not ArtifactStatus.PENDING:
-            raise UserErrors.one(
-                UserErrorCode.INVALID_TRANSITION,
-                f"artifact is {artifact.status.value}, not PENDING",
-                "input",
-                "artifactId",
-            )
-        info = await ctx.objects.head(artifact.storage_key)
-        if info is None:
-            raise UserErrors.one(
-                UserErrorCode.NOT_FOUND, "nothing was uploaded yet", "input", "artifactId"
-            )
-        if info.size != artifact.size_bytes:
-            raise UserErrors.one(
-                UserErrorCode.INVALID,
-                f"uploaded {info.size} bytes, declared {artifact.size_bytes}",
-                "input",
-                "artifactId",
-            )
-        if await ctx.objects.sha256(artifact.storage_key) != artifact.sha256:
-            raise UserErrors.one(
-                UserErrorCode.INVALID, "uploaded bytes have another SHA-256", "input", "artifactId"
-            )
+        _check_pending(artifact)  # a concurrent completion may have won
         before = snapshot(artifact)
         artifact.status = ArtifactStatus.AVAILABLE
         await tx.session.flush()
@@ -123,3 +115,44 @@ async def complete_artifact_upload(ctx: Context, input: Any) -> uuid.UUID:
             payload={"status": artifact.status.value},
         )
         return artifact.id
+
+
+def _check_pending(artifact: Artifact) -> None:
+    if artifact.status is not ArtifactStatus.PENDING:
+        raise UserErrors.one(
+            UserErrorCode.INVALID_TRANSITION,
+            f"artifact is {artifact.status.value}, not PENDING",
+            "input",
+            "artifactId",
+        )
+
+
+async def _verify_object(ctx: Context, key: str, size: int, sha: str) -> None:
+    """The object exists with the declared size and SHA-256 (outside any transaction)."""
+    timeout_s = ctx.settings.object_timeout_s
+    info = await _bounded(ctx.objects.head(key), timeout_s)
+    if info is None:
+        raise UserErrors.one(
+            UserErrorCode.NOT_FOUND, "nothing was uploaded yet", "input", "artifactId"
+        )
+    if info.size != size:
+        raise UserErrors.one(
+            UserErrorCode.INVALID,
+            f"uploaded {info.size} bytes, declared {size}",
+            "input",
+            "artifactId",
+        )
+    # The store's own checksum when it kept one; else the bytes, streamed (no overall bound:
+    # a large object takes its time; each read is bounded by the store client's timeouts).
+    digest = info.sha256 or await ctx.objects.sha256(key)
+    if digest != sha:
+        raise UserErrors.one(
+            UserErrorCode.INVALID, "uploaded bytes have another SHA-256", "input", "artifactId"
+        )
+
+
+async def _bounded(call: Awaitable[T], timeout_s: float) -> T:
+    try:
+        return await asyncio.wait_for(call, timeout_s)
+    except TimeoutError:
+        raise ObjectStoreError(f"the object store took over {timeout_s:g} s") from None

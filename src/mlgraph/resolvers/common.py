@@ -25,7 +25,7 @@ from mlgraph.errors import BadUserInput, Forbidden, Problem, UserErrorCode, User
 from mlgraph.ids import decode_global_id
 from mlgraph.storage.db import Base
 from mlgraph.storage.enums import Role
-from mlgraph.storage.models import IdempotencyKey
+from mlgraph.storage.models import IdempotencyKey, Project
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import plain_json, snapshot
 
@@ -73,7 +73,7 @@ class Checks:
             return
         name = ".".join(field)
         if not math.isfinite(value):
-            self.fail(UserErrorCode.INVALID, f"{name} must be a finite number", *field)
+            _not_finite(f"{name} must be a finite number", *field)
         elif low is not None and value < low:
             self.fail(UserErrorCode.INVALID, f"{name} must be at least {low}", *field)
         elif high is not None and value > high:
@@ -85,14 +85,18 @@ class Checks:
         try:
             size = len(json.dumps(value, allow_nan=False))
         except ValueError:
-            self.fail(UserErrorCode.INVALID, "JSON must not contain NaN or Infinity", *field)
-            return
+            _not_finite("JSON must not contain NaN or Infinity", *field)
         if size > max_bytes:
             self.fail(UserErrorCode.TOO_LONG, f"JSON over {max_bytes} bytes", *field)
 
     def done(self) -> None:
         if self.problems:
             raise UserErrors(self.problems)
+
+
+def _not_finite(message: str, *field: str) -> None:
+    """NaN and ±Infinity have no JSON form: BAD_USER_INPUT at once, like a Float variable."""
+    raise BadUserInput(message, field=".".join(("input", *field)))
 
 
 def decode_id(value: str, type_name: str, *field: str) -> uuid.UUID:
@@ -119,9 +123,11 @@ async def fetch(
     *field: str,
     lock: bool = False,
     role: Role = Role.EDITOR,
+    archived_ok: bool = False,
 ) -> M:
     """The row behind ``global_id`` if it exists and the caller may see it, else NOT_FOUND;
-    and the caller must hold ``role`` in its project (EDITOR by default), else FORBIDDEN.
+    and the caller must hold ``role`` in its project (EDITOR by default), else FORBIDDEN;
+    and its project must not be archived (PROJECT_ARCHIVED) unless ``archived_ok``.
 
     This is the write side of the one policy; the read side is the loaders' visibility filter.
     """
@@ -138,7 +144,32 @@ async def fetch(
         )
     if not ctx.principal.can(project_id, role):
         raise Forbidden(f"this needs the {role.value} role in the {type_name}'s project")
+    if not archived_ok:
+        locked = row if type_name == "Project" and lock else None
+        await refuse_archived(session, project_id, locked, *field)
     return row
+
+
+async def refuse_archived(
+    session: AsyncSession, project_id: Any, locked: Any = None, *field: str
+) -> None:
+    """PROJECT_ARCHIVED when the project is archived. The project row is read ``FOR SHARE``
+    (unless the caller holds it ``FOR UPDATE``: ``locked``), so an archive waits for the writes
+    that saw the project open, and no write lands after it."""
+    if locked is not None:
+        archived = locked.archived_at
+    else:
+        stmt = select(Project.archived_at).where(Project.id == project_id)
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(read=True)
+        archived = await session.scalar(stmt)
+    if archived is not None:
+        raise UserErrors.one(
+            UserErrorCode.PROJECT_ARCHIVED,
+            "the project is archived: unarchive it to change anything in it",
+            "input",
+            *field,
+        )
 
 
 def check_revision(row: Any, expected: int | None) -> None:

@@ -28,7 +28,7 @@ from mlgraph.resolvers.common import (
     replay,
     snapshot,
 )
-from mlgraph.storage.enums import DeploymentEventKind, DeploymentStatus, Stage
+from mlgraph.storage.enums import DeploymentEventKind, DeploymentStatus
 from mlgraph.storage.models import (
     Deployment,
     DeploymentEvent,
@@ -44,6 +44,18 @@ MAX_SPLITS = 10
 TOLERANCE = 1e-9
 REASON_MAX = 2000
 CONFIG_MAX_BYTES = 16_000
+
+
+def _serves(ctx: Context, version: ModelVersion, checks: Checks, *field: str) -> None:
+    """Traffic goes only to versions in ``settings.traffic_stages`` (STAGING, PRODUCTION)."""
+    allowed = ctx.settings.traffic_stages
+    if version.stage not in allowed:
+        names = ", ".join(stage.value for stage in allowed) or "none"
+        checks.fail(
+            UserErrorCode.POLICY_VIOLATION,
+            f"a {version.stage.value} version cannot receive traffic (stages allowed: {names})",
+            *field,
+        )
 
 
 def _version_gid(pk: uuid.UUID) -> str:
@@ -216,8 +228,8 @@ async def create_deployment(ctx: Context, input: Any) -> uuid.UUID:
             checks.fail(UserErrorCode.POLICY_VIOLATION, "model is archived", "modelId")
         if version.model_id != model.id:
             checks.fail(UserErrorCode.INVALID, "version is not of this model", "versionId")
-        elif version.stage == Stage.ARCHIVED:
-            checks.fail(UserErrorCode.POLICY_VIOLATION, "version is archived", "versionId")
+        else:
+            _serves(ctx, version, checks, "versionId")
         checks.done()
         taken = await s.scalar(
             select(Deployment.id).where(
@@ -323,14 +335,8 @@ async def shift_traffic(ctx: Context, input: Any) -> uuid.UUID:
                     str(i),
                     "versionId",
                 )
-            elif version.stage == Stage.ARCHIVED and percent > 0.0:
-                checks.fail(
-                    UserErrorCode.POLICY_VIOLATION,
-                    "an archived version cannot receive traffic",
-                    "splits",
-                    str(i),
-                    "versionId",
-                )
+            elif percent > 0.0:
+                _serves(ctx, version, checks, "splits", str(i), "versionId")
         checks.done()
         targets = await _targets(s, deployment.id)
         split = {pk: float(percent) for pk, (_, percent) in wanted.items()}
@@ -359,13 +365,9 @@ async def promote_deployment(ctx: Context, input: Any) -> uuid.UUID:
                 "input",
                 "versionId",
             )
-        if version.stage == Stage.ARCHIVED:
-            raise UserErrors.one(
-                UserErrorCode.POLICY_VIOLATION,
-                "an archived version cannot receive traffic",
-                "input",
-                "versionId",
-            )
+        checks = Checks()
+        _serves(ctx, version, checks, "versionId")
+        checks.done()
         return await _apply(
             tx,
             deployment,
@@ -414,12 +416,7 @@ async def rollback_deployment(ctx: Context, input: Any) -> uuid.UUID:
                 "not an earlier version than the one serving most traffic",
                 "toVersionId",
             )
-        if version.stage == Stage.ARCHIVED:
-            checks.fail(
-                UserErrorCode.POLICY_VIOLATION,
-                "an archived version cannot receive traffic",
-                "toVersionId",
-            )
+        _serves(ctx, version, checks, "toVersionId")
         checks.done()
         return await _apply(
             tx,

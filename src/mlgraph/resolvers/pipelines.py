@@ -311,6 +311,25 @@ def _enter(job: Job, status: JobStatus) -> None:
     job.updated_at = now
 
 
+def _check_progress(job: Job, target: JobStatus, progress: float) -> None:
+    """Progress is reported while the job runs (or by the report that starts or ends its run),
+    and never goes back."""
+    if JobStatus.RUNNING not in (job.status, target):
+        raise UserErrors.one(
+            UserErrorCode.INVALID_TRANSITION,
+            f"job is {job.status.value}: progress is reported only while it is RUNNING",
+            "input",
+            "progress",
+        )
+    if progress < job.progress:
+        raise UserErrors.one(
+            UserErrorCode.INVALID,
+            f"progress never goes back: it is {job.progress:g}, not {progress:g}",
+            "input",
+            "progress",
+        )
+
+
 async def update_job(ctx: Context, input: Any) -> uuid.UUID:
     """A runner's report: a status change and/or progress and message."""
     checks = Checks()
@@ -332,6 +351,8 @@ async def update_job(ctx: Context, input: Any) -> uuid.UUID:
                 "input",
                 field,
             )
+        if input.progress is not None:
+            _check_progress(job, target, float(input.progress))
         before = snapshot(job)
         if input.progress is not None:
             job.progress = float(input.progress)

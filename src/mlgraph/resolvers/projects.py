@@ -98,19 +98,38 @@ async def update_project(ctx: Context, input: Any) -> uuid.UUID:
 
 
 async def archive_project(ctx: Context, input: Any) -> uuid.UUID:
+    return await _set_archived(ctx, input, archive=True)
+
+
+async def unarchive_project(ctx: Context, input: Any) -> uuid.UUID:
+    """The one write an archived project accepts."""
+    return await _set_archived(ctx, input, archive=False)
+
+
+async def _set_archived(ctx: Context, input: Any, *, archive: bool) -> uuid.UUID:
     async with ctx.uow() as tx:
         project = await fetch(
-            ctx, tx.session, Project, input.id, "Project", "id", lock=True, role=Role.ADMIN
+            ctx,
+            tx.session,
+            Project,
+            input.id,
+            "Project",
+            "id",
+            lock=True,
+            role=Role.ADMIN,
+            archived_ok=True,
         )
         check_revision(project, input.expected_revision)
-        if project.archived_at is not None:
+        if (project.archived_at is not None) == archive:
+            state = "archived" if archive else "not archived"
             raise UserErrors.one(
-                UserErrorCode.INVALID_TRANSITION, "project is already archived", "input", "id"
+                UserErrorCode.INVALID_TRANSITION, f"project is already {state}", "input", "id"
             )
         before = snapshot(project)
-        project.archived_at = utcnow()
+        project.archived_at = utcnow() if archive else None
         await tx.session.flush()
-        tx.record(project, "project.archive", "project.archived", before=before, payload={})
+        verb = "archive" if archive else "unarchive"
+        tx.record(project, f"project.{verb}", f"project.{verb}d", before=before, payload={})
         return project.id
 
 
@@ -154,10 +173,18 @@ async def add_project_member(ctx: Context, input: Any) -> uuid.UUID:
 
 
 async def remove_project_member(ctx: Context, input: Any) -> uuid.UUID:
+    """Also in an archived project: taking access away needs no unarchive."""
     async with ctx.uow() as tx:
         s = tx.session
         project = await fetch(
-            ctx, s, Project, input.project_id, "Project", "projectId", role=Role.ADMIN
+            ctx,
+            s,
+            Project,
+            input.project_id,
+            "Project",
+            "projectId",
+            role=Role.ADMIN,
+            archived_ok=True,
         )
         member = await s.scalar(
             select(ProjectMember).where(

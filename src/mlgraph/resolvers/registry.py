@@ -164,10 +164,6 @@ async def register_model(ctx: Context, input: Any) -> uuid.UUID:
         if done := await replay(ctx, s, "registerModel", input.idempotency_key, input):
             return done
         project = await fetch(ctx, s, Project, input.project_id, "Project", "projectId")
-        if project.archived_at is not None:
-            raise UserErrors.one(
-                UserErrorCode.POLICY_VIOLATION, "project is archived", "input", "projectId"
-            )
         taken = await s.scalar(
             select(Model.id).where(Model.project_id == project.id, Model.name == input.name)
         )

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from graphql import (
     GraphQLEnumType,
@@ -251,6 +251,16 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         # (id(source), id(field details)) -> (source, value) of resolvers called ahead.
         self._ahead: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._selections: dict[int, tuple[FieldDetailsList, Selection]] = {}
+
+    def build_per_event_executor(self, payload: Any) -> Executor:
+        """A subscription event runs with the context its payload brings (``LiveUpdate``'s
+        ``event_context``): its own principal, loaders and object-store cache."""
+        executor = cast("Executor", super().build_per_event_executor(payload))
+        context = getattr(payload, "event_context", None)
+        if context is not None:
+            executor.context_value = context
+        executor._ahead = {}
+        return executor
 
     def _field_plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet

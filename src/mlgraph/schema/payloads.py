@@ -11,10 +11,17 @@
 ``userErrors`` after the transaction has rolled back, clears the request's loaders so later
 fields read the committed state, and loads the changed entity through the same loader as
 ``node(id:)``.
+
+A unique violation is a lost race only for a constraint named in ``RACES``: a natural key
+(DUPLICATE: the name, slug or version is taken) or a key two writers can both claim
+(CONFLICT). Any other integrity error (foreign key, CHECK, NOT NULL, an unknown unique key)
+is a bug: logged with the request id and the constraint, and answered INTERNAL with nothing
+of it in the response; the unit of work has rolled everything back.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,12 +31,49 @@ import strawberry
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from mlgraph.errors import Forbidden, Problem, UserErrorCode, UserErrors
+from mlgraph.errors import Forbidden, Internal, Problem, UserErrorCode, UserErrors
 from mlgraph.schema.relay import Info, node_class
+from mlgraph.storage.integrity import violation
 
 strawberry.enum(UserErrorCode, description="Why a mutation refused its input.")
 
-_RACES = (IntegrityError, StaleDataError)
+log = logging.getLogger("mlgraph.mutations")
+
+#: Unique constraints a concurrent writer can win, and what the loser is told.
+RACES: dict[str, UserErrorCode] = {
+    "uq_project_slug": UserErrorCode.DUPLICATE,
+    "uq_pipeline_project_id_name": UserErrorCode.DUPLICATE,
+    "uq_model_project_id_name": UserErrorCode.DUPLICATE,
+    "uq_model_version_model_id_version": UserErrorCode.DUPLICATE,
+    "uq_deployment_project_id_name": UserErrorCode.DUPLICATE,
+    "uq_project_member_project_id_principal_id": UserErrorCode.DUPLICATE,
+    "uq_model_version_approval_version_id_approver": UserErrorCode.DUPLICATE,
+    "uq_model_alias_model_id_alias": UserErrorCode.CONFLICT,
+    "uq_deployment_target_deployment_id_version_id": UserErrorCode.CONFLICT,
+    "uq_audit_entry_seq": UserErrorCode.CONFLICT,
+}
+_MESSAGES = {
+    UserErrorCode.DUPLICATE: "a concurrent change created it first; read and retry",
+    UserErrorCode.CONFLICT: "a concurrent change got there first; read and retry",
+}
+
+
+def _lost_race(error: IntegrityError | StaleDataError, request_id: str) -> UserErrorCode:
+    """The code for a lost race; raises ``Internal`` (after logging) for anything else."""
+    if isinstance(error, StaleDataError):
+        return UserErrorCode.CONFLICT
+    broken = violation(error)
+    code = RACES.get(broken.constraint or "") if broken.kind == "unique" else None
+    if code is None:
+        log.error(
+            "request %s: %s constraint %s violated",
+            request_id,
+            broken.kind,
+            broken.constraint,
+            exc_info=error,
+        )
+        raise Internal("Internal error; quote the request id when reporting it.") from None
+    return code
 
 
 @strawberry.federation.type(
@@ -77,8 +121,9 @@ async def mutate(
     plus, when the action returns an ``Outcome``, its other payload fields (e.g. an upload URL;
     those fields keep their defaults when the mutation is refused).
 
-    A lost race (unique key taken, revision moved on) is retried once, so the second run can
-    answer precisely (DUPLICATE, or the idempotent replay); if it loses again: CONFLICT.
+    A lost race (unique key of ``RACES`` taken, revision moved on) is retried once, so the
+    second run can answer precisely (DUPLICATE, or the idempotent replay); if it loses again,
+    the constraint's code. Other integrity errors are INTERNAL at once (``_lost_race``).
     """
     if not info.context.principal.authenticated:
         raise Forbidden("anonymous callers may only read")
@@ -96,14 +141,10 @@ async def mutate(
         except UserErrors as refused:
             problems = refused.problems
             break
-        except _RACES:
+        except (IntegrityError, StaleDataError) as race:
+            code = _lost_race(race, info.context.request_id)
             if attempt == 2:
-                problems = [
-                    Problem(
-                        UserErrorCode.CONFLICT,
-                        "a concurrent change got there first; read and retry",
-                    )
-                ]
+                problems = [Problem(code, _MESSAGES[code])]
     info.context.loaders.clear_all()
     if problems:
         errors = [UserError.of(p) for p in problems]

@@ -4,6 +4,11 @@ Each event carries ``cursor`` (its outbox position) and ``eventId`` (the same fo
 event); ``after: cursor`` first replays the retained events after it, then goes live. The
 entity fields (``job``, ``alert``, ``deployment``...) are read when the event is pushed, with
 the subscriber's current rights; the other fields are the state the event recorded.
+
+Every event runs with its own ``Context`` (``Context.for_event``): the subscriber's principal
+as of that event, fresh loaders and a fresh object-store cache. The update carries it and the
+executor runs the event's selection with it (``Executor.build_per_event_executor``), so the
+operations of one socket never share a principal, loaders or cached rows.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ from typing import Annotated, Any
 
 import strawberry
 
+from mlgraph.context import Context
 from mlgraph.errors import BadUserInput, Forbidden, NotFound, RateLimited, Unauthenticated
 from mlgraph.ids import decode_global_id
 from mlgraph.live.connection import FORBIDDEN, UNAUTHORIZED
 from mlgraph.live.events import LiveEvent, check_retained, decode_stream_cursor
 from mlgraph.live.hub import SlowConsumer, StreamEnded
-from mlgraph.loaders import Loaders
 from mlgraph.schema.columns import owned_by
 from mlgraph.schema.deployments import Deployment, DeploymentEvent
 from mlgraph.schema.enums import AlertStatus, DeploymentEventKind, JobStatus
@@ -52,10 +57,13 @@ class LiveUpdate:
     occurred_at: datetime = strawberry.field(description="When the change was committed.")
     entity_pk: strawberry.Private[uuid.UUID | None]
     payload: strawberry.Private[dict[str, Any]]
+    #: The context this event's selection runs with (read by the executor).
+    event_context: strawberry.Private[Context]
 
     @classmethod
-    def fields_of(cls, event: LiveEvent) -> dict[str, Any]:
+    def fields_of(cls, event: LiveEvent, context: Context) -> dict[str, Any]:
         return {
+            "event_context": context,
             "cursor": event.cursor,
             "event_id": strawberry.ID(str(event.event_id)),
             "topic": event.topic,
@@ -138,11 +146,13 @@ async def _open(
     topics: tuple[str, ...],
     entity: tuple[str, str | None, str] | None,
     after: str | None,
-) -> AsyncIterator[LiveEvent]:
+) -> AsyncIterator[tuple[LiveEvent, Context]]:
     """Check the arguments and the caller's rights, then stream the matching events."""
-    ctx, live = info.context, info.context.live
+    live = info.context.live
     if live is None:
         raise BadUserInput("subscriptions run over WebSocket or server-sent events")
+    assert live.principal is not None  # authenticated before any operation runs
+    ctx = info.context.for_event(live.principal)
     pid = _pk(project_id, "Project", "projectId")
     if not live.may_read(pid):
         raise Forbidden("you have no role in this project")
@@ -162,7 +172,9 @@ async def _open(
     return _guarded(info, scope, position)
 
 
-async def _guarded(info: Info, scope: _Scope, after: int | None) -> AsyncIterator[LiveEvent]:
+async def _guarded(
+    info: Info, scope: _Scope, after: int | None
+) -> AsyncIterator[tuple[LiveEvent, Context]]:
     ctx, live = info.context, info.context.live
     assert live is not None
     stream = live.hub.stream(
@@ -179,9 +191,7 @@ async def _guarded(info: Info, scope: _Scope, after: int | None) -> AsyncIterato
                 raise Forbidden("your role in this project was removed")
             principal = live.principal
             assert principal is not None
-            ctx.principal = principal
-            ctx.loaders = Loaders(ctx.sessions, principal.visible_projects())
-            yield event
+            yield event, ctx.for_event(principal)
     except SlowConsumer as slow:
         raise RateLimited(slow.reason) from None
     except StreamEnded as ended:
@@ -207,9 +217,9 @@ class Subscription:
         after: AfterArg = None,
     ) -> AsyncGenerator[JobUpdate, None]:
         events = await _open(info, project_id, JOB_TOPICS, ("Job", job_id, "jobId"), after)
-        async for e in events:
+        async for e, context in events:
             yield JobUpdate(
-                **LiveUpdate.fields_of(e),
+                **LiveUpdate.fields_of(e, context),
                 status=JobStatus(e.payload["status"]),
                 progress=float(e.payload.get("progress") or 0.0),
             )
@@ -222,8 +232,10 @@ class Subscription:
         self, info: Info, project_id: ProjectArg, after: AfterArg = None
     ) -> AsyncGenerator[AlertUpdate, None]:
         events = await _open(info, project_id, ALERT_TOPICS, None, after)
-        async for e in events:
-            yield AlertUpdate(**LiveUpdate.fields_of(e), status=AlertStatus(e.payload["status"]))
+        async for e, context in events:
+            yield AlertUpdate(
+                **LiveUpdate.fields_of(e, context), status=AlertStatus(e.payload["status"])
+            )
 
     @strawberry.subscription(
         description="Traffic shifts, promotions, rollbacks of deployments.",
@@ -246,9 +258,9 @@ class Subscription:
             ("Deployment", deployment_id, "deploymentId"),
             after,
         )
-        async for e in events:
+        async for e, context in events:
             yield DeploymentUpdate(
-                **LiveUpdate.fields_of(e), kind=DeploymentEventKind(e.payload["kind"])
+                **LiveUpdate.fields_of(e, context), kind=DeploymentEventKind(e.payload["kind"])
             )
 
 

@@ -42,6 +42,12 @@ class ArchiveProjectInput:
     expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
 
 
+@strawberry.input(description="Reopen an archived project for writes.")
+class UnarchiveProjectInput:
+    id: strawberry.ID = strawberry.field(description="The project (archived).")
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
 @strawberry.input(description="Grant a principal a role in a project (or change it).")
 class AddProjectMemberInput:
     project_id: strawberry.ID = strawberry.field(description="The project.")
@@ -74,6 +80,11 @@ class UpdateProjectPayload(_ProjectPayload):
 
 @strawberry.type(description="Result of `archiveProject`.")
 class ArchiveProjectPayload(_ProjectPayload):
+    pass
+
+
+@strawberry.type(description="Result of `unarchiveProject`.")
+class UnarchiveProjectPayload(_ProjectPayload):
     pass
 
 
@@ -113,7 +124,10 @@ class ProjectMutations:
             lambda: projects.update_project(info.context, input),
         )
 
-    @strawberry.mutation(description="Archive a project.")
+    @strawberry.mutation(
+        description="Archive a project (ADMIN): it then refuses writes (PROJECT_ARCHIVED) "
+        "until `unarchiveProject`."
+    )
     async def archive_project(
         self, info: Info, input: InputArg[ArchiveProjectInput]
     ) -> ArchiveProjectPayload:
@@ -123,6 +137,21 @@ class ProjectMutations:
             "project",
             "Project",
             lambda: projects.archive_project(info.context, input),
+        )
+
+    @strawberry.mutation(
+        description="Unarchive a project (ADMIN): the one write an archived project accepts, "
+        "besides taking access away (`removeProjectMember`, `revokeApiKey`)."
+    )
+    async def unarchive_project(
+        self, info: Info, input: InputArg[UnarchiveProjectInput]
+    ) -> UnarchiveProjectPayload:
+        return await mutate(
+            info,
+            UnarchiveProjectPayload,
+            "project",
+            "Project",
+            lambda: projects.unarchive_project(info.context, input),
         )
 
     @strawberry.mutation(description="Grant a principal a role in a project, or change it.")

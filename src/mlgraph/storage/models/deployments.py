@@ -13,7 +13,7 @@ from mlgraph.storage.enums import (
     DeploymentStrategy,
     Environment,
 )
-from mlgraph.storage.models._columns import enum_column, project_fk
+from mlgraph.storage.models._columns import enum_column, finite, project_fk
 from mlgraph.storage.types import JSONDoc
 
 
@@ -41,7 +41,10 @@ class DeploymentTarget(Entity):
     """One version served by a deployment, with its share of the traffic (0..100)."""
 
     __tablename__ = "deployment_target"
-    __table_args__ = (UniqueConstraint("deployment_id", "version_id"),)
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "version_id"),
+        *finite("traffic_percent"),
+    )
 
     project_id: Mapped[uuid.UUID] = project_fk()
     deployment_id: Mapped[uuid.UUID] = mapped_column(

@@ -8,12 +8,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mlgraph.storage.db import Entity
 from mlgraph.storage.enums import AlertStatus, DriftKind, Operator, Severity
-from mlgraph.storage.models._columns import enum_column, project_fk
+from mlgraph.storage.models._columns import enum_column, finite, project_fk
 from mlgraph.storage.types import UTCDateTime
 
 
 class DriftMetric(Entity):
     __tablename__ = "drift_metric"
+    __table_args__ = finite("score", "threshold")
 
     project_id: Mapped[uuid.UUID] = project_fk()
     deployment_id: Mapped[uuid.UUID] = mapped_column(
@@ -40,6 +41,7 @@ Index(
 
 class AlertRule(Entity):
     __tablename__ = "alert_rule"
+    __table_args__ = finite("threshold")
 
     project_id: Mapped[uuid.UUID] = project_fk()
     deployment_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -60,6 +62,7 @@ class AlertRule(Entity):
 
 class Alert(Entity):
     __tablename__ = "alert"
+    __table_args__ = finite("value")
 
     project_id: Mapped[uuid.UUID] = project_fk()
     rule_id: Mapped[uuid.UUID] = mapped_column(

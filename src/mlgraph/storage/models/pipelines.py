@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mlgraph.storage.db import Entity
 from mlgraph.storage.enums import JobKind, JobStatus
-from mlgraph.storage.models._columns import enum_column, project_fk
+from mlgraph.storage.models._columns import enum_column, finite, project_fk
 from mlgraph.storage.types import JSONDoc, UTCDateTime
 
 
@@ -28,6 +28,7 @@ class Pipeline(Entity):
 
 class Job(Entity):
     __tablename__ = "job"
+    __table_args__ = finite("progress")
 
     project_id: Mapped[uuid.UUID] = project_fk()
     pipeline_id: Mapped[uuid.UUID | None] = mapped_column(
