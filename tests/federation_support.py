@@ -29,8 +29,8 @@ from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
 from mlgraph.storage.objects import open_store
 from tests.conftest import (
-    _create_pg_database,
-    _drop_pg_database,
+    create_pg_database,
+    drop_pg_database,
     free_port,
     require_postgres,
     serve,
@@ -90,7 +90,7 @@ def subgraph_env(settings: Settings) -> dict[str, str]:
 @asynccontextmanager
 async def topology(data_dir: Path) -> AsyncIterator[Topology]:
     await require_postgres()
-    url = await _create_pg_database()
+    url = await create_pg_database()
     engine = None
     try:
         await asyncio.to_thread(upgrade, url)
@@ -121,7 +121,7 @@ async def topology(data_dir: Path) -> AsyncIterator[Topology]:
     finally:
         if engine is not None:
             await engine.dispose()
-        await _drop_pg_database(url)
+        await drop_pg_database(url)
 
 
 def node_query(schema: GraphQLSchema) -> tuple[str, list[str]]:
