@@ -7,6 +7,8 @@
   strings and page sizes up to the cap.
 * ``random_rows``: a project of random values (``tests.values``): unicode names and cursors,
   JSON documents, doubles where PostgreSQL's and Python's formats differ.
+* ``seed_compared``: the data both paths are compared on (demo, bulk, awkward and random
+  values) and the three principals' headers.
 """
 
 from __future__ import annotations
@@ -36,13 +38,20 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes, queries
 from hypothesis_graphql._strategies import sampler
+from sqlalchemy import select
 
 from mlgraph.compiled import Planner
 from mlgraph.compiled.fields import NotCompilable
+from mlgraph.seed import seed_bulk, seed_demo
 from mlgraph.storage import models as m
-from mlgraph.storage.enums import DriftKind
+from mlgraph.storage.enums import DriftKind, Role
 from tests import factories
+from tests.conftest import ADMIN, Backend, truncate
 from tests.values import double, json_value, string
+
+VIEWER = "viewer@example.com"
+NOBODY = "nobody@example.com"
+PRINCIPALS = ("admin", "viewer", "nobody")
 
 #: Root fields the compiled path serves.
 ROOT_FIELDS = {
@@ -55,6 +64,47 @@ ROOT_FIELDS = {
     "node",
     "nodes",
 }
+
+
+async def awkward_rows(db: Backend) -> uuid.UUID:
+    """A project whose values stress the JSON formats; returns its id."""
+    p = factories.project(
+        name='Ünïcode "quoted" \\ back\nslash 😀', slug="awkward", description="\t\x01"
+    )
+    pl = factories.pipeline(
+        p, name="zürich-pipeline", nodes=[{"step": "ü", "n": 1.0, "tiny": 1e-05}]
+    )
+    mdl = factories.model(p, name="modèle", tags=["ünï", 'a"b'], required_metrics=[])
+    v = factories.version(
+        mdl,
+        metrics={"loss": 1e-05, "acc": 1.0, "big": 1e16, "neg": -2.5, "int": 3, "z": 0.1},
+        meta={"nested": {"list": [1, 2.5, None, True, "x"]}, "": "empty key"},
+    )
+    dep = factories.deployment(mdl, name="dép", config={"weights": [0.25, 0.75]})
+    floats = (0.0, 1.0, 0.1, 3e-07, 123.0, 1e15 + 0.5, -1234567890123456.8, 2.9248189289076552e16)
+    jobs = [factories.job(pl, progress=x, parameters={"lr": x}) for x in floats]
+    del_model = factories.model(p, name="del\x7fname", tags=["\x7f"], required_metrics=[])
+    await factories.save(db.sessions, p, pl, mdl, v, dep, *jobs, del_model)
+    return p.id
+
+
+async def seed_compared(db: Backend) -> dict[str, dict[str, str]]:
+    """Empty the database, then the demo data, bulk data and awkward rows, with a VIEWER of
+    the first project; returns the request headers of each of ``PRINCIPALS``."""
+    await truncate(db)
+    await seed_demo(db.sessions)
+    await seed_bulk(db.sessions, projects=3, seed=23)
+    await awkward_rows(db)
+    await random_rows(db.sessions, seed=16)
+    async with db.sessions() as s, s.begin():
+        project = (await s.scalars(select(m.Project).order_by(m.Project.slug))).first()
+        assert project is not None
+        s.add(m.ProjectMember(project_id=project.id, principal_id=VIEWER, role=Role.VIEWER))
+    return {
+        "admin": db.headers(ADMIN, admin=True),
+        "viewer": db.headers(VIEWER),
+        "nobody": db.headers(NOBODY),
+    }
 
 
 @dataclass
@@ -264,4 +314,14 @@ async def random_rows(sessions: Any, seed: int, size: int = 12) -> uuid.UUID:
     return p.id
 
 
-__all__ = ["Pair", "compilable_schema", "generated_queries", "random_rows"]
+__all__ = [
+    "NOBODY",
+    "PRINCIPALS",
+    "VIEWER",
+    "Pair",
+    "awkward_rows",
+    "compilable_schema",
+    "generated_queries",
+    "random_rows",
+    "seed_compared",
+]

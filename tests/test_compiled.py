@@ -27,67 +27,28 @@ from mlgraph.cli import main
 from mlgraph.compiled import Planner
 from mlgraph.ids import encode_global_id
 from mlgraph.schema import build_schema
-from mlgraph.seed import seed_bulk, seed_demo
+from mlgraph.seed import seed_demo
 from mlgraph.settings import Settings
 from mlgraph.storage import models as m
-from mlgraph.storage.enums import Role
-from tests import factories as f
-from tests.compiled_support import Pair, generated_queries, random_rows
-from tests.conftest import ADMIN, OPERATIONS, Backend, serve, stop, truncate
+from tests.compiled_support import PRINCIPALS, Pair, generated_queries, seed_compared
+from tests.conftest import OPERATIONS, Backend, serve, stop
 
 POSTGRES = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-VIEWER = "viewer@example.com"
-NOBODY = "nobody@example.com"
-PRINCIPALS = ("admin", "viewer", "nobody")
 GENERATED = 1000
 MEMBERSHIPS = "SELECT project_member.project_id, project_member.role"
-
-
-async def _awkward_rows(db: Backend) -> uuid.UUID:
-    """A project whose values stress the JSON formats; returns its id."""
-    p = f.project(name='Ünïcode "quoted" \\ back\nslash 😀', slug="awkward", description="\t\x01")
-    pl = f.pipeline(p, name="zürich-pipeline", nodes=[{"step": "ü", "n": 1.0, "tiny": 1e-05}])
-    mdl = f.model(p, name="modèle", tags=["ünï", 'a"b'], required_metrics=[])
-    v = f.version(
-        mdl,
-        metrics={"loss": 1e-05, "acc": 1.0, "big": 1e16, "neg": -2.5, "int": 3, "z": 0.1},
-        meta={"nested": {"list": [1, 2.5, None, True, "x"]}, "": "empty key"},
-    )
-    dep = f.deployment(mdl, name="dép", config={"weights": [0.25, 0.75]})
-    floats = (0.0, 1.0, 0.1, 3e-07, 123.0, 1e15 + 0.5, -1234567890123456.8, 2.9248189289076552e16)
-    jobs = [f.job(pl, progress=x, parameters={"lr": x}) for x in floats]
-    del_model = f.model(p, name="del\x7fname", tags=["\x7f"], required_metrics=[])
-    await f.save(db.sessions, p, pl, mdl, v, dep, *jobs, del_model)
-    return p.id
 
 
 @pytest.fixture(scope="module")
 async def pair(backend: Backend) -> AsyncIterator[Pair]:
     """Both paths over the demo data, bulk data and awkward rows, with three principals."""
-    await truncate(backend)
-    await seed_demo(backend.sessions)
-    await seed_bulk(backend.sessions, projects=3, seed=23)
-    await _awkward_rows(backend)
-    await random_rows(backend.sessions, seed=16)
-    async with backend.sessions() as s, s.begin():
-        project = (await s.scalars(select(m.Project).order_by(m.Project.slug))).first()
-        assert project is not None
-        s.add(m.ProjectMember(project_id=project.id, principal_id=VIEWER, role=Role.VIEWER))
+    headers = await seed_compared(backend)
     settings = backend.settings.model_copy(update={"compiled_reads": False})
     server, task, url = await serve(create_app(settings, engine=backend.engine))
     async with (
         httpx.AsyncClient(base_url=backend.base_url, timeout=60) as compiled,
         httpx.AsyncClient(base_url=url, timeout=60) as resolver,
     ):
-        yield Pair(
-            compiled,
-            resolver,
-            headers={
-                "admin": backend.headers(ADMIN, admin=True),
-                "viewer": backend.headers(VIEWER),
-                "nobody": backend.headers(NOBODY),
-            },
-        )
+        yield Pair(compiled, resolver, headers=headers)
     await stop(server, task)
 
 
@@ -362,3 +323,47 @@ def test_compiled_reads_setting_comes_from_the_environment(
     monkeypatch.setenv("MLGRAPH_COMPILED_READS", "false")
     assert Settings().compiled_reads is False
     assert planner(Settings()) is None
+
+
+FILTERED = """query($tiers: [RiskTier!], $tags: [String!], $stages: [Stage!], $name: String) {
+  models(first: 50, filter: {riskTier: $tiers, tags: $tags, stage: $stages, nameContains: $name}) {
+    totalCount nodes { name } } }"""
+
+
+@POSTGRES
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"tiers": ["HIGH"], "tags": ["fraud"], "stages": ["PRODUCTION"], "name": "e"},
+        {"tiers": ["HIGH", "LOW", "MEDIUM"], "tags": ["fraud", "x", "y"], "stages": [], "name": ""},
+        {"tiers": [], "tags": [], "stages": ["DRAFT", "STAGING"], "name": "%_/"},
+    ],
+)
+async def test_filters_are_one_sql_with_one_text_per_shape(
+    backend: Backend, pair: Pair, variables: dict[str, Any]
+) -> None:
+    """Both paths render filters with ``queries.filter_clause``: the same answers, and a
+    statement text that does not change with how many values a list filter holds."""
+    texts: dict[str, set[str]] = {"compiled": set(), "resolver": set()}
+    for given in (
+        variables,
+        {k: v[:1] if isinstance(v, list) else v for k, v in variables.items()},
+    ):
+        backend.sql.start()
+        plan, body = await pair.both(FILTERED, given, "viewer")
+        backend.sql.stop()
+        assert plan == "compiled"
+        data = [s for s in backend.sql.statements if not s.startswith(MEMBERSHIPS)]
+        compiled = [s for s in data if s.startswith("SELECT ('{")]
+        texts["compiled"].update(compiled)
+        texts["resolver"].update(set(data) - set(compiled))
+        assert len(compiled) == 1
+        if [] in (given["tiers"], given["stages"]):  # any of no values: nothing matches
+            assert json.loads(body)["data"]["models"]["totalCount"] == 0
+    assert len(texts["compiled"]) == 1, texts["compiled"]
+    assert len(texts["resolver"]) == 2, texts["resolver"]  # the page and the count
+    # all of no tags: every model matches
+    _, no_tags = await pair.both(FILTERED, {"tags": []}, "viewer")
+    _, unfiltered = await pair.both(FILTERED, {}, "viewer")
+    assert no_tags == unfiltered
+    assert json.loads(no_tags)["data"]["models"]["totalCount"] > 0

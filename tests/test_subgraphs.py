@@ -4,7 +4,9 @@ part of the graph; foreign entities are key-only references; ``_entities`` is ba
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,16 +84,34 @@ def test_unknown_domain_is_refused() -> None:
         build_schema(("billing",))  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def registry(db: Backend) -> AsyncIterator[httpx.AsyncClient]:
-    """The registry subgraph served on its own, on the test database."""
-    settings = db.settings.model_copy(update={"subgraph": "registry"})
+@asynccontextmanager
+async def _registry(db: Backend, *, compiled: bool) -> AsyncIterator[httpx.AsyncClient]:
+    settings = db.settings.model_copy(update={"subgraph": "registry", "compiled_reads": compiled})
     server, task, url = await serve(create_app(settings, engine=db.engine))
     async with httpx.AsyncClient(
         base_url=url, headers=db.headers(ADMIN, admin=True), timeout=30
     ) as client:
         yield client
     await stop(server, task)
+
+
+@pytest.fixture
+async def registry(db: Backend) -> AsyncIterator[httpx.AsyncClient]:
+    """The registry subgraph served on its own, on the test database: the resolver path."""
+    async with _registry(db, compiled=False) as client:
+        yield client
+
+
+@pytest.fixture
+async def compiled_registry(db: Backend) -> AsyncIterator[httpx.AsyncClient]:
+    """The registry subgraph with compiled reads on (they run on PostgreSQL)."""
+    async with _registry(db, compiled=True) as client:
+        yield client
+
+
+POSTGRES = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+#: The principal's memberships, looked up by authentication (not a data statement).
+MEMBERSHIPS = "FROM project_member"
 
 
 ENTITIES_QUERY = """
@@ -103,11 +123,14 @@ query($r: [_Any!]!) { _entities(representations: $r) {
 """
 
 
-async def _entities(client: httpx.AsyncClient, reps: list[Any]) -> dict[str, Any]:
+async def _entities(
+    client: httpx.AsyncClient, reps: list[Any], plan: str = "resolver"
+) -> dict[str, Any]:
     response = await client.post(
         "/graphql", json={"query": ENTITIES_QUERY, "variables": {"r": reps}}
     )
     assert response.status_code == 200, response.text
+    assert response.headers["x-mlgraph-plan"] == plan
     body: dict[str, Any] = response.json()
     return body
 
@@ -202,6 +225,68 @@ async def test_an_entity_of_another_project_resolves_to_null(
     )
     body = response.json()
     assert body == {"data": {"_entities": [None, None]}}
+
+
+@POSTGRES
+async def test_compiled_entities_of_one_type_are_one_statement(
+    db: Backend, registry: httpx.AsyncClient, compiled_registry: httpx.AsyncClient
+) -> None:
+    p = f.project()
+    md = f.model(p)
+    versions = [f.version(md, version=f"1.0.{i}") for i in range(100)]
+    await f.save(db.sessions, p, md, *versions)
+    reps = [
+        {"__typename": "ModelVersion", "id": encode_global_id("ModelVersion", v.id)}
+        for v in versions
+    ]
+    db.sql.start()
+    body = await _entities(compiled_registry, reps, plan="compiled")
+    db.sql.stop()
+    assert len(db.sql.statements) == 1, db.sql.statements  # versions and their model
+    assert [e["version"] for e in body["data"]["_entities"]] == [v.version for v in versions]
+    assert body == await _entities(registry, reps)
+    # the statement's text does not depend on how many representations there are
+    db.sql.start()
+    await _entities(compiled_registry, reps[:3], plan="compiled")
+    await _entities(compiled_registry, reps[:1], plan="compiled")
+    db.sql.stop()
+    assert len(set(db.sql.statements)) == 1
+
+
+@POSTGRES
+async def test_compiled_foreign_entity_is_a_reference_in_the_same_statement(
+    db: Backend, registry: httpx.AsyncClient, compiled_registry: httpx.AsyncClient
+) -> None:
+    mine, theirs = f.project(slug="mine"), f.project(slug="theirs")
+    models = [f.model(mine, name=n) for n in ("b-model", "a-model")]
+    hidden = f.model(theirs)
+    await f.save(db.sessions, mine, theirs, *models, hidden)
+    reps = [
+        {"__typename": "Project", "id": encode_global_id("Project", p.id)} for p in (mine, theirs)
+    ]
+    reps.append({"__typename": "Model", "id": encode_global_id("Model", hidden.id)})
+    await join(db, mine.id, Role.VIEWER)
+    query = """query($r: [_Any!]!) { _entities(representations: $r) {
+      ... on Project { id models(first: 5) { nodes { name } } } ... on Model { name } } }"""
+    answers, statements = [], []
+    for client in (compiled_registry, registry):
+        db.sql.start()
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": {"r": reps}}, headers=db.headers(ALICE)
+        )
+        db.sql.stop()
+        answers.append(response.content)
+        statements.append([s for s in db.sql.statements if MEMBERSHIPS not in s])
+    assert answers[0] == answers[1]
+    (statement,) = statements[0]  # one data statement, besides the principal's memberships
+    assert '"project"' not in statement  # the references are not loaded
+    got = json.loads(answers[0])["data"]["_entities"]
+    # both projects are references (their subgraph checks them); only mine's models are visible
+    assert [e["models"]["nodes"] for e in got[:2]] == [
+        [{"name": "a-model"}, {"name": "b-model"}],
+        [],
+    ]
+    assert got[2] is None  # a model of another project
 
 
 def test_shared_types_are_identical_in_every_subgraph() -> None:

@@ -189,7 +189,10 @@ def _redact(url: str) -> str:
 @click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--operation", default=None, help="Operation name, if the file holds several.")
 @click.option("--variables", default=None, help="Variables as a JSON object.")
-def explain(document: Path, operation: str | None, variables: str | None) -> None:
+@click.option("--subgraph", type=SUBGRAPH, default=None, help="Plan against this subgraph.")
+def explain(
+    document: Path, operation: str | None, variables: str | None, subgraph: str | None
+) -> None:
     """Print the SQL the compiled read path runs for DOCUMENT, or why it falls back."""
     import json
 
@@ -201,7 +204,8 @@ def explain(document: Path, operation: str | None, variables: str | None) -> Non
     values = json.loads(variables) if variables else None
     if values is not None and not isinstance(values, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--variables")
-    planner = Planner(build_schema(max_depth=settings.max_query_depth))
+    domains = tuple(d for d in DOMAIN_NAMES if subgraph in (None, d))
+    planner = Planner(build_schema(domains, max_depth=settings.max_query_depth))
     admin = Principal(id="explain", display_name="explain", platform_admin=True)
     plan = planner.plan(document.read_text(), operation, values, admin)
     if isinstance(plan, Fallback):

@@ -395,7 +395,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         connection_init_wait_timeout=timedelta(seconds=settings.live_init_timeout_s),
     )
     graphql.max_message_bytes = settings.live_max_message_bytes
-    if settings.compiled_reads and settings.subgraph is None:
+    if settings.compiled_reads:
         graphql.planner = Planner(schema)
 
     @asynccontextmanager

@@ -13,7 +13,7 @@ are correlated subqueries inside that aggregate, evaluated only for the rows of 
 
 from __future__ import annotations
 
-import enum
+import re
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -35,8 +35,10 @@ from graphql.execution.collect_fields import (
 )
 from graphql.execution.values import VariableValues, get_argument_values
 from sqlalchemy import BigInteger, Float, Integer, String, Table
+from sqlalchemy.dialects.postgresql import asyncpg
 
 from mlgraph.auth.principal import Principal
+from mlgraph.compiled.entities import Malformed, entities
 from mlgraph.compiled.fields import FieldKind, FieldMap
 from mlgraph.compiled.sqltext import (
     Params,
@@ -53,10 +55,13 @@ from mlgraph.ids import decode_global_id
 from mlgraph.schema.query import MAX_NODES
 from mlgraph.schema.relay import page_args
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter, Order, Relation
-from mlgraph.storage.queries import PageArgs, Visible
+from mlgraph.storage.queries import PageArgs, Visible, filter_clause
 from mlgraph.storage.types import UTCDateTime
 
 Details = list[FieldDetails]
+#: The dialect the compiled statement runs on (filters are rendered by SQLAlchemy for it).
+_POSTGRESQL = asyncpg.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 class Refused(Exception):
@@ -74,6 +79,9 @@ class Request:
     principal: Principal
     #: strawberry's conversion of coerced arguments to resolver keyword arguments
     convert: Callable[[GraphQLField, dict[str, Any]], dict[str, Any]]
+    #: whether the schema loads a type's rows (``Schema.serves``); else it answers key-only
+    #: references of it, as a subgraph does for the other domains' entities
+    serves: Callable[[str], bool] = lambda _: True
 
 
 class Builder:
@@ -118,6 +126,11 @@ class Builder:
             return self._node(args["id"], details, "id")
         if kind.kind == "viewer":
             return self._viewer(self._object_type(field), details)
+        if kind.kind == "entities":
+            try:
+                return entities(self, args["representations"], details)
+            except Malformed as error:
+                raise Refused(str(error)) from None
         if kind.kind == "nodes":
             ids = args["ids"]
             if len(ids) > MAX_NODES:
@@ -152,7 +165,7 @@ class Builder:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _alias(self) -> str:
+    def alias(self) -> str:
         self._aliases += 1
         return f"t{self._aliases}"
 
@@ -163,7 +176,7 @@ class Builder:
         except GraphQLError as error:
             raise Refused(error.message) from None
 
-    def _visibility(self, decl: EntityDecl, alias: str) -> list[str]:
+    def visibility(self, decl: EntityDecl, alias: str) -> list[str]:
         visible = self.r.visible
         if visible is None:
             return []
@@ -190,7 +203,7 @@ class Builder:
 
     # -- objects ------------------------------------------------------------------------------
 
-    def _node_object(self, alias: str, gql: GraphQLObjectType, details: Details) -> str:
+    def node_object(self, alias: str, gql: GraphQLObjectType, details: Details) -> str:
         """The JSON object of one entity row (``alias``) for the selections in ``details``."""
         decl = ENTITIES[gql.name]
         entries = []
@@ -222,6 +235,8 @@ class Builder:
         rel = kind.relation
         field = gql.fields[name]
         parent = f"{alias}.{ident(decl.table.c[rel.parent_key].name)}"
+        if rel.kind == "one" and not self.r.serves(rel.target):
+            return self.reference(self._object_type(field), details, parent)
         if rel.kind == "one":
             target = ENTITIES[rel.target]
             assert rel.child_key is not None
@@ -234,10 +249,19 @@ class Builder:
     def _one_row(
         self, decl: EntityDecl, gql: GraphQLObjectType, details: Details, where: str
     ) -> str:
-        a = self._alias()
-        conditions = [where.format(a=a), *self._visibility(decl, a)]
-        body = self._node_object(a, gql, details)
+        a = self.alias()
+        conditions = [where.format(a=a), *self.visibility(decl, a)]
+        body = self.node_object(a, gql, details)
         sql = f"SELECT {body} FROM {ident(decl.table.name)} AS {a} WHERE {' AND '.join(conditions)}"
+        return f"coalesce(({sql}), 'null')"
+
+    def reference(self, gql: GraphQLObjectType, details: Details, key: str) -> str:
+        """A key-only reference to an entity another subgraph serves, from the SQL ``key``
+        (its id): not joined, not checked for visibility (its own subgraph does that when
+        the gateway resolves it); null when the key is. Like ``relay.one``'s ``reference``."""
+        a = self.alias()
+        body = self.node_object(a, gql, details)
+        sql = f"SELECT {body} FROM (SELECT {key} AS id) AS {a} WHERE {a}.id IS NOT NULL"
         return f"coalesce(({sql}), 'null')"
 
     def _node(self, global_id_value: str, details: Details, field: str) -> str:
@@ -283,9 +307,9 @@ class Builder:
     ) -> tuple[str, str]:
         """``(SELECT rows..., mlg_rn ... LIMIT limit) AS a`` and the alias ``a``."""
         decl = ENTITIES[rel.target]
-        a = self._alias()
+        a = self.alias()
         source, where = self._source(rel, parent, a)
-        where += self._visibility(decl, a) + self._filters(decl, a, args.filters)
+        where += self.visibility(decl, a) + self._filters(decl, a, args.filters)
         if args.after is not None:
             where.append(self._keyset(decl, a, args.order, args.after, after=True))
         if args.before is not None:
@@ -301,7 +325,7 @@ class Builder:
     def _listing(self, rel: Relation, parent: str, field: GraphQLField, details: Details) -> str:
         args = PageArgs(limit=rel.page_cap, backwards=False, order=rel.order)
         page, a = self._page(rel, parent, args, self.params.add(rel.page_cap, "int"))
-        item = self._node_object(a, self._object_type(field), details)
+        item = self.node_object(a, self._object_type(field), details)
         agg = f"string_agg({item}, ',' ORDER BY {a}.mlg_rn)"
         return f"(SELECT '[' || coalesce({agg}, '') || ']' FROM {page})"
 
@@ -374,7 +398,7 @@ class Builder:
                 if kind == "edges":
                     item = self._edge(a, item_type, sub, cursor_sql)
                 else:
-                    item = self._node_object(a, item_type, sub)
+                    item = self.node_object(a, item_type, sub)
                 agg = f"string_agg({item}, ',' ORDER BY {order}) {shown}"
                 entries.append((key, f"('[' || coalesce({agg}, '') || ']')"))
             elif kind == "total_count":
@@ -408,14 +432,14 @@ class Builder:
                 entries.append((key, f"('\"' || {cursor_sql} || '\"')"))
             else:
                 target = self._object_type(node_type.fields["node"])
-                entries.append((key, self._node_object(a, target, sub)))
+                entries.append((key, self.node_object(a, target, sub)))
         return json_object(entries)
 
     def _count(self, rel: Relation, parent: str | None, args: PageArgs) -> str:
         decl = ENTITIES[rel.target]
-        c = self._alias()
+        c = self.alias()
         source, where = self._source(rel, parent, c)
-        where += self._visibility(decl, c) + self._filters(decl, c, args.filters)
+        where += self.visibility(decl, c) + self._filters(decl, c, args.filters)
         sql = f"SELECT count(*) FROM {source}" + (f" WHERE {' AND '.join(where)}" if where else "")
         return f"({sql})::text"
 
@@ -428,38 +452,18 @@ class Builder:
         return [self._filter(decl, a, specs[name], given) for name, given in values]
 
     def _filter(self, decl: EntityDecl, a: str, spec: Filter, given: Any) -> str:
-        table = decl.table
-        if spec.op == "exists_in":
-            assert spec.via is not None
-            child_model, child_key = spec.via
-            child = child_model.__table__
-            assert isinstance(child, Table)
-            c = self._alias()
-            names = self.params.add(_names(given), "varchar[]")
-            return (
-                f"EXISTS (SELECT 1 FROM {ident(child.name)} AS {c} WHERE "
-                f"{c}.{ident(child.c[child_key].name)} = {a}.id AND "
-                f"{c}.{ident(child.c[spec.column].name)} = ANY({names}))"
-            )
-        column = table.c[spec.column]
-        col = f"{a}.{ident(column.name)}"
-        match spec.op:
-            case "in":
-                return f"{col} = ANY({self.params.add(_names(given), 'varchar[]')})"
-            case "eq":
-                return f"{col} = {self.params.add(given, _cast(column.type))}"
-            case "global_id":
-                return f"{col} = {self.params.add(given, 'uuid')}"
-            case "icontains":
-                escaped = given.replace("/", "//").replace("%", "/%").replace("_", "/_")
-                return f"{col} ILIKE '%' || {self.params.add(escaped, 'varchar')} || '%' ESCAPE '/'"
-            case "gte":
-                return f"{col} >= {self.params.add(given, _cast(column.type))}"
-            case "lt":
-                return f"{col} < {self.params.add(given, _cast(column.type))}"
-            case "contains_all":
-                return f"jsonb_exists_all({col}, {self.params.add(list(given), 'text[]')})"
-        raise Refused(spec.op)
+        """The loaders' own filter SQL (``queries.filter_clause``) on alias ``a``, its bound
+        values renumbered into this statement's parameters."""
+        clause = filter_clause(decl, spec, given, postgresql=True, table=decl.table.alias(a))
+        compiled = clause.compile(dialect=_POSTGRESQL)
+        values = compiled.construct_params()
+        placeholders = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(_POSTGRESQL).bind_processor(_POSTGRESQL)
+            value = values[name]
+            placeholders.append(self.params.bind(value if process is None else process(value)))
+        return _PLACEHOLDER.sub(lambda m: placeholders[int(m.group(1)) - 1], compiled.string)
 
     def _keyset(
         self, decl: EntityDecl, a: str, order: Order, key: tuple[Any, uuid.UUID], after: bool
@@ -478,11 +482,6 @@ class Builder:
         bound = f"({sort_param}, {self.params.add(key[1], 'uuid')})"
         op = ">" if after != order.descending else "<"
         return f"({a}.{ident(column.name)}, {a}.id) {op} {bound}"
-
-
-def _names(values: Any) -> list[str]:
-    """Enum members as stored (their names); plain strings as given."""
-    return [v.name if isinstance(v, enum.Enum) else str(v) for v in values]
 
 
 def _flag(given: object) -> str:

@@ -39,6 +39,7 @@ Kind = Literal[
     "project_by_slug",
     "node",
     "nodes",
+    "entities",
     "viewer",
     "viewer_field",
     "edges",
@@ -96,6 +97,15 @@ def _resolver_name(field: Any) -> str | None:
     definition = field.extensions.get("strawberry-definition") if field.extensions else None
     resolver = getattr(definition, "base_resolver", None)
     return None if resolver is None else str(resolver.wrapped_func.__qualname__)
+
+
+def _is_entities_resolver(field: Any) -> bool:
+    """Whether ``_entities`` is mlgraph's (``schema.Schema.entities_resolver``)."""
+    definition = field.extensions.get("strawberry-definition") if field.extensions else None
+    func = getattr(getattr(definition, "base_resolver", None), "wrapped_func", None)
+    return getattr(func, "__module__", None) == "mlgraph.schema" and _resolver_name(field) == (
+        "Schema.entities_resolver"
+    )
 
 
 def _python_name(field: Any) -> str | None:
@@ -161,6 +171,8 @@ class FieldMap:
             if python in ROOT and resolver == _FACTORIES["connection"]:
                 self._kinds[("Query", name)] = FieldKind("root_connection", relation=ROOT[python])
                 self._connection_type(field.type)
+            elif name == "_entities" and _is_entities_resolver(field):
+                self._kinds[("Query", name)] = FieldKind("entities")
             elif name in _ROOT_FIELDS and resolver == _ROOT_FIELDS[name][1]:
                 self._kinds[("Query", name)] = FieldKind(_ROOT_FIELDS[name][0])
                 if name == "viewer":

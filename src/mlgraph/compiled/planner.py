@@ -117,6 +117,7 @@ class Planner:
             principal.visible_projects(),
             principal,
             self._convert,
+            self.schema.serves,
         )
         builder = Builder(request)
         try:

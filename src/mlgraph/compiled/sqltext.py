@@ -42,6 +42,11 @@ class Params:
         self.values.append(value)
         return f"${len(self.values)}::{cast}"
 
+    def bind(self, value: Any) -> str:
+        """``$n`` without a cast (the text it goes into has its own)."""
+        self.values.append(value)
+        return f"${len(self.values)}"
+
 
 def concat(parts: list[str]) -> str:
     """Concatenate SQL text expressions, merging adjacent literals."""

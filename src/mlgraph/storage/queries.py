@@ -24,6 +24,7 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    String,
     and_,
     any_,
     bindparam,
@@ -80,9 +81,7 @@ def _one_of(
     """``column IN values``; on PostgreSQL ``column = ANY($1)`` with one array parameter, so
     the statement's text does not depend on how many values there are (no per-value binds to
     render, one prepared statement for every batch size)."""
-    if db.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
+    return _any_of(column, values, postgresql=db.dialect.name == "postgresql")
 
 
 def _visibility(
@@ -109,41 +108,64 @@ def _filter_clauses(
     db: AsyncConnection, decl: EntityDecl, values: FilterValues
 ) -> list[ColumnElement[bool]]:
     specs = {f.name: f for f in decl.filters}
-    return [_filter_clause(db, decl, specs[name], value) for name, value in values]
+    postgresql = db.dialect.name == "postgresql"
+    return [
+        filter_clause(decl, specs[name], value, postgresql=postgresql) for name, value in values
+    ]
 
 
-def _filter_clause(
-    db: AsyncConnection, decl: EntityDecl, spec: Filter, value: Any
+def filter_clause(
+    decl: EntityDecl,
+    spec: Filter,
+    value: Any,
+    *,
+    postgresql: bool,
+    table: FromClause | None = None,
 ) -> ColumnElement[bool]:
-    t = decl.table
+    """The SQL of one typed filter on ``table`` (default the entity's table; the compiled
+    path passes its alias). The one rendering of filters: the loaders' statements and the
+    compiled statement both use it. Every value is a bound parameter, and on PostgreSQL the
+    text does not depend on how many values a list holds (arrays, not one bind per value)."""
+    t = decl.table if table is None else table
     if spec.op == "exists_in":
         assert spec.via is not None
         child_model, child_key = spec.via
         child = child_model.__table__
-        return exists().where(child.c[child_key] == t.c.id, child.c[spec.column].in_(value))
+        keys = select(child.c[child_key]).where(
+            _any_of(child.c[spec.column], value, postgresql=postgresql)
+        )
+        return t.c.id.in_(keys)
     col = t.c[spec.column]
     match spec.op:
         case "in":
-            return col.in_(value)
+            return _any_of(col, value, postgresql=postgresql)
         case "eq" | "global_id":
-            return col == value  # type: ignore[no-any-return]
+            return col == bindparam(None, value, type_=col.type)
         case "icontains":
             return col.icontains(value, autoescape=True)
         case "gte":
-            return col >= value  # type: ignore[no-any-return]
+            return col >= bindparam(None, value, type_=col.type)
         case "lt":
-            return col < value  # type: ignore[no-any-return]
+            return col < bindparam(None, value, type_=col.type)
         case "contains_all":
             # An empty list asks for no tag: every row matches.
-            return and_(true(), *(_json_array_contains(db, col, tag) for tag in value))
+            if postgresql:
+                tags = bindparam(None, list(value), type_=ARRAY(String))
+                return col.op("?&", return_type=Boolean)(tags)
+            return and_(true(), *(_json_array_contains(col, tag) for tag in value))
     raise AssertionError(spec.op)
 
 
-def _json_array_contains(
-    db: AsyncConnection, col: ColumnElement[Any], item: str
+def _any_of(
+    column: ColumnElement[Any], values: Collection[Hashable], *, postgresql: bool
 ) -> ColumnElement[bool]:
-    if db.dialect.name == "postgresql":
-        return col.op("?", return_type=Boolean)(bindparam(None, item))
+    if postgresql:
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _json_array_contains(col: ColumnElement[Any], item: str) -> ColumnElement[bool]:
+    """SQLite: the JSON array ``col`` holds ``item``."""
     each = func.json_each(col).table_valued("value")
     return exists().select_from(each).where(each.c.value == item)
 
