@@ -21,7 +21,7 @@ from mlgraph.federated.compose import compose
 from mlgraph.federated.launcher import start_gateway, stop, wait_healthy
 from mlgraph.ids import encode_global_id
 from mlgraph.storage import models as m
-from mlgraph.storage.enums import JobStatus, Role
+from mlgraph.storage.enums import JobStatus, Role, Stage
 from mlgraph.storage.graph import ENTITIES
 from tests import factories as f
 from tests.conftest import free_port
@@ -287,3 +287,86 @@ async def test_a_gateway_started_before_its_subgraph_names_it_then_recovers(
         assert f'subgraph "{first.name}" answers again' in gateway.tail()
     finally:
         await stop(gateway)
+
+
+ALERT_FIRED = """subscription($p: ID!) { alertFired(projectId: $p) {
+  topic status alert { id value rule { id name } deployment { id name } } } }"""
+DEPLOYMENT_EVENTS = """subscription($p: ID!) { deploymentEvents(projectId: $p) {
+  kind deployment { id name model { name } } event { kind } } }"""
+RECORD = """mutation($input: RecordDriftMetricsInput!) {
+  recordDriftMetrics(input: $input) { count userErrors { code } } }"""
+CREATE_RULE = """mutation($input: CreateAlertRuleInput!) {
+  createAlertRule(input: $input) { alertRule { id } userErrors { code } } }"""
+CREATE_DEPLOYMENT = """mutation($input: CreateDeploymentInput!) {
+  createDeployment(input: $input) { deployment { id } userErrors { code } } }"""
+
+
+def _drift(hour: int, score: float) -> dict[str, Any]:
+    return {
+        "kind": "DATA",
+        "metric": "psi",
+        "feature": "amount",
+        "score": score,
+        "threshold": 0.2,
+        "windowStart": f"2026-02-01T{hour % 24:02d}:00:00Z",
+        "windowEnd": f"2026-02-01T{hour % 24:02d}:30:00Z",
+    }
+
+
+async def test_alert_and_deployment_subscriptions_through_the_gateway(fed: Topology) -> None:
+    """alertFired (monitoring) and deploymentEvents (deployments) reach a gateway subscriber,
+    with fields the gateway fetches from the other subgraphs (rule, deployment, model)."""
+    p = f.project(slug="live-through-gateway")
+    md = f.model(p, name="gateway-model")
+    v = f.version(md, stage=Stage.STAGING)
+    d = f.deployment(md)
+    await f.save(fed.sessions, p, md, v, d)
+    pid, did = encode_global_id("Project", p.id), encode_global_id("Deployment", d.id)
+    url, headers = fed.gateway_url, fed.headers()
+    rule_input = {"projectId": pid, "name": "psi-rule", "metric": "psi", "operator": "GT"}
+    rule_input |= {"threshold": 0.2, "evaluationPeriods": 1, "severity": "WARNING"}
+    rule = (await post(url, CREATE_RULE, {"input": rule_input}, headers))["data"]
+    rule_id = rule["createAlertRule"]["alertRule"]["id"]
+    ws_url = url.replace("http://", "ws://")
+    async with subscribe(ws_url, ALERT_FIRED, {"p": pid}, headers) as alerts:
+        for hour in range(40):  # breach, recover, ...: until the gateway's stream is live
+            score = 0.5 if hour % 2 == 0 else 0.05
+            body = await post(
+                url,
+                RECORD,
+                {"input": {"deploymentId": did, "metrics": [_drift(hour, score)]}},
+                headers,
+            )
+            assert body["data"]["recordDriftMetrics"]["userErrors"] == [], body
+            try:
+                update = (await alerts.next(within_s=0.5))["data"]["alertFired"]
+                break
+            except TimeoutError:
+                continue
+        else:
+            pytest.fail("no alertFired event reached the gateway's subscriber")
+    assert update["topic"] in ("alert.fired", "alert.resolved")
+    assert update["alert"]["rule"] == {"id": rule_id, "name": "psi-rule"}
+    assert update["alert"]["deployment"]["id"] == did
+    async with subscribe(ws_url, DEPLOYMENT_EVENTS, {"p": pid}, headers) as events:
+        for n in range(40):
+            created_input = {
+                "modelId": encode_global_id("Model", md.id),
+                "versionId": encode_global_id("ModelVersion", v.id),
+                "name": f"gateway-canary-{n}",
+                "environment": "STAGING",
+                "strategy": "CANARY",
+            }
+            body = await post(url, CREATE_DEPLOYMENT, {"input": created_input}, headers)
+            assert body["data"]["createDeployment"]["userErrors"] == [], body
+            try:
+                event = (await events.next(within_s=0.5))["data"]["deploymentEvents"]
+                break
+            except TimeoutError:
+                continue
+        else:
+            pytest.fail("no deploymentEvents event reached the gateway's subscriber")
+    assert event["kind"] == "CREATED"
+    assert event["event"] == {"kind": "CREATED"}
+    assert event["deployment"]["name"].startswith("gateway-canary-")
+    assert event["deployment"]["model"] == {"name": "gateway-model"}
