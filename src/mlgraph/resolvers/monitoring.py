@@ -10,7 +10,8 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import ARRAY, bindparam, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
@@ -107,7 +108,7 @@ async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
             }
             for item in input.metrics
         ]
-        await s.execute(insert(DriftMetric).values(rows))  # one statement per batch
+        await insert_drift_metrics(s, rows)
         await evaluate_alert_rules(tx, deployment, {(r["metric"], r["kind"]) for r in rows})
         detected = sum(1 for r in rows if r["detected"])
         tx.audit(
@@ -130,6 +131,21 @@ async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
             },
         )
         return deployment.id
+
+
+async def insert_drift_metrics(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One INSERT per batch. On PostgreSQL the values travel as one array per column
+    (``unnest``): the statement is the same for any batch size, so it compiles once."""
+    if s.get_bind().dialect.name != "postgresql":
+        await s.execute(insert(DriftMetric).values(rows))
+        return
+    table = DriftMetric.__table__
+    columns = list(rows[0])
+    arrays = [
+        func.unnest(bindparam(c, [r[c] for r in rows], type_=ARRAY(table.c[c].type)))
+        for c in columns
+    ]
+    await s.execute(insert(DriftMetric).from_select(columns, select(*arrays)))
 
 
 def _check_rule(checks: Checks, input: Any) -> None:
