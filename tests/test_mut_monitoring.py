@@ -547,3 +547,34 @@ async def test_alert_refusals(db: Backend) -> None:
     async with db.sessions() as session:
         row = (await session.scalars(select(m.Alert))).one()
     assert row.status == AlertStatus.FIRING
+
+
+async def test_a_batch_costs_the_same_statements_whatever_its_size(db: Backend) -> None:
+    s = await setup(db)
+    for name in ("psi", "ks", "chi2"):
+        await create_rule(db, s, metric=name, evaluationPeriods=2)
+
+    async def statements(n: int) -> list[str]:
+        metrics = [
+            metric(
+                metric=("psi", "ks", "chi2")[i % 3],
+                feature=f"f{i}",
+                score=0.1,  # below the rules: nothing fires, so only the batch differs
+                windowStart=f"2026-02-0{1 + i % 5}T00:00:00Z",
+                windowEnd=f"2026-02-0{1 + i % 5}T01:00:00Z",
+            )
+            for i in range(n)
+        ]
+        db.sql.start()
+        payload = await mutate(
+            db, "recordDriftMetrics", {"deploymentId": s.deployment_id, "metrics": metrics}, "count"
+        )
+        db.sql.stop()
+        assert payload["count"] == n
+        return list(db.sql.statements)
+
+    one, many = await statements(1), await statements(600)
+    assert len(one) == len(many)
+    inserts = [x for x in many if x.lstrip().upper().startswith("INSERT INTO DRIFT_METRIC")]
+    assert len(inserts) == 1
+    assert await count(db, m.DriftMetric) == 601

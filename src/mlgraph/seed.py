@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mlgraph.storage import audit
 from mlgraph.storage import models as m
-from mlgraph.storage.audit import GENESIS_HASH, audit_hash
 from mlgraph.storage.db import Base, Entity
 from mlgraph.storage.enums import (
     AlertStatus,
@@ -43,6 +43,7 @@ from mlgraph.storage.enums import (
 )
 from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.objects.keys import drift_report_key, job_logs_key
+from mlgraph.storage.uow import write_lock
 
 E = TypeVar("E", bound=Entity)
 
@@ -734,22 +735,9 @@ class _Seeder:
                 )
             )
 
-    def chain(self, last_seq: int, prev_hash: str) -> None:
-        """Number the collected audit entries in time order, after ``last_seq``, and chain them."""
-        entries = sorted(self.audits, key=lambda e: e["created_at"])
-        for seq, fields in enumerate(entries, start=last_seq + 1):
-            fields["seq"] = seq
-            digest = audit_hash(prev_hash, fields)
-            self.rows[m.AuditEntry].append(
-                m.AuditEntry(
-                    id=self.uid(),
-                    updated_at=fields["created_at"],
-                    prev_hash=prev_hash,
-                    hash=digest,
-                    **fields,
-                )
-            )
-            prev_hash = digest
+    def audit_entries(self) -> list[dict[str, Any]]:
+        """The collected audit entries in time order, each with a seeded id."""
+        return [{**e, "id": self.uid()} for e in sorted(self.audits, key=lambda e: e["created_at"])]
 
 
 async def _seed(
@@ -765,16 +753,17 @@ async def _seed(
     seeder = _Seeder(random.Random(seed), now.astimezone(UTC))
     for index, (name, slug) in enumerate(projects):
         seeder.project(index, name, slug)
-    async with sessions() as session, session.begin():
-        last_audit = select(m.AuditEntry.seq, m.AuditEntry.hash).order_by(m.AuditEntry.seq.desc())
-        last = (await session.execute(last_audit.limit(1))).first()
-        seeder.chain(last.seq if last else 0, last.hash if last else GENESIS_HASH)
+    entries = seeder.audit_entries()
+    async with write_lock(sessions.kw["bind"]), sessions() as session, session.begin():
         # Table by table, each after the tables its foreign keys point at.
         tables = [table.name for table in Base.metadata.sorted_tables]
         for cls in sorted(seeder.rows, key=lambda cls: tables.index(cls.__tablename__)):
             session.add_all(seeder.rows[cls])
             await session.flush()
-    return SeedSummary({cls.__tablename__: len(rows) for cls, rows in seeder.rows.items()})
+        # The audit trail through the one serializer, under its chains' head locks.
+        await audit.append_entries(session, entries)
+    counts = {cls.__tablename__: len(rows) for cls, rows in seeder.rows.items()}
+    return SeedSummary({**counts, m.AuditEntry.__tablename__: len(entries)})
 
 
 def _slug(name: str) -> str:

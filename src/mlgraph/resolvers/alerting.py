@@ -19,11 +19,12 @@ from __future__ import annotations
 import operator
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
 from mlgraph.ids import encode_global_id
-from mlgraph.storage.enums import AlertStatus, Operator
+from mlgraph.storage.enums import AlertStatus, DriftKind, Operator
 from mlgraph.storage.models import Alert, AlertRule, Deployment, DriftMetric
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork, snapshot
@@ -38,10 +39,11 @@ _OPEN = (AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
 
 
 async def evaluate_alert_rules(
-    tx: UnitOfWork, deployment: Deployment, batch: Sequence[DriftMetric]
+    tx: UnitOfWork, deployment: Deployment, measured: set[tuple[str, DriftKind]]
 ) -> None:
+    """Three statements whatever the batch holds: the rules (locked), the latest windows they
+    need, the open alerts."""
     s = tx.session
-    measured = {(m.metric, m.kind) for m in batch}
     rules = (
         await s.scalars(
             select(AlertRule)
@@ -54,39 +56,95 @@ async def evaluate_alert_rules(
             .with_for_update()
         )
     ).all()
+    rules = [
+        r for r in rules if any(m == r.metric and r.drift_kind in (None, k) for m, k in measured)
+    ]
+    if not rules:
+        return
+    windows = await _windows(tx, deployment.id, rules)
+    open_alerts = {
+        a.rule_id: a
+        for a in await s.scalars(
+            select(Alert).where(
+                Alert.rule_id.in_([r.id for r in rules]),
+                Alert.deployment_id == deployment.id,
+                Alert.status.in_(_OPEN),
+            )
+        )
+    }
     for rule in rules:
-        if any(m == rule.metric and rule.drift_kind in (None, k) for m, k in measured):
-            await _evaluate(tx, rule, deployment)
+        _evaluate(tx, rule, deployment, _periods(rule, windows), open_alerts.get(rule.id))
 
 
-async def _periods(tx: UnitOfWork, rule: AlertRule, deployment_id: uuid.UUID) -> list[float]:
-    """The rule's value in each of the deployment's latest ``evaluation_periods`` windows."""
-    worst = func.max if rule.operator in (Operator.GT, Operator.GTE) else func.min
-    stmt = (
-        select(worst(DriftMetric.score))
-        .where(DriftMetric.deployment_id == deployment_id, DriftMetric.metric == rule.metric)
-        .group_by(DriftMetric.window_end)
-        .order_by(DriftMetric.window_end.desc())
-        .limit(rule.evaluation_periods)
+#: (metric, kind) -> [(window_end, largest score, smallest score)], newest first
+_Windows = dict[tuple[str, DriftKind], list[tuple[datetime, float, float]]]
+
+
+async def _windows(
+    tx: UnitOfWork, deployment_id: uuid.UUID, rules: Sequence[AlertRule]
+) -> _Windows:
+    """For each measured (metric, kind), its latest windows (as many as the longest rule needs)
+    with their largest and smallest score: one query for all rules."""
+    per_window = (
+        select(
+            DriftMetric.metric,
+            DriftMetric.kind,
+            DriftMetric.window_end,
+            func.max(DriftMetric.score).label("high"),
+            func.min(DriftMetric.score).label("low"),
+            func.row_number()
+            .over(
+                partition_by=(DriftMetric.metric, DriftMetric.kind),
+                order_by=DriftMetric.window_end.desc(),
+            )
+            .label("rank"),
+        )
+        .where(
+            DriftMetric.deployment_id == deployment_id,
+            DriftMetric.metric.in_({r.metric for r in rules}),
+        )
+        .group_by(DriftMetric.metric, DriftMetric.kind, DriftMetric.window_end)
+        .subquery()
     )
-    if rule.drift_kind is not None:
-        stmt = stmt.where(DriftMetric.kind == rule.drift_kind)
-    return [float(v) for v in (await tx.session.scalars(stmt)).all()]
+    depth = max(r.evaluation_periods for r in rules)
+    stmt = (
+        select(per_window.c.metric, per_window.c.kind, per_window.c.window_end)
+        .add_columns(per_window.c.high, per_window.c.low)
+        .where(per_window.c.rank <= depth)
+        .order_by(per_window.c.window_end.desc())
+    )
+    out: _Windows = {}
+    for metric, kind, end, high, low in await tx.session.execute(stmt):
+        out.setdefault((metric, kind), []).append((end, float(high), float(low)))
+    return out
 
 
-async def _evaluate(tx: UnitOfWork, rule: AlertRule, deployment: Deployment) -> None:
-    values = await _periods(tx, rule, deployment.id)
+def _periods(rule: AlertRule, windows: _Windows) -> list[float]:
+    """The rule's value in each of the deployment's latest ``evaluation_periods`` windows
+    (a window holding several kinds counts once for a rule without a kind). Each kind's
+    latest windows include every window among the latest of all kinds, so these suffice."""
+    high = rule.operator in (Operator.GT, Operator.GTE)
+    merged: dict[datetime, float] = {}
+    for (metric, kind), rows in windows.items():
+        if metric != rule.metric or rule.drift_kind not in (None, kind):
+            continue
+        for end, top, bottom in rows:
+            value = top if high else bottom
+            seen = merged.get(end)
+            merged[end] = value if seen is None else (max if high else min)(seen, value)
+    latest = sorted(merged, reverse=True)[: rule.evaluation_periods]
+    return [merged[end] for end in latest]
+
+
+def _evaluate(
+    tx: UnitOfWork,
+    rule: AlertRule,
+    deployment: Deployment,
+    values: list[float],
+    open_alert: Alert | None,
+) -> None:
     compare = _COMPARE[rule.operator]
     breached = [compare(v, rule.threshold) for v in values]
-    open_alert = await tx.session.scalar(
-        select(Alert)
-        .where(
-            Alert.rule_id == rule.id,
-            Alert.deployment_id == deployment.id,
-            Alert.status.in_(_OPEN),
-        )
-        .limit(1)
-    )
     if open_alert is None and len(values) >= rule.evaluation_periods and all(breached):
         _fire(tx, rule, deployment, values[0])
     elif open_alert is not None and values and not breached[0]:

@@ -10,6 +10,9 @@ import re
 import uuid
 from typing import Any
 
+from sqlalchemy import ARRAY, bindparam, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
@@ -83,29 +86,31 @@ async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
         deployment = await fetch(
             ctx, s, Deployment, input.deployment_id, "Deployment", "deploymentId"
         )
+        now = utcnow()
         rows = [
-            DriftMetric(
-                id=uuid.uuid4(),
-                project_id=deployment.project_id,
-                deployment_id=deployment.id,
-                kind=item.kind,
-                metric=item.metric,
-                feature=item.feature,
-                score=item.score,
-                threshold=item.threshold,
-                detected=item.score > item.threshold if item.detected is None else item.detected,
-                window_start=item.window_start,
-                window_end=item.window_end,
-                report_key=None
+            {
+                "id": uuid.uuid4(),
+                "project_id": deployment.project_id,
+                "deployment_id": deployment.id,
+                "kind": item.kind,
+                "metric": item.metric,
+                "feature": item.feature,
+                "score": item.score,
+                "threshold": item.threshold,
+                "detected": item.score > item.threshold if item.detected is None else item.detected,
+                "window_start": item.window_start,
+                "window_end": item.window_end,
+                "report_key": None
                 if item.report_name is None
                 else drift_report_key(deployment.project_id, deployment.id, item.report_name),
-            )
+                "created_at": now,
+                "updated_at": now,
+            }
             for item in input.metrics
         ]
-        s.add_all(rows)
-        await s.flush()
-        await evaluate_alert_rules(tx, deployment, rows)
-        detected = sum(1 for r in rows if r.detected)
+        await insert_drift_metrics(s, rows)
+        await evaluate_alert_rules(tx, deployment, {(r["metric"], r["kind"]) for r in rows})
+        detected = sum(1 for r in rows if r["detected"])
         tx.audit(
             "drift.record",
             "Deployment",
@@ -126,6 +131,21 @@ async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
             },
         )
         return deployment.id
+
+
+async def insert_drift_metrics(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One INSERT per batch. On PostgreSQL the values travel as one array per column
+    (``unnest``): the statement is the same for any batch size, so it compiles once."""
+    if s.get_bind().dialect.name != "postgresql":
+        await s.execute(insert(DriftMetric).values(rows))
+        return
+    table = DriftMetric.__table__
+    columns = list(rows[0])
+    arrays = [
+        func.unnest(bindparam(c, [r[c] for r in rows], type_=ARRAY(table.c[c].type)))
+        for c in columns
+    ]
+    await s.execute(insert(DriftMetric).from_select(columns, select(*arrays)))
 
 
 def _check_rule(checks: Checks, input: Any) -> None:

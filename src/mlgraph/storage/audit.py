@@ -1,8 +1,17 @@
-"""The audit chain: append-only entries, each ``sha256(previous hash + canonical entry)``.
+"""The audit chains: append-only entries, each ``sha256(previous hash + canonical entry)``.
 
-Appends are serialized (a transaction-scoped advisory lock on PostgreSQL, the unit of work's
-write lock on SQLite) so concurrent mutations cannot fork the chain; ``seq`` is unique as a
-last line of defence. ``verify`` recomputes the chain and names the first entry that breaks it.
+There is one chain per project (``chain_id`` = the project's id) and one for entries without a
+project (:data:`PLATFORM_CHAIN`). Each chain's last link is its row in ``audit_head``; an append
+locks the heads it extends (``FOR UPDATE``, in chain order, in the caller's transaction), so
+appends to one chain are serialized and cannot fork it, while appends to different projects do
+not wait for each other. On SQLite the unit of work's write lock serializes every writer anyway.
+
+Entries written before the per-project chains (migration ``0007``) stay as they were, as the
+frozen :data:`LEGACY_CHAIN` (the old global chain, positions 1..n); every newer chain starts
+from its last hash, so rewriting the old entries breaks every chain after them too.
+
+``verify`` recomputes every chain and compares each with its head, and names the first entry
+(in global ``seq`` order) that breaks one.
 """
 
 from __future__ import annotations
@@ -10,27 +19,37 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlgraph.storage.models import AuditEntry
+from mlgraph.storage.models import AuditEntry, AuditHead
 from mlgraph.storage.types import utcnow
 
 GENESIS_HASH = "0" * 64
-#: pg_advisory_xact_lock key for appends ("mlgraph audit" as a number).
-_LOCK_KEY = 0x6D6C_6175_6469_74
+#: The global chain of the entries written before the per-project chains (frozen; the
+#: smallest id, so it is verified first).
+LEGACY_CHAIN = uuid.UUID(int=0)
+#: The chain of entries without a project (platform-level changes).
+PLATFORM_CHAIN = uuid.UUID(int=1)
+
+
+def chain_of(project_id: uuid.UUID | None) -> uuid.UUID:
+    return PLATFORM_CHAIN if project_id is None else project_id
 
 
 def audit_hash(prev_hash: str, entry_fields: Mapping[str, Any]) -> str:
-    """``sha256(prev_hash + canonical JSON of the entry)``: one link of the audit chain.
+    """``sha256(prev_hash + canonical JSON of the entry)``: one link of an audit chain.
 
-    ``entry_fields`` holds seq, actor, action, entity_type, entity_id, project_id, changes,
-    request_id and created_at (ids as UUID or str, ``created_at`` as an aware datetime).
+    ``entry_fields`` holds seq (the position in the chain), actor, action, entity_type,
+    entity_id, project_id, changes, request_id and created_at (ids as UUID or str,
+    ``created_at`` as an aware datetime).
     """
 
     def text_or_none(value: Any) -> str | None:
@@ -74,45 +93,102 @@ def _jsonable(value: Any) -> Any:
 async def append(
     session: AsyncSession, records: Sequence[AuditRecord], *, actor: str, request_id: str
 ) -> list[AuditEntry]:
-    """Append ``records`` to the chain inside the caller's transaction."""
-    if not records:
+    """Append ``records`` to their projects' chains inside the caller's transaction."""
+    return await append_entries(
+        session,
+        [
+            {
+                "actor": actor,
+                "action": r.action,
+                "entity_type": r.entity_type,
+                "entity_id": r.entity_id,
+                "project_id": r.project_id,
+                "changes": r.changes,
+                "request_id": request_id,
+                "created_at": utcnow(),
+            }
+            for r in records
+        ],
+    )
+
+
+async def append_entries(
+    session: AsyncSession, entries: Sequence[Mapping[str, Any]]
+) -> list[AuditEntry]:
+    """The one serializer: link ``entries`` (in the given order) to their chains' heads, under
+    the heads' locks. Each mapping holds what :func:`audit_hash` reads but ``seq`` (and may
+    name the entry's ``id``)."""
+    if not entries:
         return []
-    await serialize(session)
-    last = (
-        await session.execute(
-            select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-        )
-    ).first()
-    seq, prev = (last[0], last[1]) if last else (0, GENESIS_HASH)
-    entries = []
-    for record in records:
-        seq += 1
-        fields = {
-            "seq": seq,
-            "actor": actor,
-            "action": record.action,
-            "entity_type": record.entity_type,
-            "entity_id": record.entity_id,
-            "project_id": record.project_id,
-            "changes": _jsonable(record.changes),
-            "request_id": request_id,
-            "created_at": utcnow(),
-        }
+    heads = await _lock_heads(session, sorted({chain_of(e["project_id"]) for e in entries}))
+    next_seq = None if _is_postgres(session) else await _max_seq(session) + 1
+    rows = []
+    for entry in entries:
+        chain = chain_of(entry["project_id"])
+        position, prev = heads[chain]
+        fields = {**entry, "seq": position + 1, "changes": _jsonable(entry["changes"])}
+        fields.pop("id", None)
         digest = audit_hash(prev, fields)
-        entries.append(
-            AuditEntry(**fields, updated_at=fields["created_at"], prev_hash=prev, hash=digest)
+        heads[chain] = (position + 1, digest)
+        row = AuditEntry(
+            id=entry.get("id") or uuid.uuid4(),
+            chain_id=chain,
+            chain_seq=fields.pop("seq"),
+            **fields,
+            updated_at=fields["created_at"],
+            prev_hash=prev,
+            hash=digest,
         )
-        prev = digest
-    session.add_all(entries)
+        if next_seq is not None:  # SQLite: no sequences, one writer at a time
+            row.seq, next_seq = next_seq, next_seq + 1
+        rows.append(row)
+    session.add_all(rows)
     await session.flush()
-    return entries
+    for chain, (position, digest) in heads.items():
+        await session.execute(
+            update(AuditHead).where(AuditHead.chain_id == chain).values(seq=position, hash=digest)
+        )
+    return rows
 
 
-async def serialize(session: AsyncSession) -> None:
-    """Hold the appenders' lock until the transaction ends (PostgreSQL; SQLite's unit of work
-    already holds its write lock). Outbox rows inserted under it get positions in commit order."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+async def _lock_heads(
+    session: AsyncSession, chains: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, str]]:
+    """(position, hash) of each chain's head, locked until the transaction ends; a head that
+    does not exist yet is created at position 0 on the legacy chain's last hash."""
+    stmt = (
+        select(AuditHead.chain_id, AuditHead.seq, AuditHead.hash)
+        .where(AuditHead.chain_id.in_(chains))
+        .order_by(AuditHead.chain_id)
+        .with_for_update()
+    )
+    heads = {row.chain_id: (row.seq, row.hash) for row in await session.execute(stmt)}
+    missing = [c for c in chains if c not in heads]
+    if missing:
+        start = await genesis(session)
+        dialect_insert = postgresql.insert if _is_postgres(session) else sqlite.insert
+        await session.execute(
+            dialect_insert(AuditHead)
+            .values([{"chain_id": c, "seq": 0, "hash": start} for c in missing])
+            .on_conflict_do_nothing()
+        )
+        again = await session.execute(stmt.where(AuditHead.chain_id.in_(missing)))
+        heads.update({row.chain_id: (row.seq, row.hash) for row in again})
+    return heads
+
+
+async def genesis(session: AsyncSession) -> str:
+    """The hash a new chain starts from: the legacy chain's last, or all zeros."""
+    legacy = select(AuditHead.hash).where(AuditHead.chain_id == LEGACY_CHAIN)
+    return await session.scalar(legacy) or GENESIS_HASH
+
+
+async def _max_seq(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.max(AuditEntry.seq))) or 0)
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 @dataclass(frozen=True)
@@ -124,29 +200,91 @@ class ChainReport:
     reason: str = ""
 
 
+@dataclass
+class _Break:
+    seq: int | None  # global seq of the entry named (None: a head with no entry to name)
+    entry_id: uuid.UUID | None
+    reason: str
+
+    @property
+    def order(self) -> int:
+        return self.seq if self.seq is not None else 2**63
+
+
 async def verify(session: AsyncSession, *, batch: int = 1000) -> ChainReport:
-    """Recompute every link in seq order; report the first entry that does not match."""
-    prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    """Recompute every chain in position order and compare it with its head; report the first
+    entry (by ``seq``) that breaks a chain. ``checked`` counts the entries before it that hold."""
+    heads = {h.chain_id: (h.seq, h.hash) for h in await session.scalars(select(AuditHead))}
+    breaks: list[_Break] = []
+    good = array("q")
     stream = await session.stream_scalars(
-        select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=batch)
+        select(AuditEntry)
+        .order_by(AuditEntry.chain_id, AuditEntry.chain_seq)
+        .execution_options(yield_per=batch)
     )
+    legacy_head = heads.get(LEGACY_CHAIN)
+    start = GENESIS_HASH
+    chain: uuid.UUID | None = None
+    prev, position, broken = start, 0, False
     async for entry in stream:
-        reason = ""
-        if entry.seq != expected_seq:
-            reason = f"sequence gap: expected {expected_seq}, found {entry.seq}"
-        elif entry.prev_hash != prev:
-            reason = "prev_hash does not match the previous entry's hash"
-        elif audit_hash(prev, _fields(entry)) != entry.hash:
-            reason = "hash does not match the entry's content"
+        if entry.chain_id != chain:
+            if chain is not None:
+                _check_head(chain, position, prev, heads, broken, breaks)
+            if chain == LEGACY_CHAIN:  # every newer chain starts from its last hash
+                start = legacy_head[1] if broken and legacy_head else prev
+            chain, prev, position, broken = entry.chain_id, start, 0, False
+        if broken:
+            continue
+        reason = _link_error(entry, prev, position + 1)
         if reason:
-            return ChainReport(False, checked, entry.seq, entry.id, reason)
-        prev, expected_seq, checked = entry.hash, expected_seq + 1, checked + 1
-    return ChainReport(True, checked)
+            breaks.append(_Break(entry.seq, entry.id, reason))
+            broken = True
+            continue
+        good.append(entry.seq)
+        prev, position = entry.hash, position + 1
+    if chain is not None:
+        _check_head(chain, position, prev, heads, broken, breaks)
+    for orphan in heads:  # heads whose chain has no entry at all
+        breaks.append(_Break(None, None, f"chain {orphan} has a head but no entries"))
+    if not breaks:
+        return ChainReport(True, len(good))
+    first = min(breaks, key=lambda b: b.order)
+    checked = sum(1 for s in good if s < first.order)
+    return ChainReport(False, checked, first.seq, first.entry_id, first.reason)
+
+
+def _link_error(entry: AuditEntry, prev: str, position: int) -> str:
+    if entry.chain_id not in (LEGACY_CHAIN, chain_of(entry.project_id)):
+        return "entry is not in its project's chain"
+    if entry.chain_seq != position:
+        return f"sequence gap: expected {position}, found {entry.chain_seq}"
+    if entry.prev_hash != prev:
+        return "prev_hash does not match the previous entry's hash"
+    if audit_hash(prev, _fields(entry)) != entry.hash:
+        return "hash does not match the entry's content"
+    return ""
+
+
+def _check_head(
+    chain: uuid.UUID,
+    position: int,
+    last_hash: str,
+    heads: dict[uuid.UUID, tuple[int, str]],
+    broken: bool,
+    breaks: list[_Break],
+) -> None:
+    """A verified chain must end where its head says (entries removed from its end)."""
+    head = heads.pop(chain, None)
+    if broken or (chain == LEGACY_CHAIN and head is None):
+        return
+    if head != (position, last_hash):
+        found = "no head" if head is None else f"its head at position {head[0]}"
+        breaks.append(_Break(None, None, f"chain {chain} ends at {position}, {found}"))
 
 
 def _fields(entry: AuditEntry) -> dict[str, Any]:
     return {
-        "seq": entry.seq,
+        "seq": entry.chain_seq,
         "actor": entry.actor,
         "action": entry.action,
         "entity_type": entry.entity_type,

@@ -7,7 +7,11 @@
 
 Leaving the block commits everything; an exception anywhere rolls all of it back. SQLite
 allows one writer at a time, so on SQLite units of work take a per-engine lock for their
-whole transaction (no read-then-upgrade deadlocks, no forked audit chain).
+whole transaction (no read-then-upgrade deadlocks, no forked audit chain). On PostgreSQL the
+audit entries lock only their projects' chain heads (``storage.audit``); outbox events are
+inserted last, under a transaction-scoped advisory lock held through the commit, so stream
+positions follow commit order (the one moment writes to different projects still take turns:
+one INSERT and the commit).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.storage import audit
@@ -131,6 +136,18 @@ def write_lock(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
     return lock
 
 
+#: pg_advisory_xact_lock key of outbox inserts ("mlgraph outbox" as a number).
+_OUTBOX_LOCK_KEY = 0x6D6C_6F75_7462_6F78
+
+
+async def order_outbox(session: AsyncSession) -> None:
+    """Hold the outbox lock until the transaction ends (PostgreSQL; SQLite's unit of work
+    already holds its write lock): events inserted under it get positions in commit order,
+    which the live stream's cursors rely on."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _OUTBOX_LOCK_KEY})
+
+
 def on_outbox_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Callable[[], None]:
     """Call ``callback`` after each unit of work on ``engine`` that committed outbox events
     (the live dispatcher's wake-up). Returns a function that removes it."""
@@ -149,10 +166,10 @@ async def unit_of_work(
         yield tx
         await session.flush()
         await audit.append(session, tx.audits, actor=actor, request_id=request_id)
-        if tx.events and not tx.audits:
-            await audit.serialize(session)  # outbox positions follow commit order
-        session.add_all(tx.events)
-        await session.flush()
+        if tx.events:
+            await order_outbox(session)
+            session.add_all(tx.events)
+            await session.flush()
     if tx.events:
         for callback in list(_COMMIT_CALLBACKS.get(engine.sync_engine, ())):
             callback()

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 typed models, one module per domain. Importing this registers every table."""
 
-from mlgraph.storage.models.audit import AuditEntry
+from mlgraph.storage.models.audit import AuditEntry, AuditHead
 from mlgraph.storage.models.auth import ApiKey
 from mlgraph.storage.models.deployments import Deployment, DeploymentEvent, DeploymentTarget
 from mlgraph.storage.models.events import OutboxEvent
@@ -29,6 +29,7 @@ __all__ = [
     "ApiKey",
     "Artifact",
     "AuditEntry",
+    "AuditHead",
     "Deployment",
     "DeploymentEvent",
     "DeploymentTarget",

@@ -1,0 +1,292 @@
+"""Benchmark: the write path on PostgreSQL against pgbench TPC-B measured in the same run.
+
+Not a test: it prints figures (``make bench-writes``). In one run it measures:
+
+    pgbench       TPC-B (``pgbench -i -s 10``, 8 clients, 2 threads) on a database of its own:
+                  the machine's reference for small transactions
+    one-metric    ``recordDriftMetrics`` with one metric per call, round-robin over one deployment
+                  in each of 10 projects (so every call evaluates that project's alert rules)
+    batch-1000    ``recordDriftMetrics`` with 1,000 metrics per call, same deployments
+
+mlgraph runs as a real server with 2 workers on a database of its own (created, migrated and
+bulk-seeded with ``seed_bulk(projects=10)`` once, then reused), loaded by ``wrk`` with 8
+connections (bench/wrk_writes.lua: bodies round-robin; an answer with errors or userErrors counts
+as failed). After the load, the audit chain is verified (``mlgraph audit verify``'s check), so
+the figures are for writes that kept it intact. Only ratios from one run mean anything on a
+shared machine. Examples:
+
+    make bench-writes
+    .venv/bin/python bench/writes.py --seconds 30 --workloads one-metric
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import compare  # noqa: E402 (bench/compare.py: server processes, CPU from /proc)
+
+BENCH = compare.BENCH
+PG = f"postgresql://postgres@{compare.PG_HOST}:{compare.PG_PORT}"
+MUTATION = (
+    "mutation Record($input: RecordDriftMetricsInput!) "
+    "{ recordDriftMetrics(input: $input) { count userErrors { code field } } }"
+)
+TARGETS = {"one-metric": (500.0, 100.0), "batch-1000": (50_000.0, None)}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    metrics_per_call: int
+    description: str
+
+
+WORKLOADS = {
+    w.name: w
+    for w in [
+        Workload("one-metric", 1, "recordDriftMetrics, 1 metric per call, 10 projects"),
+        Workload("batch-1000", 1000, "recordDriftMetrics, 1,000 metrics per call, 10 projects"),
+    ]
+}
+
+
+# --- the databases --------------------------------------------------------------------------
+
+
+async def prepare(db: str, projects: int) -> list[str]:
+    """Create, migrate and bulk-seed ``db`` once; one deployment's global id per project."""
+    admin = await asyncpg.connect(f"{PG}/postgres")
+    try:
+        await admin.execute("SELECT pg_advisory_lock($1)", compare.SEED_LOCK)
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
+            await admin.execute(f'CREATE DATABASE "{db}"')
+        from mlgraph.migrations import upgrade
+        from mlgraph.seed import seed_bulk, seed_is_empty
+        from mlgraph.settings import Settings
+        from mlgraph.storage.db import create_engine, create_sessions
+
+        url = f"postgresql+asyncpg://postgres@{compare.PG_HOST}:{compare.PG_PORT}/{db}"
+        await asyncio.to_thread(upgrade, url)
+        engine = create_engine(Settings(database_url=url))
+        try:
+            sessions = create_sessions(engine)
+            if await seed_is_empty(sessions):
+                print(f"seeding {projects} projects into {db} (once) ...", flush=True)
+                print(await seed_bulk(sessions, projects=projects), flush=True)
+        finally:
+            await engine.dispose()
+    finally:
+        await admin.execute("SELECT pg_advisory_unlock($1)", compare.SEED_LOCK)
+        await admin.close()
+    conn = await asyncpg.connect(f"{PG}/{db}")
+    try:
+        rows = await conn.fetch(
+            "SELECT DISTINCT ON (d.project_id) d.id FROM deployment d "
+            "JOIN project p ON p.id = d.project_id "
+            "ORDER BY d.project_id, d.created_at, d.id LIMIT $1",
+            projects,
+        )
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    from mlgraph.ids import encode_global_id
+
+    return [encode_global_id("Deployment", row["id"]) for row in rows]
+
+
+def pgbench(db: str, seconds: float, clients: int) -> tuple[float, float]:
+    """TPC-B on its own database: (transactions/s, mean latency ms)."""
+    base = ["-h", compare.PG_HOST, "-p", str(compare.PG_PORT), "-U", "postgres"]
+    subprocess.run(["dropdb", *base, "--if-exists", db], check=True)  # noqa: S603, S607
+    subprocess.run(["createdb", *base, db], check=True)  # noqa: S603, S607
+    init = ["pgbench", *base, "-i", "-s", "10", "-q", db]
+    subprocess.run(init, check=True, capture_output=True)  # noqa: S603
+    run = ["pgbench", *base, "-c", str(clients), "-j", "2", "-T", f"{seconds:g}", db]
+    done = subprocess.run(run, check=True, capture_output=True, text=True)  # noqa: S603
+    tps = re.search(r"tps = ([\d.]+) \(without initial", done.stdout)
+    latency = re.search(r"latency average = ([\d.]+) ms", done.stdout)
+    if tps is None or latency is None:
+        raise RuntimeError(f"cannot read pgbench's output:\n{done.stdout}\n{done.stderr}")
+    return float(tps.group(1)), float(latency.group(1))
+
+
+# --- the load -------------------------------------------------------------------------------
+
+
+def bodies(workload: Workload, deployments: list[str], count: int = 40) -> list[bytes]:
+    """``count`` request bodies, round-robin over the deployments, each its own window."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    out = []
+    for n in range(count):
+        end = start + timedelta(minutes=n + 1)
+        metrics = [
+            {
+                "kind": "DATA",
+                "metric": "psi",
+                "feature": f"feature_{i}",
+                "score": round(0.05 + (n * 7 + i) % 30 / 100, 4),
+                "threshold": 0.2,
+                "windowStart": (end - timedelta(minutes=1)).isoformat(),
+                "windowEnd": end.isoformat(),
+            }
+            for i in range(workload.metrics_per_call)
+        ]
+        variables = {"input": {"deploymentId": deployments[n % len(deployments)], "metrics": metrics}}
+        body = {"query": MUTATION, "variables": variables}
+        out.append(json.dumps(body, separators=(",", ":")).encode())
+    return out
+
+
+def wrk(url: str, payloads: list[bytes], auth: str, seconds: float, clients: int) -> compare.Load:
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as f:
+        f.write(b"\n".join(payloads) + b"\n")
+        f.flush()
+        env = {**compare.os.environ, "BENCH_BODIES_FILE": f.name, "BENCH_AUTHORIZATION": auth}
+        cmd = ["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds:g}s", "--latency"]
+        cmd += ["--timeout", "60s", "-s", str(BENCH / "wrk_writes.lua"), url]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)  # noqa: S603
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    r = json.loads(line.removeprefix("BENCH "))
+    return compare.Load(
+        requests=r["requests"],
+        seconds=r["duration_us"] / 1e6,
+        p50_ms=r["p50_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000,
+        failed=r["failed"] + r["socket_errors"],
+        in_flight=clients,
+    )
+
+
+async def probe(run: compare.Running, payload: bytes, auth: str) -> None:
+    """One call must take effect, or the load would measure refusals."""
+    async with compare.httpx.AsyncClient(timeout=60) as client:
+        headers = {"authorization": auth, "content-type": "application/json"}
+        answer = await client.post(run.url, content=payload, headers=headers)
+    data = answer.json()
+    if answer.status_code != 200 or "errors" in data or data["data"]["recordDriftMetrics"][
+        "userErrors"
+    ]:
+        raise RuntimeError(f"the probe call failed: {answer.status_code} {answer.text[:2000]}")
+
+
+async def measure(
+    run: compare.Running, workload: Workload, deployments: list[str], auth: str, args: argparse.Namespace
+) -> compare.Load:
+    payloads = bodies(workload, deployments)
+    await probe(run, payloads[0], auth)
+    await asyncio.to_thread(wrk, run.url, payloads, auth, args.warmup, args.clients)
+    await compare.wait_idle(run.process.pid)
+    server_before = compare.cpu_seconds(group=run.process.pid)
+    db_before = compare.cpu_seconds(pids=await compare.backend_pids(args.database))
+    load = await asyncio.to_thread(wrk, run.url, payloads, auth, args.seconds, args.clients)
+    await compare.wait_idle(run.process.pid)
+    server_after = compare.cpu_seconds(group=run.process.pid)
+    db_after = compare.cpu_seconds(pids=await compare.backend_pids(args.database))
+    load.server_cpu_s = sum(v - server_before.get(k, 0) for k, v in server_after.items())
+    load.db_cpu_s = sum(v - db_before.get(k, 0) for k, v in db_after.items())
+    return load
+
+
+async def verify_chain(db: str) -> str:
+    from mlgraph.settings import Settings
+    from mlgraph.storage import audit
+    from mlgraph.storage.db import create_engine, create_sessions
+
+    url = f"postgresql+asyncpg://postgres@{compare.PG_HOST}:{compare.PG_PORT}/{db}"
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with create_sessions(engine)() as s:
+            report = await audit.verify(s)
+    finally:
+        await engine.dispose()
+    if report.ok:
+        return f"audit chain verifies ({report.checked:,} entries)"
+    return f"AUDIT CHAIN BROKEN at seq {report.broken_seq}: {report.reason}"
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def report(
+    loads: dict[str, compare.Load], reference: tuple[float, float], args: argparse.Namespace
+) -> None:
+    tps, latency = reference
+    print()
+    print(f"| workload | calls/s | metrics/s | p50 ms | p99 ms | failed | server CPU ms/call "
+          f"| PostgreSQL CPU ms/call | vs pgbench |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"| pgbench TPC-B ({args.clients} clients) | {tps:,.0f} | | {latency:.1f} (mean) "
+          "| | | | | 1.00× |")
+    for name, load in loads.items():
+        w = WORKLOADS[name]
+        print(
+            f"| {name} | {load.rps:,.1f} | {load.rps * w.metrics_per_call:,.0f} "
+            f"| {load.p50_ms:.1f} | {load.p99_ms:.1f} | {load.failed} "
+            f"| {load.per_request_ms(load.server_cpu_s)} | {load.per_request_ms(load.db_cpu_s)} "
+            f"| {load.rps / tps:.3f}× |"
+        )
+    print()
+    if "one-metric" in loads:
+        load = loads["one-metric"]
+        rate, p99 = TARGETS["one-metric"]
+        ok = load.rps >= rate and load.p99_ms <= (p99 or 0) and not load.failed
+        print(f"target one-metric ≥ {rate:.0f} mutations/s with p99 ≤ {p99:.0f} ms: "
+              f"{compare.verdict(ok)} ({load.rps:,.1f}/s, p99 {load.p99_ms:.1f} ms)")
+    if "batch-1000" in loads:
+        load = loads["batch-1000"]
+        rate, _ = TARGETS["batch-1000"]
+        ok = load.rps * 1000 >= rate and not load.failed
+        print(f"target batch-1000 ≥ {rate:,.0f} metrics/s: {compare.verdict(ok)} "
+              f"({load.rps * 1000:,.0f}/s)")
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--database", default="mlgraph_bench_writes")
+    parser.add_argument("--pgbench-database", default="mlgraph_bench_pgbench")
+    parser.add_argument("--projects", type=int, default=10)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
+    args = parser.parse_args()
+    for tool in ("wrk", "pgbench", "createdb"):
+        if compare.shutil.which(tool) is None:
+            raise SystemExit(f"bench/writes.py needs {tool} on PATH")
+    with compare.stage("databases"):
+        deployments = await prepare(args.database, args.projects)
+    with compare.stage(f"pgbench TPC-B, {args.clients} clients, {args.seconds:g} s"):
+        reference = await asyncio.to_thread(
+            pgbench, args.pgbench_database, args.seconds, args.clients
+        )
+    auth = f"Bearer {compare.admin_token()}"
+    peer = compare.Peer("writes", f"mlgraph, {args.workers} workers", "mlgraph", args.workers)
+    loads: dict[str, compare.Load] = {}
+    async with compare.running(peer, args.database, compare.PG_PORT, None) as run:
+        for name in args.workloads:
+            with compare.stage(f"{name}: {WORKLOADS[name].description}, {args.clients} clients"):
+                loads[name] = await measure(run, WORKLOADS[name], deployments, auth, args)
+    with compare.stage("audit chain"):
+        chain = await verify_chain(args.database)
+    report(loads, reference, args)
+    print(chain)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
