@@ -10,7 +10,7 @@ ENTITIES = (
         "audit",
         "A record of one change: who did what to which object, chained by hashes.",
         fields(
-            seq="Position in the chain (gapless, increasing).",
+            seq="Position in the global order of entries (increasing; it may skip numbers).",
             actor="Principal that made the change.",
             action="What was done, e.g. `model_version.transition`.",
             entity_type="GraphQL type of the changed object.",
