@@ -88,9 +88,9 @@ class Page:
             raise AssertionError(f"{expression}: {answer['exceptionDetails']}")
         return answer["result"].get("value")
 
-    async def wait_for(self, expression: str, timeout: float = 15.0) -> Any:
+    async def wait_for(self, expression: str, within: float = 15.0) -> Any:
         """Poll ``expression`` until it is truthy; fail with the last value and the console."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         value: Any = None
         while asyncio.get_running_loop().time() < deadline:
             value = await self.evaluate(expression)
@@ -98,15 +98,14 @@ class Page:
                 return value
             await asyncio.sleep(0.1)
         raise AssertionError(
-            f"timed out after {timeout}s waiting for {expression!r} (last: {value!r}); "
+            f"timed out after {within}s waiting for {expression!r} (last: {value!r}); "
             f"console: {self.console[-10:]}"
         )
 
     async def screenshot(self, name: str) -> Path:
         shot = await self.call("Page.captureScreenshot", format="png")
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        path.write_bytes(base64.b64decode(shot["data"]))
+        await asyncio.to_thread(_write, path, base64.b64decode(shot["data"]))
         return path
 
     def on_event(self, method: str, params: dict[str, Any]) -> None:
@@ -115,7 +114,9 @@ class Page:
         elif method == "Network.webSocketCreated":
             self.requests.append(params["url"])
         elif method == "Runtime.consoleAPICalled":
-            self.console.append(" ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+            self.console.append(
+                " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
+            )
         elif method == "Runtime.exceptionThrown":
             self.console.append(str(params["exceptionDetails"]))
 
@@ -152,7 +153,9 @@ class Browser:
 
     async def new_page(self) -> Page:
         target = await self.call("Target.createTarget", url="about:blank")
-        attached = await self.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)
+        attached = await self.call(
+            "Target.attachToTarget", targetId=target["targetId"], flatten=True
+        )
         page = Page(self, attached["sessionId"])
         self.pages[page.session] = page
         for domain in ("Network.enable", "Page.enable", "Runtime.enable"):
@@ -164,7 +167,8 @@ class Browser:
 async def chromium() -> AsyncIterator[Browser]:
     """A fresh headless Chromium with its own profile, stopped (and its profile removed) after."""
     profile = tempfile.mkdtemp(prefix="mlgraph-chromium-")
-    process = subprocess.Popen(
+    process = await asyncio.to_thread(
+        subprocess.Popen,
         [chromium_path(), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -206,3 +210,8 @@ def _drain(process: subprocess.Popen[str]) -> None:
     assert process.stderr is not None
     for _ in process.stderr:
         pass
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     db_statement_timeout_s: float = Field(default=30.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000
+    url: str = Field(
+        default="",
+        description=(
+            "Where clients find this server (`mlgraph demo simulate`, the examples, the URLs "
+            "`mlgraph serve` prints); default http://127.0.0.1:PORT."
+        ),
+    )
     graphiql: bool = True
     dev_sign_in: bool = Field(
         default=True,
@@ -231,6 +238,11 @@ class Settings(BaseSettings):
     def artifact_dir(self) -> Path:
         """Local object-store directory for the embedded default."""
         return self.data_dir / "objects"
+
+    @property
+    def client_url(self) -> str:
+        """``url``, or this machine's address of ``port`` (whatever ``host`` binds)."""
+        return (self.url or f"http://127.0.0.1:{self.port}").rstrip("/")
 
     @property
     def effective_public_url(self) -> str:

@@ -41,9 +41,9 @@ from strawberry.subscriptions import (
 )
 from strawberry.types.execution import ExecutionResult
 
+from mlgraph.app import pages
 from mlgraph.app.compiled import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
 from mlgraph.app.sse import LineFeedSSETransport
-from mlgraph.app import pages
 from mlgraph.app.websockets import LimitedWebSocketAdapter
 from mlgraph.auth.backends import (
     Authenticator,
