@@ -78,7 +78,11 @@ class Page:
         return await self.browser.call(method, session=self.session, **params)
 
     async def goto(self, url: str) -> None:
+        """Navigate, and wait until the document (and its scripts) loaded."""
         await self.call("Page.navigate", url=url)
+        await self.wait_for(
+            f"location.href.startsWith({url!r}) && document.readyState === 'complete'"
+        )
 
     async def evaluate(self, expression: str) -> Any:
         answer = await self.call(
@@ -176,7 +180,8 @@ async def chromium() -> AsyncIterator[Browser]:
     )
     try:
         url = await asyncio.to_thread(_devtools_url, process)
-        threading.Thread(target=_drain, args=(process,), daemon=True).start()
+        drain = threading.Thread(target=_drain, args=(process,), daemon=True)
+        drain.start()
         async with connect(url, max_size=None) as ws:
             browser = Browser(ws)
             try:
@@ -186,11 +191,13 @@ async def chromium() -> AsyncIterator[Browser]:
     finally:
         process.terminate()
         try:
-            process.wait(10)
+            await asyncio.to_thread(process.wait, 10)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+            await asyncio.to_thread(process.wait)
+        if process.stderr is not None:
+            process.stderr.close()
+        await asyncio.to_thread(shutil.rmtree, profile, ignore_errors=True)
 
 
 def _devtools_url(process: subprocess.Popen[str]) -> str:
