@@ -47,7 +47,7 @@ class Served:
     async def data(self, query: str, variables: dict[str, Any] | None = None) -> Any:
         headers = await asyncio.to_thread(self.admin_headers)
         async with httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30) as client:
-            body = (await client.post("/graphql", json={"query": query, "variables": variables}))
+            body = await client.post("/graphql", json={"query": query, "variables": variables})
             answer = body.json()
         assert "errors" not in answer, answer
         return answer["data"]
@@ -65,7 +65,9 @@ def embedded_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
 async def mlgraph_serve(data_dir: Path, *args: str, **extra: str) -> AsyncIterator[Served]:
     """Migrate, seed the demo, serve (with ``args``); stopped with SIGTERM afterwards."""
     port = free_port()
-    served = Served(f"http://127.0.0.1:{port}", embedded_env(data_dir, port, **extra), data_dir / "serve.log")
+    served = Served(
+        f"http://127.0.0.1:{port}", embedded_env(data_dir, port, **extra), data_dir / "serve.log"
+    )
     for step in (("db", "upgrade"), ("seed", "--demo")):
         done = await asyncio.to_thread(served.cli, *step)
         assert done.returncode == 0, done.stderr
