@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.run-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NPM_STAMP := federation/node_modules/.installed-$(shell cat federation/package-lock.json | cksum | cut -d' ' -f1)
 
 .PHONY: run test check schema bench clean simulate browser federation federation-deps supergraph
@@ -12,7 +13,13 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $@
+	rm -f $(VENV)/.installed-* $(VENV)/.run-installed-* && touch $@ $(RUN_STAMP)
+
+# `make run` needs only the runtime dependencies (half the download of the dev extras)
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.run-installed-* && touch $@
 
 # @apollo/composition and @graphql-hive/gateway, exactly as federation/package-lock.json pins them
 $(NPM_STAMP): federation/package-lock.json
@@ -24,13 +31,13 @@ federation-deps: $(NPM_STAMP)
 
 ## run: embedded default (SQLite + local artifact dir), migrated, demo data, the dashboard and
 ## GraphiQL (signed in as the demo admin) on MLGRAPH_PORT (8000), and the simulator moving the demo
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/mlgraph db upgrade
 	$(BIN)/mlgraph seed --demo
 	$(BIN)/mlgraph serve --simulate
 
 ## simulate: a simulated runner moving jobs and posting drift against a running server
-simulate: $(STAMP)
+simulate: $(RUN_STAMP)
 	$(BIN)/mlgraph demo simulate
 
 ## browser: Debian's Chromium for the browser tests (installed with apt-get when run as root)
