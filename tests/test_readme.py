@@ -110,3 +110,10 @@ async def test_the_compiled_path_curl_example_runs(db: Backend) -> None:
     assert done.returncode == 0, done.stderr
     assert "x-mlgraph-plan: compiled" in done.stdout.lower()
     assert "plan: compiled" in done.stdout  # mlgraph explain's first line
+
+
+def test_the_configuration_table_is_one_piece() -> None:
+    section = README.partition("## Configuration")[2].partition("\n## ")[0]
+    rows = [i for i, line in enumerate(section.splitlines()) if line.startswith("|")]
+    assert rows == list(range(rows[0], rows[0] + len(rows)))  # no paragraph inside
+    assert any("MLGRAPH_LIVE_BROKER" in line for line in section.splitlines())
