@@ -5,6 +5,9 @@ anywhere but this machine. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlgraph.app.pages import dev_headers, operations
+from mlgraph.app.pages import STATIC, dev_headers, operations
 from mlgraph.settings import Settings
 from tests.browser import Page, chromium, off_loopback
 from tests.served import Served, mlgraph_serve
@@ -195,3 +198,14 @@ def test_graphiql_tabs_are_the_operations_the_tour_first_subscriptions_last() ->
     live = [n for n in names if n.startswith("live/")]
     assert live
     assert names[-len(live) :] == live
+
+
+def test_the_vendored_assets_are_the_packed_ones() -> None:
+    """Each gzipped file under static/vendor/ is, unpacked, the file scripts/vendor-assets.sh
+    took from its npm package (sha256 in manifest.json)."""
+    vendor = STATIC / "vendor"
+    manifest = json.loads((vendor / "manifest.json").read_text())
+    assert set(manifest) == {p.name.removesuffix(".gz") for p in vendor.glob("*.gz")}
+    for name, entry in manifest.items():
+        data = gzip.decompress((vendor / f"{name}.gz").read_bytes())
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], name

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 import mlgraph
 from mlgraph.auth.local_issuer import issue_token
@@ -121,3 +122,12 @@ def _caching(parts: list[str]) -> dict[str, str]:
     if parts[0] == "vendor":
         return {"cache-control": "public, max-age=86400"}
     return {"cache-control": "no-cache"}
+
+
+def routes(*, with_dashboard: bool) -> list[Route]:
+    """``/static/`` always (GraphiQL's assets); ``/`` on the combined schema only (a subgraph
+    lacks most of the fields the dashboard reads)."""
+    found = [Route("/static/{path:path}", static, methods=["GET", "HEAD"])]
+    if with_dashboard:
+        found.append(Route("/", dashboard))
+    return found
