@@ -165,8 +165,11 @@ class Simulation:
         self.counts["updated"] += 1
 
     async def _drift(self, slug: str, deployment_id: str, name: str) -> None:
-        start = self.windows.get(deployment_id) or datetime.now(UTC).replace(microsecond=0)
-        self.windows[deployment_id] = end = start + timedelta(minutes=10)
+        # windows follow the clock (from the last one's end to now), never into the future by
+        # more than a second a batch, however fast the simulation runs
+        now = datetime.now(UTC).replace(microsecond=0)
+        start = self.windows.get(deployment_id) or now - timedelta(minutes=10)
+        self.windows[deployment_id] = end = max(now, start + timedelta(seconds=1))
         score = round(self.rng.choice([0.05, 0.1, 0.15, 0.35, 0.5]), 2)
         metrics = [
             {
