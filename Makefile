@@ -4,15 +4,22 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.run-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NPM_STAMP := federation/node_modules/.installed-$(shell cat federation/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: run test check schema bench bench-writes clean simulate federation federation-deps supergraph
+.PHONY: run test check schema bench bench-writes clean simulate browser federation federation-deps supergraph
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $@
+	rm -f $(VENV)/.installed-* $(VENV)/.run-installed-* && touch $@ $(RUN_STAMP)
+
+# `make run` needs only the runtime dependencies (half the download of the dev extras)
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.run-installed-* && touch $@
 
 # @apollo/composition and @graphql-hive/gateway, exactly as federation/package-lock.json pins them
 $(NPM_STAMP): federation/package-lock.json
@@ -22,18 +29,22 @@ $(NPM_STAMP): federation/package-lock.json
 ## federation-deps: the federation's Node packages (npm ci into federation/node_modules)
 federation-deps: $(NPM_STAMP)
 
-## run: embedded default (SQLite + local artifact dir), migrated, demo data, GraphiQL on :8000
-run: $(STAMP)
+## run: embedded default (SQLite + local artifact dir), migrated, demo data, the dashboard and
+## GraphiQL (signed in as the demo admin) on MLGRAPH_PORT (8000), and the simulator moving the demo
+run: $(RUN_STAMP)
 	$(BIN)/mlgraph db upgrade
 	$(BIN)/mlgraph seed --demo
-	@echo "GraphiQL: http://127.0.0.1:8000/graphql"
-	@echo "Paste into GraphiQL's Headers tab (platform admin, 12 h):"
-	@$(BIN)/mlgraph token --user admin@example.com --role admin --header
-	$(BIN)/mlgraph serve
+	$(BIN)/mlgraph serve --simulate
 
-## simulate: a simulated runner moving jobs and posting drift against `make run` (live demo)
-simulate: $(STAMP)
+## simulate: a simulated runner moving jobs and posting drift against a running server
+simulate: $(RUN_STAMP)
 	$(BIN)/mlgraph demo simulate
+
+## browser: Debian's Chromium for the browser tests (installed with apt-get when run as root)
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; } \
+		|| echo "no chromium: the browser tests will fail; install it with: apt-get install chromium"
 
 ## federation: the federated topology (subgraphs + Hive Gateway on :4100), migrated, demo data
 federation: $(STAMP) $(NPM_STAMP)
@@ -48,7 +59,7 @@ supergraph: $(NPM_STAMP)
 	node federation/compose.mjs
 
 ## test: the whole suite on SQLite and PostgreSQL (PostgreSQL required: it fails, never skips)
-test: $(STAMP) $(NPM_STAMP)
+test: $(STAMP) $(NPM_STAMP) browser
 	$(BIN)/pytest
 
 ## check: format, lint, types

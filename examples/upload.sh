@@ -2,8 +2,9 @@
 # Upload a file as a model version's weights with curl: declare it, PUT the bytes to the
 # presigned URL, complete (the server checks size and SHA-256), and get a download URL.
 # Usage: MLGRAPH_TOKEN=... examples/upload.sh <ModelVersion id> <file>
+# The server: MLGRAPH_URL, else http://127.0.0.1:$MLGRAPH_PORT (8000), as `mlgraph serve` prints it.
 set -euo pipefail
-API=${MLGRAPH_URL:-http://127.0.0.1:8000}/graphql
+API=${MLGRAPH_URL:-http://127.0.0.1:${MLGRAPH_PORT:-8000}}/graphql
 VERSION=$1 FILE=$2
 
 gql() { # gql QUERY VARIABLES: POST one operation, print the answer, fail on any error

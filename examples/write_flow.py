@@ -5,6 +5,9 @@ promote it, deploy it, canary a second version, promote that, roll back.
     .venv/bin/python examples/write_flow.py                  # against `make run`
     .venv/bin/python examples/write_flow.py http://host:8000  # elsewhere
 
+The server is the argument, else MLGRAPH_URL, else http://127.0.0.1:$MLGRAPH_PORT (8000): the
+same setting `make run` and `mlgraph serve` follow.
+
 Every GraphQL document below is quoted verbatim in README.md (a test keeps the two equal and
 runs this script against a live server).
 """
@@ -162,11 +165,18 @@ class Flow:
         return version_id
 
 
+def server_url() -> str:
+    """MLGRAPH_URL, else this machine at MLGRAPH_PORT (as `mlgraph serve` prints it)."""
+    port = os.environ.get("MLGRAPH_PORT", "8000")
+    return os.environ.get("MLGRAPH_URL") or f"http://127.0.0.1:{port}"
+
+
 def main(
-    base_url: str = "http://127.0.0.1:8000",
+    base_url: str | None = None,
     slug: str = "fraud-detection",
     token: str | None = None,
 ) -> dict[str, Any]:
+    base_url = base_url or server_url()
     token = token or os.environ["MLGRAPH_TOKEN"]
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base_url, timeout=30, headers=headers) as client:

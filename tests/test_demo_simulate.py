@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from gql import GraphQLRequest
@@ -14,6 +15,7 @@ from mlgraph.demo import simulate
 from mlgraph.seed import seed_demo
 from tests.conftest import ADMIN, Backend, truncate
 from tests.live import TRANSPORT_WS, instance, subscribed, ws_client
+from tests.served import mlgraph_serve
 
 PROJECT_JOBS = "subscription($p: ID!) { jobUpdated(projectId: $p) { status job { id } } }"
 
@@ -116,3 +118,42 @@ async def test_demo_simulate_command_runs_against_a_server(backend: Backend) -> 
     done = await asyncio.to_thread(simulate_command, env, *args)
     assert done.returncode == 1
     assert done.stderr.startswith("Error: cannot reach")
+
+
+DEMO_SLUGS = {
+    "churn-prediction",
+    "credit-risk",
+    "demand-forecasting",
+    "fraud-detection",
+    "search-ranking",
+    "support-triage",
+}
+
+
+async def test_the_demo_simulator_runs_long_against_a_real_server(tmp_path: Path) -> None:
+    """Issue 13: `make run`'s simulator, as it runs there (a real `mlgraph serve` process on the
+    embedded default, the CLI beside it): hundreds of steps without an error, every demo
+    project driven, one printed line per action."""
+    async with mlgraph_serve(tmp_path) as served:
+        args = ("demo", "simulate", "--interval", "0", "--ticks", "200", "--seed", "13")
+        done = await asyncio.to_thread(served.cli, *args, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines = done.stdout.splitlines()
+        assert lines[0] == f"simulating against {served.url} (Ctrl-C to stop)"
+        counts = dict(pair.split("=") for pair in lines[-1].split())
+        actions = lines[1:-1]
+        rules = [a for a in actions if "created alert rule" in a]
+        assert len(actions) == len(rules) + sum(
+            int(counts[k]) for k in ("started", "updated", "drift")
+        )
+        assert {a.split()[1].rstrip(":") for a in actions} == DEMO_SLUGS
+        assert int(counts["finished"]) > 15
+        assert any("SUCCEEDED" in a for a in actions)
+        assert not any("lets go" in a for a in actions)  # nobody else touched its jobs
+        fired = await served.data(LATEST_ALERT_RULES)
+        rule_names = {a["rule"]["name"] for a in fired["alerts"]["nodes"] if a["rule"]}
+        assert "simulated psi" in rule_names  # its drift fired the rule it set up
+
+
+LATEST_ALERT_RULES = """{ alerts(first: 50, orderBy: {field: FIRED_AT, direction: DESC}) {
+  nodes { rule { name } } } }"""

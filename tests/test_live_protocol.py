@@ -271,13 +271,14 @@ async def test_only_events_of_projects_one_has_a_role_in_are_pushed(app: Instanc
 
 
 async def test_graphiql_sends_its_headers_in_connection_init(server: Instance) -> None:
-    # GraphiQL's Headers tab (kept in localStorage) becomes the connection_init payload, so
-    # subscriptions run in GraphiQL authenticate like its queries. (Checked on the page the
-    # server serves; no browser runs here.)
+    # GraphiQL's headers (the dev sign-in's and the tab's) become the connection_init payload,
+    # so subscriptions run in GraphiQL authenticate like its queries. (Checked here on the
+    # script the server serves; tests/test_front_door.py runs one in a browser.)
     page = await server.client.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200
-    assert "wsConnectionParams: () =>" in page.text
-    assert "localStorage.getItem('graphiql:headers')" in page.text
+    assert '<script src="/static/graphiql.js">' in page.text
+    script = await server.client.get("/static/graphiql.js")
+    assert "wsConnectionParams: () => Object.assign({}, devHeaders, tabHeaders)" in script.text
 
 
 async def test_a_client_that_stops_reading_is_dropped_as_a_slow_consumer(

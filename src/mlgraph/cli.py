@@ -30,26 +30,60 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port (default MLGRAPH_PORT, 8000).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
 @click.option("--subgraph", type=SUBGRAPH, default=None, help="Serve one domain's subgraph.")
-def serve(host: str | None, port: int | None, workers: int, subgraph: str | None) -> None:
-    """Serve GraphQL (and GraphiQL) at http://HOST:PORT/graphql: the combined schema, or with
-    --subgraph one domain's federation subgraph (MLGRAPH_SUBGRAPH)."""
+@click.option(
+    "--simulate", is_flag=True, help="Also run `mlgraph demo simulate` against it (the demo)."
+)
+def serve(
+    host: str | None, port: int | None, workers: int, subgraph: str | None, simulate: bool
+) -> None:
+    """Serve GraphQL (and GraphiQL) at http://HOST:PORT/graphql and the dashboard at /: the
+    combined schema, or with --subgraph one domain's federation subgraph (MLGRAPH_SUBGRAPH)."""
     import os
+    import subprocess
 
     import uvicorn
 
     if subgraph is not None:
         os.environ["MLGRAPH_SUBGRAPH"] = subgraph  # the app factory reads Settings() again
+    if host is not None or port is not None:  # so that the app (and the simulator) agree
+        os.environ["MLGRAPH_HOST"] = host or Settings().host
+        os.environ["MLGRAPH_PORT"] = str(port or Settings().port)
     settings = Settings()
-    uvicorn.run(
-        "mlgraph.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        ws_per_message_deflate=settings.live_ws_deflate,
-        ws_max_size=settings.live_max_message_bytes,  # refused before it is buffered
-    )
+    _banner(settings)
+    simulator = None
+    if simulate:
+        command = [sys.executable, "-m", "mlgraph", "demo", "simulate", "--wait", "60"]
+        command += ["--url", settings.client_url]
+        simulator = subprocess.Popen(command)  # noqa: S603 - our own CLI
+    try:
+        uvicorn.run(
+            "mlgraph.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            ws_per_message_deflate=settings.live_ws_deflate,
+            ws_max_size=settings.live_max_message_bytes,  # refused before it is buffered
+            access_log=not simulate,  # the simulator prints a line per action instead
+        )
+    finally:
+        if simulator is not None:
+            simulator.terminate()
+            simulator.wait(10)
+
+
+def _banner(settings: Settings) -> None:
+    """Where everything is, from the one port setting."""
+    url = settings.client_url
+    if settings.subgraph is not None:
+        click.echo(f"subgraph {settings.subgraph}: {url}/graphql")
+        return
+    click.echo(f"dashboard: {url}/")
+    signed_in = "signed in as the demo admin (dev-only)" if settings.dev_sign_in_active else ""
+    click.echo(f"GraphiQL:  {url}/graphql  {signed_in}".rstrip())
+    if settings.local_issuer:
+        click.echo("a token:   .venv/bin/mlgraph token --user admin@example.com --role admin")
 
 
 @main.group()
@@ -224,26 +258,33 @@ def demo() -> None:
 
 
 @demo.command()
-@click.option("--url", default=None, help="Server base URL (default MLGRAPH_PUBLIC_URL).")
+@click.option("--url", default=None, help="Server base URL (default MLGRAPH_URL).")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds per step.")
 @click.option("--ticks", type=int, default=None, help="Stop after N steps (default: never).")
 @click.option("--seed", type=int, default=None, help="Random seed, for a repeatable run.")
-def simulate(url: str | None, interval: float, ticks: int | None, seed: int | None) -> None:
-    """Move jobs and post drift now and then through the GraphQL API (watch it live with a
-    subscription in GraphiQL). Acts as a platform admin with a local-issuer token."""
+@click.option("--wait", type=float, default=0, help="Wait up to S seconds for the server.")
+def simulate(
+    url: str | None, interval: float, ticks: int | None, seed: int | None, wait: float
+) -> None:
+    """Move jobs and post drift through the GraphQL API, one line per action (watch it on the
+    dashboard, or with a subscription in GraphiQL). Acts as a platform admin with a
+    local-issuer token."""
     import httpx
 
     from mlgraph.auth.local_issuer import issue_token
-    from mlgraph.demo import SimulationError
+    from mlgraph.demo import SimulationError, wait_until_ready
     from mlgraph.demo import simulate as run_simulation
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per action, not per request
     settings = Settings()
     token = issue_token(
         settings, subject="simulator@example.com", roles=settings.oidc_admin_roles[:1]
     )
-    base = url or settings.effective_public_url
-    click.echo(f"simulating against {base} (Ctrl-C to stop)")
+    base = url or settings.client_url
     try:
+        if wait:
+            asyncio.run(wait_until_ready(base, wait))
+        click.echo(f"simulating against {base} (Ctrl-C to stop)")
         counts = asyncio.run(
             run_simulation(
                 base,
@@ -251,6 +292,7 @@ def simulate(url: str | None, interval: float, ticks: int | None, seed: int | No
                 interval_s=interval,
                 ticks=ticks,
                 seed=seed,
+                report=lambda line: click.echo(line),
             )
         )
     except SimulationError as refused:

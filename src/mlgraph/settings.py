@@ -38,7 +38,29 @@ class Settings(BaseSettings):
     db_statement_timeout_s: float = Field(default=30.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000
+    url: str = Field(
+        default="",
+        description=(
+            "Where clients find this server (`mlgraph demo simulate`, the examples, the URLs "
+            "`mlgraph serve` prints); default http://127.0.0.1:PORT."
+        ),
+    )
     graphiql: bool = True
+    dev_sign_in: bool = Field(
+        default=True,
+        description=(
+            "GraphiQL and the dashboard open signed in as the demo admin (a local-issuer token, "
+            "shown in the page). Only ever in effect in the embedded default: see "
+            "`dev_sign_in_active`."
+        ),
+    )
+    operations_dir: Path | None = Field(
+        default=None,
+        description=(
+            "The operations GraphiQL preloads and the dashboard runs; default: the source "
+            "tree's graphql/operations."
+        ),
+    )
     subgraph: DomainName | None = Field(
         default=None,
         description="Serve only this domain's federation subgraph; unset: the combined schema.",
@@ -218,6 +240,11 @@ class Settings(BaseSettings):
         return self.data_dir / "objects"
 
     @property
+    def client_url(self) -> str:
+        """``url``, or this machine's address of ``port`` (whatever ``host`` binds)."""
+        return (self.url or f"http://127.0.0.1:{self.port}").rstrip("/")
+
+    @property
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
@@ -232,6 +259,18 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
+
+    @property
+    def dev_sign_in_active(self) -> bool:
+        """The dev-only sign-in: on only for the embedded default (SQLite, the local issuer, no
+        OIDC issuer, listening on loopback), never with production settings."""
+        return (
+            self.dev_sign_in
+            and self.local_issuer
+            and not self.database_url
+            and not self.oidc_issuer
+            and self.host in ("127.0.0.1", "localhost", "::1")
+        )
 
     @property
     def is_postgresql(self) -> bool:

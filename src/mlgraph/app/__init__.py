@@ -3,7 +3,8 @@
 The lifespan owns the process-wide clients (engine, session factory, object store, live
 runtime); each GraphQL request gets a fresh ``Context`` with its own loaders. This package (and
 ``auth/``) is the only place that touches Starlette: ``websockets`` holds the WebSocket message
-limits and GraphiQL's subscription credentials, ``compiled`` the compiled read path's edge.
+limits, ``compiled`` the compiled read path's edge, ``pages`` GraphiQL, the dashboard at ``/``
+and their assets, all served offline.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ from strawberry.subscriptions import (
 )
 from strawberry.types.execution import ExecutionResult
 
+from mlgraph.app import pages
 from mlgraph.app.compiled import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
 from mlgraph.app.sse import LineFeedSSETransport
-from mlgraph.app.websockets import LimitedWebSocketAdapter, graphiql_with_ws_credentials
+from mlgraph.app.websockets import LimitedWebSocketAdapter
 from mlgraph.auth.backends import (
     Authenticator,
     BackendUnavailable,
@@ -163,9 +165,9 @@ class GraphQLApp(GraphQL[Context, None]):
         GRAPHQL_SSE_PROTOCOL: LineFeedSSETransport,
     }
 
-    @property
-    def graphql_ide_html(self) -> str:
-        return graphiql_with_ws_credentials(super().graphql_ide_html)
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from this server's own assets (``pages``), not strawberry's CDN page."""
+        return pages.graphiql(request.state.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("user")
@@ -429,6 +431,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             WebSocketRoute("/graphql", graphql),
             Route("/objects/{key:path}", upload, methods=["PUT"]),
             Route("/objects/{key:path}", download, methods=["GET", "HEAD"]),
+            *pages.routes(with_dashboard=settings.subgraph is None),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -66,19 +66,3 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from e
         except WebSocketDisconnect:
             pass
-
-
-#: GraphiQL sends its Headers tab only with HTTP requests; this makes its WebSocket client send
-#: the same headers as the ``connection_init`` payload (read when each connection opens).
-_GRAPHIQL_WS_PARAMS = (
-    "subscriptionUrl,\n"
-    "        wsConnectionParams: () => {\n"
-    "          try { return JSON.parse(localStorage.getItem('graphiql:headers') || '{}'); }\n"
-    "          catch (e) { return {}; }\n"
-    "        },\n"
-)
-
-
-def graphiql_with_ws_credentials(html: str) -> str:
-    """strawberry's GraphiQL page, its subscriptions authenticated like its queries."""
-    return html.replace("subscriptionUrl,\n", _GRAPHIQL_WS_PARAMS, 1)

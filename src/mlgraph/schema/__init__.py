@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -38,6 +38,16 @@ from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
 __all__ = ["DOMAIN_NAMES", "Schema", "build_schema", "sdl_files"]
 
+#: Apollo Federation's plumbing, described (strawberry adds these fields without a description).
+FEDERATION_DOCS = {
+    "_entities": (
+        "Apollo Federation: the entities a router asks for by their keys "
+        "(`{__typename, id}` representations), in order; null for one the caller may not see."
+    ),
+    "_service": "Apollo Federation: this service's capabilities, for routers and composition.",
+    "_Service.sdl": "This (sub)graph's SDL with its federation directives, for composition.",
+}
+
 
 class Schema(strawberry.federation.Schema):
     """A strawberry federation schema serving the fields of ``domains``."""
@@ -45,6 +55,17 @@ class Schema(strawberry.federation.Schema):
     def __init__(self, domains: frozenset[DomainName], **options: Any) -> None:
         self.domains = domains
         super().__init__(**options)
+
+    def _get_federation_query_type(self, *args: Any, **kwargs: Any) -> type:
+        """strawberry's federation fields, with the descriptions GraphiQL's docs show."""
+        query: Any = super()._get_federation_query_type(*args, **kwargs)
+        for field in query.__strawberry_definition__.fields:
+            if field.graphql_name in FEDERATION_DOCS:
+                field.description = FEDERATION_DOCS[field.graphql_name]
+            if field.graphql_name == "_service":
+                for inner in field.type.__strawberry_definition__.fields:
+                    inner.description = FEDERATION_DOCS["_Service.sdl"]
+        return cast("type", query)
 
     def serves(self, type_name: str) -> bool:
         """Whether this schema loads ``type_name``'s rows (else it answers references)."""
