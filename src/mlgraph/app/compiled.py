@@ -55,6 +55,7 @@ async def run_compiled(
         log.exception("planning failed, answering on the resolver path")
         return None
     if isinstance(plan, Fallback):
+        log.debug("resolver path for %.80r: %s", query, plan.reason)
         return None
     try:
         async with engine.connect() as conn:
