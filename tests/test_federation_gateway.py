@@ -5,6 +5,7 @@ subscriptions, and keeps each principal to their projects."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import uuid
@@ -272,7 +273,9 @@ async def test_a_gateway_started_before_its_subgraph_names_it_then_recovers(
     }
     supergraph = tmp_path / "supergraph.graphql"
     compose(fed.layout, out=supergraph, ports=ports | {first.name: late})
-    gateway = start_gateway(fed.layout, supergraph, free_port(), {}, tmp_path / "gateway.log")
+    # one worker: each worker logs for itself, and the test follows one log's story
+    single = dataclasses.replace(fed.layout, gateway_workers=1)
+    gateway = start_gateway(single, supergraph, free_port(), {}, tmp_path / "gateway.log")
     try:
         await wait_healthy(gateway, lambda _: None)
         url = gateway.health_url.replace("/readiness", "/graphql")

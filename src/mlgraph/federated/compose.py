@@ -78,6 +78,8 @@ def gateway_command(layout: Layout, supergraph: Path, port: int) -> list[str]:
         LOOPBACK,
         "--port",
         str(port),
+        "--fork",
+        str(layout.gateway_workers),
     ]
 
 

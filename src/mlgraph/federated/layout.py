@@ -41,6 +41,9 @@ class Layout:
     root: Path
     gateway_port: int
     subgraphs: tuple[Subgraph, ...]
+    #: Hive Gateway worker processes (``--fork``); the gateway, not the subgraphs, is the CPU
+    #: cost of a federated read (measured: 0.46x -> 0.60x PostGraphile with 2 on 2 cores).
+    gateway_workers: int = 1
 
     @property
     def federation_dir(self) -> Path:
@@ -68,4 +71,5 @@ def load_layout(root: Path) -> Layout:
         )
         for name, entry in raw["subgraphs"].items()
     )
-    return Layout(root, int(raw["gateway"]["port"]), subgraphs)
+    gateway = raw["gateway"]
+    return Layout(root, int(gateway["port"]), subgraphs, int(gateway.get("workers", 1)))
