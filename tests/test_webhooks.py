@@ -353,6 +353,35 @@ async def test_a_real_mutation_event_arrives_as_job_finished(db: Backend) -> Non
         assert body["data"]["pipelineId"] == encode_global_id("Pipeline", pl.id)
 
 
+async def test_a_created_model_version_arrives_with_its_fields(db: Backend) -> None:
+    """``metadata`` is a column whose ORM attribute has another name (``meta``)."""
+    async with receiving(db) as (inst, receiver):
+        p = await project(db)
+        model = f.model(p)
+        async with db.sessions() as s, s.begin():
+            s.add(model)
+        made = await create_webhook(inst, p, receiver.url, ["model_version.*"])
+        receiver.secrets = [made["secret"]]
+        created = await inst.mutate(
+            "createModelVersion",
+            {
+                "modelId": encode_global_id("Model", model.id),
+                "version": "1.2.3",
+                "metadata": {"framework": "xgboost"},
+            },
+            "modelVersion { id }",
+        )
+        await settled(db, 1)
+        (got,) = receiver.received
+        body = json.loads(got.body)
+        assert got.verified
+        assert body["type"] == "model_version.created"
+        assert body["data"]["id"] == created["modelVersion"]["id"]
+        assert body["data"]["version"] == "1.2.3"
+        assert body["data"]["metadata"] == {"framework": "xgboost"}
+        assert body["data"]["modelId"] == encode_global_id("Model", model.id)
+
+
 async def test_two_deliverers_send_every_event_once(db: Backend) -> None:
     """Two deliverers (own engines, as two processes would have) on one database: every event
     arrives, each attempt is made once (PostgreSQL: SKIP LOCKED claims; SQLite: one writer)."""
