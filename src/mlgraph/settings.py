@@ -179,7 +179,8 @@ class Settings(BaseSettings):
     )
     webhook_allow_loopback: str = Field(
         default="",
-        description="`host:port` of one loopback receiver the SSRF guard lets through (tests).",
+        description="`host:port` of loopback receivers the SSRF guard lets through, comma "
+        "separated (tests, benchmarks).",
     )
     webhook_connect_timeout_s: float = Field(default=10.0, gt=0)
     webhook_read_timeout_s: float = Field(default=10.0, gt=0)
