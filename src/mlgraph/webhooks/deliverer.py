@@ -164,23 +164,25 @@ class Deliverer:
             )
             if self._engine.dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
-            claimed = []
-            for delivery, hook in (await s.execute(stmt)).all():
-                # Compare and set: a process that read the same row without a lock (SQLite)
-                # finds the attempt moved on and leaves the row alone.
-                taken = await s.execute(
-                    update(WebhookDelivery)
-                    .where(
-                        WebhookDelivery.id == delivery.id,
-                        WebhookDelivery.attempt == delivery.attempt,
-                        WebhookDelivery.status == DeliveryStatus.PENDING,
-                    )
-                    .values(attempt=delivery.attempt + 1, next_attempt_at=now + self._lease)
-                    .execution_options(synchronize_session=False)
+            rows = {delivery.id: (delivery, hook) for delivery, hook in (await s.execute(stmt))}
+            if not rows:
+                return []
+            # Compare and set, one statement for the batch: a row another process took after
+            # our read (SQLite reads without a lock) has its next attempt a lease ahead, and
+            # is left alone.
+            taken = await s.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id.in_(rows),
+                    WebhookDelivery.status == DeliveryStatus.PENDING,
+                    WebhookDelivery.next_attempt_at <= now,
                 )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(_claimed(delivery, hook, now))
-            return claimed
+                .values(attempt=WebhookDelivery.attempt + 1, next_attempt_at=now + self._lease)
+                .returning(WebhookDelivery.id, WebhookDelivery.attempt)
+                .execution_options(synchronize_session=False)
+            )
+            attempts: dict[uuid.UUID, int] = {row.id: row.attempt for row in taken}
+            return [_claimed(*rows[i], now, attempts[i]) for i in rows if i in attempts]
 
     async def attempt(self, job: Claimed) -> None:
         """One HTTP attempt of ``job`` and its outcome recorded; never raises for the
@@ -277,7 +279,7 @@ def _describe(error: httpx.HTTPError) -> str:
     return f"{kind}: {detail}" if detail else kind
 
 
-def _claimed(delivery: WebhookDelivery, hook: Webhook, now: datetime) -> Claimed:
+def _claimed(delivery: WebhookDelivery, hook: Webhook, now: datetime, attempt: int) -> Claimed:
     secrets = [hook.secret]
     expires = hook.previous_secret_expires_at
     if hook.previous_secret and expires is not None and expires > now:
@@ -288,7 +290,7 @@ def _claimed(delivery: WebhookDelivery, hook: Webhook, now: datetime) -> Claimed
         hook.project_id,
         delivery.event_id,
         delivery.event_type,
-        delivery.attempt + 1,
+        attempt,
         hook.url,
         hook.format,
         tuple(secrets),

@@ -112,7 +112,7 @@ async def record_successes(
 ) -> None:
     """Successful attempts recorded together in one transaction, each as ``record`` would
     (a success never disables an endpoint, so no audit entry is due). Rows are locked in id
-    order, endpoints reset in id order: two processes' batches cannot deadlock."""
+    order; should two processes' batches still deadlock, the caller records them one by one."""
     by_id = {f.job.delivery_id: f for f in finished}
     async with unit_of_work(sessions, actor=ACTOR, request_id="webhook-batch") as tx:
         s = tx.session
@@ -130,8 +130,8 @@ async def record_successes(
             if done.job.event_type != PING:
                 reset.add(done.job.webhook_id)
         await s.flush()
-        for webhook_id in sorted(reset):
-            await _reset(s, webhook_id)
+        if reset:
+            await _reset(s, *sorted(reset))
 
 
 def _write(s: AsyncSession, delivery: WebhookDelivery, done: Finished, delay: float | None) -> None:
@@ -165,11 +165,11 @@ def _write(s: AsyncSession, delivery: WebhookDelivery, done: Finished, delay: fl
         delivery.status = DeliveryStatus.FAILED
 
 
-async def _reset(s: AsyncSession, webhook_id: uuid.UUID) -> None:
+async def _reset(s: AsyncSession, *webhook_ids: uuid.UUID) -> None:
     """A success ends the endpoint's run of failed events (no write when there was none)."""
     await s.execute(
         update(Webhook)
-        .where(Webhook.id == webhook_id, Webhook.consecutive_failures != 0)
+        .where(Webhook.id.in_(webhook_ids), Webhook.consecutive_failures != 0)
         .values(consecutive_failures=0)
     )
 
