@@ -5,9 +5,10 @@ attempt and moves ``next_attempt_at`` one lease ahead, so no other process takes
 the request is in flight; a process that dies mid-request leaves the row to be retried when the
 lease ends (at least once). The outcome is written in a second transaction: the attempt row,
 the delivery's state and, when an endpoint is gone (410) or failed too many events in a row,
-the endpoint disabled with an audit entry saying why. Successes that finish while one batch
-of them is being written share the next transaction (group commit): per-delivery commits
-were what bounded throughput (bench/webhooks.py).
+the endpoint disabled with an audit entry saying why. Successes are recorded behind the
+requests, in batches of one transaction each (group commit), so a request slot is free once
+its response is in: slots held through a commit each were what bounded throughput
+(bench/webhooks.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from mlgraph.webhooks.urls import Policy
 log = logging.getLogger("mlgraph.webhooks")
 BODY_KEEP = 1024
 RECORD_BATCH = 100
+STOP_RECORDING_S = 5.0
 USER_AGENT = "mlgraph-webhooks/1"
 
 
@@ -93,7 +95,7 @@ class Deliverer:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._successes: list[tuple[Finished, asyncio.Future[None]]] = []
+        self._successes: list[Finished] = []
         self._recorder: asyncio.Task[None] | None = None
         self.attempts = 0
 
@@ -109,6 +111,8 @@ class Deliverer:
         self._task = None
         for task in list(self._inflight):
             await stop_task(task)
+        with contextlib.suppress(TimeoutError):  # what was sent is recorded, if it can be soon
+            await asyncio.wait_for(self._recorded(), STOP_RECORDING_S)
         await stop_task(self._recorder)
         self._recorder = None
         await self._client.aclose()
@@ -119,6 +123,7 @@ class Deliverer:
             pass
         claimed = await self.claim(self.settings.webhook_concurrency)
         await asyncio.gather(*(self.attempt(c) for c in claimed))
+        await self._recorded()
         return len(claimed)
 
     async def _run(self) -> None:
@@ -129,6 +134,8 @@ class Deliverer:
                 # are still being fanned out (the next round, at once).
                 fanned = await fan_out_once(self._sessions)
                 free = self.settings.webhook_concurrency - len(self._inflight)
+                if self.backlog >= RECORD_BATCH:
+                    free = 0  # recording lags: send no more until it catches up
                 for claimed in await self.claim(free) if free > 0 else []:
                     task = asyncio.create_task(self.attempt(claimed))
                     self._inflight.add(task)
@@ -198,46 +205,51 @@ class Deliverer:
             outcome = Outcome(None, "timed out", "", None)
         duration = int((asyncio.get_running_loop().time() - started) * 1000)
         self.attempts += 1
+        if outcome.succeeded:
+            self._record_success(Finished(job, outcome, duration))
+            return
         try:
-            if outcome.succeeded:
-                await self._record_success(Finished(job, outcome, duration))
-            else:
-                await record(self.settings, self._sessions, job, outcome, duration)
+            await record(self.settings, self._sessions, job, outcome, duration)
         except (SQLAlchemyError, OSError) as exc:  # the lease ends; another round retries
             log.warning("webhooks: recording delivery %s failed (%r)", job.delivery_id, exc)
 
-    async def _record_success(self, done: Finished) -> None:
-        """Group commit: successes that finish while a batch is being written are written
-        together next, in one transaction (one per delivery cost more than the POST)."""
-        recorded = asyncio.get_running_loop().create_future()
-        self._successes.append((done, recorded))
+    def _record_success(self, done: Finished) -> None:
+        """Group commit: successes are written in batches, in one transaction each, behind
+        the requests (the slot is free for the next request at once); those that finish
+        while a batch is being written go in the next."""
+        self._successes.append(done)
         if self._recorder is None or self._recorder.done():
             self._recorder = asyncio.create_task(self._record_batches())
-        await recorded
+
+    @property
+    def backlog(self) -> int:
+        """Successes sent and not yet recorded (claims wait while it is a full batch)."""
+        return len(self._successes)
 
     async def _record_batches(self) -> None:
         while self._successes:
             batch = self._successes[:RECORD_BATCH]
             del self._successes[:RECORD_BATCH]
             try:
-                await record_successes(self._sessions, [done for done, _ in batch])
-                results: list[BaseException | None] = [None] * len(batch)
+                await record_successes(self._sessions, batch)
             except (SQLAlchemyError, OSError):  # e.g. a deadlock: each on its own instead
-                results = [await self._record_alone(done) for done, _ in batch]
-            for (_, recorded), error in zip(batch, results, strict=True):
-                if recorded.done():
-                    continue  # its attempt was cancelled (stopping)
-                if error is None:
-                    recorded.set_result(None)
-                else:
-                    recorded.set_exception(error)
+                for done in batch:
+                    await self._record_alone(done)
+            except Exception:  # a bug: logged; the leases end and those rows are sent again
+                log.exception("webhooks: recording %d deliveries failed", len(batch))
+            self._wakeup.set()  # room for more claims
 
-    async def _record_alone(self, done: Finished) -> BaseException | None:
+    async def _record_alone(self, done: Finished) -> None:
+        job = done.job
         try:
-            await record(self.settings, self._sessions, done.job, done.outcome, done.duration_ms)
-        except (SQLAlchemyError, OSError) as exc:
-            return exc
-        return None
+            await record(self.settings, self._sessions, job, done.outcome, done.duration_ms)
+        except (SQLAlchemyError, OSError) as exc:  # the lease ends; another round retries
+            log.warning("webhooks: recording delivery %s failed (%r)", job.delivery_id, exc)
+
+    async def _recorded(self) -> None:
+        """Wait until every success sent so far is recorded."""
+        while self._recorder is not None and not self._recorder.done():
+            await asyncio.shield(self._recorder)
 
     async def _post(self, job: Claimed) -> Outcome:
         secrets = [self._box.open(token) for token in job.secrets]
