@@ -202,7 +202,11 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often the deliverer looks for due deliveries."
     )
     webhook_concurrency: int = Field(
-        default=16, ge=1, le=256, description="Deliveries in flight per process."
+        default=64,
+        ge=1,
+        le=256,
+        description="Deliveries in flight per process (HTTP requests; a slot is free again once "
+        "the response is in). 16 held up 10 receivers at ~14 events/s (bench/webhooks.py).",
     )
     webhook_max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
 
