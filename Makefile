@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NPM_STAMP := federation/node_modules/.installed-$(shell cat federation/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: run test check schema bench clean simulate federation federation-deps supergraph
+.PHONY: run test check schema bench bench-webhooks clean simulate federation federation-deps supergraph
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ bench: $(STAMP) federation-deps
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| echo "no wrk: bench/compare.py uses its in-process load generator"
 	$(BIN)/python bench/compare.py $(BENCH_ARGS)
+
+## bench-webhooks: webhook commit -> delivery latency, 1,000 events to 10 loopback receivers, PostgreSQL (not in test)
+bench-webhooks: $(STAMP)
+	$(BIN)/python bench/webhooks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mlgraph federation/node_modules
