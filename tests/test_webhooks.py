@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from mlgraph.ids import encode_global_id
 from mlgraph.storage import models as m
 from mlgraph.storage.db import create_engine, create_sessions
+from mlgraph.storage.enums import JobStatus
 from mlgraph.webhooks.deliverer import Deliverer
 from tests import factories as f
 from tests.conftest import Backend
@@ -352,6 +353,35 @@ async def test_a_real_mutation_event_arrives_as_job_finished(db: Backend) -> Non
         assert body["data"]["pipelineId"] == encode_global_id("Pipeline", pl.id)
 
 
+async def test_a_created_model_version_arrives_with_its_fields(db: Backend) -> None:
+    """``metadata`` is a column whose ORM attribute has another name (``meta``)."""
+    async with receiving(db) as (inst, receiver):
+        p = await project(db)
+        model = f.model(p)
+        async with db.sessions() as s, s.begin():
+            s.add(model)
+        made = await create_webhook(inst, p, receiver.url, ["model_version.*"])
+        receiver.secrets = [made["secret"]]
+        created = await inst.mutate(
+            "createModelVersion",
+            {
+                "modelId": encode_global_id("Model", model.id),
+                "version": "1.2.3",
+                "metadata": {"framework": "xgboost"},
+            },
+            "modelVersion { id }",
+        )
+        await settled(db, 1)
+        (got,) = receiver.received
+        body = json.loads(got.body)
+        assert got.verified
+        assert body["type"] == "model_version.created"
+        assert body["data"]["id"] == created["modelVersion"]["id"]
+        assert body["data"]["version"] == "1.2.3"
+        assert body["data"]["metadata"] == {"framework": "xgboost"}
+        assert body["data"]["modelId"] == encode_global_id("Model", model.id)
+
+
 async def test_two_deliverers_send_every_event_once(db: Backend) -> None:
     """Two deliverers (own engines, as two processes would have) on one database: every event
     arrives, each attempt is made once (PostgreSQL: SKIP LOCKED claims; SQLite: one writer)."""
@@ -380,3 +410,67 @@ async def test_two_deliverers_send_every_event_once(db: Backend) -> None:
             attempts = list(await s.scalars(select(m.WebhookDeliveryAttempt)))
         assert len(attempts) == 30
         assert all(a.number == 1 for a in attempts)
+
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#: traceparent sent with a mutation -> the header the receiver gets (None: no header).
+TRACEPARENTS: list[tuple[str | None, str | None]] = [
+    (f"00-{TRACE}", f"00-{TRACE}"),
+    (f"01-{TRACE}-a-later-field", f"01-{TRACE}"),  # a later version: its version-00 part
+    (None, None),
+    (f"00-{TRACE.upper()}", None),
+    (f"00-{'0' * 32}-00f067aa0ba902b7-01", None),
+    (f"00-4bf92f3577b34da6a3ce929d0e0e4736-{'0' * 16}-01", None),
+    (f"ff-{TRACE}", None),
+    (f"00-{TRACE}-more", None),
+    (f"00-{TRACE[:-1]}", None),
+    ("not a traceparent", None),
+]
+
+
+async def test_the_callers_traceparent_reaches_the_receiver_unless_malformed(
+    db: Backend,
+) -> None:
+    async with receiving(db) as (inst, receiver):
+        p = await project(db)
+        pl = f.pipeline(p)
+        jobs = [f.job(pl, status=JobStatus.RUNNING) for _ in TRACEPARENTS]
+        async with db.sessions() as s, s.begin():
+            s.add(pl)
+            await s.flush()
+            s.add_all(jobs)
+        made = await create_webhook(inst, p, receiver.url, ["job.finished"])
+        receiver.secrets = [made["secret"]]
+        expected: dict[str, str | None] = {}
+        for job, (sent, passed_on) in zip(jobs, TRACEPARENTS, strict=True):
+            job_id = encode_global_id("Job", job.id)
+            response = await inst.client.post(
+                "/graphql",
+                json={
+                    "query": "mutation($i: UpdateJobInput!) { updateJob(input: $i) "
+                    "{ job { id } userErrors { code } } }",
+                    "variables": {"i": {"jobId": job_id, "status": "SUCCEEDED"}},
+                },
+                headers={} if sent is None else {"traceparent": sent},
+            )
+            assert response.json()["data"]["updateJob"]["userErrors"] == []
+            expected[job_id] = passed_on
+        ping = await inst.client.post(
+            "/graphql",
+            json={
+                "query": "mutation($i: PingWebhookInput!) { pingWebhook(input: $i) "
+                "{ userErrors { code } } }",
+                "variables": {"i": {"webhookId": made["webhook"]["id"]}},
+            },
+            headers={"traceparent": f"00-{TRACE}"},
+        )
+        assert ping.json()["data"]["pingWebhook"]["userErrors"] == []
+        await settled(db, len(TRACEPARENTS) + 1)
+        assert all(r.verified for r in receiver.received)
+        got: dict[str, str | None] = {}
+        for r in receiver.received:
+            body = json.loads(r.body)
+            key = body["data"]["id"] if body["type"] == "job.finished" else body["type"]
+            got[key] = r.headers.get("traceparent")
+            assert "traceparent" not in body["data"]
+        assert got == expected | {"webhook.ping": f"00-{TRACE}"}

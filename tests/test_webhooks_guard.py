@@ -181,9 +181,10 @@ async def test_an_unresolvable_name_is_refused(monkeypatch: pytest.MonkeyPatch) 
     assert refused.value.reason == "unresolvable"
 
 
-async def test_the_allowed_loopback_receiver_is_one_host_and_port() -> None:
-    policy = Policy(allow_http=True, allow_loopback="127.0.0.1:4455")
+async def test_allowed_loopback_receivers_are_exactly_the_listed_hosts_and_ports() -> None:
+    policy = Policy(allow_http=True, allow_loopback="127.0.0.1:4455, 127.0.0.1:4457")
     assert await resolve(check_syntax("http://127.0.0.1:4455/x", policy), policy)
+    assert await resolve(check_syntax("http://127.0.0.1:4457/x", policy), policy)
     for other in ("http://127.0.0.1:4456/x", "http://10.0.0.1:4455/x", "http://[::1]:4455/x"):
         with pytest.raises(UnsafeUrl):
             await resolve(check_syntax(other, policy), policy)

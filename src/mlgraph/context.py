@@ -33,10 +33,17 @@ class Context:
     live: LiveConnection | None = None
     #: The ``connection_init`` payload of a WebSocket (strawberry fills it in).
     connection_params: dict[str, Any] | None = None
+    #: The caller's well-formed W3C ``traceparent`` (or ""), kept with the outbox events.
+    traceparent: str = ""
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""
-        return unit_of_work(self.sessions, actor=self.principal.id, request_id=self.request_id)
+        return unit_of_work(
+            self.sessions,
+            actor=self.principal.id,
+            request_id=self.request_id,
+            traceparent=self.traceparent,
+        )
 
     @classmethod
     def create(
@@ -48,12 +55,21 @@ class Context:
         sessions: async_sessionmaker[AsyncSession],
         objects: ObjectStore,
         idempotency_key: str | None = None,
+        traceparent: str = "",
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
         loaders = Loaders(sessions, principal.visible_projects())
         stored = _object_loaders(objects, settings)
         return cls(
-            principal, loaders, request_id, settings, sessions, objects, stored, idempotency_key
+            principal,
+            loaders,
+            request_id,
+            settings,
+            sessions,
+            objects,
+            stored,
+            idempotency_key,
+            traceparent=traceparent,
         )
 
     def for_event(self, principal: Principal) -> Context:

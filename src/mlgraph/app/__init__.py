@@ -44,6 +44,7 @@ from strawberry.types.execution import ExecutionResult
 from mlgraph.app import pages
 from mlgraph.app.compiled import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
 from mlgraph.app.sse import LineFeedSSETransport
+from mlgraph.app.tracecontext import traceparent
 from mlgraph.app.websockets import LimitedWebSocketAdapter
 from mlgraph.auth.backends import (
     Authenticator,
@@ -119,7 +120,8 @@ class _TooLarge(Exception):
 
 
 class RequestId:
-    """Take ``X-Request-Id`` (if sane) or make one; expose it on the scope and the response."""
+    """Take ``X-Request-Id`` (if sane) or make one; expose it on the scope and the response,
+    with the caller's ``traceparent`` if it is well formed (else ``""``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -128,9 +130,12 @@ class RequestId:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        trace = headers.get(b"traceparent", b"").decode("latin-1")
+        scope["state"]["traceparent"] = traceparent(trace)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -248,6 +253,7 @@ class GraphQLApp(GraphQL[Context, None]):
         context = Context.create(
             principal=principal,
             request_id=state.request_id,
+            traceparent=state.traceparent,
             settings=state.settings,
             sessions=state.sessions,
             objects=state.objects,

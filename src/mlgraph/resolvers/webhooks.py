@@ -175,6 +175,7 @@ async def ping_webhook(ctx: Context, input: Any) -> uuid.UUID:
             status=DeliveryStatus.PENDING,
             next_attempt_at=now,
             payload=message(PING, now, data),
+            traceparent=tx.traceparent,
         )
         tx.session.add(delivery)
         await tx.session.flush()

@@ -45,6 +45,8 @@ class UnitOfWork:
     session: AsyncSession
     actor: str
     request_id: str
+    #: The caller's W3C ``traceparent``, recorded with each outbox event (webhooks pass it on).
+    traceparent: str = ""
     audits: list[AuditRecord] = field(default_factory=list)
     events: list[OutboxEvent] = field(default_factory=list)
 
@@ -85,6 +87,8 @@ class UnitOfWork:
         project_id: uuid.UUID | None,
         payload: dict[str, Any],
     ) -> None:
+        if self.traceparent:
+            payload = {**payload, "traceparent": self.traceparent}
         self.events.append(
             OutboxEvent(
                 event_id=uuid.uuid4(),
@@ -158,11 +162,15 @@ def on_outbox_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Calla
 
 @asynccontextmanager
 async def unit_of_work(
-    sessions: async_sessionmaker[AsyncSession], *, actor: str, request_id: str
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    actor: str,
+    request_id: str,
+    traceparent: str = "",
 ) -> AsyncIterator[UnitOfWork]:
     engine = sessions.kw["bind"]
     async with write_lock(engine), sessions() as session, session.begin():
-        tx = UnitOfWork(session, actor, request_id)
+        tx = UnitOfWork(session, actor, request_id, traceparent)
         yield tx
         await session.flush()
         await audit.append(session, tx.audits, actor=actor, request_id=request_id)

@@ -5,7 +5,10 @@ attempt and moves ``next_attempt_at`` one lease ahead, so no other process takes
 the request is in flight; a process that dies mid-request leaves the row to be retried when the
 lease ends (at least once). The outcome is written in a second transaction: the attempt row,
 the delivery's state and, when an endpoint is gone (410) or failed too many events in a row,
-the endpoint disabled with an audit entry saying why.
+the endpoint disabled with an audit entry saying why. Successes are recorded behind the
+requests, in batches of one transaction each (group commit), so a request slot is free once
+its response is in: slots held through a commit each were what bounded throughput
+(bench/webhooks.py).
 """
 
 from __future__ import annotations
@@ -32,13 +35,15 @@ from mlgraph.storage.uow import write_lock
 from mlgraph.webhooks import messages
 from mlgraph.webhooks.events import PING
 from mlgraph.webhooks.fanout import fan_out_once
-from mlgraph.webhooks.outcomes import Outcome, record
+from mlgraph.webhooks.outcomes import Finished, Outcome, record, record_successes
 from mlgraph.webhooks.signing import SecretBox, SecretUnavailable, signature
 from mlgraph.webhooks.transport import PinnedTransport
 from mlgraph.webhooks.urls import Policy
 
 log = logging.getLogger("mlgraph.webhooks")
 BODY_KEEP = 1024
+RECORD_BATCH = 100
+STOP_RECORDING_S = 5.0
 USER_AGENT = "mlgraph-webhooks/1"
 
 
@@ -90,6 +95,8 @@ class Deliverer:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._successes: list[Finished] = []
+        self._recorder: asyncio.Task[None] | None = None
         self.attempts = 0
 
     def wake(self, *_: object) -> None:
@@ -104,6 +111,10 @@ class Deliverer:
         self._task = None
         for task in list(self._inflight):
             await stop_task(task)
+        with contextlib.suppress(TimeoutError):  # what was sent is recorded, if it can be soon
+            await asyncio.wait_for(self._recorded(), STOP_RECORDING_S)
+        await stop_task(self._recorder)
+        self._recorder = None
         await self._client.aclose()
 
     async def run_once(self) -> int:
@@ -112,14 +123,19 @@ class Deliverer:
             pass
         claimed = await self.claim(self.settings.webhook_concurrency)
         await asyncio.gather(*(self.attempt(c) for c in claimed))
+        await self._recorded()
         return len(claimed)
 
     async def _run(self) -> None:
         while True:
+            fanned = 0
             try:
-                while await fan_out_once(self._sessions) > 0:
-                    pass
+                # One fan-out batch, then claims: new deliveries go out while later events
+                # are still being fanned out (the next round, at once).
+                fanned = await fan_out_once(self._sessions)
                 free = self.settings.webhook_concurrency - len(self._inflight)
+                if self.backlog >= RECORD_BATCH:
+                    free = 0  # recording lags: send no more until it catches up
                 for claimed in await self.claim(free) if free > 0 else []:
                     task = asyncio.create_task(self.attempt(claimed))
                     self._inflight.add(task)
@@ -128,6 +144,9 @@ class Deliverer:
                 log.warning("webhooks: round failed (%r); retrying", exc)
             except Exception:  # a bug must not stop deliveries for good; it is logged
                 log.exception("webhooks: round failed unexpectedly; retrying")
+            if fanned:
+                await asyncio.sleep(0)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.settings.webhook_poll_interval_s)
             self._wakeup.clear()
@@ -152,23 +171,25 @@ class Deliverer:
             )
             if self._engine.dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
-            claimed = []
-            for delivery, hook in (await s.execute(stmt)).all():
-                # Compare and set: a process that read the same row without a lock (SQLite)
-                # finds the attempt moved on and leaves the row alone.
-                taken = await s.execute(
-                    update(WebhookDelivery)
-                    .where(
-                        WebhookDelivery.id == delivery.id,
-                        WebhookDelivery.attempt == delivery.attempt,
-                        WebhookDelivery.status == DeliveryStatus.PENDING,
-                    )
-                    .values(attempt=delivery.attempt + 1, next_attempt_at=now + self._lease)
-                    .execution_options(synchronize_session=False)
+            rows = {delivery.id: (delivery, hook) for delivery, hook in (await s.execute(stmt))}
+            if not rows:
+                return []
+            # Compare and set, one statement for the batch: a row another process took after
+            # our read (SQLite reads without a lock) has its next attempt a lease ahead, and
+            # is left alone.
+            taken = await s.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id.in_(rows),
+                    WebhookDelivery.status == DeliveryStatus.PENDING,
+                    WebhookDelivery.next_attempt_at <= now,
                 )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(_claimed(delivery, hook, now))
-            return claimed
+                .values(attempt=WebhookDelivery.attempt + 1, next_attempt_at=now + self._lease)
+                .returning(WebhookDelivery.id, WebhookDelivery.attempt)
+                .execution_options(synchronize_session=False)
+            )
+            attempts: dict[uuid.UUID, int] = {row.id: row.attempt for row in taken}
+            return [_claimed(*rows[i], now, attempts[i]) for i in rows if i in attempts]
 
     async def attempt(self, job: Claimed) -> None:
         """One HTTP attempt of ``job`` and its outcome recorded; never raises for the
@@ -184,10 +205,51 @@ class Deliverer:
             outcome = Outcome(None, "timed out", "", None)
         duration = int((asyncio.get_running_loop().time() - started) * 1000)
         self.attempts += 1
+        if outcome.succeeded:
+            self._record_success(Finished(job, outcome, duration))
+            return
         try:
             await record(self.settings, self._sessions, job, outcome, duration)
         except (SQLAlchemyError, OSError) as exc:  # the lease ends; another round retries
             log.warning("webhooks: recording delivery %s failed (%r)", job.delivery_id, exc)
+
+    def _record_success(self, done: Finished) -> None:
+        """Group commit: successes are written in batches, in one transaction each, behind
+        the requests (the slot is free for the next request at once); those that finish
+        while a batch is being written go in the next."""
+        self._successes.append(done)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_batches())
+
+    @property
+    def backlog(self) -> int:
+        """Successes sent and not yet recorded (claims wait while it is a full batch)."""
+        return len(self._successes)
+
+    async def _record_batches(self) -> None:
+        while self._successes:
+            batch = self._successes[:RECORD_BATCH]
+            del self._successes[:RECORD_BATCH]
+            try:
+                await record_successes(self._sessions, batch)
+            except (SQLAlchemyError, OSError):  # e.g. a deadlock: each on its own instead
+                for done in batch:
+                    await self._record_alone(done)
+            except Exception:  # a bug: logged; the leases end and those rows are sent again
+                log.exception("webhooks: recording %d deliveries failed", len(batch))
+            self._wakeup.set()  # room for more claims
+
+    async def _record_alone(self, done: Finished) -> None:
+        job = done.job
+        try:
+            await record(self.settings, self._sessions, job, done.outcome, done.duration_ms)
+        except (SQLAlchemyError, OSError) as exc:  # the lease ends; another round retries
+            log.warning("webhooks: recording delivery %s failed (%r)", job.delivery_id, exc)
+
+    async def _recorded(self) -> None:
+        """Wait until every success sent so far is recorded."""
+        while self._recorder is not None and not self._recorder.done():
+            await asyncio.shield(self._recorder)
 
     async def _post(self, job: Claimed) -> Outcome:
         secrets = [self._box.open(token) for token in job.secrets]
@@ -229,7 +291,7 @@ def _describe(error: httpx.HTTPError) -> str:
     return f"{kind}: {detail}" if detail else kind
 
 
-def _claimed(delivery: WebhookDelivery, hook: Webhook, now: datetime) -> Claimed:
+def _claimed(delivery: WebhookDelivery, hook: Webhook, now: datetime, attempt: int) -> Claimed:
     secrets = [hook.secret]
     expires = hook.previous_secret_expires_at
     if hook.previous_secret and expires is not None and expires > now:
@@ -240,7 +302,7 @@ def _claimed(delivery: WebhookDelivery, hook: Webhook, now: datetime) -> Claimed
         hook.project_id,
         delivery.event_id,
         delivery.event_type,
-        delivery.attempt + 1,
+        attempt,
         hook.url,
         hook.format,
         tuple(secrets),

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -130,9 +131,11 @@ async def _entity(s: AsyncSession, event: OutboxEvent) -> dict[str, Any] | None:
     if row is None:
         return None
     data: dict[str, Any] = {"id": encode_global_id(decl.name, event.entity_id)}
+    mapper = sa_inspect(decl.model)
     for name, column in decl.columns.items():
-        if name != "revision":
-            data[_camel(name)] = plain_json(getattr(row, column))
+        if name != "revision":  # the ORM attribute may be named apart from its column
+            attr = mapper.get_property_by_column(decl.table.c[column]).key
+            data[_camel(name)] = plain_json(getattr(row, attr))
     for rel in decl.relations.values():
         key = getattr(row, rel.parent_key, None) if rel.kind == "one" else None
         if isinstance(key, uuid.UUID):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
@@ -91,37 +92,86 @@ async def record(
         delivery = await s.get(WebhookDelivery, job.delivery_id, with_for_update=_lock(s))
         if delivery is None or delivery.attempt != job.attempt:
             return  # deleted, or the lease ran out and another worker took it
-        now = utcnow()
         delay = (
             None if outcome.succeeded else next_delay(settings, job, delivery.attempt_base, outcome)
         )
-        next_at = None if delay is None else now + timedelta(seconds=delay)
-        s.add(
-            WebhookDeliveryAttempt(
-                id=uuid.uuid4(),
-                project_id=job.project_id,
-                delivery_id=job.delivery_id,
-                number=job.attempt,
-                succeeded=outcome.succeeded,
-                status_code=outcome.status_code,
-                duration_ms=duration_ms,
-                error=outcome.description,
-                response_body=outcome.body,
-                next_attempt_at=next_at,
-            )
-        )
-        delivery.response_status = outcome.status_code
-        delivery.duration_ms = duration_ms
-        delivery.response_body = outcome.body
-        delivery.error = outcome.description
-        delivery.next_attempt_at = next_at
-        if outcome.succeeded:
-            delivery.status = DeliveryStatus.SUCCEEDED
-            delivery.delivered_at = now
-        elif next_at is None:
-            delivery.status = DeliveryStatus.FAILED
+        _write(s, delivery, Finished(job, outcome, duration_ms), delay)
         await s.flush()
         await _endpoint(settings, tx, job, outcome, delivery.status)
+
+
+@dataclass(frozen=True)
+class Finished:
+    job: Claimed
+    outcome: Outcome
+    duration_ms: int
+
+
+async def record_successes(
+    sessions: async_sessionmaker[AsyncSession], finished: Sequence[Finished]
+) -> None:
+    """Successful attempts recorded together in one transaction, each as ``record`` would
+    (a success never disables an endpoint, so no audit entry is due). Rows are locked in id
+    order; should two processes' batches still deadlock, the caller records them one by one."""
+    by_id = {f.job.delivery_id: f for f in finished}
+    async with unit_of_work(sessions, actor=ACTOR, request_id="webhook-batch") as tx:
+        s = tx.session
+        stmt = (
+            select(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(by_id))
+            .order_by(WebhookDelivery.id)
+        )
+        reset = set()
+        for delivery in (await s.scalars(stmt.with_for_update() if _lock(s) else stmt)).all():
+            done = by_id[delivery.id]
+            if delivery.attempt != done.job.attempt:
+                continue  # the lease ran out and another worker took it
+            _write(s, delivery, done, None)
+            if done.job.event_type != PING:
+                reset.add(done.job.webhook_id)
+        await s.flush()
+        if reset:
+            await _reset(s, *sorted(reset))
+
+
+def _write(s: AsyncSession, delivery: WebhookDelivery, done: Finished, delay: float | None) -> None:
+    """The attempt row, and the delivery's state after it."""
+    job, outcome, duration_ms = done.job, done.outcome, done.duration_ms
+    now = utcnow()
+    next_at = None if delay is None else now + timedelta(seconds=delay)
+    s.add(
+        WebhookDeliveryAttempt(
+            id=uuid.uuid4(),
+            project_id=job.project_id,
+            delivery_id=job.delivery_id,
+            number=job.attempt,
+            succeeded=outcome.succeeded,
+            status_code=outcome.status_code,
+            duration_ms=duration_ms,
+            error=outcome.description,
+            response_body=outcome.body,
+            next_attempt_at=next_at,
+        )
+    )
+    delivery.response_status = outcome.status_code
+    delivery.duration_ms = duration_ms
+    delivery.response_body = outcome.body
+    delivery.error = outcome.description
+    delivery.next_attempt_at = next_at
+    if outcome.succeeded:
+        delivery.status = DeliveryStatus.SUCCEEDED
+        delivery.delivered_at = now
+    elif next_at is None:
+        delivery.status = DeliveryStatus.FAILED
+
+
+async def _reset(s: AsyncSession, *webhook_ids: uuid.UUID) -> None:
+    """A success ends the endpoint's run of failed events (no write when there was none)."""
+    await s.execute(
+        update(Webhook)
+        .where(Webhook.id.in_(webhook_ids), Webhook.consecutive_failures != 0)
+        .values(consecutive_failures=0)
+    )
 
 
 async def _endpoint(
@@ -134,9 +184,7 @@ async def _endpoint(
     if outcome.status_code == 410:
         reason = "the endpoint answered 410 Gone"
     elif status is DeliveryStatus.SUCCEEDED:
-        await s.execute(
-            update(Webhook).where(Webhook.id == job.webhook_id).values(consecutive_failures=0)
-        )
+        await _reset(s, job.webhook_id)
         return
     elif status is DeliveryStatus.FAILED:
         failures = await s.scalar(

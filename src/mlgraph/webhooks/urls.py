@@ -5,8 +5,8 @@ A URL must be https (http only when the settings allow it), carry no credentials
 decimal, octal, hex and short IPv4 spellings ``inet_aton`` accepts) or a name, must resolve
 only to public unicast addresses: loopback, private, link-local, CGNAT, multicast, reserved,
 unspecified and cloud metadata addresses are refused, also when wrapped in an IPv6 form
-(IPv4-mapped, IPv4-compatible, 6to4, Teredo, NAT64). One ``host:port`` loopback receiver may
-be allowed by the settings (tests).
+(IPv4-mapped, IPv4-compatible, 6to4, Teredo, NAT64). Listed ``host:port`` loopback receivers
+may be allowed by the settings (tests, benchmarks).
 
 ``resolve`` is what the delivery transport connects to, so a name that re-resolves elsewhere
 after the check (DNS rebinding) is never followed.
@@ -61,8 +61,11 @@ class UnsafeUrl(Exception):
 @dataclass(frozen=True)
 class Policy:
     allow_http: bool = False
-    #: ``host:port`` of the one loopback receiver allowed, or empty.
+    #: ``host:port`` of the loopback receivers allowed, comma separated, or empty.
     allow_loopback: str = ""
+
+    def loopback_allowed(self, host: str, port: int) -> bool:
+        return f"{host}:{port}" in {a.strip() for a in self.allow_loopback.split(",")} - {""}
 
 
 def check_syntax(raw: str, policy: Policy) -> httpx.URL:
@@ -174,7 +177,7 @@ async def resolve(url: httpx.URL, policy: Policy) -> list[IPAddress]:
         addresses = [literal]
     else:
         addresses = await _lookup(host, port)
-    loopback_ok = bool(policy.allow_loopback) and policy.allow_loopback == f"{host}:{port}"
+    loopback_ok = policy.loopback_allowed(host, port)
     for ip in addresses:
         reason = denial(ip)
         if reason is not None and not (loopback_ok and ip.is_loopback):
