@@ -387,7 +387,10 @@ async def test_two_deliverers_send_every_event_once(db: Backend) -> None:
     arrives, each attempt is made once (PostgreSQL: SKIP LOCKED claims; SQLite: one writer)."""
     async with receiving(db, webhooks_enabled=False) as (inst, receiver):
         engines = [create_engine(inst.settings) for _ in range(2)]
-        workers = [Deliverer(inst.settings, create_sessions(e)) for e in engines]
+        # two requests in flight each, 0.1 s per answer: one worker alone cannot take them all
+        narrow = inst.settings.model_copy(update={"webhook_concurrency": 2})
+        workers = [Deliverer(narrow, create_sessions(e)) for e in engines]
+        receiver.delay_s = 0.1
         try:
             p = await project(db)
             made = await create_webhook(inst, p, receiver.url, ["alert.fired"])

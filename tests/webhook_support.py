@@ -50,6 +50,7 @@ class Receiver:
     secrets: list[str] = field(default_factory=list)
     script: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    delay_s: float = 0.0  # how long each answer takes
     server: uvicorn.Server | None = None
     task: asyncio.Task[None] | None = None
 
@@ -72,6 +73,7 @@ class Receiver:
         loop = asyncio.get_running_loop()
         self.received.append(Received(headers, body, self.verify(body, headers), loop.time()))
         answer = self.script.pop(0) if self.script else 200
+        await asyncio.sleep(self.delay_s)
         status, extra = answer if isinstance(answer, tuple) else (answer, {})
         return Response(f"status {status}", status_code=status, headers=extra)
 
