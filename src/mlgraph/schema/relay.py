@@ -31,7 +31,6 @@ from mlgraph.storage.types import UTCDateTime
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 V = TypeVar("V")
-N = TypeVar("N", bound="Node")
 
 
 @strawberry.interface(description="An object with a global ID: any of them resolves via `node`.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mlgraph.domains import DOMAIN_NAMES, DomainName
 from mlgraph.storage.graph import (
     audit,
     deployments,
@@ -20,9 +21,7 @@ from mlgraph.storage.graph import (
     webhooks,
 )
 from mlgraph.storage.graph.declare import (
-    DOMAIN_NAMES,
     NEWEST,
-    DomainName,
     EntityDecl,
     Field,
     Filter,

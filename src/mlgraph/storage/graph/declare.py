@@ -27,10 +27,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Table
 
-from mlgraph.domains import DOMAIN_NAMES, DomainName
+from mlgraph.domains import DomainName
 from mlgraph.storage.db import Base
-
-__all__ = ["DOMAIN_NAMES", "DomainName"]
 
 RelationKind = Literal["one", "list", "connection"]
 FilterOp = Literal["in", "eq", "icontains", "contains_all", "gte", "lt", "exists_in", "global_id"]
