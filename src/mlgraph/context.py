@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mlgraph.auth.principal import Principal
 from mlgraph.loaders import Loaders
 from mlgraph.loaders.objects import ObjectLoaders
+from mlgraph.ratelimit import Estimate, RateLimiter, RateStatus
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
@@ -35,6 +36,12 @@ class Context:
     connection_params: dict[str, Any] | None = None
     #: The caller's well-formed W3C ``traceparent`` (or ""), kept with the outbox events.
     traceparent: str = ""
+    #: This replica's rate limiter (None: no limits, e.g. a schema run outside the app).
+    limiter: RateLimiter | None = None
+    #: The operation's cost estimate and its charge, set before it runs (``schema.cost``); the
+    #: response reports them (``extensions.cost``, ``x-ratelimit-*``) whichever path answers.
+    cost: Estimate | None = None
+    rate: RateStatus | None = None
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""
@@ -56,6 +63,7 @@ class Context:
         objects: ObjectStore,
         idempotency_key: str | None = None,
         traceparent: str = "",
+        limiter: RateLimiter | None = None,
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
         loaders = Loaders(sessions, principal.visible_projects())
@@ -70,6 +78,7 @@ class Context:
             stored,
             idempotency_key,
             traceparent=traceparent,
+            limiter=limiter,
         )
 
     def for_event(self, principal: Principal) -> Context:

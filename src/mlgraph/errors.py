@@ -5,7 +5,8 @@
     ├── NotFound                 NOT_FOUND
     ├── Unauthenticated          UNAUTHENTICATED
     ├── Forbidden                FORBIDDEN
-    ├── RateLimited              RATE_LIMITED
+    ├── RateLimited              RATE_LIMITED: over the principal's points or concurrency
+    ├── CostLimitExceeded        COST_LIMIT_EXCEEDED: the operation's estimate is over the limit
     ├── Unavailable              INTERNAL: a backend (database) is unreachable
     ├── Internal                 INTERNAL: a bug we caught and logged (e.g. a broken constraint)
     └── ObjectStoreError         OBJECT_STORE_UNAVAILABLE: endpoint down, timeout, bad answer
@@ -37,6 +38,7 @@ class ErrorCode(enum.StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
     INTERNAL = "INTERNAL"
     OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
     OBJECT_TOO_LARGE = "OBJECT_TOO_LARGE"
@@ -48,10 +50,14 @@ class ErrorCode(enum.StrEnum):
 class MlgraphError(Exception):
     code: ErrorCode = ErrorCode.INTERNAL
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, details: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        #: Safe facts a client may act on, added to ``extensions`` (e.g. ``retryAfter``).
+        self.details = details or {}
 
 
 class BadUserInput(MlgraphError):
@@ -72,6 +78,10 @@ class Forbidden(MlgraphError):
 
 class RateLimited(MlgraphError):
     code = ErrorCode.RATE_LIMITED
+
+
+class CostLimitExceeded(MlgraphError):
+    code = ErrorCode.COST_LIMIT_EXCEEDED
 
 
 class Unavailable(MlgraphError):

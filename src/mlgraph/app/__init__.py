@@ -14,6 +14,7 @@ import contextlib
 import gc
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -43,6 +44,7 @@ from strawberry.types.execution import ExecutionResult
 
 from mlgraph.app import pages
 from mlgraph.app.compiled import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
+from mlgraph.app.ratelimit import CONTEXT_KEY, RateLimitHeaders, running_limiter
 from mlgraph.app.sse import LineFeedSSETransport
 from mlgraph.app.tracecontext import traceparent
 from mlgraph.app.websockets import LimitedWebSocketAdapter
@@ -61,6 +63,7 @@ from mlgraph.context import Context
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
+from mlgraph.ratelimit import Clock, RateLimiter
 from mlgraph.schema import DOMAIN_NAMES, build_schema
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
@@ -78,6 +81,7 @@ class State(TypedDict):
     settings: Settings
     verifiers: dict[str, TokenVerifier]
     live: Live | None
+    limiter: RateLimiter
 
 
 class BodyLimit:
@@ -204,7 +208,9 @@ class GraphQLApp(GraphQL[Context, None]):
         if isinstance(data, dict):
             raw = data.get("data")
             if isinstance(raw, RawData):
-                return '{"data":' + raw.text + "}"
+                extensions = data.get("extensions")
+                tail = "" if not extensions else ',"extensions":' + self.encode_json(extensions)
+                return '{"data":' + raw.text + tail + "}"
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     async def execute_operation(
@@ -242,7 +248,8 @@ class GraphQLApp(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         if isinstance(result, CompiledResult):
-            return {"data": result.raw}  # type: ignore[typeddict-item]
+            compiled = {"data": result.raw, "extensions": result.extensions}
+            return compiled  # type: ignore[return-value]
         return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -258,7 +265,9 @@ class GraphQLApp(GraphQL[Context, None]):
             sessions=state.sessions,
             objects=state.objects,
             idempotency_key=request.headers.get("idempotency-key"),
+            limiter=state.limiter,
         )
+        setattr(state, CONTEXT_KEY, context)  # for the rate-limit headers (app.ratelimit)
         sse = "text/event-stream" in request.headers.get("accept", "")
         if state.live is not None and (isinstance(request, WebSocket) or sse):
             context.live = state.live_connection = LiveConnection(
@@ -386,8 +395,14 @@ def _auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     return JSONResponse(error_body(f"credentials refused: {exc}", request_id), status_code=401)
 
 
-def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
-    """The app. Pass ``engine`` to share one the caller owns (tests count its statements)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    clock: Clock = time.time,
+) -> Starlette:
+    """The app. Pass ``engine`` to share one the caller owns (tests count its statements),
+    ``clock`` to run the rate limits on another time than the wall clock's (tests)."""
     settings = settings or Settings()
     domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
     schema = build_schema(domains, max_depth=settings.max_query_depth)
@@ -418,6 +433,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             if engine is None:
                 stack.push_async_callback(db.dispose)  # runs last, after live stopped
             objects = await stack.enter_async_context(open_store(settings))
+            limiter = await stack.enter_async_context(running_limiter(settings, clock))
             live = None
             if settings.live_enabled:
                 live = await stack.enter_async_context(running_live(settings, sessions))
@@ -429,6 +445,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 "settings": settings,
                 "verifiers": _verifiers(settings, http),
                 "live": live,
+                "limiter": limiter,
             }
 
     app = Starlette(
@@ -443,6 +460,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(
         AuthenticationMiddleware, backend=Authenticator(settings), on_error=_auth_error
     )

@@ -27,6 +27,7 @@ from strawberry.types.field import StrawberryField
 from mlgraph.errors import BadUserInput, MlgraphError
 from mlgraph.ids import decode_global_id
 from mlgraph.schema.columns import field_domain
+from mlgraph.schema.cost import CostGuard
 from mlgraph.schema.errors import CodedErrors, is_unexpected, log
 from mlgraph.schema.execution import Executor, install_direct_resolvers, then
 from mlgraph.schema.mutations import Mutation
@@ -140,6 +141,7 @@ def build_schema(
         CodedErrors,
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        CostGuard,
     ]
     schema = Schema(
         served,
