@@ -45,9 +45,8 @@ async def post(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[
     return body
 
 
-NESTED = """query Nested($runs: Int) {
-  projects { nodes { pipelines(first: 7) { totalCount nodes { runs(last: $runs) { nodes { id } } } } } }
-}"""
+NESTED = """query Nested($runs: Int) { projects { nodes {
+  pipelines(first: 7) { totalCount nodes { runs(last: $runs) { nodes { id } } } } } } }"""
 
 
 async def test_nodes_multiply_the_declared_page_sizes_down_the_tree(
@@ -152,7 +151,8 @@ def test_the_sdl_carries_the_same_page_sizes() -> None:
     assert 'slicingArguments: ["first", "last"], sizedFields: ["edges", "nodes"]' in pipelines
     assert "object: StoredObject @cost(weight: 1)" in sdl
     # and the estimate charges an object-store call per object, like a fetch
-    query = "{ models(first: 2) { nodes { versions(first: 5) { nodes { artifacts(first: 10) { nodes { object { size } } } } } } } }"
+    query = """{ models(first: 2) { nodes { versions(first: 5) { nodes {
+        artifacts(first: 10) { nodes { object { size } } } } } } } }"""
     cost = estimate(build_schema()._schema, parse(query))
     assert cost.nodes == 2 + 10 + 100
     assert cost.requests == 1 + 2 + 10 + 100

@@ -1,0 +1,164 @@
+"""Rate limits per principal in cost points, over real HTTP, on a fake clock: 429 with
+Retry-After and the x-ratelimit-* headers, the budget shared by two replicas on PostgreSQL
+(in-process on SQLite), refill over time, and the cap on requests in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from mlgraph.app import create_app
+from tests.conftest import Backend, serve, stop
+
+VIEWER = "{ viewer { principalId } }"  # one point, no SQL
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@asynccontextmanager
+async def replica(
+    backend: Backend, clock: FakeClock, subject: str, **settings: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """One more app instance on the backend's database, as ``subject``."""
+    changed = backend.settings.model_copy(update={"compiled_reads": False, **settings})
+    server, task, url = await serve(create_app(changed, engine=backend.engine, clock=clock))
+    try:
+        async with httpx.AsyncClient(
+            base_url=url, headers=backend.headers(subject), timeout=30
+        ) as client:
+            yield client
+    finally:
+        await stop(server, task)
+
+
+def someone() -> str:
+    """A principal of its own: buckets are per principal, shared by every test's apps."""
+    return f"rate-{uuid.uuid4().hex[:8]}@example.com"
+
+
+async def test_over_the_budget_429_with_retry_after_until_it_refills(backend: Backend) -> None:
+    # Given 10 points per 100 s (one point refills every 10 s)
+    clock = FakeClock()
+    limits = {"rate_limit_points": 10, "rate_limit_period_s": 100}
+    async with replica(backend, clock, someone(), **limits) as client:
+        spent = [await client.post("/graphql", json={"query": VIEWER}) for _ in range(10)]
+        backend.sql.start()
+        refused = await client.post("/graphql", json={"query": VIEWER})
+        statements = backend.sql.stop()
+        read = list(backend.sql.statements)
+        clock.now += 9
+        still = await client.post("/graphql", json={"query": VIEWER})
+        clock.now += 1
+        again = await client.post("/graphql", json={"query": VIEWER})
+    # Then each response says what is left; the 11th is refused before it runs
+    assert [r.status_code for r in spent] == [200] * 10
+    assert [int(r.headers["x-ratelimit-remaining"]) for r in spent] == list(range(9, -1, -1))
+    assert {r.headers["x-ratelimit-limit"] for r in spent} == {"10"}
+    assert [int(r.headers["x-ratelimit-used"]) for r in spent] == list(range(1, 11))
+    assert int(spent[-1].headers["x-ratelimit-reset"]) == clock.now - 10 + 100
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "10"
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    body = refused.json()
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["RATE_LIMITED"]
+    assert body["errors"][0]["extensions"]["retryAfter"] == 10
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 1
+    # nothing ran but authentication's read of the principal's project roles
+    assert statements == len([r for r in read if "FROM project_member" in r]) <= 1
+    # 9 s later still nothing; at 10 s one point is back
+    assert (still.status_code, still.headers["retry-after"]) == (429, "1")
+    assert again.status_code == 200
+    assert again.json()["data"]["viewer"]["principalId"]
+    assert again.headers["x-ratelimit-remaining"] == "0"
+
+
+async def test_expensive_operations_cost_more_points(backend: Backend) -> None:
+    clock = FakeClock()
+    # 1 + 100 + 100*40 fetches: 41 points
+    query = """{ projects(first: 100) { nodes { pipelines(first: 40) { nodes {
+        runs(first: 1) { nodes { id } } } } } } }"""
+    async with replica(backend, clock, someone(), rate_limit_points=100) as client:
+        first = await client.post("/graphql", json={"query": query})
+        second = await client.post("/graphql", json={"query": query})
+        third = await client.post("/graphql", json={"query": query})
+    assert first.json()["extensions"]["cost"]["requestedQueryCost"] == 41
+    assert [r.status_code for r in (first, second, third)] == [200, 200, 429]
+    assert third.headers["x-ratelimit-remaining"] == "18"
+
+
+async def test_two_replicas_share_one_budget_on_postgresql(backend: Backend) -> None:
+    # Given two app instances on one database, 10 points, replicas reserving 3 at a time
+    clock = FakeClock()
+    subject = someone()
+    limits = {"rate_limit_points": 10, "rate_limit_period_s": 100, "rate_limit_chunk_points": 3}
+    async with (
+        replica(backend, clock, subject, **limits) as a,
+        replica(backend, clock, subject, **limits) as b,
+    ):
+        # When requests alternate between them until both refuse
+        codes = [
+            (await client.post("/graphql", json={"query": VIEWER})).status_code
+            for _ in range(15)
+            for client in (a, b)
+        ]
+        clock.now += 100  # a whole period: both have a full budget again
+        after = [(await c.post("/graphql", json={"query": VIEWER})).status_code for c in (a, b)]
+    # Then on PostgreSQL they spend one budget of 10 between them; on SQLite (one process per
+    # database by design) each replica has its own
+    assert codes.count(200) == (10 if backend.name == "postgresql" else 20)
+    assert codes[-10:] == [429] * 10
+    assert 200 in codes[0::2]  # both replicas served
+    assert 200 in codes[1::2]
+    assert after == [200, 200]
+    if backend.name == "postgresql":
+        async with backend.engine.connect() as conn:
+            stored = await conn.execute(
+                text("SELECT tat FROM rate_limit_bucket WHERE principal_id = :p"), {"p": subject}
+            )
+            # the bucket is one row; the replicas gave their unspent reserve back at shutdown
+            tat = stored.scalar_one()
+        assert tat == pytest.approx(clock.now + 2 * 10)  # the two points spent after the refill
+
+
+async def test_requests_in_flight_are_capped_per_principal(backend: Backend) -> None:
+    # Given a cap of 2 requests in flight, and two requests whose bodies have not arrived
+    clock = FakeClock()
+    subject = someone()
+    release = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        await release.wait()
+        yield b'{"query": "{ viewer { principalId } }"}'
+
+    async with replica(backend, clock, subject, rate_limit_concurrency=2) as client:
+        headers = {"content-type": "application/json"}
+        slow = [
+            asyncio.create_task(client.post("/graphql", content=slow_body(), headers=headers))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.3)  # both are in the server, waiting for their bodies
+        refused = await client.post("/graphql", json={"query": VIEWER})
+        release.set()
+        done = await asyncio.gather(*slow)
+        after = await client.post("/graphql", json={"query": VIEWER})
+    # Then a third is refused at once, and once they finish there is room again
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert "x-ratelimit-remaining" in refused.headers
+    assert [r.status_code for r in done] == [200, 200]
+    assert after.status_code == 200
