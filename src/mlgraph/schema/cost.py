@@ -264,21 +264,15 @@ async def _check(context: Context, schema: GraphQLSchema, run: Any) -> MlgraphEr
 
 
 def cost_extension(context: Context) -> dict[str, Any]:
-    """``extensions.cost``: this operation's estimate, and the budget after its charge."""
+    """``extensions.cost``: this operation's estimate. It depends on the document and its
+    variables only, so both read paths answer the same bytes; what is left of the budget is in
+    the ``x-ratelimit-*`` headers and ``Query.rateLimit``."""
     assert context.cost is not None
-    out: dict[str, Any] = {
+    return {
         "requestedQueryCost": context.cost.points,
         "nodeCount": context.cost.nodes,
         "maximumNodeCount": context.settings.max_query_nodes,
     }
-    rate = rate_status(context)
-    if rate is not None:
-        out["throttleStatus"] = {
-            "maximumAvailable": rate.limit,
-            "currentlyAvailable": rate.remaining,
-            "resetAt": _timestamp(rate.reset_at),
-        }
-    return out
 
 
 def rate_status(context: Context) -> RateStatus | None:
@@ -288,10 +282,6 @@ def rate_status(context: Context) -> RateStatus | None:
     if context.limiter is None:
         return None
     return context.limiter.status(context.principal.id)
-
-
-def _timestamp(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @strawberry.type(description="The caller's rate limit in points, as GitHub counts them.")
