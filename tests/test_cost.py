@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -157,3 +158,9 @@ def test_the_sdl_carries_the_same_page_sizes() -> None:
     cost = estimate(build_schema()._schema, parse(query))
     assert cost.nodes == 2 + 10 + 100
     assert cost.requests == 1 + 2 + 10 + 100
+
+
+def test_the_readme_quotes_the_dashboards_cost(dashboard_query: str) -> None:
+    cost = estimate(build_schema()._schema, parse(dashboard_query))
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"costs {cost.points} points for {cost.nodes:,} nodes" in readme

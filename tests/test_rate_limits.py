@@ -5,8 +5,9 @@ Retry-After and the x-ratelimit-* headers, the budget shared by two replicas on 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from mlgraph.app import create_app
+from mlgraph.demo import simulate
+from mlgraph.seed import seed_demo
 from tests.conftest import Backend, serve, stop
 
 VIEWER = "{ viewer { principalId } }"  # one point, no SQL
@@ -30,14 +33,19 @@ class FakeClock:
 
 @asynccontextmanager
 async def replica(
-    backend: Backend, clock: FakeClock, subject: str, **settings: Any
+    backend: Backend,
+    clock: Callable[[], float],
+    subject: str,
+    *,
+    admin: bool = False,
+    **settings: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """One more app instance on the backend's database, as ``subject``."""
     changed = backend.settings.model_copy(update={"compiled_reads": False, **settings})
     server, task, url = await serve(create_app(changed, engine=backend.engine, clock=clock))
     try:
         async with httpx.AsyncClient(
-            base_url=url, headers=backend.headers(subject), timeout=30
+            base_url=url, headers=backend.headers(subject, admin=admin), timeout=30
         ) as client:
             yield client
     finally:
@@ -162,3 +170,18 @@ async def test_requests_in_flight_are_capped_per_principal(backend: Backend) -> 
     assert "x-ratelimit-remaining" in refused.headers
     assert [r.status_code for r in done] == [200, 200]
     assert after.status_code == 200
+
+
+async def test_the_demo_simulator_waits_out_its_rate_limit(db: Backend) -> None:
+    # Given the demo data and a budget of 3 points refilling in 1.5 s (on the wall clock)
+    await seed_demo(db.sessions, projects=1)
+    limits = {"rate_limit_points": 3, "rate_limit_period_s": 1.5}
+    lines: list[str] = []
+    async with replica(db, time.time, someone(), admin=True, **limits) as client:
+        # When the simulator runs a few steps as fast as it may
+        counts = await simulate(
+            str(client.base_url), dict(client.headers), interval_s=0, ticks=3, report=lines.append
+        )
+    # Then it was refused (429), waited as Retry-After said, and still did its steps
+    assert any("rate limited: waiting" in line for line in lines)
+    assert counts["started"] + counts["updated"] + counts["drift"] > 0
