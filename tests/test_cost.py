@@ -26,12 +26,12 @@ RUNS = relation("Pipeline", "runs").default_page
 TARGETS = relation("Deployment", "targets").page_cap
 
 
-@pytest.fixture
-async def resolver(db: Backend) -> AsyncIterator[httpx.AsyncClient]:
-    """The resolver path (the shared app on SQLite; a twin without compiled reads on
-    PostgreSQL, whose compiled answers carry the cost once that path runs inside strawberry)."""
-    if db.name == "sqlite":
-        assert db.client is not None
+@pytest.fixture(params=["default", "resolver"])
+async def client(request: pytest.FixtureRequest, db: Backend) -> AsyncIterator[httpx.AsyncClient]:
+    """The shared app (compiled reads where they apply, on PostgreSQL), or a twin of it on
+    the resolver path: both report the same cost."""
+    assert db.client is not None
+    if request.param == "default" or db.name == "sqlite":
         yield db.client
         return
     settings = db.settings.model_copy(update={"compiled_reads": False})
@@ -53,13 +53,13 @@ NESTED = """query Nested($runs: Int) { projects { nodes {
 
 
 async def test_nodes_multiply_the_declared_page_sizes_down_the_tree(
-    db: Backend, resolver: httpx.AsyncClient
+    db: Backend, client: httpx.AsyncClient
 ) -> None:
     # Given no first/last on projects (its declared default page), 7 pipelines each, and the
     # runs' page size from a variable (or, without it, the declared default)
     await f.save(db.sessions, f.project())
-    with_variable = await post(resolver, NESTED, runs=9)
-    without = await post(resolver, NESTED)
+    with_variable = await post(client, NESTED, runs=9)
+    without = await post(client, NESTED)
     # Then nodes = P + P*7 + P*7*runs, and the points are GitHub's: fetches / 100, at least 1
     assert with_variable["extensions"]["cost"]["nodeCount"] == PROJECTS * (1 + 7 + 7 * 9)
     assert without["extensions"]["cost"]["nodeCount"] == PROJECTS * (1 + 7 + 7 * RUNS)
@@ -70,19 +70,19 @@ async def test_nodes_multiply_the_declared_page_sizes_down_the_tree(
 
 
 async def test_duplicates_aliases_and_fragments_all_count(
-    db: Backend, resolver: httpx.AsyncClient
+    db: Backend, client: httpx.AsyncClient
 ) -> None:
     once = "{ projects(first: 10) { nodes { id } } }"
     twice = "{ projects(first: 10) { nodes { id } } projects(first: 10) { nodes { id } } }"
     spread = """{ a: projects(first: 10) { ...P } b: projects(first: 10) { ...P } }
         fragment P on ProjectConnection { nodes { pipelines(first: 2) { nodes { id } } } }"""
-    costs = [(await post(resolver, q))["extensions"]["cost"] for q in (once, twice, spread)]
+    costs = [(await post(client, q))["extensions"]["cost"] for q in (once, twice, spread)]
     assert [c["nodeCount"] for c in costs] == [10, 20, 2 * (10 + 10 * 2)]
 
 
-async def test_lists_count_their_page_cap(db: Backend, resolver: httpx.AsyncClient) -> None:
+async def test_lists_count_their_page_cap(db: Backend, client: httpx.AsyncClient) -> None:
     query = "{ deployments(first: 3) { nodes { targets { version { id } } } } }"
-    cost = (await post(resolver, query))["extensions"]["cost"]
+    cost = (await post(client, query))["extensions"]["cost"]
     assert cost["nodeCount"] == 3 + 3 * TARGETS
 
 
@@ -129,11 +129,11 @@ async def test_the_limit_passes_and_one_more_node_is_refused(db: Backend, compil
 
 
 async def test_rate_limit_field_reports_this_operations_charge(
-    db: Backend, resolver: httpx.AsyncClient
+    db: Backend, client: httpx.AsyncClient
 ) -> None:
     query = """{ rateLimit { limit cost nodeCount remaining used resetAt }
         projects(first: 100) { nodes { pipelines(first: 100) { nodes { id } } } } }"""
-    response = await resolver.post("/graphql", json={"query": query})
+    response = await client.post("/graphql", json={"query": query})
     body = response.json()
     rate = body["data"]["rateLimit"]
     assert rate["cost"] == body["extensions"]["cost"]["requestedQueryCost"] == 1

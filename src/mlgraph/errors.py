@@ -7,7 +7,7 @@
     ├── Forbidden                FORBIDDEN
     ├── RateLimited              RATE_LIMITED: over the principal's points or concurrency
     ├── CostLimitExceeded        COST_LIMIT_EXCEEDED: the operation's estimate is over the limit
-    ├── Unavailable              INTERNAL: a backend (database) is unreachable
+    ├── Unavailable              UNAVAILABLE: the database is unreachable or the deadline passed
     ├── Internal                 INTERNAL: a bug we caught and logged (e.g. a broken constraint)
     └── ObjectStoreError         OBJECT_STORE_UNAVAILABLE: endpoint down, timeout, bad answer
         ├── ObjectStoreDenied    OBJECT_STORE_DENIED: the store refused our credentials
@@ -39,6 +39,7 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
     COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
+    UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
     OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
     OBJECT_TOO_LARGE = "OBJECT_TOO_LARGE"
@@ -85,7 +86,7 @@ class CostLimitExceeded(MlgraphError):
 
 
 class Unavailable(MlgraphError):
-    code = ErrorCode.INTERNAL
+    code = ErrorCode.UNAVAILABLE
 
 
 class Internal(MlgraphError):
