@@ -8,6 +8,8 @@
     ├── RateLimited              RATE_LIMITED: over the principal's points or concurrency
     ├── CostLimitExceeded        COST_LIMIT_EXCEEDED: the operation's estimate is over the limit
     ├── Unavailable              UNAVAILABLE: the database is unreachable or the deadline passed
+    ├── PersistedQueryNotFound   PERSISTED_QUERY_NOT_FOUND: an APQ hash this server does not know
+    ├── NotInList                PERSISTED_QUERY_NOT_IN_LIST: not a trusted document
     ├── Internal                 INTERNAL: a bug we caught and logged (e.g. a broken constraint)
     └── ObjectStoreError         OBJECT_STORE_UNAVAILABLE: endpoint down, timeout, bad answer
         ├── ObjectStoreDenied    OBJECT_STORE_DENIED: the store refused our credentials
@@ -46,6 +48,8 @@ class ErrorCode(enum.StrEnum):
     OBJECT_INVALID = "OBJECT_INVALID"
     OBJECT_STORE_DENIED = "OBJECT_STORE_DENIED"
     OBJECT_STORE_UNAVAILABLE = "OBJECT_STORE_UNAVAILABLE"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
 
 
 class MlgraphError(Exception):
@@ -87,6 +91,14 @@ class CostLimitExceeded(MlgraphError):
 
 class Unavailable(MlgraphError):
     code = ErrorCode.UNAVAILABLE
+
+
+class PersistedQueryNotFound(MlgraphError):
+    code = ErrorCode.PERSISTED_QUERY_NOT_FOUND
+
+
+class NotInList(MlgraphError):
+    code = ErrorCode.PERSISTED_QUERY_NOT_IN_LIST
 
 
 class Internal(MlgraphError):
