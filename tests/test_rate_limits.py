@@ -5,10 +5,15 @@ Retry-After and the x-ratelimit-* headers, the budget shared by two replicas on 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -188,3 +193,32 @@ async def test_the_demo_simulator_waits_out_its_rate_limit(db: Backend) -> None:
     # Then it was refused (429), waited as Retry-After said, and still did its steps
     assert any("rate limited: waiting" in line for line in lines)
     assert counts["started"] + counts["updated"] + counts["drift"] > 0
+
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+SECTION = README.partition("## Cost and rate limits")[2].partition("\n## ")[0]
+[CURL] = re.findall(r"```sh\n(.*?)```", SECTION, flags=re.S)
+
+
+async def test_the_readme_curl_example_shows_the_headers_and_the_cost(db: Backend) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")}
+    env |= {"MLGRAPH_URL": db.base_url, "MLGRAPH_DATA_DIR": str(db.settings.data_dir)}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-euo", "pipefail", "-c", CURL],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    head, _, body = done.stdout.replace("\r\n", "\n").partition("\n\n")
+    names = {line.split(":")[0].lower() for line in head.splitlines()[1:]}
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-used"} <= names
+    assert "x-ratelimit-reset" in names
+    cost = json.loads(body)["extensions"]["cost"]
+    assert cost == {"requestedQueryCost": 1, "nodeCount": 60, "maximumNodeCount": 500_000}
+    assert '"requestedQueryCost":1,"nodeCount":60,"maximumNodeCount":500000' in CURL
