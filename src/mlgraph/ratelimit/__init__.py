@@ -18,7 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mlgraph.ratelimit.buckets import Buckets, MemoryBuckets, PostgresBuckets, Rate, Taken
+from mlgraph.ratelimit.buckets import (
+    EPSILON,
+    Buckets,
+    MemoryBuckets,
+    PostgresBuckets,
+    Rate,
+    Taken,
+)
 
 __all__ = [
     "Buckets",
@@ -107,9 +114,9 @@ class RateLimiter:
             taken = await self.buckets.take(key, now, need, max(float(self.chunk), need))
             self._tat[key] = taken.tat
             self._held[key] = self._held.get(key, 0.0) + taken.granted
-            if self._held[key] < points:
+            if self._held[key] + EPSILON < points:
                 return self.status(key, retry_after=self._wait(key, taken, points, now))
-        self._held[key] -= points
+        self._held[key] = max(0.0, self._held[key] - points)
         return self.status(key, cost=points)
 
     def _wait(self, key: str, taken: Taken, points: int, now: float) -> float:

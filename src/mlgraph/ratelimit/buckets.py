@@ -33,13 +33,17 @@ class Taken:
     tat: float
 
 
+#: Points closer than this count as equal (times and rates are floats).
+EPSILON = 1e-6
+
+
 def grant(rate: Rate, tat: float | None, now: float, need: float, want: float) -> Taken:
     """GCRA: what a bucket at ``tat`` grants at ``now``, and its arrival time afterwards."""
     start = now if tat is None else max(tat, now)
     left = rate.limit - (start - now) * rate.per_s
-    if left < need or left <= 0:
+    if left + EPSILON < need or left <= EPSILON:
         return Taken(0.0, start)
-    granted = min(left, want)
+    granted = max(min(left, want), need)
     return Taken(granted, start + granted / rate.per_s)
 
 

@@ -17,7 +17,7 @@ from the same numbers. Both refusals happen before execution: no resolver runs, 
 
 from __future__ import annotations
 
-import functools
+import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,7 +87,24 @@ class FieldCost:
         return self.assumed is not None or bool(self.slicing)
 
 
-@functools.cache
+class _PerSchema:
+    """What this module keeps per schema: its field costs, and recent estimates."""
+
+    def __init__(self, schema: GraphQLSchema) -> None:
+        self.costs = _field_costs(schema)
+        self.estimates: dict[tuple[Any, ...], Estimate] = {}
+
+
+_SCHEMAS: weakref.WeakKeyDictionary[GraphQLSchema, _PerSchema] = weakref.WeakKeyDictionary()
+
+
+def _of_schema(schema: GraphQLSchema) -> _PerSchema:
+    kept = _SCHEMAS.get(schema)
+    if kept is None:
+        kept = _SCHEMAS[schema] = _PerSchema(schema)
+    return kept
+
+
 def _field_costs(schema: GraphQLSchema) -> Mapping[tuple[str, str], FieldCost]:
     """``(type, field) -> FieldCost`` for every field carrying ``@listSize`` or ``@cost``."""
     costs: dict[tuple[str, str], FieldCost] = {}
@@ -127,7 +144,7 @@ class _Walk:
         variables: dict[str, Any],
     ) -> None:
         self.schema, self.fragments, self.variables = schema, fragments, variables
-        self.costs = _field_costs(schema)
+        self.costs = _of_schema(schema).costs
         self.nodes = self.requests = 0
 
     def selections(
@@ -242,24 +259,26 @@ class CostGuard(SchemaExtension):
         return {"cost": cost_extension(context)}
 
 
-#: Estimates by (schema, query text, operation, the variables' scalar values): a repeated
-#: operation (a dashboard) costs a dictionary lookup, not a walk (measured: 170 us for the
-#: dashboard, a tenth of the compiled path's CPU per request).
-_ESTIMATES: dict[tuple[Any, ...], Estimate] = {}
-_ESTIMATES_SIZE = 1000
+#: Recent estimates kept per schema: a repeated operation (a dashboard) costs a lookup, not a
+#: walk (measured: 170 us for the dashboard, a tenth of the compiled path's CPU per request).
+ESTIMATES_KEPT = 1000
 
 
 def _estimate(schema: GraphQLSchema, run: Any) -> Estimate:
+    """``estimate``, remembered by query text, operation and the variables' scalar values
+    (the only values a page size can take)."""
     variables: dict[str, Any] = run.variables or {}
+    if run.query is None:
+        return estimate(schema, run.graphql_document, run.operation_name, variables)
     scalars = tuple((k, v) for k, v in variables.items() if v is None or isinstance(v, int))
-    key = (id(schema), run.query, run.operation_name, scalars)
-    cost = _ESTIMATES.get(key) if run.query is not None else None
+    key = (run.query, run.operation_name, scalars)
+    kept = _of_schema(schema).estimates
+    cost = kept.get(key)
     if cost is None:
         cost = estimate(schema, run.graphql_document, run.operation_name, variables)
-        if run.query is not None:
-            if len(_ESTIMATES) >= _ESTIMATES_SIZE:
-                del _ESTIMATES[next(iter(_ESTIMATES))]  # the oldest
-            _ESTIMATES[key] = cost
+        if len(kept) >= ESTIMATES_KEPT:
+            del kept[next(iter(kept))]  # the oldest
+        kept[key] = cost
     return cost
 
 
@@ -279,7 +298,7 @@ async def _check(context: Context, schema: GraphQLSchema, run: Any) -> MlgraphEr
         return None
     return RateLimited(
         f"the operation costs {cost.points} points and {rate.remaining} of {rate.limit} "
-        "are left this hour",
+        "are left; retry after the time in retryAfter (seconds)",
         details={"retryAfter": int(rate.headers()["retry-after"])},
     )
 
@@ -307,7 +326,7 @@ def rate_status(context: Context) -> RateStatus | None:
 
 @strawberry.type(description="The caller's rate limit in points, as GitHub counts them.")
 class RateLimit:
-    limit: int = strawberry.field(description="Points the caller may spend per hour.")
+    limit: int = strawberry.field(description="Points the caller may spend per period (an hour).")
     cost: int = strawberry.field(description="Points this operation was charged.")
     node_count: int = strawberry.field(description="Most nodes this operation can return.")
     remaining: int = strawberry.field(description="Points left now.")
