@@ -8,6 +8,7 @@ response starts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -18,8 +19,11 @@ from mlgraph.auth.backends import PrincipalUser, error_body
 from mlgraph.context import Context
 from mlgraph.ratelimit import Buckets, Clock, MemoryBuckets, PostgresBuckets, Rate, RateLimiter
 from mlgraph.schema.cost import rate_status
+from mlgraph.schema.errors import UNAVAILABLE_ERRORS
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine
+
+log = logging.getLogger("mlgraph.ratelimit")
 
 #: Where ``get_context`` leaves the request's Context for this middleware (``scope["state"]``).
 CONTEXT_KEY = "mlgraph_context"
@@ -47,7 +51,14 @@ async def running_limiter(settings: Settings, clock: Clock) -> AsyncIterator[Rat
             max_concurrent=settings.rate_limit_concurrency,
             clock=clock,
         )
-        stack.push_async_callback(limiter.settle)
+
+        async def settle() -> None:
+            try:
+                await limiter.settle()
+            except UNAVAILABLE_ERRORS as down:  # the reserve is lost: its points refill anyway
+                log.warning("could not give the rate-limit reserve back: %r", down)
+
+        stack.push_async_callback(settle)
         yield limiter
 
 

@@ -7,7 +7,8 @@ GitHub's formulas, on the document strawberry parsed and validated:
   over ``max_query_nodes`` (500,000) with ``COST_LIMIT_EXCEEDED``.
 * **requests**: one fetch per list per parent; **points** = requests / 100, at least 1. The
   principal's rate limit is charged that many points (``mlgraph.ratelimit``); over it,
-  ``RATE_LIMITED``.
+  ``RATE_LIMITED``. When the shared buckets cannot be reached (the database is down), the
+  operation answers ``UNAVAILABLE`` rather than run unmetered.
 
 Every selection counts, duplicates and fragments included (a spread counts once per use).
 The page sizes come from the fields' ``@listSize`` directives (Federation 2.9 demand control),
@@ -17,6 +18,7 @@ from the same numbers. Both refusals happen before execution: no resolver runs, 
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
@@ -47,9 +49,12 @@ from strawberry.federation.schema_directives import Cost, ListSize
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from mlgraph.context import Context
-from mlgraph.errors import CostLimitExceeded, MlgraphError, RateLimited
+from mlgraph.errors import CostLimitExceeded, MlgraphError, RateLimited, Unavailable
 from mlgraph.ratelimit import Estimate, RateStatus
+from mlgraph.schema.errors import UNAVAILABLE_ERRORS, UNAVAILABLE_MESSAGE
 from mlgraph.storage.graph import Relation
+
+log = logging.getLogger("mlgraph.ratelimit")
 
 SLICING = ("first", "last")
 SIZED = ("edges", "nodes")
@@ -293,7 +298,11 @@ async def _check(context: Context, schema: GraphQLSchema, run: Any) -> MlgraphEr
         )
     if context.limiter is None:
         return None
-    rate = context.rate = await context.limiter.charge(context.principal.id, cost.points)
+    try:
+        rate = context.rate = await context.limiter.charge(context.principal.id, cost.points)
+    except UNAVAILABLE_ERRORS as down:  # the shared buckets are in the database, down too
+        log.warning("rate limit unavailable: %r", down)
+        return Unavailable(UNAVAILABLE_MESSAGE)
     if rate.retry_after is None:
         return None
     return RateLimited(
