@@ -73,6 +73,11 @@ async def test_over_the_budget_429_with_retry_after_until_it_refills(backend: Ba
         refused = await client.post("/graphql", json={"query": VIEWER})
         statements = backend.sql.stop()
         read = list(backend.sql.statements)
+        spec = await client.post(
+            "/graphql",
+            json={"query": VIEWER},
+            headers={"accept": "application/graphql-response+json"},
+        )
         clock.now += 9
         still = await client.post("/graphql", json={"query": VIEWER})
         clock.now += 1
@@ -95,6 +100,8 @@ async def test_over_the_budget_429_with_retry_after_until_it_refills(backend: Ba
     assert body["extensions"]["cost"]["requestedQueryCost"] == 1
     # nothing ran but authentication's read of the principal's project roles
     assert statements == len([r for r in read if "FROM project_member" in r]) <= 1
+    # GraphQL over HTTP's media type: still 429 (not 400, though nothing was executed)
+    assert (spec.status_code, spec.headers["retry-after"]) == (429, "10")
     # 9 s later still nothing; at 10 s one point is back
     assert (still.status_code, still.headers["retry-after"]) == (429, "1")
     assert again.status_code == 200
