@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mlgraph.auth.backends import PrincipalUser, error_body
 from mlgraph.context import Context
 from mlgraph.ratelimit import Buckets, Clock, MemoryBuckets, PostgresBuckets, Rate, RateLimiter
-from mlgraph.schema.cost import rate_status
 from mlgraph.schema.errors import UNAVAILABLE_ERRORS
+from mlgraph.schema.ratelimit import rate_status
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine
 

@@ -12,10 +12,11 @@ from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.audit import verify_audit_chain
 from mlgraph.schema.audit import AuditChainReport, AuditEntry
 from mlgraph.schema.columns import owned_by
-from mlgraph.schema.cost import RateLimit, list_size, rate_limit
+from mlgraph.schema.cost import list_size
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.monitoring import Alert
 from mlgraph.schema.projects import Project, Viewer
+from mlgraph.schema.ratelimit import RateLimit, rate_limit
 from mlgraph.schema.registry import Model
 from mlgraph.schema.relay import Connection, Info, Node, connection, load_node
 
