@@ -35,6 +35,10 @@ class Context:
     connection_params: dict[str, Any] | None = None
     #: The caller's well-formed W3C ``traceparent`` (or ""), kept with the outbox events.
     traceparent: str = ""
+    #: The read path that answered: "compiled" (the compiled extension sets it) or "resolver".
+    plan: str = "resolver"
+    #: The operation's estimated cost, once the cost extension has computed it.
+    cost: int | None = None
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""

@@ -8,7 +8,8 @@ Reads run in autocommit: a batch's statement is its own snapshot, as its own tra
 without a BEGIN and a ROLLBACK around it.
 
 Loaders capture ``visible`` (the project ids the principal may read; ``None`` = all), so every
-row they hand out has already passed the read policy.
+row they hand out has already passed the read policy. Each batch is a span with its key count
+(``loader <entity>_by_<column>``, ``loader <target>.<relation> page|count|list``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mlgraph.storage import queries
 from mlgraph.storage.graph import ENTITIES, Relation
 from mlgraph.storage.queries import Columns, FilterValues, PageArgs, PageRows, Visible
+from mlgraph.telemetry.tracing import span
 
 BatchFn = Callable[[list[Hashable]], Coroutine[Any, Any, list[Any]]]
 
@@ -39,10 +41,15 @@ class Loaders:
         """Forget everything loaded so far (after a mutation committed)."""
         self._loaders.clear()
 
-    def _loader(self, name: Hashable, batch: BatchFn) -> DataLoader[Hashable, Any]:
+    def _loader(self, name: Hashable, label: str, batch: BatchFn) -> DataLoader[Hashable, Any]:
         loader = self._loaders.get(name)
         if loader is None:
-            loader = self._loaders[name] = DataLoader(batch, max_batch_size=1000)
+
+            async def traced(keys: list[Hashable]) -> list[Any]:
+                with span(f"loader {label}", {"mlgraph.loader.keys": len(keys)}):
+                    return await batch(keys)
+
+            loader = self._loaders[name] = DataLoader(traced, max_batch_size=1000)
         return loader
 
     def by_key(self, entity: str, column: str = "id") -> DataLoader[Hashable, Row[Any] | None]:
@@ -54,7 +61,7 @@ class Loaders:
                 found = await queries.rows_by_keys(db, decl, column, keys, self.visible)
             return [found.get(k) for k in keys]
 
-        return self._loader(("by_key", entity, column), batch)
+        return self._loader(("by_key", entity, column), f"{entity}_by_{column}", batch)
 
     def page(
         self, relation: Relation, args: PageArgs, columns: Columns = None
@@ -66,7 +73,9 @@ class Loaders:
                 found = await queries.pages(db, relation, parents, args, self.visible, columns)
             return [found[p] for p in parents]
 
-        return self._loader(("page", relation, args, columns), batch)
+        return self._loader(
+            ("page", relation, args, columns), f"{relation.target}.{relation.name} page", batch
+        )
 
     def count(self, relation: Relation, filters: FilterValues) -> DataLoader[Hashable, int]:
         """``<target>_count_by_<child key>``: totalCount per parent key."""
@@ -76,7 +85,9 @@ class Loaders:
                 found = await queries.counts(db, relation, parents, filters, self.visible)
             return [found[p] for p in parents]
 
-        return self._loader(("count", relation, filters), batch)
+        return self._loader(
+            ("count", relation, filters), f"{relation.target}.{relation.name} count", batch
+        )
 
     def list(self, relation: Relation) -> DataLoader[Hashable, list[Row[Any]]]:
         """``<target>s_by_<child key>``: short bounded lists per parent key."""
@@ -86,7 +97,7 @@ class Loaders:
                 found = await queries.rows_for_lists(db, relation, parents, self.visible)
             return [found[p] for p in parents]
 
-        return self._loader(("list", relation), batch)
+        return self._loader(("list", relation), f"{relation.target}.{relation.name} list", batch)
 
 
 _AUTOCOMMIT: dict[AsyncEngine, AsyncEngine] = {}

@@ -34,6 +34,7 @@ from mlgraph.schema.query import Query
 from mlgraph.schema.relay import Info, node_class
 from mlgraph.schema.scalars import SCALAR_MAP
 from mlgraph.schema.subscriptions import Subscription
+from mlgraph.schema.telemetry import OperationTelemetry
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
 __all__ = ["DOMAIN_NAMES", "Schema", "build_schema", "sdl_files"]
@@ -128,15 +129,18 @@ def build_schema(
     max_depth: int = 12,
     max_aliases: int = 100,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
+    telemetry: bool = True,
 ) -> Schema:
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
     that domain's subgraph. ``executor`` is the resolver path's executor (tests compare it
-    with strawberry's stock one)."""
+    with strawberry's stock one); ``telemetry`` adds the operation's span and metrics, the
+    outermost extension, so they see every other one's errors."""
     served = frozenset(domains)
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
     extensions: list[type[SchemaExtension] | Any] = [
+        *([OperationTelemetry] if telemetry else []),
         CodedErrors,
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),

@@ -1,0 +1,318 @@
+"""Telemetry as an operator sees it: one trace per request with the operation's SQL inside it,
+joined to the caller's ``traceparent``; ``/metrics`` counting what was served; log lines with
+the request id and the trace id, and without credentials.
+
+Spans are read with OpenTelemetry's in-memory exporter added to the process's tracer provider
+(the exporter stands in for a collector: nothing else can receive spans here)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
+
+from mlgraph.auth.principal import Principal
+from mlgraph.context import Context
+from mlgraph.schema import Schema, build_schema
+from mlgraph.seed import seed_demo
+from mlgraph.storage.objects import open_store
+from mlgraph.telemetry import tracing
+from mlgraph.telemetry.logs import redact
+from tests.conftest import Backend
+from tests.live import JOB_UPDATED, Instance, instance, sse_events, subscribed, until
+from tests.served import mlgraph_serve
+
+METRICS_TOKEN = "scrape-" + secrets.token_hex(8)
+CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
+CALLER_SPAN = "b7ad6b7169203331"
+TRACEPARENT = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    provider = tracing.install()
+    assert provider is not None
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()  # the processor stays on the provider; it keeps nothing from now on
+
+
+def trace_of(spans: InMemorySpanExporter, trace_id: str) -> list[ReadableSpan]:
+    wanted = int(trace_id, 16)
+    return [s for s in spans.get_finished_spans() if s.context and s.context.trace_id == wanted]
+
+
+def ancestors(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
+    names = []
+    while span.parent is not None and span.parent.span_id in by_id:
+        span = by_id[span.parent.span_id]
+        names.append(span.name)
+    return names
+
+
+async def test_one_dashboard_query_is_one_trace_with_its_sql_inside_the_operation(
+    db: Backend, spans: InMemorySpanExporter, dashboard_query: str
+) -> None:
+    """SQLite answers on the resolver path, PostgreSQL on the compiled path."""
+    await seed_demo(db.sessions)
+    assert db.client is not None
+    db.sql.start()
+    response = await db.client.post(
+        "/graphql",
+        json={"query": dashboard_query},
+        headers={"traceparent": TRACEPARENT, "x-request-id": "dashboard-1"},
+    )
+    statements = db.sql.stop()
+    assert response.status_code == 200
+    assert "errors" not in response.json()
+    plan = response.headers["x-mlgraph-plan"]
+    assert plan == ("compiled" if db.name == "postgresql" else "resolver")
+
+    trace = trace_of(spans, CALLER_TRACE)
+    by_id = {s.context.span_id: s for s in trace if s.context}
+    (request,) = [s for s in trace if s.name == "POST /graphql"]
+    assert request.parent is not None
+    assert format(request.parent.span_id, "016x") == CALLER_SPAN  # joined to the caller
+    (operation,) = [s for s in trace if s.name == "query Dashboard"]
+    assert operation.parent is not None
+    assert operation.parent.span_id == request.context.span_id  # type: ignore[union-attr]
+    assert operation.attributes is not None
+    assert operation.attributes["mlgraph.plan"] == plan
+    assert operation.attributes["graphql.operation.type"] == "query"
+    assert operation.attributes["mlgraph.request_id"] == "dashboard-1"
+    sql = [s for s in trace if s.attributes and "db.query.text" in s.attributes]
+    assert len(sql) == statements  # every statement the request ran is a span of its trace
+    assert all("query Dashboard" in ancestors(s, by_id) for s in sql)
+    loaders = [s for s in trace if s.name.startswith("loader ")]
+    if plan == "resolver":
+        assert len(sql) > 1
+        assert loaders  # the batches, with their statements inside them
+        assert all(ancestors(s, by_id)[0].startswith("loader ") for s in sql)
+    else:
+        assert len(sql) == 1
+        assert not loaders
+
+
+async def test_a_request_without_a_traceparent_starts_its_own_trace(
+    backend: Backend, spans: InMemorySpanExporter
+) -> None:
+    assert backend.client is not None
+    response = await backend.client.post(
+        "/graphql",
+        json={"query": "query Me { viewer { id } }"},
+        headers={"traceparent": f"00-{CALLER_TRACE.upper()}-{CALLER_SPAN}-01"},  # malformed
+    )
+    assert response.status_code == 200
+    (operation,) = [s for s in spans.get_finished_spans() if s.name == "query Me"][-1:]
+    assert operation.context is not None
+    assert operation.context.trace_id != int(CALLER_TRACE, 16)
+    request = [s for s in spans.get_finished_spans() if s.context == operation.parent]
+    assert [s.parent for s in request] == [None]  # the request span is the trace's root
+
+
+async def test_the_resolver_path_keeps_its_short_cuts_with_the_telemetry_extension(
+    db: Backend, dashboard_query: str
+) -> None:
+    """The extension must not install per-field middleware: the executor's breadth-first walk
+    (and its other short cuts) would be off, and a task made per object, as with the stock
+    executor (tests/test_executor.py)."""
+    await seed_demo(db.sessions)
+
+    async def tasks_made(schema: Schema) -> int:
+        async with open_store(db.settings) as store:
+            context = Context.create(
+                principal=Principal("root", "Root", platform_admin=True),
+                request_id="shortcuts",
+                settings=db.settings,
+                sessions=db.sessions,
+                objects=store,
+            )
+        loop = asyncio.get_running_loop()
+        made = 0
+
+        def factory(loop_: asyncio.AbstractEventLoop, coro: Any, **kw: Any) -> asyncio.Task[Any]:
+            nonlocal made
+            made += 1
+            return asyncio.Task(coro, loop=loop_, **kw)
+
+        loop.set_task_factory(factory)
+        try:
+            result = await schema.execute(dashboard_query, context_value=context)
+        finally:
+            loop.set_task_factory(None)
+        assert result.errors is None
+        return made
+
+    with_telemetry = build_schema(telemetry=True)
+    assert await tasks_made(with_telemetry) <= 40
+    assert await tasks_made(with_telemetry) == await tasks_made(build_schema(telemetry=False))
+
+
+# --- /metrics -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def observed(backend: Backend) -> AsyncIterator[Instance]:
+    async with instance(backend, metrics_token=METRICS_TOKEN) as inst:
+        yield inst
+
+
+async def scrape(inst: Instance) -> str:
+    response = await inst.client.get(
+        "/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return response.text
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+async def test_metrics_need_the_metrics_token(observed: Instance, backend: Backend) -> None:
+    bare = httpx.AsyncClient(base_url=observed.base_url)
+    async with bare:
+        assert (await bare.get("/metrics")).status_code == 401
+        wrong = {"authorization": f"Bearer {METRICS_TOKEN}x"}
+        assert (await bare.get("/metrics", headers=wrong)).status_code == 401
+    # An admin's own token is no scrape credential, and without a token there is no /metrics.
+    assert (await observed.client.get("/metrics")).status_code == 401
+    assert backend.client is not None
+    assert (await backend.client.get("/metrics")).status_code == 404
+
+
+async def test_metrics_count_operations_errors_and_latency(
+    observed: Instance, dashboard_query: str
+) -> None:
+    await observed.fresh()
+    await seed_demo(observed.backend.sessions)
+    plan = "compiled" if observed.backend.name == "postgresql" else "resolver"
+    before = await scrape(observed)
+    for _ in range(2):
+        await observed.data(dashboard_query)
+    bad = await observed.client.post("/graphql", json={"query": "{ node(id: 7) { id } }"})
+    assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    after = await scrape(observed)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    dashboard = {"operation": "Dashboard", "type": "query", "plan": plan}
+    assert moved("mlgraph_graphql_requests_total", **dashboard) == 2
+    latency = {"operation": "Dashboard", "plan": plan}
+    assert moved("mlgraph_graphql_request_duration_seconds_count", **latency) == 2
+    assert moved("mlgraph_graphql_request_duration_seconds_sum", **latency) > 0
+    assert moved("mlgraph_graphql_errors_total", code="BAD_USER_INPUT") == 1
+    assert moved("mlgraph_graphql_requests_total", operation="_anonymous", type="query") == 1
+
+
+async def test_metrics_show_open_subscriptions_and_the_outbox_lag(observed: Instance) -> None:
+    inst = await observed.fresh()
+    slug = "tel-" + secrets.token_hex(3)
+    made = await inst.mutate("createProject", {"slug": slug, "name": "T"}, "project { id }")
+    await until(lambda: inst.live.dispatcher.dispatched > 0)
+    await inst.live.dispatcher.stop()  # events now wait in the outbox
+    try:
+        await inst.mutate("createProject", {"slug": slug + "b", "name": "U"}, "project { id }")
+        await asyncio.sleep(0.05)
+        waiting = await scrape(inst)
+        assert value(waiting, "mlgraph_outbox_pending_events") >= 1
+        assert value(waiting, "mlgraph_outbox_lag_seconds") > 0
+    finally:
+        inst.live.dispatcher.start()
+    await until(lambda: inst.live.dispatcher.dispatched >= 2)
+    assert value(await scrape(inst), "mlgraph_outbox_pending_events") == 0
+
+    before = value(await scrape(inst), "mlgraph_subscriptions_open")
+    frames: list[tuple[str, Any]] = []
+    variables = {"p": made["project"]["id"]}
+    stream = asyncio.create_task(sse_events(inst.client, JOB_UPDATED, variables, 1, frames))
+    try:
+        await subscribed(inst)
+        assert value(await scrape(inst), "mlgraph_subscriptions_open") == before + 1
+    finally:
+        stream.cancel()
+        await asyncio.gather(stream, return_exceptions=True)
+    await until(lambda: inst.live.hub.subscriber_count == 0)
+    assert value(await scrape(inst), "mlgraph_subscriptions_open") == before
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+
+def test_redact_blanks_every_kind_of_credential() -> None:
+    line = (
+        "Authorization: Bearer abc.def.ghi key mlg_abcdefghij_s3cr3tPart secret whsec_QUJDRA== "
+        "jwt eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln url https://s3/x?X-Amz-Signature=f00d"
+        "&X-Amz-Credential=AKIA%2F1&ok=1 local /objects/k?expires=1&signature=beef"
+    )
+    clean = redact(line)
+    for secret in (
+        "abc.def.ghi",
+        "s3cr3tPart",
+        "QUJDRA",
+        "eyJzdWIiOiJhIn0",
+        "f00d",
+        "AKIA",
+        "beef",
+    ):
+        assert secret not in clean
+    assert "mlg_abcdefghij_[redacted]" in clean  # the prefix names the key, as the audit does
+    assert "ok=1" in clean
+
+
+async def test_json_log_lines_carry_request_and_trace_ids_and_no_credentials(
+    tmp_path: Path,
+) -> None:
+    api_key = "mlg_abcdefghij_" + secrets.token_urlsafe(16)
+    signature = secrets.token_hex(16)
+    async with mlgraph_serve(
+        tmp_path, MLGRAPH_LOG_FORMAT="json", MLGRAPH_LOG_LEVEL="INFO"
+    ) as served:
+        admin = await asyncio.to_thread(served.admin_headers)
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            ok = await client.post(
+                "/graphql",
+                json={"query": "{ viewer { id } }"},
+                headers={**admin, "traceparent": TRACEPARENT, "x-request-id": "logged-1"},
+            )
+            assert ok.status_code == 200
+            refused = await client.post(
+                "/graphql",
+                json={"query": "{ viewer { id } }"},
+                headers={"x-api-key": api_key, "x-request-id": "logged-2"},
+            )
+            assert refused.status_code == 401
+            signed = await client.get(f"/objects/a/b?expires=1&signature={signature}")
+            assert signed.status_code == 403
+        await asyncio.sleep(0.2)  # the server writes its last lines
+        text = served.log.read_text()
+    # Log lines are JSON; the rest of the output is `mlgraph serve`'s banner (where to go).
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert len(lines) >= 6
+    assert all({"request_id", "trace_id", "span_id", "message"} <= line.keys() for line in lines)
+    first = [line for line in lines if line["request_id"] == "logged-1"]
+    assert first
+    assert {line["trace_id"] for line in first} == {CALLER_TRACE}
+    second = [line for line in lines if line["request_id"] == "logged-2"]
+    assert any("unknown API key mlg_abcdefghij" in line["message"] for line in second)
+    assert all(len(line["trace_id"]) == 32 for line in second)
+    token = admin["Authorization"].removeprefix("Bearer ")
+    for secret in (token, api_key.rsplit("_", 1)[1], signature):
+        assert secret not in text
