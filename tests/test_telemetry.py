@@ -19,17 +19,22 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
+from mlgraph.app import create_app
 from mlgraph.auth.principal import Principal
 from mlgraph.context import Context
 from mlgraph.schema import Schema, build_schema
 from mlgraph.seed import seed_demo
 from mlgraph.storage.objects import open_store
+from mlgraph.storage.objects.s3 import S3ObjectStore
 from mlgraph.telemetry import tracing
 from mlgraph.telemetry.logs import redact
-from tests.conftest import Backend
+from tests.conftest import ADMIN, Backend, free_port, serve, stop
 from tests.live import JOB_UPDATED, Instance, instance, sse_events, subscribed, until
+from tests.s3_server import BUCKET, moto_server
 from tests.served import mlgraph_serve
 
 METRICS_TOKEN = "scrape-" + secrets.token_hex(8)
@@ -110,10 +115,10 @@ async def test_a_request_without_a_traceparent_starts_its_own_trace(
     assert backend.client is not None
     response = await backend.client.post(
         "/graphql",
-        json={"query": "query Me { viewer { id } }"},
+        json={"query": "query Me { viewer { principalId } }"},
         headers={"traceparent": f"00-{CALLER_TRACE.upper()}-{CALLER_SPAN}-01"},  # malformed
     )
-    assert response.status_code == 200
+    assert "errors" not in response.json()
     (operation,) = [s for s in spans.get_finished_spans() if s.name == "query Me"][-1:]
     assert operation.context is not None
     assert operation.context.trace_id != int(CALLER_TRACE, 16)
@@ -157,6 +162,57 @@ async def test_the_resolver_path_keeps_its_short_cuts_with_the_telemetry_extensi
     with_telemetry = build_schema(telemetry=True)
     assert await tasks_made(with_telemetry) <= 40
     assert await tasks_made(with_telemetry) == await tasks_made(build_schema(telemetry=False))
+
+
+OBJECTS = """{ projects(first: 1) { nodes { models(first: 2) { nodes { versions(first: 2) {
+  nodes { artifacts(first: 3) { nodes { fileName object { exists } } } } } } } } } }"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_each_s3_call_is_a_span_inside_the_operation(
+    db: Backend, spans: InMemorySpanExporter
+) -> None:
+    """Against a real S3 endpoint (moto's server) holding none of the demo's objects: every
+    HEAD is a span of the operation, and a missing object is an answer, not an error."""
+    await seed_demo(db.sessions)
+    trace_id = secrets.token_hex(16)
+    with moto_server(free_port()) as moto:
+        settings = db.settings.model_copy(
+            update={
+                "object_store": "s3",
+                "s3_endpoint_url": moto,
+                "s3_bucket": BUCKET,
+                "s3_path_style": True,
+                "s3_access_key_id": "test",
+                "s3_secret_access_key": SecretStr("test"),
+            }
+        )
+        async with S3ObjectStore.open(settings) as direct:
+            await direct.client.create_bucket(Bucket=BUCKET)
+        server, task, url = await serve(create_app(settings, engine=db.engine))
+        try:
+            async with httpx.AsyncClient(base_url=url, headers=db.headers(ADMIN, admin=True)) as c:
+                traceparent = f"00-{trace_id}-{CALLER_SPAN}-01"
+                response = await c.post(
+                    "/graphql", json={"query": OBJECTS}, headers={"traceparent": traceparent}
+                )
+        finally:
+            await stop(server, task)
+    answered = [
+        a["object"]
+        for m in response.json()["data"]["projects"]["nodes"][0]["models"]["nodes"]
+        for v in m["versions"]["nodes"]
+        for a in v["artifacts"]["nodes"]
+    ]
+    assert answered
+    assert answered == [{"exists": False}] * len(answered)
+    trace = trace_of(spans, trace_id)
+    by_id = {s.context.span_id: s for s in trace if s.context}
+    heads = [s for s in trace if s.name == "S3.HeadObject"]
+    assert len(heads) == len(answered)
+    assert all("query" in ancestors(s, by_id) for s in heads)  # the anonymous operation
+    assert all(s.status.status_code is not StatusCode.ERROR for s in heads)
+    assert all(s.attributes and s.attributes["aws.s3.bucket"] == BUCKET for s in heads)
 
 
 # --- /metrics -------------------------------------------------------------------------------
@@ -289,13 +345,13 @@ async def test_json_log_lines_carry_request_and_trace_ids_and_no_credentials(
         async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
             ok = await client.post(
                 "/graphql",
-                json={"query": "{ viewer { id } }"},
+                json={"query": "{ viewer { principalId } }"},
                 headers={**admin, "traceparent": TRACEPARENT, "x-request-id": "logged-1"},
             )
             assert ok.status_code == 200
             refused = await client.post(
                 "/graphql",
-                json={"query": "{ viewer { id } }"},
+                json={"query": "{ viewer { principalId } }"},
                 headers={"x-api-key": api_key, "x-request-id": "logged-2"},
             )
             assert refused.status_code == 401

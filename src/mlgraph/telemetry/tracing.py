@@ -131,9 +131,18 @@ def span(
     *,
     kind: SpanKind = SpanKind.INTERNAL,
     parent: otel_context.Context | None = None,
+    record_errors: bool = True,
 ) -> Iterator[Span]:
-    """A current span named ``name``; an exception escaping it is recorded as its error."""
-    with tracer.start_as_current_span(name, parent, kind, attributes) as current:
+    """A current span named ``name``; an exception escaping it is recorded as its error
+    (unless ``record_errors`` is false: the caller tells which exceptions are errors)."""
+    with tracer.start_as_current_span(
+        name,
+        parent,
+        kind,
+        attributes,
+        record_exception=record_errors,
+        set_status_on_exception=record_errors,
+    ) as current:
         yield current
 
 

@@ -34,8 +34,8 @@ class _Missing(Exception):
 
 @contextmanager
 def _call(operation: str, bucket: str, key: str) -> Iterator[None]:
-    """One S3 call's span; botocore/aiohttp failures as ``ObjectStoreError``s, a missing
-    object as ``_Missing``."""
+    """One S3 call's span; botocore/aiohttp failures as ``ObjectStoreError``s (the span's
+    error), a missing object as ``_Missing`` (an answer, not an error)."""
     attributes = {
         "rpc.system": "aws-api",
         "rpc.service": "S3",
@@ -43,7 +43,7 @@ def _call(operation: str, bucket: str, key: str) -> Iterator[None]:
         "aws.s3.bucket": bucket,
         "aws.s3.key": key,
     }
-    with span(f"S3.{operation}", attributes, kind=SpanKind.CLIENT) as current:
+    with span(f"S3.{operation}", attributes, kind=SpanKind.CLIENT, record_errors=False) as current:
         try:
             yield
         except ClientError as exc:
