@@ -19,21 +19,34 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from mlgraph.app import create_app
 from mlgraph.auth.principal import Principal
 from mlgraph.context import Context
+from mlgraph.ids import encode_global_id
 from mlgraph.schema import Schema, build_schema
 from mlgraph.seed import seed_demo
+from mlgraph.storage.enums import JobStatus
 from mlgraph.storage.objects import open_store
 from mlgraph.storage.objects.s3 import S3ObjectStore
 from mlgraph.telemetry import tracing
 from mlgraph.telemetry.logs import redact
+from tests import factories as f
 from tests.conftest import ADMIN, Backend, free_port, serve, stop
-from tests.live import JOB_UPDATED, Instance, instance, sse_events, subscribed, until
+from tests.live import (
+    JOB_UPDATED,
+    TRANSPORT_WS,
+    Instance,
+    collect,
+    instance,
+    sse_events,
+    subscribed,
+    until,
+    ws_client,
+)
 from tests.s3_server import BUCKET, moto_server
 from tests.served import mlgraph_serve
 
@@ -91,7 +104,7 @@ async def test_one_dashboard_query_is_one_trace_with_its_sql_inside_the_operatio
     assert format(request.parent.span_id, "016x") == CALLER_SPAN  # joined to the caller
     (operation,) = [s for s in trace if s.name == "query Dashboard"]
     assert operation.parent is not None
-    assert operation.parent.span_id == request.context.span_id  # type: ignore[union-attr]
+    assert operation.parent.span_id == request.context.span_id
     assert operation.attributes is not None
     assert operation.attributes["mlgraph.plan"] == plan
     assert operation.attributes["graphql.operation.type"] == "query"
@@ -309,6 +322,38 @@ async def test_metrics_show_open_subscriptions_and_the_outbox_lag(observed: Inst
     assert value(await scrape(inst), "mlgraph_subscriptions_open") == before
 
 
+async def test_a_websocket_subscription_is_a_span_joined_to_the_connections_traceparent(
+    observed: Instance, spans: InMemorySpanExporter
+) -> None:
+    """No request span around a WebSocket's operations: each is a SERVER span whose parent is
+    the caller's traceparent of the upgrade request; each event's SQL runs inside it."""
+    inst = await observed.fresh()
+    p = f.project()
+    pl = f.pipeline(p)
+    job = f.job(pl, status=JobStatus.RUNNING)
+    await f.save(inst.backend.sessions, p, pl, job)
+    trace_id = secrets.token_hex(16)
+    headers = {"traceparent": f"00-{trace_id}-{CALLER_SPAN}-01"}
+    received: list[Any] = []
+    variables = {"p": encode_global_id("Project", p.id), "j": encode_global_id("Job", job.id)}
+    client = ws_client(inst, TRANSPORT_WS, headers=headers)
+    listener = asyncio.create_task(collect(client, JOB_UPDATED, variables, 1, received))
+    await subscribed(inst)
+    await inst.mutate("updateJob", {"jobId": variables["j"], "progress": 0.5}, "job { id }")
+    await asyncio.wait_for(listener, 10)
+    assert received[0]["jobUpdated"]["progress"] == 0.5
+    await until(lambda: any(s.name == "subscription" for s in trace_of(spans, trace_id)))
+    trace = trace_of(spans, trace_id)
+    by_id = {s.context.span_id: s for s in trace if s.context}
+    (operation,) = [s for s in trace if s.name == "subscription"]
+    assert operation.kind is SpanKind.SERVER
+    assert operation.parent is not None
+    assert format(operation.parent.span_id, "016x") == CALLER_SPAN
+    sql = [s for s in trace if s.attributes and "db.query.text" in s.attributes]
+    assert sql
+    assert all("subscription" in ancestors(s, by_id) for s in sql)
+
+
 # --- logs -----------------------------------------------------------------------------------
 
 
@@ -336,7 +381,7 @@ def test_redact_blanks_every_kind_of_credential() -> None:
 async def test_json_log_lines_carry_request_and_trace_ids_and_no_credentials(
     tmp_path: Path,
 ) -> None:
-    api_key = "mlg_abcdefghij_" + secrets.token_urlsafe(16)
+    api_key = "mlg_abcdefghij_" + secrets.token_hex(16)
     signature = secrets.token_hex(16)
     async with mlgraph_serve(
         tmp_path, MLGRAPH_LOG_FORMAT="json", MLGRAPH_LOG_LEVEL="INFO"
@@ -370,5 +415,5 @@ async def test_json_log_lines_carry_request_and_trace_ids_and_no_credentials(
     assert any("unknown API key mlg_abcdefghij" in line["message"] for line in second)
     assert all(len(line["trace_id"]) == 32 for line in second)
     token = admin["Authorization"].removeprefix("Bearer ")
-    for secret in (token, api_key.rsplit("_", 1)[1], signature):
+    for secret in (token, api_key.removeprefix("mlg_abcdefghij_"), signature):
         assert secret not in text
