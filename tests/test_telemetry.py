@@ -11,17 +11,22 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from mlgraph.app import create_app
 from mlgraph.auth.principal import Principal
@@ -48,7 +53,7 @@ from tests.live import (
     ws_client,
 )
 from tests.s3_server import BUCKET, moto_server
-from tests.served import mlgraph_serve
+from tests.served import Served, mlgraph_serve
 
 METRICS_TOKEN = "scrape-" + secrets.token_hex(8)
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -378,32 +383,112 @@ def test_redact_blanks_every_kind_of_credential() -> None:
     assert "ok=1" in clean
 
 
-async def test_json_log_lines_carry_request_and_trace_ids_and_no_credentials(
-    tmp_path: Path,
+@dataclass
+class Collector:
+    """An OTLP/HTTP trace receiver on a loopback port: keeps every export it is sent."""
+
+    exports: list[ExportTraceServiceRequest] = field(default_factory=list)
+
+    async def receive(self, request: Request) -> Response:
+        self.exports.append(ExportTraceServiceRequest.FromString(await request.body()))
+        return Response(b"", media_type="application/x-protobuf")
+
+    def spans(self, trace_id: str) -> list[Any]:
+        wanted = bytes.fromhex(trace_id)
+        return [
+            (resource.resource, span)
+            for export in self.exports
+            for resource in export.resource_spans
+            for scope in resource.scope_spans
+            for span in scope.spans
+            if span.trace_id == wanted
+        ]
+
+
+@pytest.fixture(scope="module")
+async def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[Served, Collector]]:
+    """``mlgraph serve`` with JSON logs, exporting spans to the collector (OpenTelemetry's own
+    variables; a short batch delay so that the test need not wait 5 s)."""
+    collector = Collector()
+    app = Starlette(routes=[Route("/v1/traces", collector.receive, methods=["POST"])])
+    server, task, url = await serve(app)
+    try:
+        async with mlgraph_serve(
+            tmp_path_factory.mktemp("served"),
+            MLGRAPH_LOG_FORMAT="json",
+            MLGRAPH_LOG_LEVEL="INFO",
+            OTEL_EXPORTER_OTLP_ENDPOINT=url,
+            OTEL_BSP_SCHEDULE_DELAY="100",
+        ) as process:
+            yield process, collector
+    finally:
+        await stop(server, task)
+
+
+async def test_spans_go_to_the_otlp_endpoint_the_otel_variables_name(
+    served: tuple[Served, Collector],
 ) -> None:
+    process, collector = served
+    trace_id = secrets.token_hex(16)
+    admin = await asyncio.to_thread(process.admin_headers)
+    async with httpx.AsyncClient(base_url=process.url, timeout=30, headers=admin) as client:
+        answer = await client.post(
+            "/graphql",
+            json={"query": "query Exported { viewer { principalId } }"},
+            headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN}-01"},
+        )
+    assert "errors" not in answer.json()
+    await until(lambda: len(collector.spans(trace_id)) >= 2)
+    names = {span.name for _, span in collector.spans(trace_id)}
+    assert {"POST /graphql", "query Exported"} <= names
+    resource = collector.spans(trace_id)[0][0]
+    service = {a.key: a.value.string_value for a in resource.attributes}["service.name"]
+    assert service == "mlgraph"
+
+
+def test_no_exporter_unless_the_otel_variables_ask_for_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert tracing.exporters() == []
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    assert [type(e).__name__ for e in tracing.exporters()] == ["ConsoleSpanExporter"]
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
+    with pytest.raises(ValueError, match="zipkin"):
+        tracing.exporters()
+
+
+async def test_json_log_lines_carry_request_and_trace_ids_and_no_credentials(
+    served: tuple[Served, Collector],
+) -> None:
+    process, _ = served
     api_key = "mlg_abcdefghij_" + secrets.token_hex(16)
     signature = secrets.token_hex(16)
-    async with mlgraph_serve(
-        tmp_path, MLGRAPH_LOG_FORMAT="json", MLGRAPH_LOG_LEVEL="INFO"
-    ) as served:
-        admin = await asyncio.to_thread(served.admin_headers)
-        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
-            ok = await client.post(
-                "/graphql",
-                json={"query": "{ viewer { principalId } }"},
-                headers={**admin, "traceparent": TRACEPARENT, "x-request-id": "logged-1"},
-            )
-            assert ok.status_code == 200
-            refused = await client.post(
-                "/graphql",
-                json={"query": "{ viewer { principalId } }"},
-                headers={"x-api-key": api_key, "x-request-id": "logged-2"},
-            )
-            assert refused.status_code == 401
-            signed = await client.get(f"/objects/a/b?expires=1&signature={signature}")
-            assert signed.status_code == 403
-        await asyncio.sleep(0.2)  # the server writes its last lines
-        text = served.log.read_text()
+    admin = await asyncio.to_thread(process.admin_headers)
+    async with httpx.AsyncClient(base_url=process.url, timeout=30) as client:
+        ok = await client.post(
+            "/graphql",
+            json={"query": "{ viewer { principalId } }"},
+            headers={**admin, "traceparent": TRACEPARENT, "x-request-id": "logged-1"},
+        )
+        assert ok.status_code == 200
+        refused = await client.post(
+            "/graphql",
+            json={"query": "{ viewer { principalId } }"},
+            headers={"x-api-key": api_key, "x-request-id": "logged-2"},
+        )
+        assert refused.status_code == 401
+        signed = await client.get(f"/objects/a/b?expires=1&signature={signature}")
+        assert signed.status_code == 403
+    await asyncio.sleep(0.2)  # the server writes its last lines
+    text = process.log.read_text()
     # Log lines are JSON; the rest of the output is `mlgraph serve`'s banner (where to go).
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert len(lines) >= 6

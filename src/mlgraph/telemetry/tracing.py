@@ -19,7 +19,6 @@ pool pings and background polls make no one-span traces.
 
 from __future__ import annotations
 
-import logging
 import os
 import weakref
 from collections.abc import Iterator
@@ -44,7 +43,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-log = logging.getLogger("mlgraph.telemetry")
 tracer = trace.get_tracer("mlgraph")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _SPAN_KEY = "_mlgraph_span"
@@ -67,13 +65,14 @@ def install(service_name: str = "mlgraph") -> TracerProvider | None:
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
     provider = TracerProvider(resource=resource)
-    for exporter in _exporters():
+    for exporter in exporters():
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return provider
 
 
-def _exporters() -> list[SpanExporter]:
+def exporters() -> list[SpanExporter]:
+    """The span exporters OpenTelemetry's variables ask for (none unless they do)."""
     named = os.environ.get(OTEL_TRACES_EXPORTER, "").strip().lower()
     if not named:
         endpoint = os.environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or os.environ.get(
