@@ -56,9 +56,13 @@ from tests.s3_server import BUCKET, moto_server
 from tests.served import Served, mlgraph_serve
 
 METRICS_TOKEN = "scrape-" + secrets.token_hex(8)
-CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
-TRACEPARENT = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
+
+
+def caller() -> tuple[str, str]:
+    """A new trace id, and the caller's ``traceparent`` header of a span in it."""
+    trace_id = secrets.token_hex(16)
+    return trace_id, f"00-{trace_id}-{CALLER_SPAN}-01"
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +94,12 @@ async def test_one_dashboard_query_is_one_trace_with_its_sql_inside_the_operatio
     """SQLite answers on the resolver path, PostgreSQL on the compiled path."""
     await seed_demo(db.sessions)
     assert db.client is not None
+    trace_id, traceparent = caller()
     db.sql.start()
     response = await db.client.post(
         "/graphql",
         json={"query": dashboard_query},
-        headers={"traceparent": TRACEPARENT, "x-request-id": "dashboard-1"},
+        headers={"traceparent": traceparent, "x-request-id": "dashboard-1"},
     )
     statements = db.sql.stop()
     assert response.status_code == 200
@@ -102,7 +107,7 @@ async def test_one_dashboard_query_is_one_trace_with_its_sql_inside_the_operatio
     plan = response.headers["x-mlgraph-plan"]
     assert plan == ("compiled" if db.name == "postgresql" else "resolver")
 
-    trace = trace_of(spans, CALLER_TRACE)
+    trace = trace_of(spans, trace_id)
     by_id = {s.context.span_id: s for s in trace if s.context}
     (request,) = [s for s in trace if s.name == "POST /graphql"]
     assert request.parent is not None
@@ -131,15 +136,16 @@ async def test_a_request_without_a_traceparent_starts_its_own_trace(
     backend: Backend, spans: InMemorySpanExporter
 ) -> None:
     assert backend.client is not None
+    trace_id, traceparent = caller()
     response = await backend.client.post(
         "/graphql",
         json={"query": "query Me { viewer { principalId } }"},
-        headers={"traceparent": f"00-{CALLER_TRACE.upper()}-{CALLER_SPAN}-01"},  # malformed
+        headers={"traceparent": traceparent.upper()},  # malformed: upper case
     )
     assert "errors" not in response.json()
     (operation,) = [s for s in spans.get_finished_spans() if s.name == "query Me"][-1:]
     assert operation.context is not None
-    assert operation.context.trace_id != int(CALLER_TRACE, 16)
+    assert operation.context.trace_id != int(trace_id, 16)
     request = [s for s in spans.get_finished_spans() if s.context == operation.parent]
     assert [s.parent for s in request] == [None]  # the request span is the trace's root
 
@@ -193,7 +199,7 @@ async def test_each_s3_call_is_a_span_inside_the_operation(
     """Against a real S3 endpoint (moto's server) holding none of the demo's objects: every
     HEAD is a span of the operation, and a missing object is an answer, not an error."""
     await seed_demo(db.sessions)
-    trace_id = secrets.token_hex(16)
+    trace_id, traceparent = caller()
     with moto_server(free_port()) as moto:
         settings = db.settings.model_copy(
             update={
@@ -210,7 +216,6 @@ async def test_each_s3_call_is_a_span_inside_the_operation(
         server, task, url = await serve(create_app(settings, engine=db.engine))
         try:
             async with httpx.AsyncClient(base_url=url, headers=db.headers(ADMIN, admin=True)) as c:
-                traceparent = f"00-{trace_id}-{CALLER_SPAN}-01"
                 response = await c.post(
                     "/graphql", json={"query": OBJECTS}, headers={"traceparent": traceparent}
                 )
@@ -337,8 +342,8 @@ async def test_a_websocket_subscription_is_a_span_joined_to_the_connections_trac
     pl = f.pipeline(p)
     job = f.job(pl, status=JobStatus.RUNNING)
     await f.save(inst.backend.sessions, p, pl, job)
-    trace_id = secrets.token_hex(16)
-    headers = {"traceparent": f"00-{trace_id}-{CALLER_SPAN}-01"}
+    trace_id, traceparent = caller()
+    headers = {"traceparent": traceparent}
     received: list[Any] = []
     variables = {"p": encode_global_id("Project", p.id), "j": encode_global_id("Job", job.id)}
     client = ws_client(inst, TRANSPORT_WS, headers=headers)
@@ -431,13 +436,13 @@ async def test_spans_go_to_the_otlp_endpoint_the_otel_variables_name(
     served: tuple[Served, Collector],
 ) -> None:
     process, collector = served
-    trace_id = secrets.token_hex(16)
+    trace_id, traceparent = caller()
     admin = await asyncio.to_thread(process.admin_headers)
     async with httpx.AsyncClient(base_url=process.url, timeout=30, headers=admin) as client:
         answer = await client.post(
             "/graphql",
             json={"query": "query Exported { viewer { principalId } }"},
-            headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN}-01"},
+            headers={"traceparent": traceparent},
         )
     assert "errors" not in answer.json()
     await until(lambda: len(collector.spans(trace_id)) >= 2)
@@ -471,12 +476,13 @@ async def test_json_log_lines_carry_request_and_trace_ids_and_no_credentials(
     process, _ = served
     api_key = "mlg_abcdefghij_" + secrets.token_hex(16)
     signature = secrets.token_hex(16)
+    trace_id, traceparent = caller()
     admin = await asyncio.to_thread(process.admin_headers)
     async with httpx.AsyncClient(base_url=process.url, timeout=30) as client:
         ok = await client.post(
             "/graphql",
             json={"query": "{ viewer { principalId } }"},
-            headers={**admin, "traceparent": TRACEPARENT, "x-request-id": "logged-1"},
+            headers={**admin, "traceparent": traceparent, "x-request-id": "logged-1"},
         )
         assert ok.status_code == 200
         refused = await client.post(
@@ -495,7 +501,7 @@ async def test_json_log_lines_carry_request_and_trace_ids_and_no_credentials(
     assert all({"request_id", "trace_id", "span_id", "message"} <= line.keys() for line in lines)
     first = [line for line in lines if line["request_id"] == "logged-1"]
     assert first
-    assert {line["trace_id"] for line in first} == {CALLER_TRACE}
+    assert {line["trace_id"] for line in first} == {trace_id}
     second = [line for line in lines if line["request_id"] == "logged-2"]
     assert any("unknown API key mlg_abcdefghij" in line["message"] for line in second)
     assert all(len(line["trace_id"]) == 32 for line in second)
