@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
@@ -67,10 +68,9 @@ def caller() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def spans() -> Iterator[InMemorySpanExporter]:
-    provider = tracing.install()
-    assert provider is not None
+    tracing.install()
     exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.export(SimpleSpanProcessor(exporter))
     yield exporter
     exporter.shutdown()  # the processor stays on the provider; it keeps nothing from now on
 
@@ -468,6 +468,23 @@ def test_no_exporter_unless_the_otel_variables_ask_for_one(
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
     with pytest.raises(ValueError, match="zipkin"):
         tracing.exporters()
+
+
+def test_without_an_exporter_spans_cost_little_and_still_give_log_lines_their_ids() -> None:
+    provider = TracerProvider(sampler=tracing.WhileExported(ALWAYS_ON), shutdown_on_exit=False)
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("unexported") as span:
+        assert not span.is_recording()
+        trace_id, span_id = tracing.ids()
+        assert len(trace_id) == 32
+        assert len(span_id) == 16
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    assert isinstance(provider.sampler, tracing.WhileExported)
+    provider.sampler.exporting = True  # what tracing.export() does to the process's provider
+    with tracer.start_as_current_span("exported") as span:
+        assert span.is_recording()
+    assert [s.name for s in exporter.get_finished_spans()] == ["exported"]
 
 
 async def test_json_log_lines_carry_request_and_trace_ids_and_no_credentials(

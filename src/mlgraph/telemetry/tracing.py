@@ -1,14 +1,18 @@
 """OpenTelemetry spans: the process's tracer provider, the caller's trace context, SQL spans.
 
 ``install()`` sets one SDK ``TracerProvider`` for the process (once; later calls return it).
-Spans are always made, so every request has a trace id for its log lines, but they go nowhere
-unless OpenTelemetry's own variables ask for an exporter: ``OTEL_TRACES_EXPORTER`` (``otlp``,
-``console``, ``none``; comma separated), or else ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
-``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (OTLP over HTTP/protobuf). The exporter reads its other
-``OTEL_EXPORTER_OTLP_*`` variables itself, the SDK reads ``OTEL_TRACES_SAMPLER``,
-``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SDK_DISABLED``. (These are
-OpenTelemetry's variables, read here and by the SDK, not mlgraph settings.) Nothing is fetched
-at start.
+Spans are exported only where OpenTelemetry's own variables ask for an exporter:
+``OTEL_TRACES_EXPORTER`` (``otlp``, ``console``, ``none``; comma separated), or else
+``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (OTLP over
+HTTP/protobuf). The exporter reads its other ``OTEL_EXPORTER_OTLP_*`` variables itself, the SDK
+reads ``OTEL_TRACES_SAMPLER``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES`` and
+``OTEL_SDK_DISABLED``. (These are OpenTelemetry's variables, read here and by the SDK, not
+mlgraph settings.) Nothing is fetched at start.
+
+With no exporter, spans are not recorded (``WhileExported``): each is a non-recording span whose
+trace and span ids still reach the log lines and propagate, at a fraction of a recorded span's
+cost (the compiled path's budget is a few milliseconds per request). ``export(processor)`` adds
+an exporter later (tests add an in-memory one) and turns recording on.
 
 ``trace_engine(engine)`` makes a span of every SQL statement the engine runs, from its
 ``before/after_cursor_execute`` events (opentelemetry-instrumentation-sqlalchemy does not fit:
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,10 +39,12 @@ from opentelemetry.sdk.environment_variables import (
     OTEL_SDK_DISABLED,
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -64,11 +70,51 @@ def install(service_name: str = "mlgraph") -> TracerProvider | None:
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
-    provider = TracerProvider(resource=resource)
-    for exporter in exporters():
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    # The sampler OTEL_TRACES_SAMPLER names (the SDK's own reading of it).
+    provider = TracerProvider(
+        resource=resource, sampler=WhileExported(sampling._get_from_env_or_default())
+    )
     trace.set_tracer_provider(provider)
+    for exporter in exporters():
+        export(BatchSpanProcessor(exporter))
     return provider
+
+
+class WhileExported(Sampler):
+    """The configured sampler once an exporter takes spans; until then every span is dropped
+    (non-recording, with valid ids)."""
+
+    def __init__(self, configured: Sampler) -> None:
+        self.configured = configured
+        self.exporting = False
+
+    def should_sample(
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        sampler = self.configured if self.exporting else sampling.ALWAYS_OFF
+        return sampler.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"WhileExported{{{self.configured.get_description()}}}"
+
+
+def export(processor: SpanProcessor) -> None:
+    """Send the spans of the process's provider to ``processor`` too, and record them."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        raise RuntimeError("no tracer provider installed (OTEL_SDK_DISABLED?)")
+    provider.add_span_processor(processor)
+    if isinstance(provider.sampler, WhileExported):
+        provider.sampler.exporting = True
 
 
 def exporters() -> list[SpanExporter]:
@@ -120,6 +166,11 @@ def ids() -> tuple[str, str]:
 
 
 def in_span() -> bool:
+    """Whether a span (recorded or not) is current: a request's, a batch's, a dispatch's."""
+    return trace.get_current_span().get_span_context().is_valid
+
+
+def recording() -> bool:
     return trace.get_current_span().is_recording()
 
 
@@ -150,7 +201,7 @@ def set_error(current: Span, description: str) -> None:
 
 
 def trace_engine(engine: AsyncEngine) -> None:
-    """A span per SQL statement of ``engine`` (inside a current span); once per engine."""
+    """A span per SQL statement of ``engine`` (inside a recorded span); once per engine."""
     sync = engine.sync_engine
     if sync in _TRACED_ENGINES:
         return
@@ -159,7 +210,7 @@ def trace_engine(engine: AsyncEngine) -> None:
     database = sync.url.database or ""
 
     def before(_conn: Any, _cursor: Any, statement: str, _p: Any, context: Any, _m: Any) -> None:
-        if context is None or not in_span():
+        if context is None or not recording():
             return
         operation = statement.lstrip(" (\n").split(None, 1)[0].upper() if statement else ""
         setattr(
