@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from mlgraph.storage.enums import JobStatus
 from mlgraph.storage.objects import open_store
 from mlgraph.storage.objects.s3 import S3ObjectStore
 from mlgraph.telemetry import tracing
-from mlgraph.telemetry.logs import redact
+from mlgraph.telemetry.logs import REQUEST_ID, RequestContext, TextFormatter, redact
 from tests import factories as f
 from tests.conftest import ADMIN, Backend, free_port, serve, stop
 from tests.live import (
@@ -468,6 +469,22 @@ def test_no_exporter_unless_the_otel_variables_ask_for_one(
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
     with pytest.raises(ValueError, match="zipkin"):
         tracing.exporters()
+
+
+def test_text_log_lines_name_their_request_and_trace_and_hide_credentials() -> None:
+    provider = TracerProvider(sampler=tracing.WhileExported(ALWAYS_ON), shutdown_on_exit=False)
+    record = logging.LogRecord(
+        "mlgraph", logging.INFO, __file__, 1, "got %s", ("Bearer a.b",), None
+    )
+    reset = REQUEST_ID.set("req-9")
+    try:
+        with provider.get_tracer("test").start_as_current_span("request"):
+            trace_id, _ = tracing.ids()
+            assert RequestContext().filter(record)
+    finally:
+        REQUEST_ID.reset(reset)
+    line = TextFormatter().format(record)
+    assert line.endswith(f"INFO mlgraph got Bearer [redacted] [request req-9 trace {trace_id}]")
 
 
 def test_without_an_exporter_spans_cost_little_and_still_give_log_lines_their_ids() -> None:

@@ -33,10 +33,11 @@ _INTERNAL = "INTERNAL"
 class OperationTelemetry(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context.context
-        parent = None
-        if not tracing.in_span() and isinstance(context, Context):
-            parent = tracing.caller_context(context.traceparent)
-        kind = SpanKind.SERVER if parent is not None else SpanKind.INTERNAL
+        parent, kind = None, SpanKind.INTERNAL  # inside the request's span
+        if not tracing.in_span():  # an operation of a WebSocket: the connection's caller
+            kind = SpanKind.SERVER
+            if isinstance(context, Context):
+                parent = tracing.caller_context(context.traceparent)
         started = time.perf_counter()
         with tracing.span("graphql.operation", kind=kind, parent=parent) as span:
             raised: Exception | None = None
