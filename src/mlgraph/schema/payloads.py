@@ -1,14 +1,14 @@
-"""Mutation payloads: the changed entity plus ``userErrors``, and the one way to run a mutation.
+"""Mutation payloads: the changed entity plus ``userErrors``, and the one way to serve a command.
 
-    @strawberry.mutation(description="Create a project.")
-    async def create_project(
-        self, info: Info, input: InputArg[CreateProjectInput]
-    ) -> CreateProjectPayload:
-        return await mutate(info, CreateProjectPayload, "project", "Project",
-                            lambda: projects.create_project(info.context, input))
+    @strawberry.type
+    class ProjectMutations:
+        create_project = command(
+            projects.CreateProject, CreateProjectInput, CreateProjectPayload,
+            description="Create a project; the caller becomes its ADMIN.",
+        )
 
-``mutate`` turns ``UserErrors`` (and lost races: unique violations, stale revisions) into
-``userErrors`` after the transaction has rolled back, clears the request's loaders so later
+``mutate`` (which ``command`` fields run) turns ``UserErrors`` (and lost races: unique
+violations, stale revisions) into ``userErrors`` after the transaction has rolled back, clears the request's loaders so later
 fields read the committed state, and loads the changed entity through the same loader as
 ``node(id:)``.
 
@@ -22,16 +22,15 @@ of it in the response; the unit of work has rolled everything back.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from mlgraph.errors import Forbidden, Internal, Problem, UserErrorCode, UserErrors
+from mlgraph.resolvers.commands import Command, Outcome
 from mlgraph.schema.relay import Info, node_class
 from mlgraph.storage.integrity import violation
 
@@ -91,35 +90,59 @@ class UserError:
         return cls(field=list(problem.field) or None, message=problem.message, code=problem.code)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a mutation made (``entity_id``) and more fields for its payload."""
-
-    entity_id: uuid.UUID | None
-    fields: dict[str, Any]
-
-
-class Payload(Protocol):
-    user_errors: list[UserError]
-
-
 P = TypeVar("P")
+I = TypeVar("I")  # noqa: E741 - the input, as in resolvers.commands
 T = TypeVar("T")
 
 #: The one argument of every mutation: ``input: InputArg[CreateProjectInput]``.
 InputArg = Annotated[T, strawberry.argument(description="What to change; see the input type.")]
 
 
+def command(
+    command: type[Command[I, Any]],
+    input: type[I],
+    payload: type[P],
+    *,
+    description: str,
+    fields: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> P:
+    """The mutation field running ``command`` on ``input``, answering ``payload``.
+
+    The payload's first field shows the entity whose id the command's ``Outcome`` holds;
+    ``fields`` turns the outcome's other fields into payload values (default: as they are).
+    """
+    shown, entity_type = _shown(payload)
+
+    async def resolve(info: Info, input: I) -> P:
+        async def action() -> Outcome:
+            outcome = await command(info.context, input).run()
+            extra = outcome.fields if fields is None else fields(outcome.fields)
+            return Outcome(outcome.entity_id, extra)
+
+        return await mutate(info, payload, shown, entity_type, action)
+
+    resolve.__annotations__ = {"info": Info, "input": InputArg[input], "return": payload}  # type: ignore[misc, valid-type]
+    return strawberry.mutation(resolver=resolve, description=description)
+
+
+def _shown(payload: type) -> tuple[str, str | None]:
+    """The payload's first field, and the Node type it shows (None for a deleted id)."""
+    first = payload.__strawberry_definition__.fields[0]  # type: ignore[attr-defined]
+    shown = getattr(first.type, "of_type", first.type)
+    definition = getattr(shown, "__strawberry_definition__", None)
+    return first.python_name, None if definition is None else definition.name
+
+
 async def mutate(
     info: Info,
     payload: Callable[..., P],
     field: str,
-    entity_type: str,
-    action: Callable[[], Awaitable[uuid.UUID | Outcome | None]],
+    entity_type: str | None,
+    action: Callable[[], Awaitable[Outcome]],
 ) -> P:
     """Run ``action`` (one unit of work); return ``payload(field=entity, user_errors=...)``,
-    plus, when the action returns an ``Outcome``, its other payload fields (e.g. an upload URL;
-    those fields keep their defaults when the mutation is refused).
+    plus the outcome's other payload fields (e.g. an upload URL; those fields keep their
+    defaults when the mutation is refused).
 
     A lost race (unique key of ``RACES`` taken, revision moved on) is retried once, so the
     second run can answer precisely (DUPLICATE, or the idempotent replay); if it loses again,
@@ -128,15 +151,11 @@ async def mutate(
     if not info.context.principal.authenticated:
         raise Forbidden("anonymous callers may only read")
     problems: list[Problem] = []
-    entity_id: uuid.UUID | None = None
-    extra: dict[str, Any] = {}
+    outcome = Outcome(None)
     for attempt in (1, 2):
         try:
-            result = await action()
-            if isinstance(result, Outcome):
-                entity_id, extra = result.entity_id, result.fields
-            else:
-                entity_id = result
+            result: Any = await action()
+            outcome = result if isinstance(result, Outcome) else Outcome(result)  # TODO drop
             break
         except UserErrors as refused:
             problems = refused.problems
@@ -150,10 +169,10 @@ async def mutate(
         errors = [UserError.of(p) for p in problems]
         return payload(**{field: None, "user_errors": errors})
     entity: Any = None
-    if entity_id is not None:
-        row = await info.context.loaders.by_key(entity_type).load(entity_id)
+    if outcome.entity_id is not None and entity_type is not None:
+        row = await info.context.loaders.by_key(entity_type).load(outcome.entity_id)
         entity = None if row is None else node_class(entity_type).from_row(row)
-    return payload(**{field: entity, "user_errors": [], **extra})
+    return payload(**{field: entity, "user_errors": [], **outcome.fields})
 
 
 USER_ERRORS_DOC = "Expected failures; empty when the mutation took effect."

@@ -6,9 +6,8 @@ import strawberry
 
 from mlgraph.resolvers import projects
 from mlgraph.schema.enums import Role
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.projects import Project
-from mlgraph.schema.relay import Info
 
 _REVISION = "Fail with CONFLICT unless the current revision is this one."
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
@@ -100,80 +99,41 @@ class RemoveProjectMemberPayload(_ProjectPayload):
 
 @strawberry.type
 class ProjectMutations:
-    @strawberry.mutation(description="Create a project; the caller becomes its ADMIN.")
-    async def create_project(
-        self, info: Info, input: InputArg[CreateProjectInput]
-    ) -> CreateProjectPayload:
-        return await mutate(
-            info,
-            CreateProjectPayload,
-            "project",
-            "Project",
-            lambda: projects.create_project(info.context, input),
-        )
-
-    @strawberry.mutation(description="Change a project's name, description or protected aliases.")
-    async def update_project(
-        self, info: Info, input: InputArg[UpdateProjectInput]
-    ) -> UpdateProjectPayload:
-        return await mutate(
-            info,
-            UpdateProjectPayload,
-            "project",
-            "Project",
-            lambda: projects.update_project(info.context, input),
-        )
-
-    @strawberry.mutation(
+    create_project = command(
+        projects.CreateProject,
+        CreateProjectInput,
+        CreateProjectPayload,
+        description="Create a project; the caller becomes its ADMIN.",
+    )
+    update_project = command(
+        projects.UpdateProject,
+        UpdateProjectInput,
+        UpdateProjectPayload,
+        description="Change a project's name, description or protected aliases.",
+    )
+    archive_project = command(
+        projects.ArchiveProject,
+        ArchiveProjectInput,
+        ArchiveProjectPayload,
         description="Archive a project (ADMIN): it then refuses writes (PROJECT_ARCHIVED) "
-        "until `unarchiveProject`."
+        "until `unarchiveProject`.",
     )
-    async def archive_project(
-        self, info: Info, input: InputArg[ArchiveProjectInput]
-    ) -> ArchiveProjectPayload:
-        return await mutate(
-            info,
-            ArchiveProjectPayload,
-            "project",
-            "Project",
-            lambda: projects.archive_project(info.context, input),
-        )
-
-    @strawberry.mutation(
+    unarchive_project = command(
+        projects.UnarchiveProject,
+        UnarchiveProjectInput,
+        UnarchiveProjectPayload,
         description="Unarchive a project (ADMIN): the one write an archived project accepts, "
-        "besides taking access away (`removeProjectMember`, `revokeApiKey`)."
+        "besides taking access away (`removeProjectMember`, `revokeApiKey`).",
     )
-    async def unarchive_project(
-        self, info: Info, input: InputArg[UnarchiveProjectInput]
-    ) -> UnarchiveProjectPayload:
-        return await mutate(
-            info,
-            UnarchiveProjectPayload,
-            "project",
-            "Project",
-            lambda: projects.unarchive_project(info.context, input),
-        )
-
-    @strawberry.mutation(description="Grant a principal a role in a project, or change it.")
-    async def add_project_member(
-        self, info: Info, input: InputArg[AddProjectMemberInput]
-    ) -> AddProjectMemberPayload:
-        return await mutate(
-            info,
-            AddProjectMemberPayload,
-            "project",
-            "Project",
-            lambda: projects.add_project_member(info.context, input),
-        )
-
-    @strawberry.mutation(description="Remove a principal's role (a project keeps one ADMIN).")
-    async def remove_project_member(
-        self, info: Info, input: InputArg[RemoveProjectMemberInput]
-    ) -> RemoveProjectMemberPayload:
-        return await mutate(
-            info,
-            RemoveProjectMemberPayload,
-            "project",
-            "Project",
-            lambda: projects.remove_project_member(info.context, input),
-        )
+    add_project_member = command(
+        projects.AddProjectMember,
+        AddProjectMemberInput,
+        AddProjectMemberPayload,
+        description="Grant a principal a role in a project, or change it.",
+    )
+    remove_project_member = command(
+        projects.RemoveProjectMember,
+        RemoveProjectMemberInput,
+        RemoveProjectMemberPayload,
+        description="Remove a principal's role (a project keeps one ADMIN).",
+    )
