@@ -8,9 +8,9 @@
         )
 
 ``mutate`` (which ``command`` fields run) turns ``UserErrors`` (and lost races: unique
-violations, stale revisions) into ``userErrors`` after the transaction has rolled back, clears the request's loaders so later
-fields read the committed state, and loads the changed entity through the same loader as
-``node(id:)``.
+violations, stale revisions) into ``userErrors`` after the transaction has rolled back, clears
+the request's loaders so later fields read the committed state, and loads the changed entity
+through the same loader as ``node(id:)``.
 
 A unique violation is a lost race only for a constraint named in ``RACES``: a natural key
 (DUPLICATE: the name, slug or version is taken) or a key two writers can both claim
