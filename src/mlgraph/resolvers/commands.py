@@ -72,7 +72,7 @@ class Target(Generic[R]):
     def type_name(self) -> str:
         return entity_for_table(self.model.__tablename__).name  # type: ignore[attr-defined]
 
-    async def fetch(self, ctx: Context, tx: UnitOfWork, input: Any) -> R:
+    async def fetch(self, ctx: Context, tx: UnitOfWork, input: object) -> R:
         head, *rest = self.field.split("_")
         name = head + "".join(p.title() for p in rest)
         return await fetch(

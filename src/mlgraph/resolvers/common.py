@@ -193,7 +193,7 @@ def fingerprint(value: Any) -> str:
 
 
 async def replay(
-    ctx: Context, session: AsyncSession, operation: str, key: str | None, input: Any
+    ctx: Context, session: AsyncSession, operation: str, key: str | None, input: object
 ) -> uuid.UUID | None:
     """The entity a previous call with this idempotency key created, or None to go ahead.
 
@@ -231,7 +231,7 @@ def remember(
     session: AsyncSession,
     operation: str,
     key: str | None,
-    input: Any,
+    input: object,
     entity_type: str,
     entity_id: uuid.UUID,
 ) -> None:

@@ -154,8 +154,7 @@ async def mutate(
     outcome = Outcome(None)
     for attempt in (1, 2):
         try:
-            result: Any = await action()
-            outcome = result if isinstance(result, Outcome) else Outcome(result)  # TODO drop
+            outcome = await action()
             break
         except UserErrors as refused:
             problems = refused.problems
