@@ -33,16 +33,22 @@ races and integrity errors, refreshes the request's loaders and builds the paylo
 
 from __future__ import annotations
 
+import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
 from mlgraph.context import Context
+from mlgraph.errors import ObjectStoreError
+from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.common import Checks, check_revision, fetch, remember, replay
 from mlgraph.storage.db import Base
 from mlgraph.storage.enums import Role
 from mlgraph.storage.graph import entity_for_table
 from mlgraph.storage.uow import UnitOfWork, snapshot
+
+log = logging.getLogger("mlgraph.mutations")
 
 I = TypeVar("I")  # noqa: E741 - the input, as in strawberry's own generics
 R = TypeVar("R")
@@ -176,3 +182,59 @@ class Command(Generic[I, R]):
                 type_name = entity_for_table(changed.__tablename__).name
                 remember(ctx, tx.session, self.operation(), key, input, type_name, changed.id)
         return await self.committed(outcome)
+
+
+class Delete(Command[I, R]):
+    """Delete the target row (its rows below go with it: foreign keys cascade).
+
+    ``refuse`` states what must be removed first. The audit entry keeps the row's last snapshot
+    as ``before`` with ``after`` null: that is the tombstone (``AuditEntry.entity`` answers null
+    once the row is gone). The outbox event is ``<type>.deleted``. After the commit, the objects
+    under ``objects(row)`` leave the store; the payload's ``removed_objects`` counts them (null
+    when the store failed: logged with the request id, the rows stay deleted).
+    """
+
+    async def refuse(self, row: R) -> None:
+        """Raise ``UserErrors`` while something must be removed first."""
+
+    def objects(self, row: R) -> str | None:
+        """The object-store prefix holding the row's objects, if any."""
+        return None
+
+    async def apply(self, row: R) -> R:
+        await self.refuse(row)
+        self.prefix = self.objects(row)
+        await self.tx.session.delete(row)
+        return row
+
+    def event(self, changed: Any) -> dict[str, Any]:
+        type_name = entity_for_table(changed.__tablename__).name
+        return {f"{type_name[0].lower()}{type_name[1:]}Id": encode_global_id(type_name, changed.id)}
+
+    def record(self, changed: Any) -> None:
+        type_name = entity_for_table(changed.__tablename__).name
+        project = changed.id if type_name == "Project" else changed.project_id
+        tx = self.tx
+        tx.audit(self.action, type_name, changed.id, project, before=self.before, after=None)
+        # A project's outbox rows go with it (foreign key), so its own event has no project.
+        owner = None if type_name == "Project" else project
+        tx.emit(self.topic, type_name, changed.id, owner, self.event(changed))
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).lower()
+        self.fields[f"deleted_{snake}_id"] = encode_global_id(type_name, changed.id)
+
+    def shows(self, changed: Any) -> uuid.UUID | None:
+        return None
+
+    async def committed(self, outcome: Outcome) -> Outcome:
+        if self.prefix is None:
+            return outcome
+        try:
+            removed: int | None = await self.ctx.objects.delete_prefix(self.prefix)
+        except ObjectStoreError:
+            log.exception(
+                "request %s: objects under %s were left in the store",
+                self.ctx.request_id,
+                self.prefix,
+            )
+            removed = None
+        return Outcome(outcome.entity_id, {**outcome.fields, "removed_objects": removed})

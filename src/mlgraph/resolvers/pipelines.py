@@ -1,7 +1,11 @@
 """Pipelines and their runs: create, replace/lock/unlock nodes; start, report on, cancel jobs.
 
-A pipeline's ``nodes`` is a JSON list of ``{"id", "kind", "config", "locked"}``. A locked node
-cannot be changed or removed by ``updatePipelineNodes`` until it is unlocked.
+A pipeline's ``nodes`` is a JSON list of ``{"id", "kind", "config", "locked"}``, its ``edges``
+a JSON list of ``{"from", "to"}`` node ids (``to`` runs after ``from``) forming a DAG: an edge
+naming no node is NOT_FOUND, one given twice INVALID, a cycle (a self-loop included) CYCLE. A
+locked node cannot be changed or removed by ``updatePipelineNodes`` until it is unlocked, and
+neither can its inputs: the edges into it (LOCKED). Edges out of it belong to the nodes they
+lead to.
 
 Jobs follow ``QUEUED -> RUNNING | CANCELLED | FAILED``, ``RUNNING -> SUCCEEDED | FAILED |
 CANCELLED``; SUCCEEDED, FAILED and CANCELLED are final. Reporting the current status again is a
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from graphlib import CycleError, TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -30,6 +35,7 @@ if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff miss
         CancelJobInput,
         CreatePipelineInput,
         LockPipelineNodesInput,
+        PipelineEdgeInput,
         PipelineNodeInput,
         StartPipelineRunInput,
         UnlockPipelineNodesInput,
@@ -38,6 +44,7 @@ if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff miss
     )
 
 NODES_MAX = 200
+EDGES_MAX = 1_000
 NODE_TEXT_MAX = 64
 NODE_CONFIG_MAX_BYTES = 64_000
 #: The whole node list (200 nodes x 64 kB configs would otherwise be 12.8 MB per row).
@@ -89,6 +96,65 @@ def _stored_nodes(nodes: Sequence[PipelineNodeInput]) -> list[dict[str, Any]]:
     return [{"id": n.id, "kind": n.kind, "config": n.config, "locked": False} for n in nodes]
 
 
+Edge = tuple[str, str]
+
+
+def _edges(given: Sequence[PipelineEdgeInput]) -> list[Edge]:
+    return [(e.from_, e.to) for e in given]
+
+
+def _stored_edges(edges: Sequence[Edge]) -> list[dict[str, str]]:
+    return [{"from": a, "to": b} for a, b in edges]
+
+
+def _edge_problems(node_ids: Sequence[str], edges: Sequence[Edge]) -> list[Problem]:
+    """Every edge names two nodes, once; together they form no cycle."""
+
+    def problem(code: UserErrorCode, message: str, *field: str) -> Problem:
+        return Problem(code, message, ("input", "edges", *field))
+
+    if len(edges) > EDGES_MAX:
+        return [problem(UserErrorCode.LIMIT_EXCEEDED, f"at most {EDGES_MAX} edges")]
+    known, seen, problems = set(node_ids), set[Edge](), list[Problem]()
+    for i, (a, b) in enumerate(edges):
+        for end, name in ((a, "from"), (b, "to")):
+            if end not in known:
+                problems.append(problem(UserErrorCode.NOT_FOUND, f"no node {end!r}", str(i), name))
+        if (a, b) in seen:
+            problems.append(
+                problem(UserErrorCode.INVALID, f"edge {a!r} -> {b!r} is given twice", str(i))
+            )
+        seen.add((a, b))
+    if problems:
+        return problems
+    graph: dict[str, set[str]] = {n: set() for n in node_ids}
+    for a, b in edges:
+        graph[b].add(a)
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as cycle:
+        path = " -> ".join(reversed(cycle.args[1]))
+        return [problem(UserErrorCode.CYCLE, f"the edges form a cycle: {path}")]
+    return []
+
+
+def _locked_input_problems(
+    locked: set[str], old: Sequence[Edge], new: Sequence[Edge]
+) -> list[Problem]:
+    """The edges into a locked node stay as they are."""
+    changed = set(old) ^ set(new)
+    return [
+        Problem(
+            UserErrorCode.LOCKED,
+            f"node {b!r} is locked: its input {a!r} -> {b!r} cannot be "
+            f"{'added' if (a, b) in set(new) else 'removed'}; unlock it first",
+            ("input", "edges"),
+        )
+        for a, b in sorted(changed)
+        if b in locked
+    ]
+
+
 def _same_json(a: Any, b: Any) -> bool:
     """Equal JSON values: numbers by value (PostgreSQL may hand 1e20 back as an integer), but
     ``true`` is not ``1`` as it would be for Python's ``==``."""
@@ -114,7 +180,11 @@ class CreatePipeline(Command["CreatePipelineInput", Project]):
     def check(self, checks: Checks) -> None:
         checks.text(self.input.name, "name")
         checks.text(self.input.description, "description", max_len=TEXT_MAX, required=False)
-        _check_nodes(checks, self.input.nodes or [])
+        nodes = self.input.nodes or []
+        _check_nodes(checks, nodes)
+        if not checks.problems:
+            edges = _edges(self.input.edges or [])
+            checks.problems.extend(_edge_problems([n.id for n in nodes], edges))
 
     async def apply(self, project: Project) -> Pipeline:
         s, input = self.tx.session, self.input
@@ -136,6 +206,7 @@ class CreatePipeline(Command["CreatePipelineInput", Project]):
             name=input.name,
             description=input.description or "",
             nodes=_stored_nodes(input.nodes or []),
+            edges=_stored_edges(_edges(input.edges or [])),
         )
         s.add(pipeline)
         return pipeline
@@ -176,11 +247,17 @@ class UpdatePipelineNodes(Command["UpdatePipelineNodesInput", Pipeline]):
                     ("input", "nodes"),
                 )
             )
+        old_edges = [(e["from"], e["to"]) for e in pipeline.edges]
+        given_edges = self.input.edges
+        edges = old_edges if given_edges is None else _edges(given_edges)
+        problems += _edge_problems([n.id for n in self.input.nodes], edges)
+        locked = {n["id"]: n for n in pipeline.nodes if n.get("locked")}
+        problems += _locked_input_problems(set(locked), old_edges, edges)
         if problems:
             raise UserErrors(problems)
         # Locked nodes are kept exactly as stored; every other node is stored as given.
-        locked = {n["id"]: n for n in pipeline.nodes if n.get("locked")}
         pipeline.nodes = [locked.get(n["id"], n) for n in _stored_nodes(self.input.nodes)]
+        pipeline.edges = _stored_edges(edges)
         pipeline.updated_at = utcnow()
         return pipeline
 

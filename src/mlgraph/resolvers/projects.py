@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from mlgraph.errors import UserErrorCode, UserErrors
-from mlgraph.resolvers.commands import Command, Target
+from mlgraph.resolvers.commands import Command, Delete, Target
 from mlgraph.resolvers.common import SLUG, TEXT_MAX, Checks, snapshot
 from mlgraph.storage.enums import Role
 from mlgraph.storage.models import Project, ProjectMember
+from mlgraph.storage.objects.keys import project_prefix
 from mlgraph.storage.types import utcnow
 
 if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff miss
         AddProjectMemberInput,
         ArchiveProjectInput,
         CreateProjectInput,
+        DeleteProjectInput,
         RemoveProjectMemberInput,
         UnarchiveProjectInput,
         UpdateProjectInput,
@@ -110,6 +112,27 @@ class UnarchiveProject(ArchiveProject):
 
     action, topic = "project.unarchive", "project.unarchived"
     archive = False
+
+
+class DeleteProject(Delete["DeleteProjectInput", Project]):
+    """An archived project and everything in it: pipelines and runs, models, versions and
+    their artifacts (and objects), deployments with their metrics and alerts, alert rules, API
+    keys, webhooks, members. Its audit chain stays, verifiable, readable by platform admins."""
+
+    target = Target(Project, "id", role=Role.ADMIN, archived_ok=True)
+    action, topic = "project.delete", "project.deleted"
+
+    async def refuse(self, project: Project) -> None:
+        if project.archived_at is None:
+            raise UserErrors.one(
+                UserErrorCode.INVALID_TRANSITION,
+                "only an archived project can be deleted: archive it first",
+                "input",
+                "id",
+            )
+
+    def objects(self, project: Project) -> str:
+        return project_prefix(project.id)
 
 
 class AddProjectMember(Command["AddProjectMemberInput", Project]):

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
-from mlgraph.resolvers.commands import Command, Target
+from mlgraph.resolvers.commands import Command, Delete, Target
 from mlgraph.resolvers.common import (
     TEXT_MAX,
     Checks,
@@ -49,6 +49,8 @@ from mlgraph.storage.enums import ArtifactKind, ArtifactStatus, RiskTier, Role, 
 from mlgraph.storage.graph import relation
 from mlgraph.storage.models import (
     Artifact,
+    Deployment,
+    DeploymentTarget,
     Job,
     Model,
     ModelAlias,
@@ -57,6 +59,7 @@ from mlgraph.storage.models import (
     ModelVersionLineage,
     Project,
 )
+from mlgraph.storage.objects.keys import model_prefix, version_prefix
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork
 
@@ -65,6 +68,8 @@ if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff miss
         ApproveModelVersionInput,
         ArchiveModelInput,
         CreateModelVersionInput,
+        DeleteModelInput,
+        DeleteModelVersionInput,
         RegisterModelInput,
         RemoveModelAliasInput,
         SetModelAliasInput,
@@ -244,6 +249,49 @@ class ArchiveModel(Command["ArchiveModelInput", Model]):
         return {"changed": ["archivedAt"]}
 
 
+class DeleteModel(Delete["DeleteModelInput", Model]):
+    """A model with its versions, their artifacts (and objects), aliases and approvals. Refused
+    while a deployment serves it or a version is in PRODUCTION (IN_USE, POLICY_VIOLATION)."""
+
+    target = _MODEL
+    action, topic = "model.delete", "model.deleted"
+
+    async def refuse(self, model: Model) -> None:
+        s, checks = self.tx.session, Checks()
+        served = await s.scalars(
+            select(Deployment.name).where(Deployment.model_id == model.id).limit(10)
+        )
+        for name in served:
+            checks.fail(UserErrorCode.IN_USE, f"deployment {name!r} serves this model", "modelId")
+        versions = (
+            await s.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id))
+        ).all()
+        for v in versions:
+            if v.stage == Stage.PRODUCTION:
+                checks.fail(
+                    UserErrorCode.POLICY_VIOLATION,
+                    f"version {v.version} is in PRODUCTION: move it out first",
+                    "modelId",
+                )
+        checks.done()
+        self.versions = [(v.id, snapshot(v)) for v in versions]
+
+    def record(self, changed: Model) -> None:
+        super().record(changed)
+        for version_id, before in self.versions:  # each version's trail ends with it too
+            self.tx.audit(
+                "model_version.delete",
+                "ModelVersion",
+                version_id,
+                changed.project_id,
+                before=before,
+                after=None,
+            )
+
+    def objects(self, model: Model) -> str:
+        return model_prefix(model.project_id, model.id)
+
+
 # --- versions -------------------------------------------------------------------------------
 
 
@@ -355,12 +403,13 @@ async def _point_alias(
     )
 
 
-async def _follow_latest(tx: UnitOfWork, model: Model) -> None:
-    """Point ``latest`` at the model's highest version (call after adding a version)."""
+async def _follow_latest(tx: UnitOfWork, model: Model, *, without: uuid.UUID | None = None) -> None:
+    """Point ``latest`` at the model's highest version (call after adding a version, or before
+    deleting version ``without``; with no version left the alias goes with the last one)."""
     s = tx.session
     rows = await s.execute(
         select(ModelVersion.id, ModelVersion.version)
-        .where(ModelVersion.model_id == model.id)
+        .where(ModelVersion.model_id == model.id, ModelVersion.id != without)
         .order_by(ModelVersion.created_at, ModelVersion.id)
     )
     parsed = [(pk, v) for pk, text in rows if (v := _parse_semver(text)) is not None]
@@ -588,6 +637,56 @@ class ApproveModelVersion(Command["ApproveModelVersionInput", ModelVersion]):
             },
         )
         return version
+
+
+class DeleteModelVersion(Delete["DeleteModelVersionInput", ModelVersion]):
+    """A version with its artifacts (and their objects), approvals and lineage links; ``latest``
+    moves to the highest version left. Refused in PRODUCTION (POLICY_VIOLATION), while a
+    deployment serves it or an alias other than ``latest`` points at it (IN_USE)."""
+
+    target = _VERSION
+    action, topic = "model_version.delete", "model_version.deleted"
+
+    async def refuse(self, version: ModelVersion) -> None:
+        s, checks = self.tx.session, Checks()
+        if version.stage == Stage.PRODUCTION:
+            checks.fail(
+                UserErrorCode.POLICY_VIOLATION,
+                "the version is in PRODUCTION: move it out first",
+                "versionId",
+            )
+        served = await s.scalars(
+            select(Deployment.name)
+            .join(DeploymentTarget, DeploymentTarget.deployment_id == Deployment.id)
+            .where(DeploymentTarget.version_id == version.id)
+            .limit(10)
+        )
+        for name in served:
+            checks.fail(UserErrorCode.IN_USE, f"deployment {name!r} serves it", "versionId")
+        aliases = await s.scalars(
+            select(ModelAlias.alias).where(
+                ModelAlias.version_id == version.id, ModelAlias.alias != LATEST
+            )
+        )
+        for alias in aliases:
+            checks.fail(
+                UserErrorCode.IN_USE,
+                f"alias {alias!r} points at it: move or remove the alias first",
+                "versionId",
+            )
+        checks.done()
+        model = await s.get_one(Model, version.model_id, with_for_update=_pg(s))
+        await _follow_latest(self.tx, model, without=version.id)
+
+    def objects(self, version: ModelVersion) -> str:
+        return version_prefix(version.project_id, version.model_id, version.id)
+
+    def shows(self, changed: ModelVersion) -> uuid.UUID:
+        return changed.model_id
+
+
+def _pg(s: AsyncSession) -> bool:
+    return s.get_bind().dialect.name == "postgresql"
 
 
 # --- aliases --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
-from mlgraph.resolvers.commands import Command, Outcome, Target
+from mlgraph.resolvers.commands import Command, Delete, Outcome, Target
 from mlgraph.resolvers.common import TEXT_MAX, Checks
 from mlgraph.storage.enums import DeliveryStatus, Role
 from mlgraph.storage.models import Project, Webhook, WebhookDelivery
@@ -152,21 +152,14 @@ class RotateWebhookSecret(Command["RotateWebhookSecretInput", Webhook]):
         return {**_event(changed), "previousSecretExpiresAt": expires}
 
 
-class DeleteWebhook(Command["DeleteWebhookInput", Webhook]):
+class DeleteWebhook(Delete["DeleteWebhookInput", Webhook]):
+    """The webhook and its delivery log."""
+
     target = _WEBHOOK
+    action, topic = "webhook.delete", "webhook.deleted"
 
-    async def apply(self, hook: Webhook) -> Webhook:
-        tx = self.tx
-        tx.audit(
-            "webhook.delete", "Webhook", hook.id, hook.project_id, before=self.before, after=None
-        )
-        tx.emit("webhook.deleted", "Webhook", hook.id, hook.project_id, _event(hook))
-        await tx.session.delete(hook)
-        self.fields["deleted_webhook_id"] = self.input.webhook_id
-        return hook
-
-    def shows(self, changed: Webhook) -> None:
-        return None
+    def event(self, changed: Webhook) -> dict[str, Any]:
+        return _event(changed)
 
 
 class PingWebhook(Command["PingWebhookInput", Webhook]):

@@ -174,4 +174,8 @@ async def mutate(
     return payload(**{field: entity, "user_errors": [], **outcome.fields})
 
 
+REMOVED_OBJECTS_DOC = (
+    "How many objects left the object store (after the commit); null when the store failed "
+    "(the rows stay deleted; the leftovers are logged)."
+)
 USER_ERRORS_DOC = "Expected failures; empty when the mutation took effect."

@@ -26,6 +26,18 @@ class PipelineNodeInput:
     )
 
 
+@strawberry.input(description="A dependency between two steps of a pipeline.")
+class PipelineEdgeInput:
+    from_: str = strawberry.field(name="from", description="The node id that runs first.")
+    to: str = strawberry.field(description="The node id that runs after it.")
+
+
+_EDGES = (
+    "Dependencies between the nodes (at most 1000), forming a DAG: a cycle is CYCLE. The edges "
+    "into a locked node are part of it (LOCKED)."
+)
+
+
 @strawberry.input(description="A new pipeline in a project.")
 class CreatePipelineInput:
     project_id: strawberry.ID = strawberry.field(description="The owning project.")
@@ -34,17 +46,25 @@ class CreatePipelineInput:
     nodes: list[PipelineNodeInput] | None = strawberry.field(
         default=None, description=f"{_NODES} Default: none."
     )
+    edges: list[PipelineEdgeInput] | None = strawberry.field(
+        default=None, description=f"{_EDGES} Default: none."
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
 
 
 @strawberry.input(
-    description="Replace a pipeline's nodes. Locked nodes must be passed unchanged "
-    "(same kind and config); they keep their lock."
+    description="Replace a pipeline's nodes (and edges). Locked nodes must be passed unchanged "
+    "(same kind and config, same edges into them); they keep their lock."
 )
 class UpdatePipelineNodesInput:
     pipeline_id: strawberry.ID = strawberry.field(description="The pipeline.")
     expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
     nodes: list[PipelineNodeInput] = strawberry.field(description=f"The new node list. {_NODES}")
+    edges: list[PipelineEdgeInput] | None = strawberry.field(
+        default=None,
+        description=f"The new edge list. {_EDGES} Default: the current edges (each must still "
+        "name two nodes).",
+    )
 
 
 @strawberry.input(description="Lock nodes so `updatePipelineNodes` cannot change or remove them.")

@@ -6,7 +6,7 @@ import strawberry
 
 from mlgraph.resolvers import projects
 from mlgraph.schema.enums import Role
-from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
+from mlgraph.schema.payloads import REMOVED_OBJECTS_DOC, USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.projects import Project
 
 _REVISION = "Fail with CONFLICT unless the current revision is this one."
@@ -43,6 +43,12 @@ class ArchiveProjectInput:
 
 @strawberry.input(description="Reopen an archived project for writes.")
 class UnarchiveProjectInput:
+    id: strawberry.ID = strawberry.field(description="The project (archived).")
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="Delete an archived project and everything in it.")
+class DeleteProjectInput:
     id: strawberry.ID = strawberry.field(description="The project (archived).")
     expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
 
@@ -87,6 +93,15 @@ class UnarchiveProjectPayload(_ProjectPayload):
     pass
 
 
+@strawberry.type(description="Result of `deleteProject`.")
+class DeleteProjectPayload:
+    deleted_project_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the deleted project."
+    )
+    removed_objects: int | None = strawberry.field(default=None, description=REMOVED_OBJECTS_DOC)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
 @strawberry.type(description="Result of `addProjectMember`: the project with its members.")
 class AddProjectMemberPayload(_ProjectPayload):
     pass
@@ -124,6 +139,13 @@ class ProjectMutations:
         UnarchiveProjectPayload,
         description="Unarchive a project (ADMIN): the one write an archived project accepts, "
         "besides taking access away (`removeProjectMember`, `revokeApiKey`).",
+    )
+    delete_project = command(
+        projects.DeleteProject,
+        DeleteProjectInput,
+        DeleteProjectPayload,
+        description="Delete an archived project (ADMIN) with everything in it, objects in the "
+        "store included. Its audit entries stay (readable by platform admins) and verify.",
     )
     add_project_member = command(
         projects.AddProjectMember,

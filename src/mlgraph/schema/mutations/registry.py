@@ -7,7 +7,7 @@ from strawberry.scalars import JSON
 
 from mlgraph.resolvers import registry
 from mlgraph.schema.enums import RiskTier, Stage
-from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
+from mlgraph.schema.payloads import REMOVED_OBJECTS_DOC, USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.registry import Model, ModelVersion
 
 _REVISION = "Fail with CONFLICT unless the current revision is this one."
@@ -54,6 +54,22 @@ class UpdateModelInput:
 class ArchiveModelInput:
     model_id: strawberry.ID = strawberry.field(description="The model.")
     expected_revision: int | None = strawberry.field(default=None, description=_MODEL_REVISION)
+
+
+@strawberry.input(description="Delete a model with its versions.")
+class DeleteModelInput:
+    model_id: strawberry.ID = strawberry.field(
+        description="The model (no deployment, no version in PRODUCTION)."
+    )
+    expected_revision: int | None = strawberry.field(default=None, description=_MODEL_REVISION)
+
+
+@strawberry.input(description="Delete a model version with its artifacts.")
+class DeleteModelVersionInput:
+    version_id: strawberry.ID = strawberry.field(
+        description="The version (not in PRODUCTION, not deployed, no alias but `latest`)."
+    )
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
 
 
 @strawberry.input(description="A new version of a model; it starts in DRAFT.")
@@ -145,6 +161,27 @@ class ArchiveModelPayload(_ModelPayload):
     pass
 
 
+@strawberry.type(description="Result of `deleteModel`.")
+class DeleteModelPayload:
+    deleted_model_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the deleted model."
+    )
+    removed_objects: int | None = strawberry.field(default=None, description=REMOVED_OBJECTS_DOC)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `deleteModelVersion`.")
+class DeleteModelVersionPayload:
+    model: Model | None = strawberry.field(
+        description="The version's model after the delete (`latest` moved to the highest left)."
+    )
+    deleted_model_version_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the deleted version."
+    )
+    removed_objects: int | None = strawberry.field(default=None, description=REMOVED_OBJECTS_DOC)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
 @strawberry.type(description="Result of `createModelVersion`.")
 class CreateModelVersionPayload(_ModelVersionPayload):
     pass
@@ -190,6 +227,14 @@ class RegistryMutations:
         ArchiveModelPayload,
         description="Archive a model.",
     )
+    delete_model = command(
+        registry.DeleteModel,
+        DeleteModelInput,
+        DeleteModelPayload,
+        description="Delete a model with its versions, artifacts (objects in the store "
+        "included), aliases and approvals. Refused while a deployment serves it (IN_USE) or a "
+        "version is in PRODUCTION (POLICY_VIOLATION); its audit entries stay.",
+    )
     create_model_version = command(
         registry.CreateModelVersion,
         CreateModelVersionInput,
@@ -207,6 +252,14 @@ class RegistryMutations:
         ApproveModelVersionInput,
         ApproveModelVersionPayload,
         description="Approve a version as the calling principal.",
+    )
+    delete_model_version = command(
+        registry.DeleteModelVersion,
+        DeleteModelVersionInput,
+        DeleteModelVersionPayload,
+        description="Delete a version with its artifacts (objects in the store included); "
+        "`latest` moves to the highest version left. Refused in PRODUCTION (POLICY_VIOLATION), "
+        "while deployed or named by another alias (IN_USE); its audit entries stay.",
     )
     set_model_alias = command(
         registry.SetModelAlias,
