@@ -26,6 +26,9 @@
    ``topic``, ``event``), and for a create the idempotency record;
 6. ``committed``: work after the commit (a presigned URL, removing objects from the store).
 
+``Delete`` is the command for deletes: the rule states only what must be removed first
+(``refuse``) and where the row's objects are (``objects``).
+
 The result is an ``Outcome``: the id the payload shows (``shows``) and more payload fields
 (``fields``). ``schema.payloads.command`` turns a command into a GraphQL field: it maps lost
 races and integrity errors, refreshes the request's loaders and builds the payload.
@@ -42,7 +45,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from mlgraph.context import Context
 from mlgraph.errors import ObjectStoreError
 from mlgraph.ids import encode_global_id
-from mlgraph.resolvers.common import Checks, check_revision, fetch, remember, replay
+from mlgraph.resolvers.common import Checks, camel, check_revision, fetch, remember, replay
 from mlgraph.storage.db import Base
 from mlgraph.storage.enums import Role
 from mlgraph.storage.graph import entity_for_table
@@ -79,15 +82,13 @@ class Target(Generic[R]):
         return entity_for_table(self.model.__tablename__).name  # type: ignore[attr-defined]
 
     async def fetch(self, ctx: Context, tx: UnitOfWork, input: object) -> R:
-        head, *rest = self.field.split("_")
-        name = head + "".join(p.title() for p in rest)
         return await fetch(
             ctx,
             tx.session,
             self.model,  # type: ignore[type-var]
             getattr(input, self.field),
             self.type_name,
-            name,
+            camel(self.field),
             lock=self.lock,
             role=self.role,
             archived_ok=self.archived_ok,

@@ -40,6 +40,7 @@ from mlgraph.resolvers.commands import Command, Delete, Target
 from mlgraph.resolvers.common import (
     TEXT_MAX,
     Checks,
+    camel,
     decode_id,
     fetch,
     mapping_of_numbers,
@@ -159,11 +160,6 @@ def _may_manage_protected(ctx: Context, project_id: uuid.UUID) -> bool:
     return principal.platform_admin or principal.project_roles.get(project_id) == Role.ADMIN
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
-
-
 def _gid(type_name: str, pk: uuid.UUID | None) -> str | None:
     return None if pk is None else encode_global_id(type_name, pk)
 
@@ -230,7 +226,7 @@ class UpdateModel(Command["UpdateModelInput", Model]):
     def event(self, changed: Model) -> dict[str, Any]:
         before, after = self.before or {}, snapshot(changed)
         changed_fields = (k for k in after if after[k] != before.get(k) and k != "revision")
-        return {"changed": sorted(_camel(k) for k in changed_fields)}
+        return {"changed": sorted(camel(k) for k in changed_fields)}
 
 
 class ArchiveModel(Command["ArchiveModelInput", Model]):
