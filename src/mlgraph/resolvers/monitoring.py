@@ -168,11 +168,17 @@ def _check_rule(checks: Checks, input: CreateAlertRuleInput | UpdateAlertRuleInp
         )
 
 
-def _rule_event(rule: AlertRule) -> dict[str, Any]:
-    return {"alertRuleId": encode_global_id("AlertRule", rule.id), "enabled": rule.enabled}
+class _RuleEvent:
+    """The outbox payload of every alert-rule change."""
+
+    def event(self, changed: AlertRule) -> dict[str, Any]:
+        return {
+            "alertRuleId": encode_global_id("AlertRule", changed.id),
+            "enabled": changed.enabled,
+        }
 
 
-class CreateAlertRule(Command["CreateAlertRuleInput", Project]):
+class CreateAlertRule(_RuleEvent, Command["CreateAlertRuleInput", Project]):
     target = Target(Project, "project_id", lock=False)
     action, topic, creates = "alert_rule.create", "alert_rule.created", True
 
@@ -211,14 +217,11 @@ class CreateAlertRule(Command["CreateAlertRuleInput", Project]):
         s.add(rule)
         return rule
 
-    def event(self, changed: AlertRule) -> dict[str, Any]:
-        return _rule_event(changed)
-
 
 _RULE = Target(AlertRule, "alert_rule_id")
 
 
-class UpdateAlertRule(Command["UpdateAlertRuleInput", AlertRule]):
+class UpdateAlertRule(_RuleEvent, Command["UpdateAlertRuleInput", AlertRule]):
     """Change the given fields; omitted (or null) fields stay as they are."""
 
     target = _RULE
@@ -234,11 +237,10 @@ class UpdateAlertRule(Command["UpdateAlertRuleInput", AlertRule]):
                 setattr(rule, field, value)
         return rule
 
-    def event(self, changed: AlertRule) -> dict[str, Any]:
-        return _rule_event(changed)
 
-
-class EnableAlertRule(Command["EnableAlertRuleInput | DisableAlertRuleInput", AlertRule]):
+class EnableAlertRule(
+    _RuleEvent, Command["EnableAlertRuleInput | DisableAlertRuleInput", AlertRule]
+):
     target = _RULE
     action, topic = "alert_rule.enable", "alert_rule.enabled"
     enabled = True
@@ -254,9 +256,6 @@ class EnableAlertRule(Command["EnableAlertRuleInput | DisableAlertRuleInput", Al
             )
         rule.enabled = self.enabled
         return rule
-
-    def event(self, changed: AlertRule) -> dict[str, Any]:
-        return _rule_event(changed)
 
 
 class DisableAlertRule(EnableAlertRule):

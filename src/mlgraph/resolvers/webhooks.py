@@ -60,7 +60,23 @@ def _check_event_types(checks: Checks, event_types: list[str] | None) -> None:
             )
 
 
-class CreateWebhook(Command["CreateWebhookInput", Project]):
+class _WebhookEvent:
+    """The outbox payload of a webhook's changes."""
+
+    def event(self, changed: Webhook) -> dict[str, Any]:
+        return _event(changed)
+
+
+def _event(hook: Webhook) -> dict[str, Any]:
+    return {
+        "webhookId": encode_global_id("Webhook", hook.id),
+        "url": hook.url,
+        "eventTypes": list(hook.event_types),
+        "enabled": hook.enabled,
+    }
+
+
+class CreateWebhook(_WebhookEvent, Command["CreateWebhookInput", Project]):
     target = Target(Project, "project_id", role=Role.ADMIN, lock=False)
     action, topic, creates = "webhook.create", "webhook.created", True
 
@@ -86,9 +102,6 @@ class CreateWebhook(Command["CreateWebhookInput", Project]):
         self.fields["secret"] = secret
         return hook
 
-    def event(self, changed: Webhook) -> dict[str, Any]:
-        return _event(changed)
-
     async def replayed(self, entity_id: uuid.UUID) -> Outcome:
         """The first result again, with its secret."""
         hook = await self.tx.session.get(Webhook, entity_id)
@@ -99,7 +112,7 @@ class CreateWebhook(Command["CreateWebhookInput", Project]):
 _WEBHOOK = Target(Webhook, "webhook_id", role=Role.ADMIN)
 
 
-class UpdateWebhook(Command["UpdateWebhookInput", Webhook]):
+class UpdateWebhook(_WebhookEvent, Command["UpdateWebhookInput", Webhook]):
     target = _WEBHOOK
     action, topic = "webhook.update", "webhook.updated"
 
@@ -128,9 +141,6 @@ class UpdateWebhook(Command["UpdateWebhookInput", Webhook]):
         hook.updated_at = utcnow()
         return hook
 
-    def event(self, changed: Webhook) -> dict[str, Any]:
-        return _event(changed)
-
 
 class RotateWebhookSecret(Command["RotateWebhookSecretInput", Webhook]):
     target = _WEBHOOK
@@ -152,14 +162,11 @@ class RotateWebhookSecret(Command["RotateWebhookSecretInput", Webhook]):
         return {**_event(changed), "previousSecretExpiresAt": expires}
 
 
-class DeleteWebhook(Delete["DeleteWebhookInput", Webhook]):
+class DeleteWebhook(_WebhookEvent, Delete["DeleteWebhookInput", Webhook]):
     """The webhook and its delivery log."""
 
     target = _WEBHOOK
     action, topic = "webhook.delete", "webhook.deleted"
-
-    def event(self, changed: Webhook) -> dict[str, Any]:
-        return _event(changed)
 
 
 class PingWebhook(Command["PingWebhookInput", Webhook]):
@@ -214,15 +221,6 @@ class RedeliverWebhookDelivery(Command["RedeliverWebhookDeliveryInput", WebhookD
 
     def event(self, changed: WebhookDelivery) -> dict[str, Any]:
         return {"webhookId": encode_global_id("Webhook", changed.webhook_id)}
-
-
-def _event(hook: Webhook) -> dict[str, Any]:
-    return {
-        "webhookId": encode_global_id("Webhook", hook.id),
-        "url": hook.url,
-        "eventTypes": list(hook.event_types),
-        "enabled": hook.enabled,
-    }
 
 
 def _iso(value: datetime | None) -> str | None:
