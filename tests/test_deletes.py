@@ -7,10 +7,12 @@ Objects leave the store after the commit (``tests/test_objects.py`` covers both 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import delete, func, select, text
 
 from mlgraph.ids import encode_global_id as gid
 from mlgraph.storage import models as m
@@ -215,3 +217,38 @@ async def test_a_model_version_id_that_is_not_one_is_not_found(db: Backend) -> N
     assert await _refused(db, "deleteModelVersion", missing, "deletedModelVersionId") == [
         "NOT_FOUND"
     ]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_write_that_loses_to_a_delete_of_its_version_is_not_found(db: Backend) -> None:
+    """``createArtifactUpload`` reads the version, then its INSERT waits on the version's row
+    lock held by a delete; once the delete commits, the foreign key fails: a lost race, retried,
+    answered NOT_FOUND (not INTERNAL), and nothing is written."""
+    p = f.project()
+    mdl = f.model(p)
+    version = f.version(mdl)
+    await f.save(db.sessions, p, mdl, version)
+    input = {
+        "versionId": gid("ModelVersion", version.id),
+        "kind": "WEIGHTS",
+        "fileName": "w.bin",
+        "sizeBytes": 1,
+        "sha256": "0" * 64,
+    }
+    before = await written(db)
+    async with db.engine.connect() as conn:
+        row = select(m.ModelVersion.id).where(m.ModelVersion.id == version.id)
+        await conn.execute(row.with_for_update())
+        upload = asyncio.create_task(mutate(db, "createArtifactUpload", input, "artifact { id }"))
+        for _ in range(200):  # until the upload's INSERT waits for the lock
+            waiting = await conn.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting, "the upload never waited for the version's lock"
+        await conn.execute(delete(m.ModelVersion).where(m.ModelVersion.id == version.id))
+        await conn.commit()
+    refused = await upload
+    assert codes(refused) == ["NOT_FOUND"]
+    assert refused["artifact"] is None
+    assert await written(db) == before

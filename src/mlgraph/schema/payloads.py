@@ -12,11 +12,12 @@ violations, stale revisions) into ``userErrors`` after the transaction has rolle
 the request's loaders so later fields read the committed state, and loads the changed entity
 through the same loader as ``node(id:)``.
 
-A unique violation is a lost race only for a constraint named in ``RACES``: a natural key
-(DUPLICATE: the name, slug or version is taken) or a key two writers can both claim
-(CONFLICT). Any other integrity error (foreign key, CHECK, NOT NULL, an unknown unique key)
-is a bug: logged with the request id and the constraint, and answered INTERNAL with nothing
-of it in the response; the unit of work has rolled everything back.
+An integrity error is a lost race only for a constraint named in ``RACES``: a natural key
+(DUPLICATE: the name, slug or version is taken), a key two writers can both claim (CONFLICT),
+or a foreign key to a row a concurrent delete removed (the retry then answers NOT_FOUND). Any
+other integrity error (another foreign key, CHECK, NOT NULL, an unknown unique key) is a bug:
+logged with the request id and the constraint, and answered INTERNAL with nothing of it in the
+response; the unit of work has rolled everything back.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ strawberry.enum(UserErrorCode, description="Why a mutation refused its input.")
 
 log = logging.getLogger("mlgraph.mutations")
 
-#: Unique constraints a concurrent writer can win, and what the loser is told.
+#: Constraints a concurrent writer can win, and what the loser is told: unique keys, and the
+#: foreign keys to rows a concurrent delete can remove (a model, a version) after the loser
+#: read them (on PostgreSQL; SQLite runs one unit of work at a time).
 RACES: dict[str, UserErrorCode] = {
     "uq_project_slug": UserErrorCode.DUPLICATE,
     "uq_pipeline_project_id_name": UserErrorCode.DUPLICATE,
@@ -50,10 +53,22 @@ RACES: dict[str, UserErrorCode] = {
     "uq_model_alias_model_id_alias": UserErrorCode.CONFLICT,
     "uq_deployment_target_deployment_id_version_id": UserErrorCode.CONFLICT,
     "uq_audit_entry_seq": UserErrorCode.CONFLICT,
+    **dict.fromkeys(
+        (
+            "fk_deployment_model_id_model",
+            "fk_artifact_version_id_model_version",
+            "fk_deployment_target_version_id_model_version",
+            "fk_model_alias_version_id_model_version",
+            "fk_model_version_approval_version_id_model_version",
+            "fk_model_version_lineage_parent_id_model_version",
+        ),
+        UserErrorCode.NOT_FOUND,
+    ),
 }
 _MESSAGES = {
     UserErrorCode.DUPLICATE: "a concurrent change created it first; read and retry",
     UserErrorCode.CONFLICT: "a concurrent change got there first; read and retry",
+    UserErrorCode.NOT_FOUND: "a concurrent change deleted what this refers to",
 }
 
 
@@ -62,7 +77,8 @@ def _lost_race(error: IntegrityError | StaleDataError, request_id: str) -> UserE
     if isinstance(error, StaleDataError):
         return UserErrorCode.CONFLICT
     broken = violation(error)
-    code = RACES.get(broken.constraint or "") if broken.kind == "unique" else None
+    raced = broken.kind in ("unique", "foreign_key")
+    code = RACES.get(broken.constraint or "") if raced else None
     if code is None:
         log.error(
             "request %s: %s constraint %s violated",
