@@ -41,6 +41,7 @@ from mlgraph.resolvers.common import (
     TEXT_MAX,
     Checks,
     camel,
+    check_revision,
     decode_id,
     fetch,
     mapping_of_numbers,
@@ -259,9 +260,11 @@ class DeleteModel(Delete["DeleteModelInput", Model]):
         )
         for name in served:
             checks.fail(UserErrorCode.IN_USE, f"deployment {name!r} serves this model", "modelId")
-        versions = (
-            await s.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id))
-        ).all()
+        # Locked: a version cannot reach PRODUCTION between this check and the delete.
+        versions_of = select(ModelVersion).where(ModelVersion.model_id == model.id)
+        if _pg(s):
+            versions_of = versions_of.with_for_update()
+        versions = (await s.scalars(versions_of)).all()
         for v in versions:
             if v.stage == Stage.PRODUCTION:
                 checks.fail(
@@ -640,11 +643,17 @@ class DeleteModelVersion(Delete["DeleteModelVersionInput", ModelVersion]):
     moves to the highest version left. Refused in PRODUCTION (POLICY_VIOLATION), while a
     deployment serves it or an alias other than ``latest`` points at it (IN_USE)."""
 
-    target = _VERSION
+    # Model, then version, as ``deleteModel`` locks them (no deadlock between the two).
+    target = Target(ModelVersion, "version_id", lock=False)
     action, topic = "model_version.delete", "model_version.deleted"
 
     async def refuse(self, version: ModelVersion) -> None:
         s, checks = self.tx.session, Checks()
+        model = await s.get_one(Model, version.model_id, with_for_update=_pg(s))
+        if _pg(s):  # now the version, and as it is under the lock
+            await s.refresh(version, with_for_update=True)
+            check_revision(version, self.input.expected_revision)
+            self.before = snapshot(version)
         if version.stage == Stage.PRODUCTION:
             checks.fail(
                 UserErrorCode.POLICY_VIOLATION,
@@ -671,7 +680,6 @@ class DeleteModelVersion(Delete["DeleteModelVersionInput", ModelVersion]):
                 "versionId",
             )
         checks.done()
-        model = await s.get_one(Model, version.model_id, with_for_update=_pg(s))
         await _follow_latest(self.tx, model, without=version.id)
 
     def objects(self, version: ModelVersion) -> str:
