@@ -252,3 +252,20 @@ async def test_a_write_that_loses_to_a_delete_of_its_version_is_not_found(db: Ba
     assert codes(refused) == ["NOT_FOUND"]
     assert refused["artifact"] is None
     assert await written(db) == before
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_model_and_its_version_deleted_at_once_never_fail(db: Backend) -> None:
+    """Both lock the model first: no deadlock, no INTERNAL; the version's delete either comes
+    first or finds it gone (NOT_FOUND)."""
+    for _ in range(5):
+        _, mdl, (version,) = await _model(db, "1.0.0")
+        model_input = {"modelId": gid("Model", mdl.id)}
+        both = await asyncio.gather(
+            mutate(db, "deleteModelVersion", {"versionId": version}, "deletedModelVersionId"),
+            mutate(db, "deleteModel", model_input, "deletedModelId"),
+        )
+        assert codes(both[0]) in ([], ["NOT_FOUND"])
+        assert codes(both[1]) == []
+        assert await _count(db, m.Model, id=mdl.id) == 0
+    assert (await db.data(CHAIN))["verifyAuditChain"]["ok"] is True

@@ -649,11 +649,19 @@ class DeleteModelVersion(Delete["DeleteModelVersionInput", ModelVersion]):
 
     async def refuse(self, version: ModelVersion) -> None:
         s, checks = self.tx.session, Checks()
-        model = await s.get_one(Model, version.model_id, with_for_update=_pg(s))
+        model = await s.get(Model, version.model_id, with_for_update=_pg(s))
         if _pg(s):  # now the version, and as it is under the lock
-            await s.refresh(version, with_for_update=True)
-            check_revision(version, self.input.expected_revision)
-            self.before = snapshot(version)
+            again = select(ModelVersion).where(ModelVersion.id == version.id).with_for_update()
+            locked = await s.scalar(again.execution_options(populate_existing=True))
+            if model is None or locked is None:  # a concurrent delete got there first
+                raise UserErrors.one(
+                    UserErrorCode.NOT_FOUND,
+                    "the version was deleted meanwhile",
+                    "input",
+                    "versionId",
+                )
+            check_revision(locked, self.input.expected_revision)
+            self.before = snapshot(locked)
         if version.stage == Stage.PRODUCTION:
             checks.fail(
                 UserErrorCode.POLICY_VIOLATION,
@@ -680,7 +688,8 @@ class DeleteModelVersion(Delete["DeleteModelVersionInput", ModelVersion]):
                 "versionId",
             )
         checks.done()
-        await _follow_latest(self.tx, model, without=version.id)
+        if model is not None:
+            await _follow_latest(self.tx, model, without=version.id)
 
     def objects(self, version: ModelVersion) -> str:
         return version_prefix(version.project_id, version.model_id, version.id)
