@@ -223,6 +223,30 @@ def export_schema(check: bool, subgraph: str | None) -> None:
         sys.exit(1 if stale else 0)
 
 
+@main.command("documents")
+@click.option("--check", is_flag=True, help="Fail if the checked-in manifest is out of date.")
+def trusted_documents(check: bool) -> None:
+    """Write the trusted-documents manifest (graphql/trusted-documents.json: {sha256: document})
+    of every document in graphql/operations/, for MLGRAPH_TRUSTED_DOCUMENTS."""
+    import json
+
+    from mlgraph.app.persisted import MANIFEST, OPERATIONS, manifest_of
+
+    documents = manifest_of(OPERATIONS)
+    text = json.dumps(documents, indent=2, ensure_ascii=False) + "\n"
+    if check:
+        current = MANIFEST.exists() and MANIFEST.read_text() == text
+        click.echo(
+            "the trusted-documents manifest is up to date"
+            if current
+            else f"{MANIFEST} is out of date: run `mlgraph documents`",
+            err=not current,
+        )
+        sys.exit(0 if current else 1)
+    MANIFEST.write_text(text)
+    click.echo(f"wrote {MANIFEST} ({len(documents)} documents)")
+
+
 def _redact(url: str) -> str:
     if "@" not in url:
         return url

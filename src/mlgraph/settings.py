@@ -54,6 +54,16 @@ class Settings(BaseSettings):
         ),
     )
     graphiql: bool = True
+    trusted_documents: Path | None = Field(
+        default=None,
+        description=(
+            "A trusted-documents manifest (`mlgraph documents` writes "
+            "graphql/trusted-documents.json): only its documents run."
+        ),
+    )
+    trusted_documents_admin_bypass: bool = Field(
+        default=False, description="Let platform admins run any document in that mode."
+    )
     dev_sign_in: bool = Field(
         default=True,
         description=(

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any, TypedDict
 
 import httpx
+from cross_web import HTTPException
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
@@ -34,6 +35,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -41,9 +43,10 @@ from strawberry.subscriptions import (
 )
 from strawberry.types.execution import ExecutionResult
 
-from mlgraph.app import pages
+from mlgraph.app import http, pages
 from mlgraph.app.compiled import HEADER as PLAN_HEADER
 from mlgraph.app.compiled import PlanHeader
+from mlgraph.app.persisted import PersistedQueries, TrustedDocuments, load_manifest
 from mlgraph.app.sse import LineFeedSSETransport
 from mlgraph.app.telemetry import Telemetry
 from mlgraph.app.tracecontext import traceparent
@@ -60,7 +63,7 @@ from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
 from mlgraph.compiled.functions import stale_functions
 from mlgraph.compiled.reads import CompiledResult, RawData
 from mlgraph.context import Context
-from mlgraph.errors import ErrorCode
+from mlgraph.errors import ErrorCode, MlgraphError
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
@@ -160,6 +163,21 @@ async def _keep_open(_code: int, _reason: str) -> None:
 NOBODY = Principal(id="", display_name="")
 
 
+def _has_operation(request: Any) -> bool:
+    """Whether a GET asks for an operation: by its text, or by a persisted query's hash."""
+    return any(request.query_params.get(name) for name in ("query", "extensions"))
+
+
+def _not_executed(result: object) -> bool:
+    """A request error: refused before execution (parse, validation, limits, variables)."""
+    return (
+        isinstance(result, ExecutionResult)
+        and result.data is None
+        and bool(result.errors)
+        and all(e.path is None for e in result.errors or ())
+    )
+
+
 def _unavailable(result: ExecutionResult) -> bool:
     codes = ((e.extensions or {}).get("code") for e in result.errors or ())
     return ErrorCode.UNAVAILABLE in codes
@@ -186,6 +204,10 @@ class GraphQLApp(GraphQL[Context, None]):
         GRAPHQL_SSE_PROTOCOL: LineFeedSSETransport,
     }
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """The page, for a browser's GET without an operation (an APQ GET has only a hash)."""
+        return super().should_render_graphql_ide(request) and not _has_operation(request)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from this server's own assets (``pages``), not strawberry's CDN page."""
         return pages.graphiql(request.state.settings)
@@ -194,15 +216,21 @@ class GraphQLApp(GraphQL[Context, None]):
         user = scope.get("user")
         if scope["type"] == "http" and not isinstance(user, PrincipalUser):
             request = Request(scope)
-            if request.method != "GET" or "query" in request.query_params:
+            if request.method != "GET" or _has_operation(request):
                 body = error_body(
                     "credentials required: a bearer token or an API key",
                     scope.get("state", {}).get("request_id"),
                 )
                 await JSONResponse(body, status_code=401)(scope, receive, send)
                 return
+
+        async def send_with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                message.setdefault("headers", []).append((b"allow", b"POST"))
+            await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_with_allow)
         finally:
             live = scope.get("state", {}).get("live_connection")
             if isinstance(live, LiveConnection):
@@ -211,6 +239,9 @@ class GraphQLApp(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         """Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts) are refused."""
         return json.loads(data, parse_constant=_no_constant)
+
+    #: Automatic persisted queries and the trusted manifest (``create_app`` sets it).
+    persisted = PersistedQueries(None)
 
     def encode_json(self, data: object) -> str:
         """Compact UTF-8 JSON; a compiled ``data`` (PostgreSQL's JSON text) is passed through."""
@@ -231,9 +262,14 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         sub_response: Any,
     ) -> Any:
-        """strawberry's execution (both read paths: ``compiled.reads``) within the deadline.
-        The response says which path answered; an outage answers 503 with ``Retry-After``
-        when it left nothing to return, and carries ``Retry-After`` anyway."""
+        """strawberry's execution (both read paths: ``compiled.reads``) within the deadline,
+        answered in the media type ``Accept`` asks for (``http``). The response says which
+        path answered; an outage answers 503 with ``Retry-After`` when it left nothing to
+        return, and carries ``Retry-After`` anyway."""
+        media = http.negotiate(request.headers.get("accept"))
+        if media is None:
+            raise HTTPException(406, f"Acceptable: {http.GRAPHQL_RESPONSE}, {http.JSON}")
+        sub_response.media_type = media
         try:
             async with asyncio.timeout(context.settings.execution_deadline_s):
                 result = await super().execute_operation(
@@ -251,7 +287,44 @@ class GraphQLApp(GraphQL[Context, None]):
             sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
             if all(r.data is None for r in down) and len(down) == len(results):
                 sub_response.status_code = 503
+        elif media == http.GRAPHQL_RESPONSE and all(_not_executed(r) for r in results):
+            sub_response.status_code = 400
         return result
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """strawberry's, with persisted queries (``persisted``) resolved first, and 405
+        (``Allow: POST``) for a mutation over GET, not 400."""
+        try:
+            request_data = self.persisted.resolve(request_data)
+        except MlgraphError as refused:
+            extra = {"field": refused.field} if refused.field else None
+            error = coded_error(refused.code, refused.message, context.request_id, extra)
+            return ExecutionResult(data=None, errors=[error])
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as refused:
+            if isinstance(refused.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, refused.reason) from refused
+            raise
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = sub_response.media_type or http.JSON
+        return response
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -415,7 +488,18 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
     if settings.telemetry:
         tracing.install(f"mlgraph-{settings.subgraph}" if settings.subgraph else "mlgraph")
-    schema = build_schema(domains, max_depth=settings.max_query_depth, telemetry=settings.telemetry)
+    manifest = load_manifest(settings.trusted_documents) if settings.trusted_documents else None
+    trusted = (
+        []
+        if manifest is None
+        else [lambda: TrustedDocuments(manifest, settings.trusted_documents_admin_bypass)]
+    )
+    schema = build_schema(
+        domains,
+        max_depth=settings.max_query_depth,
+        extensions=trusted,
+        telemetry=settings.telemetry,
+    )
     graphql = GraphQLApp(
         schema,
         graphql_ide="graphiql" if settings.graphiql else None,
@@ -428,6 +512,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         connection_init_wait_timeout=timedelta(seconds=settings.live_init_timeout_s),
     )
     graphql.max_message_bytes = settings.live_max_message_bytes
+    graphql.persisted = PersistedQueries(manifest)
 
     @asynccontextmanager
     async def lifespan(app_: Starlette) -> AsyncIterator[State]:

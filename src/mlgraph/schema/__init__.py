@@ -10,7 +10,7 @@ several schemas can be built and served in one process.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -152,11 +152,13 @@ def build_schema(
     max_depth: int = 12,
     max_aliases: int = 100,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
+    extensions: Iterable[Callable[[], SchemaExtension]] = (),
     telemetry: bool = True,
 ) -> Schema:
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
     that domain's subgraph. ``executor`` is the resolver path's executor (tests compare it
-    with strawberry's stock one); ``telemetry`` adds the operation's span and metrics, the
+    with strawberry's stock one); ``extensions`` are the server's own (after validation's
+    cache, before the compiled path); ``telemetry`` adds the operation's span and metrics, the
     outermost extension, so they see every other one's errors."""
     # The compiled path builds on this package (its field map reads the schema's types).
     from mlgraph.compiled.planner import CACHE_SIZE, Planner
@@ -166,13 +168,14 @@ def build_schema(
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
-    extensions: list[type[SchemaExtension] | Any] = [
+    pipeline: list[Callable[[], SchemaExtension]] = [
         *([OperationTelemetry] if telemetry else []),
         CodedErrors,
         lambda: ParseCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        *extensions,
         CompiledReads,  # last: it answers on_execute inside every other extension
     ]
     schema = Schema(
@@ -181,7 +184,7 @@ def build_schema(
         mutation=_root(Mutation, served),
         subscription=_root(Subscription, served),
         types=[node_class(name) for name in ENTITIES],
-        extensions=extensions,
+        extensions=pipeline,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
