@@ -50,6 +50,7 @@ from mlgraph.app.compiled import PlanHeader
 from mlgraph.app.persisted import PersistedQueries, TrustedDocuments, load_manifest
 from mlgraph.app.ratelimit import CONTEXT_KEY, RateLimitHeaders, running_limiter
 from mlgraph.app.sse import LineFeedSSETransport
+from mlgraph.app.telemetry import Telemetry
 from mlgraph.app.tracecontext import traceparent
 from mlgraph.app.websockets import LimitedWebSocketAdapter
 from mlgraph.auth.backends import (
@@ -75,6 +76,7 @@ from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
 from mlgraph.storage.objects import ObjectStore, UploadRefused, open_store
 from mlgraph.storage.objects.local import LocalObjectStore
+from mlgraph.telemetry import metrics, tracing
 
 log = logging.getLogger("mlgraph")
 READY_TIMEOUT_S = 3.0
@@ -496,13 +498,20 @@ def create_app(
     ``clock`` to run the rate limits on another time than the wall clock's (tests)."""
     settings = settings or Settings()
     domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
+    if settings.telemetry:
+        tracing.install(f"mlgraph-{settings.subgraph}" if settings.subgraph else "mlgraph")
     manifest = load_manifest(settings.trusted_documents) if settings.trusted_documents else None
     trusted = (
         []
         if manifest is None
         else [lambda: TrustedDocuments(manifest, settings.trusted_documents_admin_bypass)]
     )
-    schema = build_schema(domains, max_depth=settings.max_query_depth, extensions=trusted)
+    schema = build_schema(
+        domains,
+        max_depth=settings.max_query_depth,
+        extensions=trusted,
+        telemetry=settings.telemetry,
+    )
     graphql = GraphQLApp(
         schema,
         graphql_ide="graphiql" if settings.graphiql else None,
@@ -520,6 +529,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app_: Starlette) -> AsyncIterator[State]:
         db = engine or create_engine(settings)
+        if settings.telemetry:
+            tracing.trace_engine(db)
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -528,6 +539,7 @@ def create_app(
         async with httpx.AsyncClient(timeout=5) as http, AsyncExitStack() as stack:
             if engine is None:
                 stack.push_async_callback(db.dispose)  # runs last, after live stopped
+            stack.callback(metrics.worker_exited)
             objects = await stack.enter_async_context(open_store(settings))
             limiter = await stack.enter_async_context(running_limiter(settings, clock))
             live = None
@@ -561,6 +573,7 @@ def create_app(
         AuthenticationMiddleware, backend=Authenticator(settings), on_error=_auth_error
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Telemetry, settings=settings)
     app.add_middleware(RequestId)
     app.add_middleware(PlanHeader)
     return app
