@@ -103,28 +103,35 @@ async def test_over_the_node_limit_nothing_runs(db: Backend) -> None:
     assert error["extensions"]["maximumNodeCount"] == 500_000
 
 
+LIMITED = """query($n: Int!) { projects(first: 3) { ...P } }
+fragment P on ProjectConnection { __typename nodes { __typename ...Pipelines } }
+fragment Pipelines on Project { pipelines(first: $n) { nodes { id } } }"""
+
+
 @pytest.mark.parametrize("compiled", [True, False])
 async def test_the_limit_passes_and_one_more_node_is_refused(db: Backend, compiled: bool) -> None:
-    # Given a limit of exactly 3 + 3*4 nodes
+    # Given a limit of exactly 3 + 3*4 nodes (fragments, __typename: counted as they expand)
     await f.save(db.sessions, f.project())
     limit = 3 + 3 * 4
     settings = db.settings.model_copy(update={"max_query_nodes": limit, "compiled_reads": compiled})
     server, task, url = await serve(create_app(settings, engine=db.engine))
-    query = (
-        "query($n: Int!) { projects(first: 3) { nodes { pipelines(first: $n) { nodes { id } } } } }"
-    )
     try:
         async with httpx.AsyncClient(base_url=url, headers=db.headers(ADMIN, admin=True)) as c:
-            at_limit = await post(c, query, n=4)
+            at_limit = await post(c, LIMITED, n=4)
+            introspection = await post(c, "{ __schema { types { name fields { name } } } }")
             db.sql.start()
-            over = await post(c, query, n=5)
+            over = await post(c, LIMITED, n=5)
             statements = db.sql.stop()
     finally:
         await stop(server, task)
     assert "errors" not in at_limit
-    assert len(at_limit["data"]["projects"]["nodes"]) == 1
+    assert at_limit["data"]["projects"]["nodes"][0]["__typename"] == "Project"
+    assert at_limit["extensions"]["cost"]["nodeCount"] == limit
+    assert "errors" not in introspection  # no connections: no nodes
+    assert introspection["extensions"]["cost"]["nodeCount"] == 0
     assert [e["extensions"]["code"] for e in over["errors"]] == ["COST_LIMIT_EXCEEDED"]
     assert over["errors"][0]["extensions"]["nodeCount"] == limit + 3
+    assert over["data"] is None
     assert statements == 0
 
 
