@@ -22,6 +22,8 @@ from sqlalchemy import text
 
 from mlgraph.app import create_app
 from mlgraph.demo import simulate
+from mlgraph.ratelimit import MemoryBuckets, Rate, RateLimiter
+from mlgraph.ratelimit.buckets import Taken
 from mlgraph.seed import seed_demo
 from tests.conftest import Backend, serve, stop
 
@@ -250,3 +252,26 @@ async def test_the_readme_curl_example_shows_the_headers_and_the_cost(db: Backen
     cost = json.loads(body)["extensions"]["cost"]
     assert cost == {"requestedQueryCost": 1, "nodeCount": 60, "maximumNodeCount": 500_000}
     assert '"requestedQueryCost":1,"nodeCount":60,"maximumNodeCount":500000' in CURL
+
+
+class SlowBuckets(MemoryBuckets):
+    """In-process buckets whose takes take a while, as a database round trip does; counted."""
+
+    takes = 0
+
+    async def take(self, key: str, now: float, need: float, want: float) -> Taken:
+        self.takes += 1
+        await asyncio.sleep(0.01)
+        return await super().take(key, now, need, want)
+
+
+async def test_requests_short_of_points_together_wait_for_one_take() -> None:
+    # Given a replica reserving 10 points at a time, and 20 requests arriving at once
+    rate = Rate(100, 100)
+    buckets = SlowBuckets(rate)
+    limiter = RateLimiter(buckets, rate, chunk=10, clock=FakeClock())
+    spent = await asyncio.gather(*(limiter.charge("p", 1) for _ in range(20)))
+    # Then all pass on two takes (not twenty), and the budget says 20 are spent
+    assert [s.refused for s in spent] == [False] * 20
+    assert buckets.takes == 2
+    assert limiter.status("p").remaining == 80

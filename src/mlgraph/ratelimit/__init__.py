@@ -13,6 +13,7 @@ back when they shut down. The concurrency cap counts this replica's requests onl
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -105,19 +106,36 @@ class RateLimiter:
         self._held: dict[str, float] = {}  # points reserved here, not spent yet
         self._tat: dict[str, float] = {}  # the bucket's arrival time, as last seen
         self._running: dict[str, int] = {}
+        self._taking: dict[str, asyncio.Lock] = {}  # one take in flight per principal
 
     async def charge(self, key: str, points: int) -> RateStatus:
-        """Spend ``points`` of ``key``'s budget, or refuse (``retry_after`` set) spending none."""
-        now = self.clock()
-        if self._held.get(key, 0.0) < points:
-            need = points - self._held.get(key, 0.0)
-            taken = await self.buckets.take(key, now, need, max(float(self.chunk), need))
-            self._tat[key] = taken.tat
-            self._held[key] = self._held.get(key, 0.0) + taken.granted
-            if self._held[key] + EPSILON < points:
-                return self.status(key, retry_after=self._wait(key, taken, points, now))
+        """Spend ``points`` of ``key``'s budget, or refuse (``retry_after`` set) spending none.
+        One take at a time per principal: requests that run short together wait for it
+        instead of each reserving a chunk (measured: a stampede of takes doubled p99)."""
+        if self._held.get(key, 0.0) + EPSILON < points:
+            lock = self._taking.setdefault(key, asyncio.Lock())
+            async with lock:
+                if self._held.get(key, 0.0) + EPSILON < points:  # no one took enough meanwhile
+                    refused = await self._take(key, points)
+                    if refused is not None:
+                        return refused
+            if not lock.locked():
+                self._taking.pop(key, None)
+            if self._held.get(key, 0.0) + EPSILON < points:  # others spent what was taken
+                return await self.charge(key, points)
         self._held[key] = max(0.0, self._held[key] - points)
         return self.status(key, cost=points)
+
+    async def _take(self, key: str, points: int) -> RateStatus | None:
+        """Reserve what ``points`` lacks (a chunk at least); the refusal if the bucket has not."""
+        now = self.clock()
+        need = points - self._held.get(key, 0.0)
+        taken = await self.buckets.take(key, now, need, max(float(self.chunk), need))
+        self._tat[key] = taken.tat
+        self._held[key] = self._held.get(key, 0.0) + taken.granted
+        if self._held[key] + EPSILON < points:
+            return self.status(key, retry_after=self._wait(key, taken, points, now))
+        return None
 
     def _wait(self, key: str, taken: Taken, points: int, now: float) -> float:
         """Seconds until the bucket holds what this charge lacks (a whole period if never)."""
