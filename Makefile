@@ -64,9 +64,11 @@ federation: $(STAMP) $(NPM_STAMP)
 supergraph: $(NPM_STAMP)
 	node federation/compose.mjs
 
-## test: the whole suite on SQLite and PostgreSQL (PostgreSQL required: it fails, never skips)
+## test: the whole suite on SQLite and PostgreSQL (PostgreSQL required: it fails, never skips),
+## one pytest-xdist worker per core (TEST_WORKERS), each taking whole test files
+TEST_WORKERS ?= auto
 test: $(STAMP) $(NPM_STAMP) browser compose
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## check: format, lint, types
 check: $(STAMP)

@@ -7,8 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import textwrap
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,3 +55,61 @@ async def bash(
         timeout=limit_s,
         check=False,
     )
+
+
+def lines_of(block: str) -> list[str]:
+    """The block's commands, comments and blank lines left out."""
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+@dataclass
+class Output:
+    """What a started script has printed so far (stdout and stderr, line by line)."""
+
+    lines: list[str] = field(default_factory=list)
+    ended: bool = False
+    grew: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for(self, done: Callable[[str], bool], within_s: float = 90) -> None:
+        """Until a line for which ``done`` holds has been printed."""
+        async with asyncio.timeout(within_s):
+            while not any(done(line) for line in self.lines):
+                assert not self.ended, "ended before the line awaited"
+                self.grew.clear()
+                await self.grew.wait()
+
+
+@asynccontextmanager
+async def started(script: str, env: dict[str, str]) -> AsyncIterator[Output]:
+    """``script`` in bash, in a process group of its own (make and all it starts); the group
+    gets SIGTERM afterwards. Its output is read all along, so it never blocks on a full pipe."""
+    process = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        script,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    output = Output()
+
+    async def drain(stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            output.lines.append(line.decode().rstrip("\n"))
+            output.grew.set()
+        output.ended = True
+        output.grew.set()
+
+    assert process.stdout is not None
+    reader = asyncio.create_task(drain(process.stdout))
+    try:
+        yield output
+    except BaseException:
+        print("\n".join(output.lines[-60:]))  # shown with the failure
+        raise
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+        await reader

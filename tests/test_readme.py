@@ -79,11 +79,14 @@ async def test_write_walkthrough_runs_end_to_end(db: Backend) -> None:
     assert (await db.data("{ verifyAuditChain { ok } }"))["verifyAuditChain"]["ok"] is True
 
 
+UPLOAD_SCRIPT_SH = shell_block("gql() {")
+
+
 def test_readme_shows_the_curl_upload_script() -> None:
     """The upload flow in "Artifacts and object storage" is examples/upload.sh, which
     tests/test_objects.py runs against both stores (as the block before it says to)."""
     script = (ROOT / "examples" / "upload.sh").read_text()
-    assert script.split("set -euo pipefail\n", 1)[1] == shell_block("gql() {")
+    assert script.split("set -euo pipefail\n", 1)[1] == UPLOAD_SCRIPT_SH
 
 
 def test_the_tour_is_graphiqls_first_tab() -> None:
