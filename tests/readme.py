@@ -35,12 +35,6 @@ def shell_block(phrase: str) -> str:
     return found[0]
 
 
-def user_env(**settings: str) -> dict[str, str]:
-    """A user's shell: this environment without the developer's MLGRAPH_ settings, plus these."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")}
-    return env | settings
-
-
 async def bash(
     script: str, env: dict[str, str], *, cwd: Path = ROOT, limit_s: float = 120
 ) -> subprocess.CompletedProcess[str]:

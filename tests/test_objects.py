@@ -33,8 +33,9 @@ from mlgraph.storage.objects.local import LocalObjectStore
 from mlgraph.storage.objects.s3 import S3ObjectStore
 from tests import factories as f
 from tests.conftest import ADMIN, Backend, free_port, serve, stop, truncate
-from tests.readme import bash, shell_block, user_env
+from tests.readme import bash, shell_block
 from tests.s3_server import BUCKET, RecordingProxy, moto_server
+from tests.served import user_env
 from tests.writes import codes, mutate, written
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)

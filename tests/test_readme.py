@@ -14,7 +14,8 @@ import pytest
 
 from mlgraph.seed import seed_demo
 from tests.conftest import Backend
-from tests.readme import README, ROOT, bash, shell_block, user_env
+from tests.readme import README, ROOT, bash, shell_block
+from tests.served import user_env
 
 READ_PART, _, WRITE_PART = README.partition("## Writing")
 WRITE_PART = WRITE_PART.partition("\n## ")[0]  # the Writing section only

@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url
 
 from mlgraph.federated.layout import load_layout
 from tests.conftest import PG_URL, drop_pg_database, free_port, require_postgres
-from tests.readme import ROOT, bash, lines_of, shell_block, started, user_env
+from tests.readme import ROOT, bash, lines_of, shell_block, started
+from tests.served import user_env
 
 FEDERATION = shell_block("make federation")
 BENCH = shell_block("make bench\n")

@@ -24,8 +24,9 @@ from mlgraph.cli import main as mlgraph_cli
 from mlgraph.federated.plumbing import graph_sdl
 from mlgraph.settings import Settings
 from tests.conftest import ADMIN, free_port
-from tests.readme import ROOT, TAKEN, bash, lines_of, shell_block, shell_blocks, started, user_env
+from tests.readme import ROOT, TAKEN, bash, lines_of, shell_block, shell_blocks, started
 from tests.s3_server import moto_server
+from tests.served import user_env
 
 TOP = shell_block("make run    #")
 S3 = shell_block("MLGRAPH_OBJECT_STORE=s3")
