@@ -64,7 +64,7 @@ class Output:
     ended: bool = False
     grew: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def wait_for(self, done: Callable[[str], bool], within_s: float = 90) -> None:
+    async def wait_for(self, done: Callable[[str], bool], within_s: float = 180) -> None:
         """Until a line for which ``done`` holds has been printed."""
         async with asyncio.timeout(within_s):
             while not any(done(line) for line in self.lines):

@@ -37,7 +37,7 @@ async def test_make_federation_serves_the_demo_through_the_gateway(tmp_path: Pat
     async with started(f"{line} {args}", user_env(MLGRAPH_DATA_DIR=str(tmp_path))) as output:
         url = f"http://127.0.0.1:{gateway}/graphql"
         gateway_up = f"gateway (GraphiQL): {url}"
-        await output.wait_for(lambda printed: printed.startswith(gateway_up), within_s=180)
+        await output.wait_for(lambda printed: printed.startswith(gateway_up))
         [header] = [json.loads(p) for p in output.lines if p.startswith('{"Authorization"')]
         async with httpx.AsyncClient(headers=header, timeout=30) as client:
             body = (await client.post(url, json={"query": "{ projects { totalCount } }"})).json()
