@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 import tests.test_objects
+import tests.test_persisted
 import tests.test_readme
 import tests.test_readme_make
 from mlgraph.auth.local_issuer import issue_token
@@ -35,8 +36,9 @@ COMPOSE = shell_block("docker-compose config")
 SUPERGRAPH = shell_block("make supergraph")
 #: The test modules that run the other blocks (the write walkthrough, the upload, the compiled
 #: path's curl: tests/test_readme.py; the curl PUT and examples/upload.sh: tests/test_objects.py;
-#: make federation, make bench, make bench-writes: tests/test_readme_make.py).
-ELSEWHERE = (tests.test_readme, tests.test_objects, tests.test_readme_make)
+#: make federation, make bench, make bench-writes: tests/test_readme_make.py; the persisted
+#: queries' curl: tests/test_persisted.py).
+ELSEWHERE = (tests.test_readme, tests.test_objects, tests.test_readme_make, tests.test_persisted)
 #: The bin directory of this interpreter: the checkout's .venv/bin in `make test`.
 VENV_BIN = Path(sys.executable).parent
 
