@@ -5,6 +5,7 @@ that every block was taken, so a block added to the README without a test fails 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -104,6 +105,20 @@ async def started(script: str, env: dict[str, str]) -> AsyncIterator[Output]:
         print("\n".join(output.lines[-60:]))  # shown with the failure
         raise
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)  # as Ctrl-C reaches everything it started
         await asyncio.wait_for(process.wait(), 30)
-        await reader
+        await _ended(process.pid)
+        await asyncio.wait_for(reader, 10)
+
+
+async def _ended(group: int, within_s: float = 15) -> None:
+    """Until no process of ``group`` is left; what is still there after ``within_s`` (a gateway
+    worker that outlived its master, say) gets SIGKILL."""
+    for _ in range(int(within_s * 10)):
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
