@@ -128,7 +128,7 @@ LOGS = """{ projects(first: 1) { nodes { pipelines(first: 1) { nodes {
 
 #: Commands that serve until stopped: their options are checked here; they run for real in the
 #: `make run` test (`serve --simulate`), tests/test_demo_simulate.py (`demo simulate` against a
-#: server) and the `make federation` test below (`federation up`).
+#: server) and the `make federation` test in tests/test_readme_make.py (`federation up`).
 UNTIL_STOPPED = {("serve",), ("demo", "simulate"), ("federation", "up")}
 #: The block's placeholders, filled in: a small bulk seed, a real file, a real user. `schema`
 #: runs with its `--check`: without it, it would rewrite the checkout's SDL files.
