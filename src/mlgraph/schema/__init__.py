@@ -16,7 +16,13 @@ from typing import Any, cast
 import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor as GraphQLExecutionContext
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
@@ -122,6 +128,10 @@ def _root(cls: type, domains: frozenset[DomainName]) -> type | None:
     return cls if any(_kept(f, domains) for f in fields) else None
 
 
+#: Parsed and validated documents kept per process (the most recently used query texts).
+DOCUMENT_CACHE_SIZE = 512
+
+
 def build_schema(
     domains: Iterable[DomainName] = DOMAIN_NAMES,
     *,
@@ -136,10 +146,17 @@ def build_schema(
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
+    # The limits' rules are built once, so a document's validation is cached across requests
+    # (a limiter made per request brings a rule class of its own, which the cache never hits).
+    limits = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     extensions: list[type[SchemaExtension] | Any] = [
         CodedErrors,
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: AddValidationRules(limits),
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ]
     schema = Schema(
         served,
