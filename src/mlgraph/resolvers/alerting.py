@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 
 from mlgraph.ids import encode_global_id
 from mlgraph.storage.enums import AlertStatus, DriftKind, Operator
@@ -83,38 +83,37 @@ _Windows = dict[tuple[str, DriftKind], list[tuple[datetime, float, float]]]
 async def _windows(
     tx: UnitOfWork, deployment_id: uuid.UUID, rules: Sequence[AlertRule]
 ) -> _Windows:
-    """For each measured (metric, kind), its latest windows (as many as the longest rule needs)
-    with their largest and smallest score: one query for all rules."""
-    per_window = (
+    """For each (metric, kind) the rules read, its latest windows (as many as the longest rule
+    needs) with their largest and smallest score: one query for all rules, each part an index
+    range (``ix_drift_metric_deployment_id_metric_kind_window_end``) however long the history."""
+    depth = max(r.evaluation_periods for r in rules)
+    pairs = sorted(
+        {(r.metric, k) for r in rules for k in ((r.drift_kind,) if r.drift_kind else DriftKind)}
+    )
+    parts = [
         select(
             DriftMetric.metric,
             DriftMetric.kind,
             DriftMetric.window_end,
             func.max(DriftMetric.score).label("high"),
             func.min(DriftMetric.score).label("low"),
-            func.row_number()
-            .over(
-                partition_by=(DriftMetric.metric, DriftMetric.kind),
-                order_by=DriftMetric.window_end.desc(),
-            )
-            .label("rank"),
         )
         .where(
             DriftMetric.deployment_id == deployment_id,
-            DriftMetric.metric.in_({r.metric for r in rules}),
+            DriftMetric.metric == metric,
+            DriftMetric.kind == kind,
         )
         .group_by(DriftMetric.metric, DriftMetric.kind, DriftMetric.window_end)
+        .order_by(DriftMetric.window_end.desc())
+        .limit(depth)
         .subquery()
-    )
-    depth = max(r.evaluation_periods for r in rules)
-    stmt = (
-        select(per_window.c.metric, per_window.c.kind, per_window.c.window_end)
-        .add_columns(per_window.c.high, per_window.c.low)
-        .where(per_window.c.rank <= depth)
-        .order_by(per_window.c.window_end.desc())
-    )
+        for metric, kind in pairs
+    ]
+    latest = union_all(*(select(*part.c) for part in parts)).subquery()
     out: _Windows = {}
-    for metric, kind, end, high, low in await tx.session.execute(stmt):
+    for metric, kind, end, high, low in await tx.session.execute(
+        select(*latest.c).order_by(latest.c.window_end.desc())
+    ):
         out.setdefault((metric, kind), []).append((end, float(high), float(low)))
     return out
 

@@ -1,7 +1,7 @@
 """Many rows in one INSERT whose text does not depend on how many there are.
 
-On PostgreSQL the values travel as one array per column (``INSERT ... SELECT unnest(:a),
-unnest(:b), ...``): a batch of 1 and a batch of 1,000 are the same statement, compiled and
+On PostgreSQL the values travel as one array per column (``INSERT ... SELECT ... FROM
+unnest(:a, :b, ...)``): a batch of 1 and a batch of 1,000 are the same statement, compiled and
 prepared once. SQLite gets a plain multi-row ``VALUES``.
 """
 
@@ -10,22 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, FromClause, Insert, bindparam, func, insert, select, true
+from sqlalchemy import ARRAY, Insert, bindparam, func, insert, select
 from sqlalchemy.orm import DeclarativeBase
 
 
 def insert_rows(
-    model: type[DeclarativeBase],
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    postgresql: bool,
-    after: FromClause | None = None,
+    model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]], *, postgresql: bool
 ) -> Insert:
-    """The INSERT of ``rows`` (mappings with the same keys) into ``model``'s table.
-
-    ``after`` (PostgreSQL): a one-row FROM the rows are selected from, evaluated before the
-    first row is formed, e.g. ``select(func.pg_advisory_xact_lock(k)).subquery()`` so the
-    rows' defaults (a sequence's ``nextval``) are drawn under that lock."""
+    """The INSERT of ``rows`` (mappings with the same keys) into ``model``'s table."""
     if not postgresql:
         return insert(model).values(list(rows))
     table: Any = model.__table__
@@ -34,10 +26,7 @@ def insert_rows(
         bindparam(c, [r[c] for r in rows], type_=ARRAY(table.c[c].type), unique=True)
         for c in columns
     ]
-    # unnest in FROM (not in the select list, where PostgreSQL evaluates the other
-    # expressions, e.g. a sequence's nextval, once more after the last row)
+    # unnest in FROM, not in the select list: there PostgreSQL evaluates the other
+    # expressions (a sequence's nextval for a column left out) once more after the last row
     values = func.unnest(*arrays).table_valued(*columns).render_derived(name="v")
-    rows_select = select(*(values.c[c] for c in columns))
-    if after is not None:
-        rows_select = rows_select.select_from(after).join(values, true())
-    return insert(model).from_select(columns, rows_select)
+    return insert(model).from_select(columns, select(*(values.c[c] for c in columns)))

@@ -8,17 +8,15 @@
 Leaving the block commits everything; an exception anywhere rolls all of it back. SQLite
 allows one writer at a time, so on SQLite units of work take a per-engine lock for their
 whole transaction (no read-then-upgrade deadlocks, no forked audit chain). On PostgreSQL the
-audit entries lock only their projects' chain heads (``storage.audit``); outbox events are
-inserted last, under a transaction-scoped advisory lock held through the commit, so stream
-positions follow commit order (the one moment writes to different projects still take turns:
-one INSERT and the commit).
+audit entries lock only their projects' chain heads (``storage.audit``), so writes to
+different projects do not wait for each other; outbox events take no lock (the dispatcher
+orders the stream).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -28,7 +26,6 @@ from enum import Enum
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import BigInteger, func, literal, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -144,8 +141,6 @@ def write_lock(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
     return lock
 
 
-#: pg_advisory_xact_lock key of outbox inserts ("mlgraph outbox" as a number).
-_OUTBOX_LOCK_KEY = 0x6D6C_6F75_7462_6F78
 _OUTBOX_COLUMNS = (
     "event_id",
     "topic",
@@ -158,18 +153,11 @@ _OUTBOX_COLUMNS = (
 
 
 async def insert_outbox(session: AsyncSession, events: list[OutboxEvent]) -> None:
-    """Insert ``events`` in one statement. On PostgreSQL the statement first takes the outbox
-    lock, held until the transaction ends (SQLite's unit of work already holds its write lock):
-    events inserted under it get positions in commit order, which the live stream's cursors
-    rely on."""
+    """Insert ``events`` in one statement. No lock: their stream positions are given when the
+    dispatcher publishes them (``live.dispatcher``)."""
     rows = [{c: getattr(e, c) for c in _OUTBOX_COLUMNS} for e in events]
     postgresql = session.get_bind().dialect.name == "postgresql"
-    lock = select(func.pg_advisory_xact_lock(literal(_OUTBOX_LOCK_KEY, BigInteger))).subquery(
-        "outbox_lock"
-    )
-    if os.environ.get("XNOLOCK"):
-        lock = None
-    await session.execute(insert_rows(OutboxEvent, rows, postgresql=postgresql, after=lock))
+    await session.execute(insert_rows(OutboxEvent, rows, postgresql=postgresql))
 
 
 def on_outbox_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Callable[[], None]:
