@@ -16,12 +16,14 @@ are evaluated, so concurrent batches cannot both open an alert for the same rule
 
 from __future__ import annotations
 
+import functools
 import operator
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import Integer, Select, bindparam, func, or_, select, union_all
 
 from mlgraph.ids import encode_global_id
 from mlgraph.storage.enums import AlertStatus, DriftKind, Operator
@@ -86,11 +88,23 @@ async def _windows(
     """For each (metric, kind) the rules read, its latest windows (as many as the longest rule
     needs) with their largest and smallest score: one query for all rules, each part an index
     range (``ix_drift_metric_deployment_id_metric_kind_window_end``) however long the history."""
-    depth = max(r.evaluation_periods for r in rules)
     pairs = sorted(
         {(r.metric, k) for r in rules for k in ((r.drift_kind,) if r.drift_kind else DriftKind)}
     )
-    parts = [
+    params: dict[str, object] = {"deployment": deployment_id}
+    params["depth"] = max(r.evaluation_periods for r in rules)
+    for n, (metric, kind) in enumerate(pairs):
+        params[f"metric_{n}"], params[f"kind_{n}"] = metric, kind
+    out: _Windows = {}
+    for metric, kind, end, high, low in await tx.session.execute(_latest(len(pairs)), params):
+        out.setdefault((metric, kind), []).append((end, float(high), float(low)))
+    return out
+
+
+@functools.cache
+def _latest(parts: int) -> Select[Any]:
+    """The windows statement for ``parts`` (metric, kind) pairs (built once per count)."""
+    subqueries = [
         select(
             DriftMetric.metric,
             DriftMetric.kind,
@@ -99,23 +113,18 @@ async def _windows(
             func.min(DriftMetric.score).label("low"),
         )
         .where(
-            DriftMetric.deployment_id == deployment_id,
-            DriftMetric.metric == metric,
-            DriftMetric.kind == kind,
+            DriftMetric.deployment_id == bindparam("deployment"),
+            DriftMetric.metric == bindparam(f"metric_{n}"),
+            DriftMetric.kind == bindparam(f"kind_{n}", type_=DriftMetric.kind.type),
         )
         .group_by(DriftMetric.metric, DriftMetric.kind, DriftMetric.window_end)
         .order_by(DriftMetric.window_end.desc())
-        .limit(depth)
+        .limit(bindparam("depth", type_=Integer))
         .subquery()
-        for metric, kind in pairs
+        for n in range(parts)
     ]
-    latest = union_all(*(select(*part.c) for part in parts)).subquery()
-    out: _Windows = {}
-    for metric, kind, end, high, low in await tx.session.execute(
-        select(*latest.c).order_by(latest.c.window_end.desc())
-    ):
-        out.setdefault((metric, kind), []).append((end, float(high), float(low)))
-    return out
+    latest = union_all(*(select(*part.c) for part in subqueries)).subquery()
+    return select(*latest.c).order_by(latest.c.window_end.desc())
 
 
 def _periods(rule: AlertRule, windows: _Windows) -> list[float]:

@@ -136,7 +136,7 @@ async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
 async def insert_drift_metrics(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """One INSERT per batch, the same statement for any batch size (``storage.bulk``)."""
     postgresql = s.get_bind().dialect.name == "postgresql"
-    await s.execute(insert_rows(DriftMetric, rows, postgresql=postgresql))
+    await s.execute(*insert_rows(DriftMetric, rows, postgresql=postgresql))
 
 
 def _check_rule(checks: Checks, input: Any) -> None:

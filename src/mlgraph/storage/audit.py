@@ -16,6 +16,7 @@ from its last hash, so rewriting the old entries breaks every chain after them t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Insert, Update, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -142,18 +143,30 @@ async def append_entries(session: AsyncSession, entries: Sequence[Mapping[str, A
         if next_seq is not None:  # SQLite: no sequences, one writer at a time
             row["seq"], next_seq = next_seq, next_seq + 1
         rows.append(row)
+    appended, params = insert_rows(AuditEntry, rows, postgresql=_is_postgres(session))
     moves = [
-        update(AuditHead).where(AuditHead.chain_id == chain).values(seq=position, hash=digest)
-        for chain, (position, digest) in heads.items()
+        {"head": chain, "head_seq": n, "head_hash": digest} for chain, (n, digest) in heads.items()
     ]
-    appended = insert_rows(AuditEntry, rows, postgresql=_is_postgres(session))
     if _is_postgres(session):  # the INSERT rides along with the first head's UPDATE
-        moves[0] = moves[0].add_cte(appended.cte("appended"))
+        await session.execute(_move_head_after(appended), {**params, **moves.pop(0)})
     else:
         await session.execute(appended)
     for move in moves:
-        await session.execute(move)
+        await session.execute(_MOVE_HEAD, move)
     return len(rows)
+
+
+_HEADS: Any = AuditHead.__table__
+_MOVE_HEAD = (  # Core, on the table: with a parameter mapping the ORM would bulk-update by key
+    update(_HEADS)
+    .where(_HEADS.c.chain_id == bindparam("head"))
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
+
+
+@functools.cache
+def _move_head_after(appended: Insert) -> Update:
+    return _MOVE_HEAD.add_cte(appended.cte("appended"))
 
 
 async def _lock_heads(

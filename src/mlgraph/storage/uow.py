@@ -157,7 +157,7 @@ async def insert_outbox(session: AsyncSession, events: list[OutboxEvent]) -> Non
     dispatcher publishes them (``live.dispatcher``)."""
     rows = [{c: getattr(e, c) for c in _OUTBOX_COLUMNS} for e in events]
     postgresql = session.get_bind().dialect.name == "postgresql"
-    await session.execute(insert_rows(OutboxEvent, rows, postgresql=postgresql))
+    await session.execute(*insert_rows(OutboxEvent, rows, postgresql=postgresql))
 
 
 def on_outbox_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Callable[[], None]:
