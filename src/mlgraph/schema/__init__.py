@@ -9,9 +9,10 @@ several schemas can be built and served in one process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -42,6 +43,9 @@ from mlgraph.schema.scalars import SCALAR_MAP
 from mlgraph.schema.subscriptions import Subscription
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
+if TYPE_CHECKING:
+    from mlgraph.compiled.planner import Planner
+
 __all__ = ["DOMAIN_NAMES", "Schema", "build_schema", "sdl_files"]
 
 #: Apollo Federation's plumbing, described (strawberry adds these fields without a description).
@@ -57,6 +61,9 @@ FEDERATION_DOCS = {
 
 class Schema(strawberry.federation.Schema):
     """A strawberry federation schema serving the fields of ``domains``."""
+
+    #: The compiled read path's plan cache (``compiled.reads.CompiledReads`` uses it).
+    planner: Planner
 
     def __init__(self, domains: frozenset[DomainName], **options: Any) -> None:
         self.domains = domains
@@ -117,6 +124,17 @@ class Schema(strawberry.federation.Schema):
                 log.error("request %s failed", request_id, exc_info=error.original_error)
 
 
+class ParseCache(ParserCache):
+    """strawberry's parser cache, but a document that does not parse is left to strawberry's
+    own parse, which reports it as a coded error (the cache's hook would raise past it)."""
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            ec.graphql_document = self.cached_parse_document(ec.query, **ec.parse_options)
+        yield
+
+
 def _kept(field: StrawberryField, domains: frozenset[DomainName]) -> bool:
     domain = field_domain(field)
     return domain is None or domain in domains
@@ -128,35 +146,39 @@ def _root(cls: type, domains: frozenset[DomainName]) -> type | None:
     return cls if any(_kept(f, domains) for f in fields) else None
 
 
-#: Parsed and validated documents kept per process (the most recently used query texts).
-DOCUMENT_CACHE_SIZE = 512
-
-
 def build_schema(
     domains: Iterable[DomainName] = DOMAIN_NAMES,
     *,
     max_depth: int = 12,
     max_aliases: int = 100,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
+    extensions: Iterable[Callable[[], SchemaExtension]] = (),
 ) -> Schema:
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
     that domain's subgraph. ``executor`` is the resolver path's executor (tests compare it
-    with strawberry's stock one)."""
+    with strawberry's stock one); ``extensions`` are the server's own (after validation's
+    cache, before the compiled path)."""
+    # The compiled path builds on this package (its field map reads the schema's types).
+    from mlgraph.compiled.planner import CACHE_SIZE, Planner
+    from mlgraph.compiled.reads import CompiledReads
+
     served = frozenset(domains)
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
-    # The limits' rules are built once, so a document's validation is cached across requests
-    # (a limiter made per request brings a rule class of its own, which the cache never hits).
+    # The limits' rules are built once per schema: a limiter made per request brings rule
+    # classes of its own, which are part of the validation cache's key, so it never hit.
     limits = [
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
-    extensions: list[type[SchemaExtension] | Any] = [
+    pipeline: list[Callable[[], SchemaExtension]] = [
         CodedErrors,
+        lambda: ParseCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(limits),
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        *extensions,
+        CompiledReads,  # last: it answers on_execute inside every other extension
     ]
     schema = Schema(
         served,
@@ -164,13 +186,14 @@ def build_schema(
         mutation=_root(Mutation, served),
         subscription=_root(Subscription, served),
         types=[node_class(name) for name in ENTITIES],
-        extensions=extensions,
+        extensions=pipeline,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
     install_direct_resolvers(
         schema._schema, foreign=lambda t: t in ENTITIES and not schema.serves(t)
     )
+    schema.planner = Planner(schema)
     return schema
 
 
