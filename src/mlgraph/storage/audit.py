@@ -117,8 +117,9 @@ async def append(
 async def append_entries(session: AsyncSession, entries: Sequence[Mapping[str, Any]]) -> int:
     """The one serializer: link ``entries`` (in the given order) to their chains' heads, under
     the heads' locks. Each mapping holds what :func:`audit_hash` reads but ``seq`` (and may
-    name the entry's ``id``). Two statements whatever the count: lock the heads, then insert
-    the entries and move the heads (one statement on PostgreSQL). Returns how many."""
+    name the entry's ``id``). Returns how many. On PostgreSQL, for one chain whose head exists,
+    two statements whatever the count: lock the head, then insert the entries and move the
+    head in one (each further chain adds its head's move)."""
     if not entries:
         return 0
     heads = await _lock_heads(session, sorted({chain_of(e["project_id"]) for e in entries}))
