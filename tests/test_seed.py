@@ -11,9 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
-from mlgraph.seed import seed_bulk
+from mlgraph.seed import seed_bulk, seed_demo, seed_demo_objects
 from mlgraph.storage import audit
+from mlgraph.storage import models as m
+from mlgraph.storage.enums import ArtifactStatus
+from mlgraph.storage.objects.local import LocalObjectStore
 from tests.conftest import Backend
 from tests.served import Served, mlgraph_serve
 from tests.writes import mutate
@@ -105,3 +109,34 @@ async def test_seeding_beside_live_writes_keeps_every_chain(db: Backend) -> None
         report = await audit.verify(s)
     assert report.ok, report.reason
     assert report.checked > 33
+
+
+async def test_seeding_objects_never_overwrites_an_uploaded_artifact(
+    db: Backend, tmp_path: Path
+) -> None:
+    # Given demo data, one of whose AVAILABLE artifacts was since uploaded for real
+    await seed_demo(db.sessions, projects=1)
+    store = LocalObjectStore(tmp_path)
+    uploaded = b"the real weights"
+    async with db.sessions() as s, s.begin():
+        artifact = (
+            await s.scalars(select(m.Artifact).where(m.Artifact.status == ArtifactStatus.AVAILABLE))
+        ).first()
+        assert artifact is not None
+        artifact.size_bytes, artifact.sha256 = len(uploaded), hashlib.sha256(uploaded).hexdigest()
+        key = artifact.storage_key
+    await store.put(key, uploaded, "application/octet-stream")
+    # when the demo's objects are written
+    written = await seed_demo_objects(db.sessions, store)
+    # then the uploaded object is as it was, and every other artifact got its own
+    assert await store.read(key, max_bytes=1000) == uploaded
+    async with db.sessions() as s:
+        others = (
+            await s.scalars(
+                select(m.Artifact).where(
+                    m.Artifact.status == ArtifactStatus.AVAILABLE, m.Artifact.storage_key != key
+                )
+            )
+        ).all()
+    assert written > len(others) > 5
+    assert [await store.sha256(a.storage_key) for a in others] == [a.sha256 for a in others]

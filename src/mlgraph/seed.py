@@ -841,8 +841,12 @@ async def seed_demo_objects(
                 select(m.Artifact).where(m.Artifact.status == ArtifactStatus.AVAILABLE).limit(limit)
             )
         ).all()
-    for artifact in artifacts:
-        await store.put(artifact.storage_key, demo_bytes(artifact), artifact.content_type)
+    # Only the seed's own artifacts: their SHA-256 is that of their demo bytes (an uploaded
+    # artifact's object is never overwritten).
+    seeded = [(a, demo_bytes(a)) for a in artifacts]
+    seeded = [(a, data) for a, data in seeded if hashlib.sha256(data).hexdigest() == a.sha256]
+    for artifact, data in seeded:
+        await store.put(artifact.storage_key, data, artifact.content_type)
     for metric in metrics:
         assert metric.report_key is not None
         edges = [round(i / 10, 1) for i in range(11)]
@@ -866,7 +870,7 @@ async def seed_demo_objects(
             lines.append(f"{job.finished_at:%Y-%m-%dT%H:%M:%S}Z {job.status.value.lower()}")
         logs = ("\n".join(lines) + "\n").encode()
         await store.put(job_logs_key(job.project_id, job.id), logs, "text/plain")
-    return len(artifacts) + len(metrics) + len(jobs)
+    return len(seeded) + len(metrics) + len(jobs)
 
 
 async def seed_is_empty(sessions: async_sessionmaker[AsyncSession]) -> bool:
