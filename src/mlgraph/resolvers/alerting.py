@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, union_all
+from sqlalchemy import Integer, Select, bindparam, func, or_, select, union_all
 
 from mlgraph.ids import encode_global_id
 from mlgraph.storage.enums import AlertStatus, DriftKind, Operator
@@ -43,38 +43,41 @@ _OPEN = (AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
 async def evaluate_alert_rules(
     tx: UnitOfWork, deployment: Deployment, measured: set[tuple[str, DriftKind]]
 ) -> None:
-    """Two statements whatever the batch holds: the rules (locked) with their open alerts on
-    this deployment, then the latest windows the rules need."""
+    """Three statements whatever the batch holds: the rules (locked), the latest windows they
+    need, the open alerts. The open alerts are read after the lock, in a statement of their
+    own: one read in the locking statement (a join) would come from its snapshot, taken before
+    it waited, and miss the alert the batch it waited for has just opened."""
     s = tx.session
-    found = await s.execute(
-        select(AlertRule, Alert)
-        .outerjoin(
-            Alert,
-            and_(
-                Alert.rule_id == AlertRule.id,
-                Alert.deployment_id == deployment.id,
-                Alert.status.in_(_OPEN),
-            ),
+    rules = (
+        await s.scalars(
+            select(AlertRule)
+            .where(
+                AlertRule.project_id == deployment.project_id,
+                AlertRule.enabled.is_(True),
+                or_(AlertRule.deployment_id.is_(None), AlertRule.deployment_id == deployment.id),
+            )
+            .order_by(AlertRule.id)
+            .with_for_update()
         )
-        .where(
-            AlertRule.project_id == deployment.project_id,
-            AlertRule.enabled.is_(True),
-            or_(AlertRule.deployment_id.is_(None), AlertRule.deployment_id == deployment.id),
-        )
-        .order_by(AlertRule.id)
-        .with_for_update(of=AlertRule)
-    )
-    open_alerts = {rule: alert for rule, alert in found}
+    ).all()
     rules = [
-        r
-        for r in open_alerts
-        if any(m == r.metric and r.drift_kind in (None, k) for m, k in measured)
+        r for r in rules if any(m == r.metric and r.drift_kind in (None, k) for m, k in measured)
     ]
     if not rules:
         return
     windows = await _windows(tx, deployment.id, rules)
+    open_alerts = {
+        a.rule_id: a
+        for a in await s.scalars(
+            select(Alert).where(
+                Alert.rule_id.in_([r.id for r in rules]),
+                Alert.deployment_id == deployment.id,
+                Alert.status.in_(_OPEN),
+            )
+        )
+    }
     for rule in rules:
-        _evaluate(tx, rule, deployment, _periods(rule, windows), open_alerts[rule])
+        _evaluate(tx, rule, deployment, _periods(rule, windows), open_alerts.get(rule.id))
 
 
 #: (metric, kind) -> [(window_end, largest score, smallest score)], newest first
