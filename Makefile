@@ -88,6 +88,7 @@ bench: $(STAMP) federation-deps
 
 ## bench-writes: the write path (recordDriftMetrics, 2 workers, 8 clients) against pgbench TPC-B (not in test)
 bench-writes: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(BIN)/python bench/writes.py $(BENCH_ARGS)
 
 ## bench-webhooks: webhook commit -> delivery latency, 1,000 events to 10 loopback receivers, PostgreSQL (not in test)
