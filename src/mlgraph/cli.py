@@ -139,7 +139,7 @@ def seed(demo: bool, projects: int | None, force: bool) -> None:
             summary = await seed_demo(sessions)
             async with open_store(settings) as store:
                 written = await seed_demo_objects(sessions, store)
-            return f"{summary}; {written} reports and logs in the object store"
+            return f"{summary}; {written} artifacts, reports and logs in the object store"
         finally:
             await engine.dispose()
 

@@ -18,6 +18,7 @@ import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor as GraphQLExecutionContext
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     ParserCache,
     QueryDepthLimiter,
@@ -169,13 +170,18 @@ def build_schema(
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
+    # The limits' rules are built once per schema: a limiter made per request brings rule
+    # classes of its own, which are part of the validation cache's key, so it never hit.
+    limits = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     pipeline: list[Callable[[], SchemaExtension]] = [
         *([OperationTelemetry] if telemetry else []),
         CodedErrors,
         lambda: ParseCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: AddValidationRules(limits),
         *extensions,
         CostGuard,
         CompiledReads,  # last: it answers on_execute inside every other extension
