@@ -7,13 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +23,7 @@ from mlgraph.ratelimit import MemoryBuckets, Rate, RateLimiter
 from mlgraph.ratelimit.buckets import Taken
 from mlgraph.seed import seed_demo
 from tests.conftest import Backend, serve, stop
+from tests.readme import bash, shell_block
 
 VIEWER = "{ viewer { principalId } }"  # one point, no SQL
 PLAN = {"postgresql": "compiled", "sqlite": "resolver"}
@@ -225,25 +223,13 @@ async def test_the_demo_simulator_waits_out_its_rate_limit(db: Backend) -> None:
     assert counts["started"] + counts["updated"] + counts["drift"] > 0
 
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-SECTION = README.partition("## Cost and rate limits")[2].partition("\n## ")[0]
-[CURL] = re.findall(r"```sh\n(.*?)```", SECTION, flags=re.S)
+CURL = shell_block("maximumNodeCount")  # README "Cost and rate limits"
 
 
 async def test_the_readme_curl_example_shows_the_headers_and_the_cost(db: Backend) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")}
     env |= {"MLGRAPH_URL": db.base_url, "MLGRAPH_DATA_DIR": str(db.settings.data_dir)}
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["bash", "-euo", "pipefail", "-c", CURL],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = await bash(CURL, env, limit_s=60)
     assert done.returncode == 0, done.stderr
     head, _, body = done.stdout.replace("\r\n", "\n").partition("\n\n")
     names = {line.split(":")[0].lower() for line in head.splitlines()[1:]}

@@ -1,7 +1,7 @@
 """rate limits: one token bucket per principal, shared by the replicas
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-01 11:40:00
 
 * ``rate_limit_bucket``: a principal's bucket as GCRA's theoretical arrival time ``tat``
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0008"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
