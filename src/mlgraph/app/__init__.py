@@ -229,7 +229,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 request_data.query,
                 request_data.operation_name,
                 request_data.variables,
-                context.principal,
+                context,
             )
             if text is not None:
                 mark_compiled(request.scope)

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types.execution import ExecutionResult
 
-from mlgraph.auth.principal import Principal
+from mlgraph.compiled.objects import fill_objects
 from mlgraph.compiled.planner import Fallback, Planner
+from mlgraph.context import Context
 
 log = logging.getLogger("mlgraph.compiled")
 
@@ -44,13 +45,13 @@ async def run_compiled(
     query: str,
     operation_name: str | None,
     variables: dict[str, object] | None,
-    principal: Principal,
+    context: Context,
 ) -> str | None:
     """The ``data`` JSON text, or None when the resolver path must answer."""
     if engine.dialect.name != "postgresql":
         return None
     try:
-        plan = planner.plan(query, operation_name, variables, principal)
+        plan = planner.plan(query, operation_name, variables, context.principal)
     except Exception:  # a planner bug must never cost an answer: the resolver path gives it
         log.exception("planning failed, answering on the resolver path")
         return None
@@ -65,7 +66,7 @@ async def run_compiled(
         log.warning("compiled read failed, answering on the resolver path: %r", exc)
         return None
     assert isinstance(text, str)
-    return text
+    return await fill_objects(text, plan.objects, context)
 
 
 def mark_compiled(scope: Scope) -> None:

@@ -3,11 +3,14 @@
 An entry holds the parsed document, or the reason the operation runs on the resolver path:
 it does not parse or validate (the resolver path reports that, in its words), it is not a query,
 or some field anywhere in it is not compilable (``fields.FieldMap``). Planning per request then
-only coerces variables and builds the SQL text (``builder.Builder``).
+only coerces variables and builds the SQL text (``builder.Builder``), and not even that when the
+same operation came with the same variables from a caller who sees the same (the statement
+cache: a dashboard asks the same again and again).
 """
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,8 +43,11 @@ from strawberry.types.arguments import convert_arguments
 from mlgraph.auth.principal import Principal
 from mlgraph.compiled.builder import Builder, Refused, Request
 from mlgraph.compiled.fields import FieldMap, NotCompilable
+from mlgraph.compiled.objects import Slot
 
 CACHE_SIZE = 1000
+#: Built statements kept (each a few kB of SQL text): the operations a deployment serves.
+STATEMENT_CACHE_SIZE = 256
 _DIRECTIVES = {"include", "skip"}
 
 
@@ -61,6 +67,8 @@ class Statement:
 
     sql: str
     params: tuple[Any, ...]
+    #: The object-store fields its markers stand for (``objects.fill_objects``).
+    objects: tuple[Slot, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class Planner:
         self.fields = FieldMap(self.gql)
         self._rules = tuple(_extension_rules(schema))
         self._cache: OrderedDict[tuple[str, str | None], Entry] = OrderedDict()
+        self._statements: OrderedDict[tuple[Any, ...], Statement | Fallback] = OrderedDict()
         self._size = cache_size
 
     def entry(self, query: str, operation_name: str | None) -> Entry:
@@ -99,6 +108,37 @@ class Planner:
         principal: Principal,
     ) -> Statement | Fallback:
         """The statement for this request, or why the resolver path answers it instead."""
+        # Everything the statement is built from: the operation, the variables and what the
+        # builder reads of the principal (its visible projects and the viewer fields).
+        visible = principal.visible_projects()
+        key = (
+            query,
+            operation_name,
+            json.dumps(variables, sort_keys=True),
+            visible,
+            principal.id,
+            principal.display_name,
+            principal.platform_admin,
+        )
+        found = self._statements.get(key)
+        if found is None:
+            found = self._statements[key] = self._statement(
+                query, operation_name, variables, principal, visible
+            )
+            if len(self._statements) > STATEMENT_CACHE_SIZE:
+                self._statements.popitem(last=False)
+        else:
+            self._statements.move_to_end(key)
+        return found
+
+    def _statement(
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        principal: Principal,
+        visible: frozenset[Any] | None,
+    ) -> Statement | Fallback:
         entry = self.entry(query, operation_name)
         if entry.reason is not None:
             return Fallback(entry.reason)
@@ -114,7 +154,7 @@ class Planner:
             entry.operation,
             entry.fragments,
             coerced,
-            principal.visible_projects(),
+            visible,
             principal,
             self._convert,
             self.schema.serves,
@@ -124,7 +164,7 @@ class Planner:
             sql = builder.statement()
         except (Refused, NotCompilable) as refused:
             return Fallback(f"argument refused (the resolver path reports it): {refused}")
-        return Statement(sql, tuple(builder.params.values))
+        return Statement(sql, tuple(builder.params.values), tuple(builder.slots))
 
     def _convert(self, field: GraphQLField, raw: dict[str, Any]) -> dict[str, Any]:
         definition = field.extensions["strawberry-definition"]

@@ -120,14 +120,15 @@ def cursor_value(column_sql: str, kind: str) -> str:
     return f"coalesce({expr}, 'null')"
 
 
-def cursor(alias: str, column: str, kind: str) -> str:
-    """``base64url(json([column, value, id]))`` without padding, like ``ids.encode_cursor``."""
+def cursor(column: str, value_sql: str, id_sql: str, kind: str) -> str:
+    """``base64url(json([column, value, id]))`` without padding, like ``ids.encode_cursor``,
+    from SQL expressions of the row's sort value and id (null when the id is)."""
     raw = concat(
         [
             lit('["' + column + '",'),
-            cursor_value(f"{alias}.{ident(column)}", kind),
+            cursor_value(value_sql, kind),
             lit(',"'),
-            f"{alias}.id::text",
+            f"{id_sql}::text",
             lit('"]'),
         ]
     )
