@@ -3,7 +3,7 @@ the tree, the store's fields are filled in one pass afterwards, and the answer i
 path's (presigned URLs compared without their signing time, and fetched).
 
 Both paths run on the same PostgreSQL database and the same local object store: the demo data,
-its drift reports and job logs (``seed_demo_objects``), and one artifact's file.
+its drift reports and job logs (``seed_demo_objects``), and the files of the available artifacts.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from mlgraph.app import create_app
 from mlgraph.seed import seed_demo, seed_demo_objects
@@ -23,7 +23,8 @@ from mlgraph.storage import models as m
 from mlgraph.storage.enums import ArtifactStatus, Role
 from mlgraph.storage.objects import open_store
 from tests.compiled_support import NOBODY, PRINCIPALS, VIEWER, Pair
-from tests.conftest import ADMIN, Backend, serve, stop, truncate
+from tests.conftest import ADMIN, Backend, SqlCounter, serve, stop, truncate
+from tests.test_compiled import MEMBERSHIPS
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 WEIGHTS = b"weights of the compiled-path test"
@@ -50,14 +51,18 @@ async def pair(backend: Backend) -> AsyncIterator[Pair]:
     async with open_store(backend.settings) as store:
         await seed_demo_objects(backend.sessions, store)
         async with backend.sessions() as s, s.begin():
-            artifact = await s.scalar(
-                select(m.Artifact).where(m.Artifact.status == ArtifactStatus.AVAILABLE).limit(1)
-            )
-            assert artifact is not None
+            available = (
+                await s.scalars(
+                    select(m.Artifact.storage_key).where(
+                        m.Artifact.status == ArtifactStatus.AVAILABLE
+                    )
+                )
+            ).all()
             project = await s.scalar(select(m.Project).order_by(m.Project.slug).limit(1))
             assert project is not None
             s.add(m.ProjectMember(project_id=project.id, principal_id=VIEWER, role=Role.VIEWER))
-        await store.put(artifact.storage_key, WEIGHTS, "application/octet-stream")
+        for key in available:  # the pending ones have no file yet
+            await store.put(key, WEIGHTS, "application/octet-stream")
     settings = backend.settings.model_copy(update={"compiled_reads": False})
     server, task, url = await serve(create_app(settings, engine=backend.engine))
     headers = {
@@ -73,11 +78,18 @@ async def pair(backend: Backend) -> AsyncIterator[Pair]:
     await stop(server, task)
 
 
-async def ask(pair: Pair, variables: dict[str, Any], principal: str) -> tuple[str, bytes, bytes]:
-    """Both paths' plan header and bodies, presigned URLs without their signing time."""
+async def ask(
+    pair: Pair, variables: dict[str, Any], principal: str, sql: SqlCounter | None = None
+) -> tuple[str, bytes, bytes]:
+    """Both paths' plan header and bodies, presigned URLs without their signing time; ``sql``
+    counts the compiled path's statements."""
     body = {"query": QUERY, "variables": variables}
-    headers = pair.headers[principal]
+    headers = {**pair.headers[principal], "x-request-id": uuid.uuid4().hex}  # in errors
+    if sql is not None:
+        sql.start()
     compiled = await pair.compiled.post("/graphql", json=body, headers=headers)
+    if sql is not None:
+        sql.stop()
     resolver = await pair.resolver.post("/graphql", json=body, headers=headers)
     assert compiled.status_code == resolver.status_code == 200
     plain = [SIGNED.sub(b"expires=E&signature=S", r.content) for r in (compiled, resolver)]
@@ -89,10 +101,8 @@ async def test_object_store_fields_answer_as_the_resolver_path(
     backend: Backend, pair: Pair, principal: str
 ) -> None:
     variables = {"alias": "latest", "ttl": 60}
-    backend.sql.start()
-    plan, compiled, resolver = await ask(pair, variables, principal)
-    statements = [s for s in backend.sql.statements if not s.startswith("SELECT project_member")]
-    backend.sql.stop()
+    plan, compiled, resolver = await ask(pair, variables, principal, backend.sql)
+    statements = [s for s in backend.sql.statements if not s.startswith(MEMBERSHIPS)]
     assert plan == "compiled"
     assert compiled == resolver
     assert len(statements) == 1  # the store's fields cost no statement
@@ -103,8 +113,8 @@ async def test_object_store_fields_answer_as_the_resolver_path(
     assert '"report":{"feature"' in text  # the JSON report, read from the store
     assert '"logsUrl":"http' in text  # a started job's log exists
     assert '"logsUrl":null' in text  # a queued job has none
-    assert '"exists":true,"size":' in text  # the one artifact whose file is stored
-    assert '"exists":false,"size":null' in text
+    assert '"exists":true,"size":' in text  # an available artifact's file
+    assert '"downloadUrl":null,"object":{"__typename":"StoredObject","exists":false' in text
     assert '"version":{"version"' in text
 
 
@@ -135,25 +145,19 @@ async def test_errors_of_the_store_fields_are_answered_by_the_resolver_path(
     plan, compiled, resolver = await ask(pair, {"alias": "latest", "ttl": 0}, "admin")
     assert (plan, compiled) == ("resolver", resolver)
     assert b"BAD_USER_INPUT" in compiled
-    # a report the store does not have: OBJECT_NOT_FOUND on that field, the rest answered
-    async with backend.sessions() as s:
-        metric = (
-            await s.execute(
-                select(m.DriftMetric.id, m.DriftMetric.report_key)
-                .where(m.DriftMetric.report_key.is_not(None))
-                .limit(1)
-            )
-        ).one()
-
-    async def point_at(key: str | None) -> None:
-        async with backend.sessions() as s, s.begin():
-            change = update(m.DriftMetric).where(m.DriftMetric.id == metric.id)
-            await s.execute(change.values(report_key=key))
-
-    await point_at(f"projects/{uuid.uuid4()}/missing.json")
+    # reports the store does not have: OBJECT_NOT_FOUND on those fields, the rest answered
+    await move_reports(backend, ".gone")
     try:
         plan, compiled, resolver = await ask(pair, {"alias": "latest", "ttl": 60}, "admin")
     finally:
-        await point_at(metric.report_key)
+        await move_reports(backend, "")
     assert (plan, compiled) == ("resolver", resolver)
     assert b"OBJECT_NOT_FOUND" in compiled
+
+
+async def move_reports(db: Backend, suffix: str) -> None:
+    """Point every drift metric's report key ``suffix`` away from its object (or back)."""
+    key = m.DriftMetric.report_key
+    moved = key + suffix if suffix else func.replace(key, ".gone", "")
+    async with db.sessions() as s, s.begin():
+        await s.execute(update(m.DriftMetric).where(key.is_not(None)).values(report_key=moved))
