@@ -394,7 +394,8 @@ class Builder:
         limit = self.params.add(rel.page_cap, "int")
         page, a = self._page(rel, parent, args, limit, numbered=False)
         item = self.node_object(a, self._object_type(field), details)
-        return f"(SELECT '[' || coalesce(string_agg({item}, ','), '') || ']' FROM {page})"
+        items = concat([lit("["), f"coalesce(string_agg({item}, ','), '')", lit("]")])
+        return f"(SELECT {items} FROM {page})"
 
     def _connection(
         self,
@@ -477,7 +478,7 @@ class Builder:
                 else:
                     item = self.node_object(a, item_type, sub)
                 items = f"coalesce(string_agg({item}, ','){shown}, '')"
-                entries.append((key, f"('[' || {items} || ']')"))
+                entries.append((key, concat([lit("["), items, lit("]")])))
             elif part == "total_count":
                 entries.append((key, self._count(rel, parent, args)))
             else:
