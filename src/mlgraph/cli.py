@@ -212,6 +212,30 @@ def export_schema(check: bool, subgraph: str | None) -> None:
         sys.exit(1 if stale else 0)
 
 
+@main.command("documents")
+@click.option("--check", is_flag=True, help="Fail if the checked-in manifest is out of date.")
+def trusted_documents(check: bool) -> None:
+    """Write the trusted-documents manifest (graphql/trusted-documents.json: {sha256: document})
+    of every document in graphql/operations/, for MLGRAPH_TRUSTED_DOCUMENTS."""
+    import json
+
+    from mlgraph.app.persisted import MANIFEST, OPERATIONS, manifest_of
+
+    documents = manifest_of(OPERATIONS)
+    text = json.dumps(documents, indent=2, ensure_ascii=False) + "\n"
+    if check:
+        current = MANIFEST.exists() and MANIFEST.read_text() == text
+        click.echo(
+            "the trusted-documents manifest is up to date"
+            if current
+            else f"{MANIFEST} is out of date: run `mlgraph documents`",
+            err=not current,
+        )
+        sys.exit(0 if current else 1)
+    MANIFEST.write_text(text)
+    click.echo(f"wrote {MANIFEST} ({len(documents)} documents)")
+
+
 def _redact(url: str) -> str:
     if "@" not in url:
         return url
@@ -231,7 +255,7 @@ def explain(
     import json
 
     from mlgraph.auth.principal import Principal
-    from mlgraph.compiled import Fallback, Planner
+    from mlgraph.compiled import Fallback
     from mlgraph.schema import build_schema
 
     settings = Settings()
@@ -239,7 +263,7 @@ def explain(
     if values is not None and not isinstance(values, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--variables")
     domains = tuple(d for d in DOMAIN_NAMES if subgraph in (None, d))
-    planner = Planner(build_schema(domains, max_depth=settings.max_query_depth))
+    planner = build_schema(domains, max_depth=settings.max_query_depth).planner
     admin = Principal(id="explain", display_name="explain", platform_admin=True)
     plan = planner.plan(document.read_text(), operation, values, admin)
     if isinstance(plan, Fallback):

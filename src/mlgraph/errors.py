@@ -6,7 +6,9 @@
     ├── Unauthenticated          UNAUTHENTICATED
     ├── Forbidden                FORBIDDEN
     ├── RateLimited              RATE_LIMITED
-    ├── Unavailable              INTERNAL: a backend (database) is unreachable
+    ├── Unavailable              UNAVAILABLE: the database is unreachable or the deadline passed
+    ├── PersistedQueryNotFound   PERSISTED_QUERY_NOT_FOUND: an APQ hash this server does not know
+    ├── NotInList                PERSISTED_QUERY_NOT_IN_LIST: not a trusted document
     ├── Internal                 INTERNAL: a bug we caught and logged (e.g. a broken constraint)
     └── ObjectStoreError         OBJECT_STORE_UNAVAILABLE: endpoint down, timeout, bad answer
         ├── ObjectStoreDenied    OBJECT_STORE_DENIED: the store refused our credentials
@@ -37,12 +39,15 @@ class ErrorCode(enum.StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
     OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
     OBJECT_TOO_LARGE = "OBJECT_TOO_LARGE"
     OBJECT_INVALID = "OBJECT_INVALID"
     OBJECT_STORE_DENIED = "OBJECT_STORE_DENIED"
     OBJECT_STORE_UNAVAILABLE = "OBJECT_STORE_UNAVAILABLE"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
 
 
 class MlgraphError(Exception):
@@ -75,7 +80,15 @@ class RateLimited(MlgraphError):
 
 
 class Unavailable(MlgraphError):
-    code = ErrorCode.INTERNAL
+    code = ErrorCode.UNAVAILABLE
+
+
+class PersistedQueryNotFound(MlgraphError):
+    code = ErrorCode.PERSISTED_QUERY_NOT_FOUND
+
+
+class NotInList(MlgraphError):
+    code = ErrorCode.PERSISTED_QUERY_NOT_IN_LIST
 
 
 class Internal(MlgraphError):

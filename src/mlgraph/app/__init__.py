@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any, TypedDict
 
 import httpx
+from cross_web import HTTPException
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
@@ -34,6 +35,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -41,8 +43,10 @@ from strawberry.subscriptions import (
 )
 from strawberry.types.execution import ExecutionResult
 
-from mlgraph.app import pages
-from mlgraph.app.compiled import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
+from mlgraph.app import http, pages
+from mlgraph.app.compiled import HEADER as PLAN_HEADER
+from mlgraph.app.compiled import PlanHeader
+from mlgraph.app.persisted import PersistedQueries, TrustedDocuments, load_manifest
 from mlgraph.app.sse import LineFeedSSETransport
 from mlgraph.app.tracecontext import traceparent
 from mlgraph.app.websockets import LimitedWebSocketAdapter
@@ -55,13 +59,15 @@ from mlgraph.auth.backends import (
 from mlgraph.auth.local_issuer import LOCAL_ISSUER, local_verifier
 from mlgraph.auth.principal import Principal
 from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
-from mlgraph.compiled import Planner
 from mlgraph.compiled.functions import stale_functions
+from mlgraph.compiled.reads import CompiledResult, RawData
 from mlgraph.context import Context
+from mlgraph.errors import ErrorCode, MlgraphError
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
 from mlgraph.schema import DOMAIN_NAMES, build_schema
+from mlgraph.schema.errors import DEADLINE_MESSAGE, coded_error
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
 from mlgraph.storage.objects import ObjectStore, UploadRefused, open_store
@@ -69,6 +75,8 @@ from mlgraph.storage.objects.local import LocalObjectStore
 
 log = logging.getLogger("mlgraph")
 READY_TIMEOUT_S = 3.0
+#: What ``Retry-After`` tells a client when the database is down or too slow.
+RETRY_AFTER_S = 2
 
 
 class State(TypedDict):
@@ -153,6 +161,30 @@ async def _keep_open(_code: int, _reason: str) -> None:
 NOBODY = Principal(id="", display_name="")
 
 
+def _has_operation(request: Any) -> bool:
+    """Whether a GET asks for an operation: by its text, or by a persisted query's hash."""
+    return any(request.query_params.get(name) for name in ("query", "extensions"))
+
+
+def _not_executed(result: object) -> bool:
+    """A request error: refused before execution (parse, validation, limits, variables)."""
+    return (
+        isinstance(result, ExecutionResult)
+        and result.data is None
+        and bool(result.errors)
+        and all(e.path is None for e in result.errors or ())
+    )
+
+
+def _unavailable(result: ExecutionResult) -> bool:
+    codes = ((e.extensions or {}).get("code") for e in result.errors or ())
+    return ErrorCode.UNAVAILABLE in codes
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
 def _no_constant(name: str) -> object:
     raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
@@ -170,6 +202,10 @@ class GraphQLApp(GraphQL[Context, None]):
         GRAPHQL_SSE_PROTOCOL: LineFeedSSETransport,
     }
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """The page, for a browser's GET without an operation (an APQ GET has only a hash)."""
+        return super().should_render_graphql_ide(request) and not _has_operation(request)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from this server's own assets (``pages``), not strawberry's CDN page."""
         return pages.graphiql(request.state.settings)
@@ -178,15 +214,21 @@ class GraphQLApp(GraphQL[Context, None]):
         user = scope.get("user")
         if scope["type"] == "http" and not isinstance(user, PrincipalUser):
             request = Request(scope)
-            if request.method != "GET" or "query" in request.query_params:
+            if request.method != "GET" or _has_operation(request):
                 body = error_body(
                     "credentials required: a bearer token or an API key",
                     scope.get("state", {}).get("request_id"),
                 )
                 await JSONResponse(body, status_code=401)(scope, receive, send)
                 return
+
+        async def send_with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                message.setdefault("headers", []).append((b"allow", b"POST"))
+            await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_with_allow)
         finally:
             live = scope.get("state", {}).get("live_connection")
             if isinstance(live, LiveConnection):
@@ -196,16 +238,18 @@ class GraphQLApp(GraphQL[Context, None]):
         """Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts) are refused."""
         return json.loads(data, parse_constant=_no_constant)
 
-    #: The compiled read path (``create_app`` sets it when ``compiled_reads`` is on).
-    planner: Planner | None = None
+    #: Automatic persisted queries and the trusted manifest (``create_app`` sets it).
+    persisted = PersistedQueries(None)
 
     def encode_json(self, data: object) -> str:
         """Compact UTF-8 JSON; a compiled ``data`` (PostgreSQL's JSON text) is passed through."""
         if isinstance(data, dict):
             raw = data.get("data")
             if isinstance(raw, RawData):
-                return '{"data":' + raw.text + "}"
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+                rest = {k: v for k, v in data.items() if k != "data"}
+                tail = "," + _dumps(rest)[1:] if rest else "}"
+                return '{"data":' + raw.text + tail
+        return _dumps(data)
 
     async def execute_operation(
         self,
@@ -216,33 +260,78 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         sub_response: Any,
     ) -> Any:
-        """A single HTTP read operation the planner compiles runs as one SQL statement."""
-        if (
-            self.planner is not None
-            and isinstance(request_data, GraphQLRequestData)
-            and request_data.protocol == "http"
-            and isinstance(request_data.query, str)
-        ):
-            text = await run_compiled(
-                self.planner,
-                request.state.engine,
-                request_data.query,
-                request_data.operation_name,
-                request_data.variables,
-                context,
+        """strawberry's execution (both read paths: ``compiled.reads``) within the deadline,
+        answered in the media type ``Accept`` asks for (``http``). The response says which
+        path answered; an outage answers 503 with ``Retry-After`` when it left nothing to
+        return, and carries ``Retry-After`` anyway."""
+        media = http.negotiate(request.headers.get("accept"))
+        if media is None:
+            raise HTTPException(406, f"Acceptable: {http.GRAPHQL_RESPONSE}, {http.JSON}")
+        sub_response.media_type = media
+        try:
+            async with asyncio.timeout(context.settings.execution_deadline_s):
+                result = await super().execute_operation(
+                    request, request_adapter, request_data, context, root_value, sub_response
+                )
+        except TimeoutError:
+            context.loaders.cancel()
+            log.warning("request %s passed its deadline", context.request_id)
+            error = coded_error(ErrorCode.UNAVAILABLE, DEADLINE_MESSAGE, context.request_id)
+            result = ExecutionResult(data=None, errors=[error])
+        sub_response.headers[PLAN_HEADER] = context.plan
+        results = result if isinstance(result, list) else [result]
+        down = [r for r in results if isinstance(r, ExecutionResult) and _unavailable(r)]
+        if down:
+            sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
+            if all(r.data is None for r in down) and len(down) == len(results):
+                sub_response.status_code = 503
+        elif media == http.GRAPHQL_RESPONSE and all(_not_executed(r) for r in results):
+            sub_response.status_code = 400
+        return result
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """strawberry's, with persisted queries (``persisted``) resolved first, and 405
+        (``Allow: POST``) for a mutation over GET, not 400."""
+        try:
+            request_data = self.persisted.resolve(request_data)
+        except MlgraphError as refused:
+            extra = {"field": refused.field} if refused.field else None
+            error = coded_error(refused.code, refused.message, context.request_id, extra)
+            return ExecutionResult(data=None, errors=[error])
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
             )
-            if text is not None:
-                mark_compiled(request.scope)
-                return CompiledResult(text)
-        return await super().execute_operation(
-            request, request_adapter, request_data, context, root_value, sub_response
-        )
+        except HTTPException as refused:
+            if isinstance(refused.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, refused.reason) from refused
+            raise
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = sub_response.media_type or http.JSON
+        return response
 
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         if isinstance(result, CompiledResult):
-            return {"data": result.raw}  # type: ignore[typeddict-item]
+            response: dict[str, Any] = {"data": result.raw}
+            if result.extensions:
+                response["extensions"] = result.extensions
+            return response  # type: ignore[return-value]
         return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -260,6 +349,11 @@ class GraphQLApp(GraphQL[Context, None]):
             idempotency_key=request.headers.get("idempotency-key"),
         )
         sse = "text/event-stream" in request.headers.get("accept", "")
+        if isinstance(request, Request) and not sse:
+            context.response = response
+            engine: AsyncEngine = state.engine
+            if state.settings.compiled_reads and engine.dialect.name == "postgresql":
+                context.compiled_engine = engine
         if state.live is not None and (isinstance(request, WebSocket) or sse):
             context.live = state.live_connection = LiveConnection(
                 state.live.hub,
@@ -390,7 +484,13 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     """The app. Pass ``engine`` to share one the caller owns (tests count its statements)."""
     settings = settings or Settings()
     domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
-    schema = build_schema(domains, max_depth=settings.max_query_depth)
+    manifest = load_manifest(settings.trusted_documents) if settings.trusted_documents else None
+    trusted = (
+        []
+        if manifest is None
+        else [lambda: TrustedDocuments(manifest, settings.trusted_documents_admin_bypass)]
+    )
+    schema = build_schema(domains, max_depth=settings.max_query_depth, extensions=trusted)
     graphql = GraphQLApp(
         schema,
         graphql_ide="graphiql" if settings.graphiql else None,
@@ -403,8 +503,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         connection_init_wait_timeout=timedelta(seconds=settings.live_init_timeout_s),
     )
     graphql.max_message_bytes = settings.live_max_message_bytes
-    if settings.compiled_reads:
-        graphql.planner = Planner(schema)
+    graphql.persisted = PersistedQueries(manifest)
 
     @asynccontextmanager
     async def lifespan(app_: Starlette) -> AsyncIterator[State]:

@@ -1,11 +1,14 @@
 """The plan cache: per (document, operation name), whether the compiled path can serve it.
 
-An entry holds the parsed document, or the reason the operation runs on the resolver path:
-it does not parse or validate (the resolver path reports that, in its words), it is not a query,
-or some field anywhere in it is not compilable (``fields.FieldMap``). Planning per request then
-only coerces variables and builds the SQL text (``builder.Builder``), and not even that when the
-same operation came with the same variables from a caller who sees the same (the statement
+An entry holds the document, or the reason the operation runs on the resolver path: it is not a
+query, or some field anywhere in it is not compilable (``fields.FieldMap``). Planning per request
+then only coerces variables and builds the SQL text (``builder.Builder``), and not even that when
+the same operation came with the same variables from a caller who sees the same (the statement
 cache: a dashboard asks the same again and again).
+
+Requests come with the document strawberry parsed and validated (``reads.CompiledReads`` runs
+inside strawberry's execution, after every limit and rule); ``mlgraph explain`` and the tests
+pass only the text, which is then parsed and checked against graphql-core's rules here.
 """
 
 from __future__ import annotations
@@ -32,12 +35,10 @@ from graphql import (
     get_named_type,
     get_operation_ast,
     parse,
-    specified_rules,
+    validate,
 )
 from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.values import get_variable_values
-from strawberry.extensions import AddValidationRules
-from strawberry.schema.schema import validate_document
 from strawberry.types.arguments import convert_arguments
 
 from mlgraph.auth.principal import Principal
@@ -83,18 +84,20 @@ class Planner:
         self.schema = schema
         self.gql = schema._schema
         self.fields = FieldMap(self.gql)
-        self._rules = tuple(_extension_rules(schema))
         self._cache: OrderedDict[tuple[str, str | None], Entry] = OrderedDict()
         self._statements: OrderedDict[tuple[Any, ...], Statement | Fallback] = OrderedDict()
         self._size = cache_size
 
-    def entry(self, query: str, operation_name: str | None) -> Entry:
+    def entry(
+        self, query: str, operation_name: str | None, document: DocumentNode | None = None
+    ) -> Entry:
+        """The cached plan of ``query`` (``document``: strawberry's parsed, validated copy)."""
         key = (query, operation_name)
         found = self._cache.get(key)
         if found is not None:
             self._cache.move_to_end(key)
             return found
-        entry = self._plan(query, operation_name)
+        entry = self._plan(query, operation_name, document)
         self._cache[key] = entry
         if len(self._cache) > self._size:
             self._cache.popitem(last=False)
@@ -106,6 +109,7 @@ class Planner:
         operation_name: str | None,
         variables: dict[str, Any] | None,
         principal: Principal,
+        document: DocumentNode | None = None,
     ) -> Statement | Fallback:
         """The statement for this request, or why the resolver path answers it instead."""
         # Everything the statement is built from: the operation, the variables and what the
@@ -123,7 +127,7 @@ class Planner:
         found = self._statements.get(key)
         if found is None:
             found = self._statements[key] = self._statement(
-                query, operation_name, variables, principal, visible
+                query, operation_name, variables, principal, visible, document
             )
             if len(self._statements) > STATEMENT_CACHE_SIZE:
                 self._statements.popitem(last=False)
@@ -138,8 +142,9 @@ class Planner:
         variables: dict[str, Any] | None,
         principal: Principal,
         visible: frozenset[Any] | None,
+        document: DocumentNode | None,
     ) -> Statement | Fallback:
-        entry = self.entry(query, operation_name)
+        entry = self.entry(query, operation_name, document)
         if entry.reason is not None:
             return Fallback(entry.reason)
         assert entry.operation is not None
@@ -175,13 +180,14 @@ class Planner:
             config=self.schema.config,
         )
 
-    def _plan(self, query: str, operation_name: str | None) -> Entry:
-        try:
-            document = parse(query)
-        except GraphQLError:
-            return Entry("the document does not parse (the resolver path reports it)")
-        if validate_document(self.gql, document, self._rules):
-            return Entry("the document is not valid (the resolver path reports it)")
+    def _plan(self, query: str, operation_name: str | None, document: DocumentNode | None) -> Entry:
+        if document is None:
+            try:
+                document = parse(query)
+            except GraphQLError:
+                return Entry("the document does not parse (the resolver path reports it)")
+            if validate(self.gql, document):
+                return Entry("the document is not valid (the resolver path reports it)")
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             return Entry("no such operation (the resolver path reports it)")
@@ -233,15 +239,3 @@ class Planner:
         assert isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
         target = get_named_type(parent.fields[name].type)
         self._check(node.selection_set, target, fragments)
-
-
-def _extension_rules(schema: Any) -> list[Any]:
-    """The validation rules the schema's extensions add (depth and alias limits)."""
-    rules: list[Any] = list(specified_rules)
-    for factory in schema.extensions:
-        if isinstance(factory, type):
-            continue  # extension classes built without arguments add no validation rules here
-        extension = factory() if callable(factory) else factory
-        if isinstance(extension, AddValidationRules):
-            rules.extend(extension.validation_rules)
-    return rules

@@ -9,14 +9,20 @@ several schemas can be built and served in one process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor as GraphQLExecutionContext
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
@@ -36,6 +42,9 @@ from mlgraph.schema.scalars import SCALAR_MAP
 from mlgraph.schema.subscriptions import Subscription
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
+if TYPE_CHECKING:
+    from mlgraph.compiled.planner import Planner
+
 __all__ = ["DOMAIN_NAMES", "Schema", "build_schema", "sdl_files"]
 
 #: Apollo Federation's plumbing, described (strawberry adds these fields without a description).
@@ -51,6 +60,9 @@ FEDERATION_DOCS = {
 
 class Schema(strawberry.federation.Schema):
     """A strawberry federation schema serving the fields of ``domains``."""
+
+    #: The compiled read path's plan cache (``compiled.reads.CompiledReads`` uses it).
+    planner: Planner
 
     def __init__(self, domains: frozenset[DomainName], **options: Any) -> None:
         self.domains = domains
@@ -111,6 +123,17 @@ class Schema(strawberry.federation.Schema):
                 log.error("request %s failed", request_id, exc_info=error.original_error)
 
 
+class ParseCache(ParserCache):
+    """strawberry's parser cache, but a document that does not parse is left to strawberry's
+    own parse, which reports it as a coded error (the cache's hook would raise past it)."""
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            ec.graphql_document = self.cached_parse_document(ec.query, **ec.parse_options)
+        yield
+
+
 def _kept(field: StrawberryField, domains: frozenset[DomainName]) -> bool:
     domain = field_domain(field)
     return domain is None or domain in domains
@@ -128,18 +151,28 @@ def build_schema(
     max_depth: int = 12,
     max_aliases: int = 100,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
+    extensions: Iterable[Callable[[], SchemaExtension]] = (),
 ) -> Schema:
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
     that domain's subgraph. ``executor`` is the resolver path's executor (tests compare it
-    with strawberry's stock one)."""
+    with strawberry's stock one); ``extensions`` are the server's own (after validation's
+    cache, before the compiled path)."""
+    # The compiled path builds on this package (its field map reads the schema's types).
+    from mlgraph.compiled.planner import CACHE_SIZE, Planner
+    from mlgraph.compiled.reads import CompiledReads
+
     served = frozenset(domains)
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
-    extensions: list[type[SchemaExtension] | Any] = [
+    pipeline: list[Callable[[], SchemaExtension]] = [
         CodedErrors,
+        lambda: ParseCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        *extensions,
+        CompiledReads,  # last: it answers on_execute inside every other extension
     ]
     schema = Schema(
         served,
@@ -147,13 +180,14 @@ def build_schema(
         mutation=_root(Mutation, served),
         subscription=_root(Subscription, served),
         types=[node_class(name) for name in ENTITIES],
-        extensions=extensions,
+        extensions=pipeline,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
     install_direct_resolvers(
         schema._schema, foreign=lambda t: t in ENTITIES and not schema.serves(t)
     )
+    schema.planner = Planner(schema)
     return schema
 
 
