@@ -30,29 +30,6 @@ depends_on: str | Sequence[str] | None = None
 #: A JSON string as PostgreSQL writes it: quotes, anything but a quote or a backslash, escapes.
 _STRING = r'"(?:[^"\\]|\\.)*"'
 
-TREE = r"""
-CREATE OR REPLACE FUNCTION mlgraph_json_tree(doc jsonb) RETURNS text
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-    kind text := jsonb_typeof(doc);
-BEGIN
-    IF kind = 'object' THEN
-        RETURN '{' || coalesce((
-            SELECT string_agg(
-                to_json(e.key)::text || ':' || mlgraph_json(e.value), ',' ORDER BY e.n)
-            FROM jsonb_each(doc) WITH ORDINALITY AS e(key, value, n)), '') || '}';
-    ELSIF kind = 'array' THEN
-        RETURN '[' || coalesce((
-            SELECT string_agg(mlgraph_json(e.value), ',' ORDER BY e.n)
-            FROM jsonb_array_elements(doc) WITH ORDINALITY AS e(value, n)), '') || ']';
-    ELSIF kind = 'number' AND strpos(doc::text, '.') > 0 THEN
-        RETURN mlgraph_float(doc::text::float8);
-    END IF;
-    RETURN doc::text;
-END
-$$
-"""
-
 JSON = rf"""
 CREATE OR REPLACE FUNCTION mlgraph_json(doc jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -86,6 +63,10 @@ BEGIN
 END
 $$
 """
+
+
+#: ``0004``'s walk under its new name; it writes each member with ``mlgraph_json`` again.
+TREE = JSON_0004.replace("FUNCTION mlgraph_json(doc", "FUNCTION mlgraph_json_tree(doc", 1)
 
 
 def upgrade() -> None:
