@@ -167,6 +167,20 @@ class S3ObjectStore:
         )
         return url
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """One listing page (up to 1,000 keys) and one ``DeleteObjects`` per page."""
+        removed = 0
+        with _translated(prefix):
+            pages = self.client.get_paginator("list_objects_v2")
+            async for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    await self.client.delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                    )
+                    removed += len(keys)
+        return removed
+
     async def check(self) -> None:
         try:
             with _translated(self.bucket):
