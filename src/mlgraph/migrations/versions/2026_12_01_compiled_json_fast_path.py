@@ -1,7 +1,7 @@
 """compiled reads: ``mlgraph_json`` without a function call per JSON value
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01 12:00:00
 
 PostgreSQL only. ``mlgraph_json(jsonb)`` of ``0004`` walked every document value by value in
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
