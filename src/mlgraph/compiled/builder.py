@@ -484,26 +484,39 @@ class Builder:
             else:
                 assert part == "page_info"
                 page_info = self._object_type(conn.fields["pageInfo"])
-                parts = []
-                for pkey, psub in self._sub(page_info, sub).items():
-                    pkind = self.r.fields.kind(page_info.name, psub[0].node.name.value).kind
-                    if pkind == "typename":
-                        parts.append((pkey, lit('"' + page_info.name + '"')))
-                    elif pkind in ("has_next", "has_previous"):
-                        given = args.before if pkind == "has_next" else args.after
-                        if (pkind == "has_next") != args.backwards:
-                            more = f"(CASE WHEN count(*) > {limit} THEN 'true' ELSE 'false' END)"
-                            parts.append((pkey, more))
-                        else:
-                            parts.append((pkey, _flag(given)))
-                    else:  # the first or the last row's cursor, from its sort value and id
-                        at = "1" if pkind == "start_cursor" else f"count(*){shown}"
-                        value = f"(array_agg({a}.{ident(column)}){shown})[{at}]"
-                        row_id = f"(array_agg({a}.id){shown})[{at}]"
-                        text = cursor(column, value, row_id, kind)
-                        parts.append((pkey, f"coalesce('\"' || {text} || '\"', 'null')"))
-                entries.append((key, json_object(parts)))
+                page = (a, shown, limit, kind)
+                entries.append((key, self._page_info(args, page_info, sub, page)))
         return json_object(entries)
+
+    def _page_info(
+        self,
+        args: PageArgs,
+        page_info: GraphQLObjectType,
+        details: Details,
+        page: tuple[str, str, str, str],
+    ) -> str:
+        """``pageInfo`` of a page (``_connection``): its alias, the filter of the rows shown,
+        the page size and the cursor kind of its order."""
+        a, shown, limit, kind = page
+        column = args.order.column
+        parts = []
+        for key, sub in self._sub(page_info, details).items():
+            part = self.r.fields.kind(page_info.name, sub[0].node.name.value).kind
+            if part == "typename":
+                parts.append((key, lit('"' + page_info.name + '"')))
+            elif part in ("has_next", "has_previous"):
+                if (part == "has_next") != args.backwards:  # more rows in the paging direction
+                    more = f"(CASE WHEN count(*) > {limit} THEN 'true' ELSE 'false' END)"
+                    parts.append((key, more))
+                else:
+                    parts.append((key, _flag(args.before if part == "has_next" else args.after)))
+            else:  # the first or the last row's cursor, from its sort value and id
+                at = "1" if part == "start_cursor" else f"count(*){shown}"
+                value = f"(array_agg({a}.{ident(column)}){shown})[{at}]"
+                row_id = f"(array_agg({a}.id){shown})[{at}]"
+                text = cursor(column, value, row_id, kind)
+                parts.append((key, f"coalesce('\"' || {text} || '\"', 'null')"))
+        return json_object(parts)
 
     def _edge(self, a: str, node_type: GraphQLObjectType, details: Details, cursor_sql: str) -> str:
         entries = []
