@@ -12,6 +12,15 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+_COMPLETE = (
+    "self",
+    "return_type",
+    "field_details_list",
+    "info",
+    "path",
+    "result",
+    "position_context",
+)
 #: Methods of the base class the executor overrides or calls: their parameter names, in order.
 METHODS: dict[str, tuple[str, ...]] = {
     # overridden
@@ -33,27 +42,11 @@ METHODS: dict[str, tuple[str, ...]] = {
         "path",
         "position_context",
     ),
-    "complete_awaitable_value": (
-        "self",
-        "return_type",
-        "field_details_list",
-        "info",
-        "path",
-        "result",
-        "position_context",
-    ),
+    "complete_awaitable_value": _COMPLETE,
     # called
     "collect_subfields": ("self", "return_type", "field_details_list"),
     "build_resolve_info": ("self", "field_def", "field_nodes", "parent_type", "path"),
-    "complete_value": (
-        "self",
-        "return_type",
-        "field_details_list",
-        "info",
-        "path",
-        "result",
-        "position_context",
-    ),
+    "complete_value": _COMPLETE,
     "handle_field_error": ("self", "raw_error", "return_type", "field_details_list", "path"),
     "settle_in_background": ("self", "awaitables"),
     "with_abort_signal": ("self", "awaitable"),
