@@ -354,7 +354,7 @@ async def test_filters_are_one_sql_with_one_text_per_shape(
         backend.sql.stop()
         assert plan == "compiled"
         data = [s for s in backend.sql.statements if not s.startswith(MEMBERSHIPS)]
-        compiled = [s for s in data if s.startswith("SELECT ('{")]
+        compiled = [s for s in data if s.startswith("SELECT '{")]
         texts["compiled"].update(compiled)
         texts["resolver"].update(set(data) - set(compiled))
         assert len(compiled) == 1

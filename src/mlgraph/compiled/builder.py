@@ -6,9 +6,12 @@ same argument coercion, and the resolver path's own argument validation (``relay
 ``ids.decode_global_id``). An argument the resolver path would refuse raises ``Refused``: the
 caller then runs the operation on the resolver path, which reports the error in its words.
 
-Each connection becomes a scalar subquery over one page of rows (``LIMIT n + 1``, numbered by
-``row_number()`` to tell whether more rows exist), aggregated into JSON text; nested relations
-are correlated subqueries inside that aggregate, evaluated only for the rows of the page.
+Each connection becomes a scalar subquery over one page of rows (``LIMIT n``, or ``n + 1``
+numbered by ``row_number()`` when the answer asks whether more rows exist), aggregated into
+JSON text; nested relations are correlated subqueries inside that aggregate, evaluated only for
+the rows of the page. The statement returns one row whose columns, joined, are the answer: the
+parts of the top object, and of each root connection (from a one-row subquery in ``FROM``), so
+PostgreSQL never copies the whole answer into one text (each ``||`` copies both sides).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from mlgraph.compiled.entities import Malformed, entities
 from mlgraph.compiled.fields import FieldKind, FieldMap
 from mlgraph.compiled.objects import Slot, marker
 from mlgraph.compiled.sqltext import (
+    Chain,
     Params,
     concat,
     cursor,
@@ -99,6 +103,8 @@ class Builder:
         self.r = request
         self.params = Params()
         self.slots: list[Slot] = []
+        #: The root connections' pages, each one row of its answer's parts (``_connection``).
+        self._tables: list[str] = []
         self._aliases = 0
         self._visible: str | None = None
 
@@ -111,7 +117,10 @@ class Builder:
             self.r.schema, self.r.fragments, self.r.variables, query, self.r.operation
         ).grouped_field_set
         entries = [(key, self._root_field(query, details)) for key, details in grouped.items()]
-        return "SELECT " + json_object(entries)
+        answer = json_object(entries)
+        columns = answer.parts if isinstance(answer, Chain) else (answer,)
+        tables = f" FROM {', '.join(self._tables)}" if self._tables else ""
+        return "SELECT " + ", ".join(columns) + tables
 
     def _root_field(self, query: GraphQLObjectType, details: Details) -> str:
         node = details[0].node
@@ -430,6 +439,11 @@ class Builder:
             page, a = self._page(rel, parent, args, limit, numbered=False)
             shown = ""
         body = self._connection_object(rel, parent, args, conn, details, a, shown, limit)
+        if parent is None and isinstance(body, Chain):  # a root connection: its parts as columns
+            r = self.alias()
+            columns = ", ".join(f"{part} AS c{i}" for i, part in enumerate(body.parts))
+            self._tables.append(f"(SELECT {columns} FROM {page}) AS {r}")
+            return Chain([f"{r}.c{i}" for i in range(len(body.parts))])
         return f"(SELECT {body} FROM {page})"
 
     def _page_needs(

@@ -64,7 +64,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class Statement:
-    """One SQL statement returning the ``data`` object as JSON text, and its parameters."""
+    """One SQL statement returning the ``data`` object as JSON text, in parts (one row: its
+    columns, joined, are the text), and its parameters."""
 
     sql: str
     params: tuple[Any, ...]

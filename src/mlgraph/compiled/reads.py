@@ -77,14 +77,13 @@ async def run_compiled(
     try:
         async with engine.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            text = (await auto.exec_driver_sql(plan.sql, plan.params)).scalar_one()
+            parts = (await auto.exec_driver_sql(plan.sql, plan.params)).one()
     except UNAVAILABLE_ERRORS as exc:
         if is_bad_value(exc):
             return None
         log.warning("compiled read failed, answering UNAVAILABLE: %r", exc)
         raise Unavailable(UNAVAILABLE_MESSAGE) from exc
-    assert isinstance(text, str)
-    return await fill_objects(text, plan.objects, context)
+    return await fill_objects("".join(parts), plan.objects, context)
 
 
 class CompiledReads(SchemaExtension):
