@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from mlgraph.schema import build_schema
 from mlgraph.schema.executor_contract import ExecutorContractBroken, check_executor_base
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
@@ -52,3 +54,16 @@ def test_a_missing_method_or_attribute_is_named() -> None:
     assert "hide_suggestions: not an attribute" in message
     assert "middleware_manager: not an attribute" in message
     assert "context_value" not in message
+
+
+def test_no_extension_of_the_served_schema_turns_the_short_cuts_off() -> None:
+    """The executor takes its short cuts only without resolver middleware; strawberry makes
+    middleware of every extension that overrides ``resolve``. None of the app's does, the
+    telemetry extension included (it spans operations, not fields)."""
+    schema = build_schema(telemetry=True)
+    names = []
+    for factory in schema.extensions:
+        extension = factory if isinstance(factory, type) else type(factory())
+        names.append(extension.__name__)
+        assert extension.resolve is SchemaExtension.resolve, extension
+    assert "OperationTelemetry" in names

@@ -42,6 +42,7 @@ from mlgraph.schema.query import Query
 from mlgraph.schema.relay import Info, node_class
 from mlgraph.schema.scalars import SCALAR_MAP
 from mlgraph.schema.subscriptions import Subscription
+from mlgraph.schema.telemetry import OperationTelemetry
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
 if TYPE_CHECKING:
@@ -180,11 +181,13 @@ def build_schema(
     max_aliases: int = 100,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
     extensions: Iterable[Callable[[], SchemaExtension]] = (),
+    telemetry: bool = True,
 ) -> Schema:
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
     that domain's subgraph. ``executor`` is the resolver path's executor (tests compare it
     with strawberry's stock one); ``extensions`` are the server's own (after validation's
-    cache, before the compiled path)."""
+    cache, before the compiled path); ``telemetry`` adds the operation's span and metrics, the
+    outermost extension, so they see every other one's errors."""
     # The compiled path builds on this package (its field map reads the schema's types).
     from mlgraph.compiled.planner import CACHE_SIZE, Planner
     from mlgraph.compiled.reads import CompiledReads
@@ -200,6 +203,7 @@ def build_schema(
     ]
     validated: Validated = OrderedDict()
     pipeline: list[Callable[[], SchemaExtension]] = [
+        *([OperationTelemetry] if telemetry else []),
         CodedErrors,
         lambda: ParseCache(maxsize=CACHE_SIZE),
         lambda: ValidateCache(validated, CACHE_SIZE),
