@@ -285,6 +285,9 @@ def explain(
         click.echo("note: this configuration answers on the resolver path (SQLite or disabled)")
     click.echo(plan.sql)
     click.echo(f"parameters: {[str(p) if not isinstance(p, int) else p for p in plan.params]}")
+    if plan.objects:
+        kinds = ", ".join(slot.kind for slot in plan.objects)
+        click.echo(f"object-store fields, filled in one batched pass afterwards: {kinds}")
 
 
 @main.group()
