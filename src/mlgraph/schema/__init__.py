@@ -16,7 +16,6 @@ from typing import Any, cast
 import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor as GraphQLExecutionContext
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
@@ -29,14 +28,15 @@ from mlgraph.ids import decode_global_id
 from mlgraph.schema.columns import field_domain
 from mlgraph.schema.errors import CodedErrors, is_unexpected, log
 from mlgraph.schema.execution import Executor, install_direct_resolvers, then
+from mlgraph.schema.limits import DEFAULT_LIMITS, Limiter, Limits
 from mlgraph.schema.mutations import Mutation
 from mlgraph.schema.query import Query
 from mlgraph.schema.relay import Info, node_class
-from mlgraph.schema.scalars import SCALAR_MAP
+from mlgraph.schema.scalars import scalar_map
 from mlgraph.schema.subscriptions import Subscription
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
-__all__ = ["DOMAIN_NAMES", "Schema", "build_schema", "sdl_files"]
+__all__ = ["DOMAIN_NAMES", "Limits", "Schema", "build_schema", "sdl_files"]
 
 #: Apollo Federation's plumbing, described (strawberry adds these fields without a description).
 FEDERATION_DOCS = {
@@ -125,21 +125,19 @@ def _root(cls: type, domains: frozenset[DomainName]) -> type | None:
 def build_schema(
     domains: Iterable[DomainName] = DOMAIN_NAMES,
     *,
-    max_depth: int = 12,
-    max_aliases: int = 100,
+    limits: Limits = DEFAULT_LIMITS,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
 ) -> Schema:
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
-    that domain's subgraph. ``executor`` is the resolver path's executor (tests compare it
-    with strawberry's stock one)."""
+    that domain's subgraph, refusing documents over ``limits``. ``executor`` is the resolver
+    path's executor (tests compare it with strawberry's stock one)."""
     served = frozenset(domains)
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
     extensions: list[type[SchemaExtension] | Any] = [
-        CodedErrors,
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: CodedErrors(hide_suggestions=not limits.introspection),
+        lambda: Limiter(limits),
     ]
     schema = Schema(
         served,
@@ -148,7 +146,7 @@ def build_schema(
         subscription=_root(Subscription, served),
         types=[node_class(name) for name in ENTITIES],
         extensions=extensions,
-        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(scalar_map=scalar_map(limits.json_depth)),
         execution_context_class=executor,
     )
     install_direct_resolvers(

@@ -7,6 +7,9 @@
   string): ``BAD_USER_INPUT``; the client sent it.
 * A database or network failure: ``INTERNAL``, "a backend service is unavailable".
 * Anything else: ``INTERNAL``, a generic message; the traceback goes to the log only.
+
+With introspection off, graphql-core's suggestions ("Did you mean 'name'?") are cut from the
+messages too: they would spell out the schema a field at a time.
 """
 
 from __future__ import annotations
@@ -52,14 +55,26 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]]:
     return ErrorCode.INTERNAL, "Internal error; quote the request id when reporting it.", {}
 
 
+_SUGGESTION = " Did you mean "
+
+
+def without_suggestion(message: str) -> str:
+    """``message`` without graphql-core's trailing ``did_you_mean`` text."""
+    head, found, _ = message.rpartition(_SUGGESTION)
+    return head if found and message.endswith("?") else message
+
+
 class CodedErrors(MaskErrors):
     """MaskErrors that keeps what a client may read and adds a code to every error."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
         super().__init__(should_mask_error=lambda _: True)
+        self.hide_suggestions = hide_suggestions
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         code, message, extra = classify(error)
+        if self.hide_suggestions:
+            message = without_suggestion(message)
         request_id = getattr(self.execution_context.context, "request_id", None)
         return GraphQLError(
             message=message,

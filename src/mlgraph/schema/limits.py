@@ -1,0 +1,258 @@
+"""Request limits, checked while strawberry parses and validates: a refused document runs no
+resolver and no SQL, on either read path.
+
+* characters, tokens (counted by graphql-core's parser: ``parse(max_tokens=)``);
+* per operation, fragments flattened: depth (graphql-depth-limit's measure: a root field is at
+  depth 0; introspection is bounded by graphql-core's ``MaxIntrospectionDepthRule`` instead),
+  aliases, directives, root fields;
+* ``first``/``last`` within 1..the relation's page cap (``relay.page_size``), variables included;
+* introspection (``__schema``, ``__type``) when it is switched off; ``__typename`` stays.
+
+Each refusal is a ``LimitExceeded`` with a code of its own (README "Errors"); a page size out of
+range is ``BAD_USER_INPUT``. JSON values (request bodies, ``JSON`` scalars) are bounded by
+``scalars.check_json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    ArgumentNode,
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    Node,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+)
+from graphql.execution.values import get_variable_values
+from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules
+
+from mlgraph.errors import BadUserInput, ErrorCode, LimitExceeded
+from mlgraph.schema.relay import page_cap, page_size
+from mlgraph.settings import Settings
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one GraphQL document may ask (``Settings.limits``)."""
+
+    characters: int = 15_000
+    tokens: int = 1_000
+    depth: int = 10
+    aliases: int = 15
+    directives: int = 50
+    root_fields: int = 20
+    json_depth: int = 64
+    introspection: bool = True
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            characters=settings.max_document_chars,
+            tokens=settings.max_tokens,
+            depth=settings.max_query_depth,
+            aliases=settings.max_aliases,
+            directives=settings.max_directives,
+            root_fields=settings.max_root_fields,
+            json_depth=settings.max_json_depth,
+            introspection=settings.introspection_active,
+        )
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def refusal(code: ErrorCode, message: str, nodes: Node | list[Node] | None = None) -> GraphQLError:
+    """A coded GraphQL error (``CodedErrors`` reads the code off ``original_error``)."""
+    return GraphQLError(message, nodes, original_error=LimitExceeded(code, message))
+
+
+@dataclass
+class _Counts:
+    """One selection set, fragments flattened: the deepest field below it (0: leaves only),
+    its aliases and directives (nested ones too), and its own fields."""
+
+    depth: int = 0
+    aliases: int = 0
+    directives: int = 0
+    fields: int = 0
+
+    def add(self, inner: _Counts, depth: int) -> None:
+        self.depth = max(self.depth, depth)
+        self.aliases += inner.aliases
+        self.directives += inner.directives
+
+
+@dataclass
+class _Measure:
+    """Counts selection sets; each fragment once (a spread reuses its counts), so a document
+    spreading fragments into fragments costs its size, not the size it expands to."""
+
+    fragments: dict[str, FragmentDefinitionNode]
+    done: dict[str, _Counts] = field(default_factory=dict)
+    open: set[str] = field(default_factory=set)
+
+    def selections(self, node: SelectionSetNode) -> _Counts:
+        counts = _Counts()
+        for selection in node.selections:
+            counts.directives += len(selection.directives or ())
+            if isinstance(selection, FieldNode):
+                counts.fields += 1
+                counts.aliases += selection.alias is not None
+                if selection.selection_set is not None:
+                    inner = self.selections(selection.selection_set)
+                    introspection = selection.name.value.startswith("__")
+                    counts.add(inner, 0 if introspection else inner.depth + 1)
+                continue
+            if isinstance(selection, InlineFragmentNode):
+                inner = self.selections(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                inner = self.fragment(selection.name.value)
+            counts.add(inner, inner.depth)
+            counts.fields += inner.fields
+        return counts
+
+    def fragment(self, name: str) -> _Counts:
+        if name in self.done:
+            return self.done[name]
+        definition = self.fragments.get(name)
+        if definition is None or name in self.open:  # unknown or cyclic: other rules report it
+            return _Counts()
+        self.open.add(name)
+        counts = self.done[name] = self.selections(definition.selection_set)
+        self.open.discard(name)
+        return counts
+
+
+def _document_rule(limits: Limits) -> type[ValidationRule]:
+    class DocumentLimits(ValidationRule):
+        """Characters, then depth, aliases, directives and root fields of each operation."""
+
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            for error in _document_errors(context.document, limits):
+                self.report_error(error)
+
+    return DocumentLimits
+
+
+def _document_errors(document: DocumentNode, limits: Limits) -> Iterator[GraphQLError]:
+    length = len(document.loc.source.body) if document.loc is not None else 0
+    if length > limits.characters:
+        yield refusal(
+            ErrorCode.DOCUMENT_TOO_LARGE,
+            f"The document has {length} characters; the limit is {limits.characters}.",
+        )
+        return
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    measure = _Measure(fragments)
+    for operation in document.definitions:
+        if not isinstance(operation, OperationDefinitionNode):
+            continue
+        counts = measure.selections(operation.selection_set)
+        counts.directives += len(operation.directives or ())
+        name = operation.name.value if operation.name else "anonymous"
+        for code, what, found, limit in (
+            (ErrorCode.QUERY_TOO_DEEP, "a depth of", counts.depth, limits.depth),
+            (ErrorCode.TOO_MANY_ALIASES, "aliases:", counts.aliases, limits.aliases),
+            (ErrorCode.TOO_MANY_DIRECTIVES, "directives:", counts.directives, limits.directives),
+            (ErrorCode.TOO_MANY_ROOT_FIELDS, "root fields:", counts.fields, limits.root_fields),
+        ):
+            if found > limit:
+                message = f"Operation '{name}' has {what} {found}; the limit is {limit}."
+                yield refusal(code, message, operation)
+
+
+def _coded(rule: type[ASTValidationRule], code: ErrorCode) -> type[ASTValidationRule]:
+    """graphql-core's ``rule``, its errors carrying ``code``."""
+
+    class Coded(rule):  # type: ignore[valid-type, misc]
+        def report_error(self, error: GraphQLError) -> None:
+            super().report_error(refusal(code, error.message, list(error.nodes or ())))
+
+    Coded.__name__ = rule.__name__
+    return Coded
+
+
+class PageSizes(ValidationRule):
+    """``first``/``last`` of every connection within 1..its page cap, literals and variables
+    (with their defaults) alike; ``bound`` gives the rule one request's variables."""
+
+    variables: dict[str, Any] | None = None
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.values: dict[str, Any] = {}
+
+    @classmethod
+    def bound(cls, variables: dict[str, Any] | None) -> type[PageSizes]:
+        return type("PageSizes", (cls,), {"variables": variables})
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+        coerced = get_variable_values(
+            self.context.schema, node.variable_definitions or (), self.variables or {}
+        )
+        self.values = {} if isinstance(coerced, list) else coerced.coerced  # else execution says
+
+    def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+        field_def = self.context.get_field_def()
+        cap = None if field_def is None else page_cap(field_def)
+        if cap is None or node.name.value not in ("first", "last"):
+            return
+        value: Any = None
+        if isinstance(node.value, VariableNode):
+            value = self.values.get(node.value.name.value)
+        elif isinstance(node.value, IntValueNode):
+            value = int(node.value.value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return
+        try:
+            page_size(value, node.name.value, cap)
+        except BadUserInput as refused:
+            self.report_error(GraphQLError(refused.message, node, original_error=refused))
+
+
+class Limiter(AddValidationRules):
+    """The limits as one strawberry extension: the parser's token count, and the validation
+    rules (``validation_rules``: those of the document alone, which the compiled planner
+    reuses; per request, ``PageSizes`` bound to its variables)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        rules = [
+            _document_rule(limits),
+            _coded(MaxIntrospectionDepthRule, ErrorCode.QUERY_TOO_DEEP),
+        ]
+        if not limits.introspection:
+            rules.append(_coded(NoSchemaIntrospectionCustomRule, ErrorCode.INTROSPECTION_DISABLED))
+        super().__init__(rules)
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self.limits.tokens
+        page_sizes = PageSizes.bound(context.variables)
+        context.validation_rules = (*context.validation_rules, *self.validation_rules, page_sizes)
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        tokens = f"more than {self.limits.tokens} tokens. Parsing aborted."
+        for error in self.execution_context.pre_execution_errors or ():
+            if error.message.endswith(tokens):  # the parser's error, coded in place
+                message = f"The document has more than {self.limits.tokens} tokens."
+                error.original_error = LimitExceeded(ErrorCode.TOO_MANY_TOKENS, message)
