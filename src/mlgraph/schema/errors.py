@@ -15,6 +15,7 @@ messages too: they would spell out the schema a field at a time.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -55,13 +56,12 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]]:
     return ErrorCode.INTERNAL, "Internal error; quote the request id when reporting it.", {}
 
 
-_SUGGESTION = " Did you mean "
+#: graphql-core's ``did_you_mean`` text: " Did you mean 'a', 'b', or 'c'?"
+_SUGGESTION = re.compile(r" Did you mean [^?]*\?")
 
 
 def without_suggestion(message: str) -> str:
-    """``message`` without graphql-core's trailing ``did_you_mean`` text."""
-    head, found, _ = message.rpartition(_SUGGESTION)
-    return head if found and message.endswith("?") else message
+    return _SUGGESTION.sub("", message)
 
 
 class CodedErrors(MaskErrors):

@@ -227,17 +227,20 @@ class PageSizes(ValidationRule):
             self.report_error(GraphQLError(refused.message, node, original_error=refused))
 
 
+#: graphql-core's own rules (``specified_rules``) whose errors get a code.
+_CODED: dict[type[ASTValidationRule], type[ASTValidationRule]] = {
+    MaxIntrospectionDepthRule: _coded(MaxIntrospectionDepthRule, ErrorCode.QUERY_TOO_DEEP)
+}
+
+
 class Limiter(AddValidationRules):
     """The limits as one strawberry extension: the parser's token count, and the validation
-    rules (``validation_rules``: those of the document alone, which the compiled planner
-    reuses; per request, ``PageSizes`` bound to its variables)."""
+    rules. ``validation_rules`` see the document alone (the compiled planner reuses them);
+    per request, ``PageSizes`` is bound to the request's variables."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        rules = [
-            _document_rule(limits),
-            _coded(MaxIntrospectionDepthRule, ErrorCode.QUERY_TOO_DEEP),
-        ]
+        rules: list[type[ASTValidationRule]] = [_document_rule(limits), PageSizes]
         if not limits.introspection:
             rules.append(_coded(NoSchemaIntrospectionCustomRule, ErrorCode.INTROSPECTION_DISABLED))
         super().__init__(rules)
@@ -245,8 +248,9 @@ class Limiter(AddValidationRules):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = self.limits.tokens
-        page_sizes = PageSizes.bound(context.variables)
-        context.validation_rules = (*context.validation_rules, *self.validation_rules, page_sizes)
+        replaced = {PageSizes: PageSizes.bound(context.variables), **_CODED}
+        rules = (*context.validation_rules, *self.validation_rules)
+        context.validation_rules = tuple(replaced.get(rule, rule) for rule in rules)
         yield
 
     def on_parse(self) -> Iterator[None]:
