@@ -40,6 +40,7 @@ from strawberry.types.arguments import convert_arguments
 from mlgraph.auth.principal import Principal
 from mlgraph.compiled.builder import Builder, Refused, Request
 from mlgraph.compiled.fields import FieldMap, NotCompilable
+from mlgraph.schema.limits import Limiter
 
 CACHE_SIZE = 1000
 _DIRECTIVES = {"include", "skip"}
@@ -75,7 +76,8 @@ class Planner:
         self.schema = schema
         self.gql = schema._schema
         self.fields = FieldMap(self.gql)
-        self._rules = tuple(_extension_rules(schema))
+        rules, self._max_tokens = _extension_rules(schema)
+        self._rules = tuple(rules)
         self._cache: OrderedDict[tuple[str, str | None], Entry] = OrderedDict()
         self._size = cache_size
 
@@ -137,7 +139,7 @@ class Planner:
 
     def _plan(self, query: str, operation_name: str | None) -> Entry:
         try:
-            document = parse(query)
+            document = parse(query, max_tokens=self._max_tokens)
         except GraphQLError:
             return Entry("the document does not parse (the resolver path reports it)")
         if validate_document(self.gql, document, self._rules):
@@ -195,13 +197,17 @@ class Planner:
         self._check(node.selection_set, target, fragments)
 
 
-def _extension_rules(schema: Any) -> list[Any]:
-    """The validation rules the schema's extensions add (depth and alias limits)."""
+def _extension_rules(schema: Any) -> tuple[list[Any], int | None]:
+    """The validation rules the schema's extensions add (``schema.limits``), and the parser's
+    token limit."""
     rules: list[Any] = list(specified_rules)
+    max_tokens = None
     for factory in schema.extensions:
         if isinstance(factory, type):
             continue  # extension classes built without arguments add no validation rules here
         extension = factory() if callable(factory) else factory
         if isinstance(extension, AddValidationRules):
             rules.extend(extension.validation_rules)
-    return rules
+        if isinstance(extension, Limiter):
+            max_tokens = extension.limits.tokens
+    return rules, max_tokens
