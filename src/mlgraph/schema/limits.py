@@ -5,7 +5,8 @@ resolver and no SQL, on either read path.
 * per operation, fragments flattened: depth (graphql-depth-limit's measure: a root field is at
   depth 0; introspection is bounded by graphql-core's ``MaxIntrospectionDepthRule`` instead),
   aliases, directives, root fields;
-* ``first``/``last`` within 1..the relation's page cap (``relay.page_size``), variables included;
+* ``first``/``last`` within 1..the relation's page cap (``relay.page_size``); those given by
+  variables when execution starts, before any resolver or statement;
 * introspection (``__schema``, ``__type``) when it is switched off; ``__typename`` stays.
 
 Each refusal is a ``LimitExceeded`` with a code of its own (README "Errors"); a page size out of
@@ -15,6 +16,7 @@ range is ``BAD_USER_INPUT``. JSON values (request bodies, ``JSON`` scalars) are 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,7 @@ from graphql import (
     ArgumentNode,
     ASTValidationRule,
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -35,10 +38,13 @@ from graphql import (
     ValidationContext,
     ValidationRule,
     VariableNode,
+    get_operation_ast,
+    validate,
 )
 from graphql.execution.values import get_variable_values
 from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules
+from strawberry.types.execution import ExecutionContext
 
 from mlgraph.errors import BadUserInput, ErrorCode, LimitExceeded
 from mlgraph.schema.relay import page_cap, page_size
@@ -190,24 +196,14 @@ def _coded(rule: type[ASTValidationRule], code: ErrorCode) -> type[ASTValidation
 
 
 class PageSizes(ValidationRule):
-    """``first``/``last`` of every connection within 1..its page cap, literals and variables
-    (with their defaults) alike; ``bound`` gives the rule one request's variables."""
+    """``first``/``last`` of every connection within 1..its page cap. As a validation rule, the
+    literals; ``bound`` to one request's coerced variables, the arguments given by variables."""
 
     variables: dict[str, Any] | None = None
 
-    def __init__(self, context: ValidationContext) -> None:
-        super().__init__(context)
-        self.values: dict[str, Any] = {}
-
     @classmethod
-    def bound(cls, variables: dict[str, Any] | None) -> type[PageSizes]:
-        return type("PageSizes", (cls,), {"variables": variables})
-
-    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-        coerced = get_variable_values(
-            self.context.schema, node.variable_definitions or (), self.variables or {}
-        )
-        self.values = {} if isinstance(coerced, list) else coerced.coerced  # else execution says
+    def bound(cls, variables: dict[str, Any]) -> type[PageSizes]:
+        return type("BoundPageSizes", (cls,), {"variables": variables})
 
     def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
         field_def = self.context.get_field_def()
@@ -215,10 +211,10 @@ class PageSizes(ValidationRule):
         if cap is None or node.name.value not in ("first", "last"):
             return
         value: Any = None
-        if isinstance(node.value, VariableNode):
-            value = self.values.get(node.value.name.value)
-        elif isinstance(node.value, IntValueNode):
+        if self.variables is None and isinstance(node.value, IntValueNode):
             value = int(node.value.value)
+        elif self.variables is not None and isinstance(node.value, VariableNode):
+            value = self.variables.get(node.value.name.value)
         if not isinstance(value, int) or isinstance(value, bool):
             return
         try:
@@ -227,30 +223,51 @@ class PageSizes(ValidationRule):
             self.report_error(GraphQLError(refused.message, node, original_error=refused))
 
 
+def _variable_page_errors(context: ExecutionContext) -> list[GraphQLError]:
+    """``PageSizes`` over the arguments the request's variables give (none: nothing to do)."""
+    document, schema = context.graphql_document, context.schema._schema
+    operation = None if document is None else get_operation_ast(document, context.operation_name)
+    if operation is None or not operation.variable_definitions:
+        return []
+    coerced = get_variable_values(schema, operation.variable_definitions, context.variables or {})
+    if isinstance(coerced, list):
+        return []  # execution reports these
+    assert document is not None
+    kept = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
+    only = DocumentNode(definitions=(operation, *kept))  # the variables are this operation's
+    return validate(schema, only, [PageSizes.bound(coerced.coerced)])
+
+
 #: graphql-core's own rules (``specified_rules``) whose errors get a code.
 _CODED: dict[type[ASTValidationRule], type[ASTValidationRule]] = {
     MaxIntrospectionDepthRule: _coded(MaxIntrospectionDepthRule, ErrorCode.QUERY_TOO_DEEP)
 }
 
 
+@functools.cache
+def _rules(limits: Limits) -> list[type[ASTValidationRule]]:
+    """The rules of ``limits``, built once: a validation cache keyed by rules can hit."""
+    rules: list[type[ASTValidationRule]] = [_document_rule(limits), PageSizes]
+    if not limits.introspection:
+        rules.append(_coded(NoSchemaIntrospectionCustomRule, ErrorCode.INTROSPECTION_DISABLED))
+    return rules
+
+
 class Limiter(AddValidationRules):
-    """The limits as one strawberry extension: the parser's token count, and the validation
-    rules. ``validation_rules`` see the document alone (the compiled planner reuses them);
-    per request, ``PageSizes`` is bound to the request's variables."""
+    """The limits as one strawberry extension: the parser's token count, validation rules of
+    the document alone (``validation_rules``; the compiled planner reuses them), and at the
+    start of execution, before any resolver or statement, page sizes given by variables.
+    An extension answering ``on_execute`` itself (the compiled path) must come after it."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        rules: list[type[ASTValidationRule]] = [_document_rule(limits), PageSizes]
-        if not limits.introspection:
-            rules.append(_coded(NoSchemaIntrospectionCustomRule, ErrorCode.INTROSPECTION_DISABLED))
-        super().__init__(rules)
+        super().__init__(_rules(limits))
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = self.limits.tokens
-        replaced = {PageSizes: PageSizes.bound(context.variables), **_CODED}
         rules = (*context.validation_rules, *self.validation_rules)
-        context.validation_rules = tuple(replaced.get(rule, rule) for rule in rules)
+        context.validation_rules = tuple(_CODED.get(rule, rule) for rule in rules)
         yield
 
     def on_parse(self) -> Iterator[None]:
@@ -260,3 +277,9 @@ class Limiter(AddValidationRules):
             if error.message.endswith(tokens):  # the parser's error, coded in place
                 message = f"The document has more than {self.limits.tokens} tokens."
                 error.original_error = LimitExceeded(ErrorCode.TOO_MANY_TOKENS, message)
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.result is None and (errors := _variable_page_errors(context)):
+            context.result = ExecutionResult(data=None, errors=errors)
+        yield
