@@ -78,7 +78,7 @@ async def _compare_generated(pair: Pair, domain: DomainName, db: Backend) -> Non
         slugs = list((await s.scalars(select(m.Project.slug))).all())
     rows = await _rows(db)
     ids = [encode_global_id(t, pk) for t, pks in rows.items() for pk in pks]
-    planner = Planner(build_schema((domain,)))
+    planner = build_schema((domain,)).planner
     found = generated_queries(planner, GENERATED[domain], ids, slugs)
     assert len(found) >= GENERATED[domain] // 2
     lanes = asyncio.Semaphore(4)
@@ -157,7 +157,7 @@ def _representations(rows: dict[str, list[uuid.UUID]]) -> list[dict[str, str]]:
 async def test_entities_of_every_type_answer_the_same_on_both_paths(
     backend: Backend, subgraphs: dict[DomainName, Pair], domain: DomainName
 ) -> None:
-    planner = Planner(build_schema((domain,)))
+    planner = build_schema((domain,)).planner
     rows = await _rows(backend)
     reps = _representations(rows)
     query = entities_query(planner, sorted(ENTITIES))
@@ -260,6 +260,6 @@ def test_explain_plans_against_a_subgraph(tmp_path: Path) -> None:
 def test_a_subgraph_app_has_a_planner_on_its_own_schema() -> None:
     app = create_app(Settings(subgraph="registry"))
     route = next(r for r in app.routes if getattr(r, "path", "") == "/graphql")
-    planner = getattr(route, "app").planner  # noqa: B009 (Route's app is untyped here)
+    planner = getattr(route, "app").schema.planner  # noqa: B009 (Route's app is untyped here)
     assert isinstance(planner, Planner)
     assert planner.schema.domains == frozenset({"registry"})

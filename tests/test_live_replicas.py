@@ -144,7 +144,9 @@ async def test_a_restarted_replica_dispatches_what_a_dead_one_left(clean: Backen
 
 
 @postgresql_only
-async def test_lost_listen_connection_reconnects_and_catches_up(clean: Backend) -> None:
+async def test_lost_listen_connection_reconnects_and_catches_up(
+    clean: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
     pg = clean
     async with instance(pg, **SLOW_POLL) as a, instance(pg, **SLOW_POLL) as b:
         pid, job_id = await a_job(pg)
@@ -161,3 +163,7 @@ async def test_lost_listen_connection_reconnects_and_catches_up(clean: Backend) 
         await asyncio.wait_for(listener, 10)
         assert progress(received) == sent
         assert broker.reconnects > before
+        # and the operator can see both in the log
+        said = [r.getMessage() for r in caplog.records if r.name == "mlgraph.live"]
+        assert any("LISTEN connection lost" in line for line in said), said
+        assert any("LISTEN connection re-established" in line for line in said), said

@@ -231,7 +231,7 @@ def explain(
     import json
 
     from mlgraph.auth.principal import Principal
-    from mlgraph.compiled import Fallback, Planner
+    from mlgraph.compiled import Fallback
     from mlgraph.schema import Limits, build_schema
 
     settings = Settings()
@@ -239,7 +239,7 @@ def explain(
     if values is not None and not isinstance(values, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--variables")
     domains = tuple(d for d in DOMAIN_NAMES if subgraph in (None, d))
-    planner = Planner(build_schema(domains, limits=Limits.of(settings)))
+    planner = build_schema(domains, limits=Limits.of(settings)).planner
     admin = Principal(id="explain", display_name="explain", platform_admin=True)
     plan = planner.plan(document.read_text(), operation, values, admin)
     if isinstance(plan, Fallback):

@@ -6,7 +6,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.auth.principal import Principal
 from mlgraph.loaders import Loaders
@@ -16,6 +16,8 @@ from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
+
     from mlgraph.live.connection import LiveConnection
 
 
@@ -35,6 +37,13 @@ class Context:
     connection_params: dict[str, Any] | None = None
     #: The caller's well-formed W3C ``traceparent`` (or ""), kept with the outbox events.
     traceparent: str = ""
+    #: Set on HTTP requests when compiled reads are on (PostgreSQL): the engine a compiled
+    #: statement runs on (``compiled.reads.CompiledReads``); None keeps the resolver path.
+    compiled_engine: AsyncEngine | None = None
+    #: Which read path answered: ``"compiled"`` or ``"resolver"``.
+    plan: str = "resolver"
+    #: The HTTP response being prepared (strawberry's sub-response: status and headers), if any.
+    response: Response | None = None
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""

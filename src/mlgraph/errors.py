@@ -7,7 +7,7 @@
     ├── Unauthenticated          UNAUTHENTICATED
     ├── Forbidden                FORBIDDEN
     ├── RateLimited              RATE_LIMITED
-    ├── Unavailable              INTERNAL: a backend (database) is unreachable
+    ├── Unavailable              UNAVAILABLE: the database is unreachable or the deadline passed
     ├── Internal                 INTERNAL: a bug we caught and logged (e.g. a broken constraint)
     └── ObjectStoreError         OBJECT_STORE_UNAVAILABLE: endpoint down, timeout, bad answer
         ├── ObjectStoreDenied    OBJECT_STORE_DENIED: the store refused our credentials
@@ -38,6 +38,7 @@ class ErrorCode(enum.StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
     OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
     OBJECT_TOO_LARGE = "OBJECT_TOO_LARGE"
@@ -92,7 +93,7 @@ class RateLimited(MlgraphError):
 
 
 class Unavailable(MlgraphError):
-    code = ErrorCode.INTERNAL
+    code = ErrorCode.UNAVAILABLE
 
 
 class Internal(MlgraphError):

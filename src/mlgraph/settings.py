@@ -36,6 +36,14 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="How long a request may queue for a pooled connection."
     )
     db_statement_timeout_s: float = Field(default=30.0, gt=0)
+    execution_deadline_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "An HTTP operation answers UNAVAILABLE (HTTP 503, Retry-After) when it has not "
+            "finished by then; its statement is cancelled in PostgreSQL."
+        ),
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     url: str = Field(

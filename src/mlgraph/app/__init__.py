@@ -44,7 +44,8 @@ from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from mlgraph.app import pages
-from mlgraph.app.compiled import CompiledResult, PlanHeader, RawData, mark_compiled, run_compiled
+from mlgraph.app.compiled import HEADER as PLAN_HEADER
+from mlgraph.app.compiled import PlanHeader
 from mlgraph.app.sse import LineFeedSSETransport
 from mlgraph.app.tracecontext import traceparent
 from mlgraph.app.websockets import LimitedWebSocketAdapter
@@ -57,13 +58,15 @@ from mlgraph.auth.backends import (
 from mlgraph.auth.local_issuer import LOCAL_ISSUER, local_verifier
 from mlgraph.auth.principal import Principal
 from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
-from mlgraph.compiled import Planner
 from mlgraph.compiled.functions import stale_functions
+from mlgraph.compiled.reads import CompiledResult, RawData
 from mlgraph.context import Context
+from mlgraph.errors import ErrorCode
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
 from mlgraph.schema import DOMAIN_NAMES, Limits, build_schema
+from mlgraph.schema.errors import DEADLINE_MESSAGE, coded_error
 from mlgraph.schema.scalars import check_json
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
@@ -72,6 +75,8 @@ from mlgraph.storage.objects.local import LocalObjectStore
 
 log = logging.getLogger("mlgraph")
 READY_TIMEOUT_S = 3.0
+#: What ``Retry-After`` tells a client when the database is down or too slow.
+RETRY_AFTER_S = 2
 
 
 class State(TypedDict):
@@ -156,6 +161,15 @@ async def _keep_open(_code: int, _reason: str) -> None:
 NOBODY = Principal(id="", display_name="")
 
 
+def _unavailable(result: ExecutionResult) -> bool:
+    codes = ((e.extensions or {}).get("code") for e in result.errors or ())
+    return ErrorCode.UNAVAILABLE in codes
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
 def _no_constant(name: str) -> object:
     raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
@@ -223,16 +237,15 @@ class GraphQLApp(GraphQL[Context, None]):
             body = error_body(refused.reason + why, request.state.request_id, "BAD_USER_INPUT")
             return JSONResponse(body, status_code=400)
 
-    #: The compiled read path (``create_app`` sets it when ``compiled_reads`` is on).
-    planner: Planner | None = None
-
     def encode_json(self, data: object) -> str:
         """Compact UTF-8 JSON; a compiled ``data`` (PostgreSQL's JSON text) is passed through."""
         if isinstance(data, dict):
             raw = data.get("data")
             if isinstance(raw, RawData):
-                return '{"data":' + raw.text + "}"
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+                rest = {k: v for k, v in data.items() if k != "data"}
+                tail = "," + _dumps(rest)[1:] if rest else "}"
+                return '{"data":' + raw.text + tail
+        return _dumps(data)
 
     async def execute_operation(
         self,
@@ -243,33 +256,36 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         sub_response: Any,
     ) -> Any:
-        """A single HTTP read operation the planner compiles runs as one SQL statement."""
-        if (
-            self.planner is not None
-            and isinstance(request_data, GraphQLRequestData)
-            and request_data.protocol == "http"
-            and isinstance(request_data.query, str)
-        ):
-            text = await run_compiled(
-                self.planner,
-                request.state.engine,
-                request_data.query,
-                request_data.operation_name,
-                request_data.variables,
-                context.principal,
-            )
-            if text is not None:
-                mark_compiled(request.scope)
-                return CompiledResult(text)
-        return await super().execute_operation(
-            request, request_adapter, request_data, context, root_value, sub_response
-        )
+        """strawberry's execution (both read paths: ``compiled.reads``) within the deadline.
+        The response says which path answered; an outage answers 503 with ``Retry-After``
+        when it left nothing to return, and carries ``Retry-After`` anyway."""
+        try:
+            async with asyncio.timeout(context.settings.execution_deadline_s):
+                result = await super().execute_operation(
+                    request, request_adapter, request_data, context, root_value, sub_response
+                )
+        except TimeoutError:
+            context.loaders.cancel()
+            log.warning("request %s passed its deadline", context.request_id)
+            error = coded_error(ErrorCode.UNAVAILABLE, DEADLINE_MESSAGE, context.request_id)
+            result = ExecutionResult(data=None, errors=[error])
+        sub_response.headers[PLAN_HEADER] = context.plan
+        results = result if isinstance(result, list) else [result]
+        down = [r for r in results if isinstance(r, ExecutionResult) and _unavailable(r)]
+        if down:
+            sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
+            if all(r.data is None for r in down) and len(down) == len(results):
+                sub_response.status_code = 503
+        return result
 
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         if isinstance(result, CompiledResult):
-            return {"data": result.raw}  # type: ignore[typeddict-item]
+            response: dict[str, Any] = {"data": result.raw}
+            if result.extensions:
+                response["extensions"] = result.extensions
+            return response  # type: ignore[return-value]
         return await super().process_result(request, result)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -287,6 +303,11 @@ class GraphQLApp(GraphQL[Context, None]):
             idempotency_key=request.headers.get("idempotency-key"),
         )
         sse = "text/event-stream" in request.headers.get("accept", "")
+        if isinstance(request, Request) and not sse:
+            context.response = response
+            engine: AsyncEngine = state.engine
+            if state.settings.compiled_reads and engine.dialect.name == "postgresql":
+                context.compiled_engine = engine
         if state.live is not None and (isinstance(request, WebSocket) or sse):
             context.live = state.live_connection = LiveConnection(
                 state.live.hub,
@@ -431,8 +452,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     )
     graphql.max_message_bytes = settings.live_max_message_bytes
     graphql.max_json_depth = settings.max_json_depth
-    if settings.compiled_reads:
-        graphql.planner = Planner(schema)
 
     @asynccontextmanager
     async def lifespan(app_: Starlette) -> AsyncIterator[State]:

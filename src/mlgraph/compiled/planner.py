@@ -1,9 +1,12 @@
 """The plan cache: per (document, operation name), whether the compiled path can serve it.
 
-An entry holds the parsed document, or the reason the operation runs on the resolver path:
-it does not parse or validate (the resolver path reports that, in its words), it is not a query,
-or some field anywhere in it is not compilable (``fields.FieldMap``). Planning per request then
-only coerces variables and builds the SQL text (``builder.Builder``).
+An entry holds the document, or the reason the operation runs on the resolver path: it is not a
+query, or some field anywhere in it is not compilable (``fields.FieldMap``). Planning per request
+then only coerces variables and builds the SQL text (``builder.Builder``).
+
+Requests come with the document strawberry parsed and validated (``reads.CompiledReads`` runs
+inside strawberry's execution, after every limit and rule); ``mlgraph explain`` and the tests
+pass only the text, which is then parsed and checked against graphql-core's rules here.
 """
 
 from __future__ import annotations
@@ -29,18 +32,15 @@ from graphql import (
     get_named_type,
     get_operation_ast,
     parse,
-    specified_rules,
+    validate,
 )
 from graphql.execution.collect_fields import FragmentDetails
 from graphql.execution.values import get_variable_values
-from strawberry.extensions import AddValidationRules
-from strawberry.schema.schema import validate_document
 from strawberry.types.arguments import convert_arguments
 
 from mlgraph.auth.principal import Principal
 from mlgraph.compiled.builder import Builder, Refused, Request
 from mlgraph.compiled.fields import FieldMap, NotCompilable
-from mlgraph.schema.limits import Limiter
 
 CACHE_SIZE = 1000
 _DIRECTIVES = {"include", "skip"}
@@ -76,18 +76,19 @@ class Planner:
         self.schema = schema
         self.gql = schema._schema
         self.fields = FieldMap(self.gql)
-        rules, self._max_tokens = _extension_rules(schema)
-        self._rules = tuple(rules)
         self._cache: OrderedDict[tuple[str, str | None], Entry] = OrderedDict()
         self._size = cache_size
 
-    def entry(self, query: str, operation_name: str | None) -> Entry:
+    def entry(
+        self, query: str, operation_name: str | None, document: DocumentNode | None = None
+    ) -> Entry:
+        """The cached plan of ``query`` (``document``: strawberry's parsed, validated copy)."""
         key = (query, operation_name)
         found = self._cache.get(key)
         if found is not None:
             self._cache.move_to_end(key)
             return found
-        entry = self._plan(query, operation_name)
+        entry = self._plan(query, operation_name, document)
         self._cache[key] = entry
         if len(self._cache) > self._size:
             self._cache.popitem(last=False)
@@ -99,9 +100,10 @@ class Planner:
         operation_name: str | None,
         variables: dict[str, Any] | None,
         principal: Principal,
+        document: DocumentNode | None = None,
     ) -> Statement | Fallback:
         """The statement for this request, or why the resolver path answers it instead."""
-        entry = self.entry(query, operation_name)
+        entry = self.entry(query, operation_name, document)
         if entry.reason is not None:
             return Fallback(entry.reason)
         assert entry.operation is not None
@@ -137,13 +139,14 @@ class Planner:
             config=self.schema.config,
         )
 
-    def _plan(self, query: str, operation_name: str | None) -> Entry:
-        try:
-            document = parse(query, max_tokens=self._max_tokens)
-        except GraphQLError:
-            return Entry("the document does not parse (the resolver path reports it)")
-        if validate_document(self.gql, document, self._rules):
-            return Entry("the document is not valid (the resolver path reports it)")
+    def _plan(self, query: str, operation_name: str | None, document: DocumentNode | None) -> Entry:
+        if document is None:
+            try:
+                document = parse(query)
+            except GraphQLError:
+                return Entry("the document does not parse (the resolver path reports it)")
+            if validate(self.gql, document):
+                return Entry("the document is not valid (the resolver path reports it)")
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             return Entry("no such operation (the resolver path reports it)")
@@ -195,19 +198,3 @@ class Planner:
         assert isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
         target = get_named_type(parent.fields[name].type)
         self._check(node.selection_set, target, fragments)
-
-
-def _extension_rules(schema: Any) -> tuple[list[Any], int | None]:
-    """The validation rules the schema's extensions add (``schema.limits``), and the parser's
-    token limit."""
-    rules: list[Any] = list(specified_rules)
-    max_tokens = None
-    for factory in schema.extensions:
-        if isinstance(factory, type):
-            continue  # extension classes built without arguments add no validation rules here
-        extension = factory() if callable(factory) else factory
-        if isinstance(extension, AddValidationRules):
-            rules.extend(extension.validation_rules)
-        if isinstance(extension, Limiter):
-            max_tokens = extension.limits.tokens
-    return rules, max_tokens

@@ -139,9 +139,14 @@ class PostgresBroker:
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.connected.set()
                 delay = 0.1
+                if self.reconnects:
+                    log.warning(
+                        "live: LISTEN connection re-established (reconnect %d)", self.reconnects
+                    )
                 if self._wake is not None:
                     self._wake(0)  # catch up on whatever was published while not listening
                 await self._watch(conn, lost)
+                log.warning("live: LISTEN connection lost; reconnecting")
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("live: LISTEN connection lost (%r); reconnecting", exc)
             finally:

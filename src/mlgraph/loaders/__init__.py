@@ -13,6 +13,7 @@ row they hand out has already passed the read policy.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any
 
@@ -34,16 +35,35 @@ class Loaders:
         self._engine = _autocommit(sessions.kw["bind"])
         self.visible = visible
         self._loaders: dict[Hashable, DataLoader[Hashable, Any]] = {}
+        self._running: set[asyncio.Task[Any]] = set()
 
     def clear_all(self) -> None:
         """Forget everything loaded so far (after a mutation committed)."""
         self._loaders.clear()
 
+    def cancel(self) -> None:
+        """Cancel the batches still running (their request passed its deadline): each batch
+        runs in a task of its own, which cancelling the request does not reach."""
+        for task in list(self._running):
+            task.cancel()
+
     def _loader(self, name: Hashable, batch: BatchFn) -> DataLoader[Hashable, Any]:
         loader = self._loaders.get(name)
         if loader is None:
-            loader = self._loaders[name] = DataLoader(batch, max_batch_size=1000)
+            loader = self._loaders[name] = DataLoader(self._tracked(batch), max_batch_size=1000)
         return loader
+
+    def _tracked(self, batch: BatchFn) -> BatchFn:
+        async def tracked(keys: list[Hashable]) -> list[Any]:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                return await batch(keys)
+            finally:
+                self._running.discard(task)
+
+        return tracked
 
     def by_key(self, entity: str, column: str = "id") -> DataLoader[Hashable, Row[Any] | None]:
         """``<entity>_by_<column>``: one row per key, or None if absent or not visible."""

@@ -9,13 +9,15 @@ several schemas can be built and served in one process.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor as GraphQLExecutionContext
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
@@ -36,6 +38,9 @@ from mlgraph.schema.scalars import scalar_map
 from mlgraph.schema.subscriptions import Subscription
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
+if TYPE_CHECKING:
+    from mlgraph.compiled.planner import Planner
+
 __all__ = ["DOMAIN_NAMES", "Limits", "Schema", "build_schema", "sdl_files"]
 
 #: Apollo Federation's plumbing, described (strawberry adds these fields without a description).
@@ -51,6 +56,9 @@ FEDERATION_DOCS = {
 
 class Schema(strawberry.federation.Schema):
     """A strawberry federation schema serving the fields of ``domains``."""
+
+    #: The compiled read path's plan cache (``compiled.reads.CompiledReads`` uses it).
+    planner: Planner
 
     def __init__(self, domains: frozenset[DomainName], **options: Any) -> None:
         self.domains = domains
@@ -111,6 +119,17 @@ class Schema(strawberry.federation.Schema):
                 log.error("request %s failed", request_id, exc_info=error.original_error)
 
 
+class ParseCache(ParserCache):
+    """strawberry's parser cache, but a document that does not parse is left to strawberry's
+    own parse, which reports it as a coded error (the cache's hook would raise past it)."""
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            ec.graphql_document = self.cached_parse_document(ec.query, **ec.parse_options)
+        yield
+
+
 def _kept(field: StrawberryField, domains: frozenset[DomainName]) -> bool:
     domain = field_domain(field)
     return domain is None or domain in domains
@@ -131,13 +150,20 @@ def build_schema(
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
     that domain's subgraph, refusing documents over ``limits``. ``executor`` is the resolver
     path's executor (tests compare it with strawberry's stock one)."""
+    # The compiled path builds on this package (its field map reads the schema's types).
+    from mlgraph.compiled.planner import CACHE_SIZE, Planner
+    from mlgraph.compiled.reads import CompiledReads
+
     served = frozenset(domains)
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
     extensions: list[type[SchemaExtension] | Any] = [
         lambda: CodedErrors(hide_suggestions=not limits.introspection),
+        lambda: ParseCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: Limiter(limits),
+        CompiledReads,  # last: it answers on_execute inside every other extension
     ]
     schema = Schema(
         served,
@@ -152,6 +178,7 @@ def build_schema(
     install_direct_resolvers(
         schema._schema, foreign=lambda t: t in ENTITIES and not schema.serves(t)
     )
+    schema.planner = Planner(schema)
     return schema
 
 

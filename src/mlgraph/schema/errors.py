@@ -5,7 +5,8 @@
   graphql-core's message, which names the offending input and nothing internal.
 * A value the database cannot take (SQLSTATE class 22, e.g. a NUL character in a PostgreSQL
   string): ``BAD_USER_INPUT``; the client sent it.
-* A database or network failure: ``INTERNAL``, "a backend service is unavailable".
+* A database or network failure, or the execution deadline passing: ``UNAVAILABLE`` (HTTP 503
+  with ``Retry-After`` when nothing else answered), so a client can tell an outage from a bug.
 * Anything else: ``INTERNAL``, a generic message; the traceback goes to the log only.
 
 With introspection off, graphql-core's suggestions ("Did you mean 'name'?") are cut from the
@@ -28,8 +29,18 @@ from mlgraph.storage.integrity import is_bad_value
 
 log = logging.getLogger("mlgraph.errors")
 
+UNAVAILABLE_MESSAGE = "The database is unavailable; try again shortly."
+DEADLINE_MESSAGE = "The operation did not finish within its deadline; try again shortly."
 _DATA_ERROR = "A value in the request cannot be stored or compared (e.g. a NUL character)."
-_UNAVAILABLE = (OperationalError, InterfaceError, DBAPIError, PoolTimeout, OSError, TimeoutError)
+#: What a lost or hung database connection raises.
+UNAVAILABLE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    DBAPIError,
+    PoolTimeout,
+    OSError,
+    TimeoutError,
+)
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -51,8 +62,8 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]]:
         return ErrorCode.BAD_USER_INPUT, error.message, {}
     if is_bad_value(original):
         return ErrorCode.BAD_USER_INPUT, _DATA_ERROR, {}
-    if isinstance(original, _UNAVAILABLE):
-        return ErrorCode.INTERNAL, "A backend service is unavailable; try again shortly.", {}
+    if isinstance(original, UNAVAILABLE_ERRORS):
+        return ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, {}
     return ErrorCode.INTERNAL, "Internal error; quote the request id when reporting it.", {}
 
 
@@ -62,6 +73,25 @@ _SUGGESTION = re.compile(r" Did you mean [^?]*\?")
 
 def without_suggestion(message: str) -> str:
     return _SUGGESTION.sub("", message)
+
+
+def coded_error(
+    code: ErrorCode,
+    message: str,
+    request_id: str | None,
+    extra: dict[str, Any] | None = None,
+    like: GraphQLError | None = None,
+) -> GraphQLError:
+    """The error a client reads: ``message``, ``extensions.code`` and ``requestId`` (and the
+    location and path of ``like``, the error it stands for)."""
+    return GraphQLError(
+        message=message,
+        nodes=like.nodes if like else None,
+        source=like.source if like else None,
+        positions=like.positions if like else None,
+        path=like.path if like else None,
+        extensions={"code": code.value, "requestId": request_id, **(extra or {})},
+    )
 
 
 class CodedErrors(MaskErrors):
@@ -76,12 +106,4 @@ class CodedErrors(MaskErrors):
         if self.hide_suggestions:
             message = without_suggestion(message)
         request_id = getattr(self.execution_context.context, "request_id", None)
-        return GraphQLError(
-            message=message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=None,
-            extensions={"code": code.value, "requestId": request_id, **extra},
-        )
+        return coded_error(code, message, request_id, extra, like=error)
