@@ -9,6 +9,7 @@ Resolver calls are counted by a wrapper this module puts around every root field
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 from starlette.routing import Route
 
 from mlgraph.app import GraphQLApp, create_app
+from mlgraph.ids import encode_global_id
 from mlgraph.storage import models as m
 from tests.conftest import ADMIN, Backend, serve, stop
 
@@ -203,11 +205,14 @@ PAGES = [
     "query($n: Int = SIZE) { projects(first: $n) { nodes { slug } } }",
     "query($n: Int!) { projects(first: 1) { nodes { ...P } } }"
     " fragment P on Project { models(last: $n) { totalCount } }",
+    # A fragment that no object takes (no such project): refused all the same.
+    f'query($n: Int!) {{ node(id: "{encode_global_id("Project", uuid.UUID(int=7))}") {{'
+    " ... on Pipeline { runs(first: $n) { totalCount } } } }",
 ]
 
 
 @pytest.mark.parametrize(
-    "query", PAGES, ids=["literal", "last", "variable", "default", "fragment-variable"]
+    "query", PAGES, ids=["literal", "last", "variable", "default", "fragment-variable", "unreached"]
 )
 async def test_page_sizes_run_within_1_to_100_and_are_refused_outside(
     production: Limited, query: str
