@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from mlgraph.app import GraphQLApp, create_app
 from mlgraph.ids import encode_global_id
+from mlgraph.settings import Settings
 from mlgraph.storage import models as m
 from tests.conftest import ADMIN, Backend, serve, stop
 
@@ -342,3 +343,20 @@ async def test_json_scalar_values_nested_over_64_levels_are_bad_input(
     _refused(refused, "BAD_USER_INPUT")
     async with production.backend.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(m.Pipeline)) == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "active"),
+    [
+        ({}, True),  # the embedded default
+        ({"database_url": "postgresql+asyncpg://db/mlgraph"}, False),
+        ({"oidc_issuer": "https://issuer.example.com"}, False),
+        ({"host": "0.0.0.0"}, False),  # noqa: S104 - a setting, nothing binds here
+        ({"database_url": "postgresql+asyncpg://db/mlgraph", "introspection": True}, True),
+        ({"introspection": False}, False),
+    ],
+)
+def test_introspection_is_on_in_the_embedded_default_only(
+    settings: dict[str, Any], active: bool
+) -> None:
+    assert Settings(_env_file=None, **settings).introspection_active is active  # type: ignore[call-arg]

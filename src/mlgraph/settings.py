@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         default=None,
         description="Serve only this domain's federation subgraph; unset: the combined schema.",
     )
-    # Request limits (README "Limits"): a document over one is refused before anything runs.
+    # Request limits (README "Errors"): a document over one is refused before anything runs.
     # Page sizes: `first`/`last` within 1..the relation's declared page cap (100).
     max_document_chars: int = Field(default=15_000, ge=1, description="Characters of a document.")
     max_tokens: int = Field(default=1_000, ge=1, description="Tokens, counted by the parser.")

@@ -53,7 +53,7 @@ from mlgraph.settings import Settings
 
 @dataclass(frozen=True)
 class Limits:
-    """What one GraphQL document may ask (``Settings.limits``)."""
+    """What one GraphQL document may ask (``Limits.of(settings)``)."""
 
     characters: int = 15_000
     tokens: int = 1_000
