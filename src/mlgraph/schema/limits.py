@@ -30,6 +30,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     Node,
@@ -39,6 +40,7 @@ from graphql import (
     ValidationRule,
     VariableNode,
     get_operation_ast,
+    parse,
     validate,
 )
 from graphql.execution.values import get_variable_values
@@ -195,47 +197,74 @@ def _coded(rule: type[ASTValidationRule], code: ErrorCode) -> type[ASTValidation
     return Coded
 
 
+def _page_error(value: Any, node: ArgumentNode, cap: int) -> GraphQLError | None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None  # null, or not an Int: graphql-core reports that
+    try:
+        page_size(value, node.name.value, cap)
+    except BadUserInput as refused:
+        return GraphQLError(refused.message, node, original_error=refused)
+    return None
+
+
 class PageSizes(ValidationRule):
-    """``first``/``last`` of every connection within 1..its page cap. As a validation rule, the
-    literals; ``bound`` to one request's coerced variables, the arguments given by variables."""
-
-    variables: dict[str, Any] | None = None
-
-    @classmethod
-    def bound(cls, variables: dict[str, Any]) -> type[PageSizes]:
-        return type("BoundPageSizes", (cls,), {"variables": variables})
+    """``first``/``last`` of every connection within 1..its page cap: the literals here; those
+    given by variables are passed to ``variable`` (``_page_variables``)."""
 
     def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
         field_def = self.context.get_field_def()
         cap = None if field_def is None else page_cap(field_def)
         if cap is None or node.name.value not in ("first", "last"):
             return
-        value: Any = None
-        if self.variables is None and isinstance(node.value, IntValueNode):
-            value = int(node.value.value)
-        elif self.variables is not None and isinstance(node.value, VariableNode):
-            value = self.variables.get(node.value.name.value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            return
-        try:
-            page_size(value, node.name.value, cap)
-        except BadUserInput as refused:
-            self.report_error(GraphQLError(refused.message, node, original_error=refused))
+        if isinstance(node.value, VariableNode):
+            self.variable(node.value.name.value, node, cap)
+        elif isinstance(node.value, IntValueNode):
+            if error := _page_error(int(node.value.value), node, cap):
+                self.report_error(error)
+
+    def variable(self, name: str, node: ArgumentNode, cap: int) -> None:
+        pass
+
+
+_PageVariable = tuple[str, ArgumentNode, int]
+
+
+@functools.lru_cache(maxsize=1_000)
+def _page_variables(
+    schema: GraphQLSchema, query: str, operation_name: str | None
+) -> tuple[_PageVariable, ...]:
+    """The page sizes ``operation_name`` of ``query`` takes from variables (computed once per
+    document: the request's own parse is not at hand as a cache key)."""
+    document = parse(query)
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or not operation.variable_definitions:
+        return ()
+    found: list[_PageVariable] = []
+
+    class Collect(PageSizes):
+        def variable(self, name: str, node: ArgumentNode, cap: int) -> None:
+            found.append((name, node, cap))
+
+    fragments = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
+    validate(schema, DocumentNode(definitions=(operation, *fragments)), [Collect])
+    return tuple(found)
 
 
 def _variable_page_errors(context: ExecutionContext) -> list[GraphQLError]:
-    """``PageSizes`` over the arguments the request's variables give (none: nothing to do)."""
-    document, schema = context.graphql_document, context.schema._schema
-    operation = None if document is None else get_operation_ast(document, context.operation_name)
-    if operation is None or not operation.variable_definitions:
+    """Page sizes the request's variables (or their defaults) give, outside 1..the cap."""
+    schema, document = context.schema._schema, context.graphql_document
+    if context.query is None or document is None:
         return []
-    coerced = get_variable_values(schema, operation.variable_definitions, context.variables or {})
+    uses = _page_variables(schema, context.query, context.operation_name)
+    operation = get_operation_ast(document, context.operation_name)
+    if not uses or operation is None:
+        return []
+    definitions = operation.variable_definitions or ()
+    coerced = get_variable_values(schema, definitions, context.variables or {})
     if isinstance(coerced, list):
         return []  # execution reports these
-    assert document is not None
-    kept = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
-    only = DocumentNode(definitions=(operation, *kept))  # the variables are this operation's
-    return validate(schema, only, [PageSizes.bound(coerced.coerced)])
+    errors = (_page_error(coerced.coerced.get(name), node, cap) for name, node, cap in uses)
+    return [error for error in errors if error is not None]
 
 
 #: graphql-core's own rules (``specified_rules``) whose errors get a code.
