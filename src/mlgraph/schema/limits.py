@@ -45,7 +45,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules
+from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from mlgraph.errors import BadUserInput, ErrorCode, LimitExceeded
@@ -274,28 +274,27 @@ _CODED: dict[type[ASTValidationRule], type[ASTValidationRule]] = {
 
 
 @functools.cache
-def _rules(limits: Limits) -> list[type[ASTValidationRule]]:
+def _rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
     """The rules of ``limits``, built once: a validation cache keyed by rules can hit."""
     rules: list[type[ASTValidationRule]] = [_document_rule(limits), PageSizes]
     if not limits.introspection:
         rules.append(_coded(NoSchemaIntrospectionCustomRule, ErrorCode.INTROSPECTION_DISABLED))
-    return rules
+    return tuple(rules)
 
 
-class Limiter(AddValidationRules):
+class Limiter(SchemaExtension):
     """The limits as one strawberry extension: the parser's token count, validation rules of
-    the document alone (``validation_rules``; the compiled planner reuses them), and at the
-    start of execution, before any resolver or statement, page sizes given by variables.
+    the document alone (the same objects every request, so a validation cache hits), and at
+    the start of execution, before any resolver or statement, page sizes given by variables.
     An extension answering ``on_execute`` itself (the compiled path) must come after it."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        super().__init__(_rules(limits))
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = self.limits.tokens
-        rules = (*context.validation_rules, *self.validation_rules)
+        rules = (*context.validation_rules, *_rules(self.limits))
         context.validation_rules = tuple(_CODED.get(rule, rule) for rule in rules)
         yield
 
