@@ -6,6 +6,8 @@ Not a test: it prints figures (``make bench``). In one run, on one PostgreSQL da
     resolver-1w   mlgraph, resolver path, 1 worker, tuned GC   (MLGRAPH_COMPILED_READS=false)
     resolver-2w   mlgraph, resolver path, 2 workers            (MLGRAPH_COMPILED_READS=false)
     compiled      mlgraph, compiled path, 1 worker             (MLGRAPH_COMPILED_READS=true)
+    compiled-no-telemetry  the same without spans and metrics  (MLGRAPH_TELEMETRY=false): the
+                  cost of telemetry with no exporter is the ratio of the two
     federation    mlgraph as its seven domain subgraphs (one process each, compiled reads where
                   a subgraph can) behind Hive Gateway (`mlgraph federation up`)
     postgraphile  PostGraphile 5 (Node 22) over the same tables, its own query for the same data
@@ -97,6 +99,13 @@ PEERS = {
             "mlgraph compiled path, 1 worker",
             "mlgraph",
             env=(("MLGRAPH_COMPILED_READS", "true"),),
+            expected_plan="compiled",
+        ),
+        Peer(
+            "compiled-no-telemetry",
+            "mlgraph compiled path, 1 worker, no spans and no metrics",
+            "mlgraph",
+            env=(("MLGRAPH_COMPILED_READS", "true"), ("MLGRAPH_TELEMETRY", "false")),
             expected_plan="compiled",
         ),
         Peer(
@@ -832,6 +841,7 @@ def report(
         "backends from the start of the measured load until the peer is idle again, per request "
         "sent"
     )
+    lines.extend(telemetry_cost(loads))
     lines.append("targets (issues 7 and 15):")
     if ref is None:
         lines.append("  not evaluated: no PostGraphile peer in this run")
@@ -865,6 +875,19 @@ def report(
         rps = federated.rps / ref.rps
         lines.append(f"  federation req/s >= 0.5x (issue 15):  {verdict(rps >= 0.5)} ({rps:.2f}x)")
     return lines
+
+
+def telemetry_cost(loads: dict[str, Load]) -> list[str]:
+    """The compiled peer (telemetry on, no exporter) against the same without telemetry."""
+    on, off = loads.get("compiled"), loads.get("compiled-no-telemetry")
+    if on is None or off is None or not on.requests or not off.requests:
+        return []
+    rps, p99 = on.rps / off.rps, on.p99_ms / off.p99_ms
+    cpu = f"{on.per_request_ms(on.server_cpu_s)} vs {off.per_request_ms(off.server_cpu_s)}"
+    return [
+        f"telemetry on / off, compiled path (issue 17): req/s {rps:.2f}x, p99 {p99:.2f}x, "
+        f"server CPU ms/req {cpu}; req/s >= 0.95x: {verdict(rps >= 0.95)}"
+    ]
 
 
 # --- main -----------------------------------------------------------------------------------

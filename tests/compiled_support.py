@@ -72,7 +72,10 @@ async def awkward_rows(db: Backend) -> uuid.UUID:
         name='Ünïcode "quoted" \\ back\nslash 😀', slug="awkward", description="\t\x01"
     )
     pl = factories.pipeline(
-        p, name="zürich-pipeline", nodes=[{"step": "ü", "n": 1.0, "tiny": 1e-05}]
+        p,
+        name="zürich-pipeline",
+        nodes=[{"step": "ü", "n": 1.0, "tiny": 1e-05}],
+        edges=[{"from": "ü", "to": 'a"\x7f'}],
     )
     mdl = factories.model(p, name="modèle", tags=["ünï", 'a"b'], required_metrics=[])
     v = factories.version(
@@ -277,7 +280,12 @@ async def random_rows(sessions: Any, seed: int, size: int = 12) -> uuid.UUID:
     p = factories.project(slug="random-values", name=_name(rng, 0), description=string(rng))
     rows: list[Any] = [p]
     for n in range(1, size + 1):
-        pl = factories.pipeline(p, name=_name(rng, n), nodes=[_json_object(rng)])
+        pl = factories.pipeline(
+            p,
+            name=_name(rng, n),
+            nodes=[_json_object(rng)],
+            edges=[{"from": string(rng), "to": string(rng)}],
+        )
         mdl = factories.model(p, name=_name(rng, n), tags=[string(rng) for _ in range(3)])
         v = factories.version(
             mdl,

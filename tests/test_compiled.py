@@ -140,7 +140,7 @@ query Features($skip: Boolean!, $with: Boolean!, $slug: String!) {
   one: project(slug: $slug) { ...P name @skip(if: $skip) }
   two: project(slug: "awkward") {
     __typename ... on Project { slug } ...P
-    pipelines { nodes { nodes runs(filter: {status: [QUEUED]}) {
+    pipelines { nodes { nodes edges runs(filter: {status: [QUEUED]}) {
       totalCount nodes { progress parameters } } } }
     models { nodes { tags requiredMetrics aliases { alias } versions { nodes { metrics metadata
       model { name } sourceRun { id } deployments { totalCount } aliases { alias } } } } }

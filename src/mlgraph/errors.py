@@ -8,6 +8,8 @@
     ├── Forbidden                FORBIDDEN
     ├── RateLimited              RATE_LIMITED
     ├── Unavailable              UNAVAILABLE: the database is unreachable or the deadline passed
+    ├── PersistedQueryNotFound   PERSISTED_QUERY_NOT_FOUND: an APQ hash this server does not know
+    ├── NotInList                PERSISTED_QUERY_NOT_IN_LIST: not a trusted document
     ├── Internal                 INTERNAL: a bug we caught and logged (e.g. a broken constraint)
     └── ObjectStoreError         OBJECT_STORE_UNAVAILABLE: endpoint down, timeout, bad answer
         ├── ObjectStoreDenied    OBJECT_STORE_DENIED: the store refused our credentials
@@ -45,6 +47,8 @@ class ErrorCode(enum.StrEnum):
     OBJECT_INVALID = "OBJECT_INVALID"
     OBJECT_STORE_DENIED = "OBJECT_STORE_DENIED"
     OBJECT_STORE_UNAVAILABLE = "OBJECT_STORE_UNAVAILABLE"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
     # Documents refused before anything runs (``schema/limits.py``).
     DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
     TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
@@ -96,6 +100,14 @@ class Unavailable(MlgraphError):
     code = ErrorCode.UNAVAILABLE
 
 
+class PersistedQueryNotFound(MlgraphError):
+    code = ErrorCode.PERSISTED_QUERY_NOT_FOUND
+
+
+class NotInList(MlgraphError):
+    code = ErrorCode.PERSISTED_QUERY_NOT_IN_LIST
+
+
 class Internal(MlgraphError):
     """A bug, already logged with the request id; its message is the generic one."""
 
@@ -136,6 +148,10 @@ class UserErrorCode(enum.StrEnum):
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     FORBIDDEN = "FORBIDDEN"
     PROJECT_ARCHIVED = "PROJECT_ARCHIVED"
+    #: Pipeline edges that would form a cycle.
+    CYCLE = "CYCLE"
+    #: A delete refused while something still uses the entity (a deployment, an alias).
+    IN_USE = "IN_USE"
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
         ),
     )
     graphiql: bool = True
+    trusted_documents: Path | None = Field(
+        default=None,
+        description=(
+            "A trusted-documents manifest (`mlgraph documents` writes "
+            "graphql/trusted-documents.json): only its documents run."
+        ),
+    )
+    trusted_documents_admin_bypass: bool = Field(
+        default=False, description="Let platform admins run any document in that mode."
+    )
     dev_sign_in: bool = Field(
         default=True,
         description=(
@@ -330,4 +340,22 @@ class Settings(BaseSettings):
             "shiftTraffic, promoteDeployment, rollbackDeployment); as JSON in the "
             'environment: MLGRAPH_TRAFFIC_STAGES=\'["STAGING","PRODUCTION"]\'.'
         ),
+    )
+
+    # Telemetry (issue 17): spans, /metrics, log lines. Where spans go is set by OpenTelemetry's
+    # own variables (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, ...): nowhere by default.
+    telemetry: bool = Field(
+        default=True,
+        description="OpenTelemetry spans (exported only where OTEL_* variables say) and "
+        "Prometheus metrics; false: neither is recorded and /metrics is not served.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per log line (time, level, logger, message, "
+        "request_id, trace_id, span_id).",
+    )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="/metrics answers only `Authorization: Bearer <this token>`; empty: "
+        "/metrics is not served.",
     )

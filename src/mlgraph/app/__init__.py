@@ -35,6 +35,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -43,10 +44,12 @@ from strawberry.subscriptions import (
 from strawberry.types.execution import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from mlgraph.app import pages
+from mlgraph.app import http, pages
 from mlgraph.app.compiled import HEADER as PLAN_HEADER
 from mlgraph.app.compiled import PlanHeader
+from mlgraph.app.persisted import PersistedQueries, TrustedDocuments, load_manifest
 from mlgraph.app.sse import LineFeedSSETransport
+from mlgraph.app.telemetry import Telemetry
 from mlgraph.app.tracecontext import traceparent
 from mlgraph.app.websockets import LimitedWebSocketAdapter
 from mlgraph.auth.backends import (
@@ -61,7 +64,7 @@ from mlgraph.auth.tokens import JwksKeySource, TokenVerifier
 from mlgraph.compiled.functions import stale_functions
 from mlgraph.compiled.reads import CompiledResult, RawData
 from mlgraph.context import Context
-from mlgraph.errors import ErrorCode
+from mlgraph.errors import ErrorCode, MlgraphError
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
@@ -72,6 +75,7 @@ from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
 from mlgraph.storage.objects import ObjectStore, UploadRefused, open_store
 from mlgraph.storage.objects.local import LocalObjectStore
+from mlgraph.telemetry import metrics, tracing
 
 log = logging.getLogger("mlgraph")
 READY_TIMEOUT_S = 3.0
@@ -161,6 +165,21 @@ async def _keep_open(_code: int, _reason: str) -> None:
 NOBODY = Principal(id="", display_name="")
 
 
+def _has_operation(request: Any) -> bool:
+    """Whether a GET asks for an operation: by its text, or by a persisted query's hash."""
+    return any(request.query_params.get(name) for name in ("query", "extensions"))
+
+
+def _not_executed(result: object) -> bool:
+    """A request error: refused before execution (parse, validation, limits, variables)."""
+    return (
+        isinstance(result, ExecutionResult)
+        and result.data is None
+        and bool(result.errors)
+        and all(e.path is None for e in result.errors or ())
+    )
+
+
 def _unavailable(result: ExecutionResult) -> bool:
     codes = ((e.extensions or {}).get("code") for e in result.errors or ())
     return ErrorCode.UNAVAILABLE in codes
@@ -187,6 +206,10 @@ class GraphQLApp(GraphQL[Context, None]):
         GRAPHQL_SSE_PROTOCOL: LineFeedSSETransport,
     }
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """The page, for a browser's GET without an operation (an APQ GET has only a hash)."""
+        return super().should_render_graphql_ide(request) and not _has_operation(request)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from this server's own assets (``pages``), not strawberry's CDN page."""
         return pages.graphiql(request.state.settings)
@@ -195,15 +218,21 @@ class GraphQLApp(GraphQL[Context, None]):
         user = scope.get("user")
         if scope["type"] == "http" and not isinstance(user, PrincipalUser):
             request = Request(scope)
-            if request.method != "GET" or "query" in request.query_params:
+            if request.method != "GET" or _has_operation(request):
                 body = error_body(
                     "credentials required: a bearer token or an API key",
                     scope.get("state", {}).get("request_id"),
                 )
                 await JSONResponse(body, status_code=401)(scope, receive, send)
                 return
+
+        async def send_with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                message.setdefault("headers", []).append((b"allow", b"POST"))
+            await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_with_allow)
         finally:
             live = scope.get("state", {}).get("live_connection")
             if isinstance(live, LiveConnection):
@@ -237,6 +266,9 @@ class GraphQLApp(GraphQL[Context, None]):
             body = error_body(refused.reason + why, request.state.request_id, "BAD_USER_INPUT")
             return JSONResponse(body, status_code=400)
 
+    #: Automatic persisted queries and the trusted manifest (``create_app`` sets it).
+    persisted = PersistedQueries(None)
+
     def encode_json(self, data: object) -> str:
         """Compact UTF-8 JSON; a compiled ``data`` (PostgreSQL's JSON text) is passed through."""
         if isinstance(data, dict):
@@ -256,9 +288,14 @@ class GraphQLApp(GraphQL[Context, None]):
         root_value: None,
         sub_response: Any,
     ) -> Any:
-        """strawberry's execution (both read paths: ``compiled.reads``) within the deadline.
-        The response says which path answered; an outage answers 503 with ``Retry-After``
-        when it left nothing to return, and carries ``Retry-After`` anyway."""
+        """strawberry's execution (both read paths: ``compiled.reads``) within the deadline,
+        answered in the media type ``Accept`` asks for (``http``). The response says which
+        path answered; an outage answers 503 with ``Retry-After`` when it left nothing to
+        return, and carries ``Retry-After`` anyway."""
+        media = http.negotiate(request.headers.get("accept"))
+        if media is None:
+            raise HTTPException(406, f"Acceptable: {http.GRAPHQL_RESPONSE}, {http.JSON}")
+        sub_response.media_type = media
         try:
             async with asyncio.timeout(context.settings.execution_deadline_s):
                 result = await super().execute_operation(
@@ -276,7 +313,44 @@ class GraphQLApp(GraphQL[Context, None]):
             sub_response.headers["retry-after"] = str(RETRY_AFTER_S)
             if all(r.data is None for r in down) and len(down) == len(results):
                 sub_response.status_code = 503
+        elif media == http.GRAPHQL_RESPONSE and all(_not_executed(r) for r in results):
+            sub_response.status_code = 400
         return result
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """strawberry's, with persisted queries (``persisted``) resolved first, and 405
+        (``Allow: POST``) for a mutation over GET, not 400."""
+        try:
+            request_data = self.persisted.resolve(request_data)
+        except MlgraphError as refused:
+            extra = {"field": refused.field} if refused.field else None
+            error = coded_error(refused.code, refused.message, context.request_id, extra)
+            return ExecutionResult(data=None, errors=[error])
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as refused:
+            if isinstance(refused.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, refused.reason) from refused
+            raise
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = sub_response.media_type or http.JSON
+        return response
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -438,7 +512,20 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     """The app. Pass ``engine`` to share one the caller owns (tests count its statements)."""
     settings = settings or Settings()
     domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
-    schema = build_schema(domains, limits=Limits.of(settings))
+    if settings.telemetry:
+        tracing.install(f"mlgraph-{settings.subgraph}" if settings.subgraph else "mlgraph")
+    manifest = load_manifest(settings.trusted_documents) if settings.trusted_documents else None
+    trusted = (
+        []
+        if manifest is None
+        else [lambda: TrustedDocuments(manifest, settings.trusted_documents_admin_bypass)]
+    )
+    schema = build_schema(
+        domains,
+        limits=Limits.of(settings),
+        extensions=trusted,
+        telemetry=settings.telemetry,
+    )
     graphql = GraphQLApp(
         schema,
         graphql_ide="graphiql" if settings.graphiql else None,
@@ -452,10 +539,13 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     )
     graphql.max_message_bytes = settings.live_max_message_bytes
     graphql.max_json_depth = settings.max_json_depth
+    graphql.persisted = PersistedQueries(manifest)
 
     @asynccontextmanager
     async def lifespan(app_: Starlette) -> AsyncIterator[State]:
         db = engine or create_engine(settings)
+        if settings.telemetry:
+            tracing.trace_engine(db)
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -464,6 +554,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         async with httpx.AsyncClient(timeout=5) as http, AsyncExitStack() as stack:
             if engine is None:
                 stack.push_async_callback(db.dispose)  # runs last, after live stopped
+            stack.callback(metrics.worker_exited)
             objects = await stack.enter_async_context(open_store(settings))
             live = None
             if settings.live_enabled:
@@ -494,6 +585,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         AuthenticationMiddleware, backend=Authenticator(settings), on_error=_auth_error
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Telemetry, settings=settings)
     app.add_middleware(RequestId)
     app.add_middleware(PlanHeader)
     return app

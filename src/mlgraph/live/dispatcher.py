@@ -6,6 +6,9 @@ publishes one envelope through the broker in the same transaction, then tells lo
 A crash before the commit leaves the rows undispatched, so the next round (here or on another
 replica, or after a restart) publishes them again: at least once, event ids unchanged.
 
+A batch that publishes events is a span (``outbox dispatch``, with its event count) holding its
+UPDATE and the publish; empty rounds make none.
+
 It runs on every local commit that wrote events (``on_outbox_commit``) and every
 ``poll_interval_s`` (events of a replica that died before dispatching them), and prunes events
 older than the retention now and then.
@@ -30,6 +33,7 @@ from mlgraph.live.tasks import stop_task
 from mlgraph.storage.models import OutboxEvent
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import write_lock
+from mlgraph.telemetry.tracing import span
 
 log = logging.getLogger("mlgraph.live")
 PRUNE_EVERY_S = 600.0
@@ -86,13 +90,17 @@ class Dispatcher:
             positions = list(await s.scalars(stmt))
             if not positions:
                 return 0
-            await s.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.position.in_(positions))
-                .values(dispatched_at=utcnow())
-            )
-            envelope = Envelope(positions[0], positions[-1], len(positions))
-            await self._broker.publish(s, envelope)
+            with span(
+                "outbox dispatch",
+                {"mlgraph.outbox.events": len(positions), "mlgraph.outbox.first": positions[0]},
+            ):
+                await s.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.position.in_(positions))
+                    .values(dispatched_at=utcnow())
+                )
+                envelope = Envelope(positions[0], positions[-1], len(positions))
+                await self._broker.publish(s, envelope)
         self._broker.committed(envelope)
         for listener in self.listeners:
             listener(envelope)

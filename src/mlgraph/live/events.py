@@ -131,3 +131,14 @@ async def prune(sessions: async_sessionmaker[AsyncSession], retention: timedelta
             )
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def undispatched(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, datetime | None]:
+    """How many committed events wait for the dispatcher, and when the oldest was written
+    (both read through the partial index of undispatched events)."""
+    waiting = OutboxEvent.dispatched_at.is_(None)
+    async with sessions() as s:
+        count, oldest = (
+            await s.execute(select(func.count(), func.min(OutboxEvent.created_at)).where(waiting))
+        ).one()
+    return int(count), oldest

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlgraph.live.events import LiveEvent, last_position, read_after
 from mlgraph.live.tasks import stop_task
+from mlgraph.telemetry.metrics import SUBSCRIPTIONS
 
 log = logging.getLogger("mlgraph.live")
 Match = Callable[[LiveEvent], bool]
@@ -130,6 +131,7 @@ class Hub:
         self._subscribers.add(subscriber)
         if owner is not None:
             owner.add(subscriber)
+        SUBSCRIPTIONS.inc()
         live_from = self.position
         try:
             # Live from the log's end now (the hub itself may still be behind it).
@@ -153,6 +155,7 @@ class Hub:
                     last = item.position
                     yield item
         finally:
+            SUBSCRIPTIONS.dec()
             self._subscribers.discard(subscriber)
             if owner is not None:
                 owner.discard(subscriber)

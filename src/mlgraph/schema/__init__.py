@@ -10,7 +10,7 @@ several schemas can be built and served in one process.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -36,6 +36,7 @@ from mlgraph.schema.query import Query
 from mlgraph.schema.relay import Info, node_class
 from mlgraph.schema.scalars import scalar_map
 from mlgraph.schema.subscriptions import Subscription
+from mlgraph.schema.telemetry import OperationTelemetry
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
 if TYPE_CHECKING:
@@ -146,10 +147,15 @@ def build_schema(
     *,
     limits: Limits = DEFAULT_LIMITS,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
+    extensions: Iterable[Callable[[], SchemaExtension]] = (),
+    telemetry: bool = True,
 ) -> Schema:
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
     that domain's subgraph, refusing documents over ``limits``. ``executor`` is the resolver
-    path's executor (tests compare it with strawberry's stock one)."""
+    path's executor (tests compare it with strawberry's stock one); ``extensions`` are the
+    server's own (after validation's cache and the limits, before the compiled path);
+    ``telemetry`` adds the operation's span and metrics, the outermost extension, so they see
+    every other one's errors."""
     # The compiled path builds on this package (its field map reads the schema's types).
     from mlgraph.compiled.planner import CACHE_SIZE, Planner
     from mlgraph.compiled.reads import CompiledReads
@@ -158,11 +164,13 @@ def build_schema(
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
-    extensions: list[type[SchemaExtension] | Any] = [
+    pipeline: list[Callable[[], SchemaExtension]] = [
+        *([OperationTelemetry] if telemetry else []),
         lambda: CodedErrors(hide_suggestions=not limits.introspection),
         lambda: ParseCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: Limiter(limits),
+        *extensions,
         CompiledReads,  # last: it answers on_execute inside every other extension
     ]
     schema = Schema(
@@ -171,7 +179,7 @@ def build_schema(
         mutation=_root(Mutation, served),
         subscription=_root(Subscription, served),
         types=[node_class(name) for name in ENTITIES],
-        extensions=extensions,
+        extensions=pipeline,
         config=StrawberryConfig(scalar_map=scalar_map(limits.json_depth)),
         execution_context_class=executor,
     )
