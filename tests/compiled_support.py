@@ -165,6 +165,16 @@ def _field_args(owner: str, definition: FieldDefinitionNode) -> list[InputValueD
     return out
 
 
+#: Object-store fields, compared in tests/test_compiled_objects.py instead: presigned URLs carry
+#: their signing second, and the generated data has reports the store does not hold.
+OBJECT_STORE_FIELDS = {
+    ("Artifact", "object"),
+    ("Artifact", "downloadUrl"),
+    ("Job", "logsUrl"),
+    ("DriftMetric", "report"),
+}
+
+
 def _served(
     planner: Planner, owner: str, definition: ObjectTypeDefinitionNode
 ) -> list[FieldDefinitionNode]:
@@ -173,6 +183,8 @@ def _served(
     served = []
     for f in definition.fields or ():
         if owner == "Query" and f.name.value not in ROOT_FIELDS:
+            continue
+        if (owner, f.name.value) in OBJECT_STORE_FIELDS:
             continue
         try:
             planner.fields.kind(owner, f.name.value)

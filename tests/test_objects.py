@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import subprocess
+import shlex
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,12 +33,13 @@ from mlgraph.storage.objects.local import LocalObjectStore
 from mlgraph.storage.objects.s3 import S3ObjectStore
 from tests import factories as f
 from tests.conftest import ADMIN, Backend, free_port, serve, stop, truncate
+from tests.readme import bash, shell_block
 from tests.s3_server import BUCKET, RecordingProxy, moto_server
+from tests.served import user_env
 from tests.writes import codes, mutate, written
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
-UPLOAD_SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "upload.sh"
 BYTES = b"weights " * 4096
 SHA = hashlib.sha256(BYTES).hexdigest()
 UPLOAD = "artifact { id status } upload { url method headers { name value } }"
@@ -481,32 +481,46 @@ async def test_expired_local_upload_urls_are_refused(backend: Backend) -> None:
     assert response.json() == {"error": "URL expired"}
 
 
+UPLOAD_SH = shell_block("examples/upload.sh <ModelVersion id>")
+CURL_PUT = shell_block("curl -fsS -X PUT")
+
+
 async def test_the_curl_upload_script_works_on_this_store(store: Store, tmp_path: Path) -> None:
-    """examples/upload.sh, which the README shows, run as a user would (bash, curl, jq)."""
+    """examples/upload.sh, which the README shows, run as the README's block runs it (bash,
+    curl, jq; the token from `mlgraph token`), with a real version id and file."""
     db = store.db
     version = await new_version(db)
     weights = tmp_path / "model weights.bin"
     weights.write_bytes(BYTES)
-    env = {
-        **os.environ,
-        "MLGRAPH_URL": db.base_url,
-        "MLGRAPH_TOKEN": db.token(ADMIN, admin=True),
-    }
     version_id = encode_global_id("ModelVersion", version.id)
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["bash", str(UPLOAD_SCRIPT), version_id, str(weights)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    block = UPLOAD_SH.replace("<ModelVersion id>", version_id)
+    block = block.replace(" model.bin ", f" {shlex.quote(str(weights))} ")
+    env = user_env(MLGRAPH_URL=db.base_url, MLGRAPH_DATA_DIR=str(db.settings.data_dir))
+    done = await bash(block, env, limit_s=60)
     assert done.returncode == 0, done.stderr
     artifact = json.loads(done.stdout)["data"]["completeArtifactUpload"]["artifact"]
     assert artifact["status"] == "AVAILABLE"
     assert artifact["object"]["size"] == len(BYTES)
     async with httpx.AsyncClient() as client:
         assert (await client.get(artifact["downloadUrl"])).content == BYTES
+
+
+async def test_the_walkthroughs_curl_put_uploads_to_this_store(
+    store: Store, tmp_path: Path
+) -> None:
+    """Step 3 of the README's walkthrough: its curl line, with the upload's URL and headers
+    filled in as the text around it says, puts the bytes; completion finds them."""
+    db = store.db
+    (tmp_path / "model.bin").write_bytes(BYTES)
+    created = await start_upload(db, await new_version(db))
+    upload = created["upload"]
+    headers = [f"{h['name']}: {h['value']}" for h in upload["headers"]]
+    filled = " ".join(f"-H {shlex.quote(h)}" for h in headers if not h.startswith("Content-Len"))
+    command = CURL_PUT.replace("-H '<name>: <value>'", filled)
+    command = command.replace("'<upload.url>'", shlex.quote(upload["url"]))
+    done = await bash(command, user_env(), cwd=tmp_path, limit_s=30)
+    assert done.returncode == 0, done.stderr
+    assert (await complete(db, created["artifact"]["id"]))["artifact"] == {"status": "AVAILABLE"}
 
 
 async def test_a_monitor_names_its_report_and_the_metric_reads_it(store: Store) -> None:

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +25,8 @@ from mlgraph.seed import seed_demo
 from mlgraph.storage import models as m
 from tests.conftest import ADMIN, OPERATIONS, Backend, serve, stop
 from tests.live import JOB_UPDATED, TRANSPORT_WS, instance, subscribed, ws_client
+from tests.readme import bash, shell_block
+from tests.served import user_env
 
 READ = "{ projects(first: 2) { totalCount nodes { slug } } }"
 
@@ -121,29 +119,15 @@ def test_the_checked_in_manifest_is_current() -> None:
     assert len(manifest) == len(list(OPERATIONS.rglob("*.graphql")))
 
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-APQ_SH = re.search(
-    r"```sh\n(.*?)```", README.partition("## GraphQL over HTTP")[2], flags=re.S
-).group(1)  # type: ignore[union-attr]
+APQ_SH = shell_block("persistedQuery")
 
 
 async def test_the_readme_apq_example_runs(db: Backend) -> None:
     """The README's APQ shell example, run by bash against a live server: the hash alone,
     over GET, answers what the text did."""
     await seed_demo(db.sessions, projects=2)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")}
-    env |= {"MLGRAPH_URL": db.base_url, "MLGRAPH_DATA_DIR": str(db.settings.data_dir)}
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["bash", "-euo", "pipefail", "-c", APQ_SH],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = user_env(MLGRAPH_URL=db.base_url, MLGRAPH_DATA_DIR=str(db.settings.data_dir))
+    done = await bash(APQ_SH, env)
     assert done.returncode == 0, done.stderr
     decoder, out, answers = json.JSONDecoder(), done.stdout.strip(), []
     while out:

@@ -139,7 +139,7 @@ def seed(demo: bool, projects: int | None, force: bool) -> None:
             summary = await seed_demo(sessions)
             async with open_store(settings) as store:
                 written = await seed_demo_objects(sessions, store)
-            return f"{summary}; {written} reports and logs in the object store"
+            return f"{summary}; {written} artifacts, reports and logs in the object store"
         finally:
             await engine.dispose()
 
@@ -285,6 +285,9 @@ def explain(
         click.echo("note: this configuration answers on the resolver path (SQLite or disabled)")
     click.echo(plan.sql)
     click.echo(f"parameters: {[str(p) if not isinstance(p, int) else p for p in plan.params]}")
+    if plan.objects:
+        kinds = ", ".join(slot.kind for slot in plan.objects)
+        click.echo(f"object-store fields, filled in one batched pass afterwards: {kinds}")
 
 
 @main.group()

@@ -20,7 +20,7 @@ from typing import Final
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mlgraph.live.events import LiveEvent, last_position, read_after
+from mlgraph.live.events import LiveEvent, last_position, read_after, settled_position
 from mlgraph.live.tasks import stop_task
 from mlgraph.telemetry.metrics import SUBSCRIPTIONS
 
@@ -135,7 +135,9 @@ class Hub:
         live_from = self.position
         try:
             # Live from the log's end now (the hub itself may still be behind it).
-            last = max(live_from, await last_position(self._sessions)) if after is None else after
+            last = (
+                max(live_from, await settled_position(self._sessions)) if after is None else after
+            )
             while last < live_from:
                 replay = await read_after(
                     self._sessions, last, limit=self._batch_size, upto=live_from, topics=topics

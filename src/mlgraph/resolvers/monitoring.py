@@ -10,7 +10,6 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ARRAY, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlgraph.errors import UserErrorCode, UserErrors
@@ -18,6 +17,7 @@ from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.alerting import evaluate_alert_rules
 from mlgraph.resolvers.commands import Command, Target
 from mlgraph.resolvers.common import TEXT_MAX, Checks, fetch, snapshot
+from mlgraph.storage.bulk import insert_rows
 from mlgraph.storage.enums import AlertStatus
 from mlgraph.storage.models import Alert, AlertRule, Deployment, DriftMetric, Project
 from mlgraph.storage.objects.keys import drift_report_key
@@ -141,18 +141,9 @@ class RecordDriftMetrics(Command["RecordDriftMetricsInput", Deployment]):
 
 
 async def insert_drift_metrics(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """One INSERT per batch. On PostgreSQL the values travel as one array per column
-    (``unnest``): the statement is the same for any batch size, so it compiles once."""
-    if s.get_bind().dialect.name != "postgresql":
-        await s.execute(insert(DriftMetric).values(rows))
-        return
-    table = DriftMetric.__table__
-    columns = list(rows[0])
-    arrays = [
-        func.unnest(bindparam(c, [r[c] for r in rows], type_=ARRAY(table.c[c].type)))
-        for c in columns
-    ]
-    await s.execute(insert(DriftMetric).from_select(columns, select(*arrays)))
+    """One INSERT per batch, the same statement for any batch size (``storage.bulk``)."""
+    postgresql = s.get_bind().dialect.name == "postgresql"
+    await s.execute(*insert_rows(DriftMetric, rows, postgresql=postgresql))
 
 
 def _check_rule(checks: Checks, input: CreateAlertRuleInput | UpdateAlertRuleInput) -> None:

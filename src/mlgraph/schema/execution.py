@@ -60,6 +60,8 @@ from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
+from mlgraph.schema.executor_contract import check_executor_base
+
 __all__ = ["BREADTH_FIRST", "Executor", "install_direct_resolvers", "relation_field", "then"]
 
 T = TypeVar("T")
@@ -238,6 +240,9 @@ def _read_leaf(source: Any, leaf: Leaf) -> Any:
     except Exception:
         return Undefined
     return Undefined if coerced is None else coerced
+
+
+check_executor_base(StrawberryGraphQLCoreExecutionContext)
 
 
 class Executor(StrawberryGraphQLCoreExecutionContext):
