@@ -98,7 +98,8 @@ class CompiledReads(SchemaExtension):
         context: Any = ec.context
         engine = getattr(context, "compiled_engine", None)
         planner = getattr(ec.schema, "planner", None)
-        if engine is not None and planner is not None and ec.query is not None:
+        answered = ec.result is not None  # by an extension before it (``Limiter``)
+        if not answered and engine is not None and planner is not None and ec.query is not None:
             try:
                 text = await run_compiled(
                     planner,
