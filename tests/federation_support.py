@@ -126,19 +126,24 @@ async def topology(data_dir: Path) -> AsyncIterator[Topology]:
         await drop_pg_database(url)
 
 
-def node_query(schema: GraphQLSchema) -> tuple[str, list[str]]:
+def node_queries(schema: GraphQLSchema, per_query: int = 15) -> list[tuple[str, list[str]]]:
     """``query($t0: ID!, ...) { t0: node(id: $t0) { __typename ... on Alert { <fields> } } ... }``,
     one ``node`` per Node type (in name order) selecting its argument-free scalar fields and the
-    ids of the entities it refers to. Returns the query and the type names, one per variable."""
+    ids of the entities it refers to, ``per_query`` of them (aliases) per query (the alias
+    limit is 15). Returns each query and its type names, one per variable."""
     node = schema.get_type("Node")
     assert node is not None
     types = sorted(schema.get_possible_types(node), key=lambda t: t.name)  # type: ignore[arg-type]
-    variables = ", ".join(f"$t{i}: ID!" for i in range(len(types)))
-    fields = " ".join(
-        f"t{i}: node(id: $t{i}) {{ __typename ... on {t.name} {{ {_selection(t, node)} }} }}"
-        for i, t in enumerate(types)
-    )
-    return f"query Every({variables}) {{ {fields} }}", [t.name for t in types]
+    queries = []
+    for start in range(0, len(types), per_query):
+        chunk = list(enumerate(types))[start : start + per_query]
+        variables = ", ".join(f"$t{i}: ID!" for i, _ in chunk)
+        fields = " ".join(
+            f"t{i}: node(id: $t{i}) {{ __typename ... on {t.name} {{ {_selection(t, node)} }} }}"
+            for i, t in chunk
+        )
+        queries.append((f"query Every({variables}) {{ {fields} }}", [t.name for _, t in chunk]))
+    return queries
 
 
 def _selection(t: GraphQLObjectType, node: Any) -> str:

@@ -126,7 +126,7 @@ async def test_cursors_orders_and_filters_answer_the_same(pair: Pair) -> None:
         {"first": None, "last": 2, "before": end},
         {"first": None, "last": 1},
         {"after": start, "stages": ["DRAFT", "PRODUCTION"]},
-        {"first": 0},
+        {"first": 100},
         {"order": {"field": "CREATED_AT", "direction": "ASC"}, "after": None},
     ):
         for principal in PRINCIPALS:
@@ -230,6 +230,8 @@ async def test_node_and_nodes_with_type_conditions(backend: Backend, pair: Pair)
         ("{ projects(first: 101) { nodes { id } } }", None),
         ("{ projects(first: 1, last: 1) { nodes { id } } }", None),
         ("{ projects(first: -1) { nodes { id } } }", None),
+        ("{ projects(first: 0) { nodes { id } } }", None),
+        ("query($n: Int) { projects(first: $n) { nodes { id } } }", {"n": 101}),
         ('{ projects(after: "bm90IGEgY3Vyc29y") { nodes { id } } }', None),
         ('{ node(id: "garbage") { id } }', None),
         ('{ node(id: "Tm9wZTowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDc=") { id } }', None),

@@ -128,7 +128,7 @@ async def test_too_deep_a_query_is_refused(db: Backend) -> None:
         " nodes { project { models { nodes { project { slug } } } } } } } } } } } } } } }"
     )
     body = await db.gql(deep)
-    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_DEEP"
 
 
 async def test_nan_and_infinity_in_json_bodies_are_refused(db: Backend) -> None:

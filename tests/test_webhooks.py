@@ -42,7 +42,7 @@ query($id: ID!) { node(id: $id) { ... on Webhook {
 
 
 async def test_create_returns_the_secret_once_and_stores_it_encrypted(db: Backend) -> None:
-    async with receiving(db) as (inst, receiver):
+    async with receiving(db, introspection=True) as (inst, receiver):
         p = await project(db)
         made = await create_webhook(inst, p, receiver.url, ["deployment.*", "alert.fired"])
         secret = made["secret"]

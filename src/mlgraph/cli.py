@@ -267,14 +267,14 @@ def explain(
 
     from mlgraph.auth.principal import Principal
     from mlgraph.compiled import Fallback
-    from mlgraph.schema import build_schema
+    from mlgraph.schema import Limits, build_schema
 
     settings = Settings()
     values = json.loads(variables) if variables else None
     if values is not None and not isinstance(values, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--variables")
     domains = tuple(d for d in DOMAIN_NAMES if subgraph in (None, d))
-    planner = build_schema(domains, max_depth=settings.max_query_depth).planner
+    planner = build_schema(domains, limits=Limits.of(settings)).planner
     admin = Principal(id="explain", display_name="explain", platform_admin=True)
     plan = planner.plan(document.read_text(), operation, values, admin)
     if isinstance(plan, Fallback):

@@ -2,6 +2,7 @@
 
     MlgraphError                 (code, safe message: what a client may read)
     ├── BadUserInput             BAD_USER_INPUT: malformed id, bad cursor, page over the cap
+    │   └── LimitExceeded        its own code: a document over a limit (``schema/limits.py``)
     ├── NotFound                 NOT_FOUND
     ├── Unauthenticated          UNAUTHENTICATED
     ├── Forbidden                FORBIDDEN
@@ -50,6 +51,14 @@ class ErrorCode(enum.StrEnum):
     OBJECT_STORE_UNAVAILABLE = "OBJECT_STORE_UNAVAILABLE"
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
     PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
+    # Documents refused before anything runs (``schema/limits.py``).
+    DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
+    TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+    QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+    TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+    TOO_MANY_DIRECTIVES = "TOO_MANY_DIRECTIVES"
+    TOO_MANY_ROOT_FIELDS = "TOO_MANY_ROOT_FIELDS"
+    INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
 
 
 class MlgraphError(Exception):
@@ -67,6 +76,14 @@ class MlgraphError(Exception):
 
 class BadUserInput(MlgraphError):
     code = ErrorCode.BAD_USER_INPUT
+
+
+class LimitExceeded(BadUserInput):
+    """A document over one of the request limits; ``code`` names the limit."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NotFound(MlgraphError):

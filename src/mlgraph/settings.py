@@ -83,8 +83,24 @@ class Settings(BaseSettings):
         default=None,
         description="Serve only this domain's federation subgraph; unset: the combined schema.",
     )
-    page_cap: int = Field(default=100, ge=1, description="Largest first/last a connection accepts.")
-    max_query_depth: int = Field(default=12, ge=1)
+    # Request limits (README "Errors"): a document over one is refused before anything runs.
+    # Page sizes: `first`/`last` within 1..the relation's declared page cap (100).
+    max_document_chars: int = Field(default=15_000, ge=1, description="Characters of a document.")
+    max_tokens: int = Field(default=1_000, ge=1, description="Tokens, counted by the parser.")
+    max_query_depth: int = Field(
+        default=10, ge=1, description="Depth of an operation, fragments flattened (root: 0)."
+    )
+    max_aliases: int = Field(default=15, ge=0, description="Aliases in an operation.")
+    max_directives: int = Field(default=50, ge=0, description="Directives in an operation.")
+    max_root_fields: int = Field(default=20, ge=1, description="Root fields of an operation.")
+    max_json_depth: int = Field(
+        default=64, ge=1, description="Nesting of JSON request bodies and JSON scalar values."
+    )
+    introspection: bool | None = Field(
+        default=None,
+        description="Answer `__schema`/`__type` (and suggest field names in errors). Unset: on "
+        "in the embedded default only (see `introspection_active`).",
+    )
     gc_freeze: bool = Field(default=True, description="gc.freeze() start-up objects after boot.")
     gc_threshold: tuple[int, int, int] = Field(
         default=(100_000, 50, 100),
@@ -284,16 +300,24 @@ class Settings(BaseSettings):
         return path.read_text().strip().encode()
 
     @property
-    def dev_sign_in_active(self) -> bool:
-        """The dev-only sign-in: on only for the embedded default (SQLite, the local issuer, no
-        OIDC issuer, listening on loopback), never with production settings."""
+    def is_embedded_default(self) -> bool:
+        """SQLite, the local issuer, no OIDC issuer, listening on loopback: never production."""
         return (
-            self.dev_sign_in
-            and self.local_issuer
+            self.local_issuer
             and not self.database_url
             and not self.oidc_issuer
             and self.host in ("127.0.0.1", "localhost", "::1")
         )
+
+    @property
+    def dev_sign_in_active(self) -> bool:
+        """The dev-only sign-in: on only for the embedded default."""
+        return self.dev_sign_in and self.is_embedded_default
+
+    @property
+    def introspection_active(self) -> bool:
+        """``introspection`` if set, else on only for the embedded default."""
+        return self.is_embedded_default if self.introspection is None else self.introspection
 
     @property
     def is_postgresql(self) -> bool:

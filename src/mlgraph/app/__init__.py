@@ -43,6 +43,7 @@ from strawberry.subscriptions import (
     GRAPHQL_WS_PROTOCOL,
 )
 from strawberry.types.execution import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from mlgraph.app import http, pages
 from mlgraph.app.compiled import HEADER as PLAN_HEADER
@@ -70,8 +71,9 @@ from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
 from mlgraph.ratelimit import Clock, RateLimiter
-from mlgraph.schema import DOMAIN_NAMES, build_schema
+from mlgraph.schema import DOMAIN_NAMES, Limits, build_schema
 from mlgraph.schema.errors import DEADLINE_MESSAGE, coded_error
+from mlgraph.schema.scalars import check_json
 from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
 from mlgraph.storage.objects import ObjectStore, UploadRefused, open_store
@@ -240,9 +242,33 @@ class GraphQLApp(GraphQL[Context, None]):
             if isinstance(live, LiveConnection):
                 await live.aclose()
 
+    #: Deepest nesting of a JSON body or message (``Settings.max_json_depth``).
+    max_json_depth = 64
+
     def decode_json(self, data: str | bytes) -> object:
-        """Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts) are refused."""
-        return json.loads(data, parse_constant=_no_constant)
+        """Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts), nesting over
+        ``max_json_depth`` and strings with lone surrogates are refused."""
+        try:
+            value = json.loads(data, parse_constant=_no_constant)
+        except RecursionError:  # deeper than the parser goes, so over any limit
+            problem: str | None = f"JSON nested deeper than {self.max_json_depth} levels"
+        else:
+            problem = check_json(value, self.max_json_depth)
+        if problem:
+            raise json.JSONDecodeError(problem, "", 0)
+        return value
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """strawberry's ``run``; a body it cannot read is refused with a coded error body."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as refused:
+            if refused.status_code != 400 or not isinstance(request, Request):
+                raise
+            cause = refused.__cause__
+            why = f": {cause.msg}" if isinstance(cause, json.JSONDecodeError) else ""
+            body = error_body(refused.reason + why, request.state.request_id, "BAD_USER_INPUT")
+            return JSONResponse(body, status_code=400)
 
     #: Automatic persisted queries and the trusted manifest (``create_app`` sets it).
     persisted = PersistedQueries(None)
@@ -508,7 +534,7 @@ def create_app(
     )
     schema = build_schema(
         domains,
-        max_depth=settings.max_query_depth,
+        limits=Limits.of(settings),
         extensions=trusted,
         telemetry=settings.telemetry,
     )
@@ -524,6 +550,7 @@ def create_app(
         connection_init_wait_timeout=timedelta(seconds=settings.live_init_timeout_s),
     )
     graphql.max_message_bytes = settings.live_max_message_bytes
+    graphql.max_json_depth = settings.max_json_depth
     graphql.persisted = PersistedQueries(manifest)
 
     @asynccontextmanager

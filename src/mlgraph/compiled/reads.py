@@ -98,8 +98,8 @@ class CompiledReads(SchemaExtension):
         context: Any = ec.context
         engine = getattr(context, "compiled_engine", None)
         planner = getattr(ec.schema, "planner", None)
-        # A result already set is an extension's refusal (schema.cost): nothing more runs.
-        if engine is not None and planner is not None and ec.query is not None and not ec.result:
+        answered = ec.result is not None  # by an extension before it (``Limiter``, ``CostGuard``)
+        if not answered and engine is not None and planner is not None and ec.query is not None:
             try:
                 text = await run_compiled(
                     planner,

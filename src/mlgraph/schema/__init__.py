@@ -18,12 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor as GraphQLExecutionContext
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import ParserCache
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
@@ -38,10 +33,11 @@ from mlgraph.schema.columns import field_domain
 from mlgraph.schema.cost import CostGuard
 from mlgraph.schema.errors import CodedErrors, is_unexpected, log
 from mlgraph.schema.execution import Executor, install_direct_resolvers, then
+from mlgraph.schema.limits import DEFAULT_LIMITS, Limiter, Limits
 from mlgraph.schema.mutations import Mutation
 from mlgraph.schema.query import Query
 from mlgraph.schema.relay import Info, node_class
-from mlgraph.schema.scalars import SCALAR_MAP
+from mlgraph.schema.scalars import scalar_map
 from mlgraph.schema.subscriptions import Subscription
 from mlgraph.schema.telemetry import OperationTelemetry
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
@@ -49,7 +45,7 @@ from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 if TYPE_CHECKING:
     from mlgraph.compiled.planner import Planner
 
-__all__ = ["DOMAIN_NAMES", "Schema", "build_schema", "sdl_files"]
+__all__ = ["DOMAIN_NAMES", "Limits", "Schema", "build_schema", "sdl_files"]
 
 #: Apollo Federation's plumbing, described (strawberry adds these fields without a description).
 FEDERATION_DOCS = {
@@ -178,17 +174,17 @@ def _root(cls: type, domains: frozenset[DomainName]) -> type | None:
 def build_schema(
     domains: Iterable[DomainName] = DOMAIN_NAMES,
     *,
-    max_depth: int = 12,
-    max_aliases: int = 100,
+    limits: Limits = DEFAULT_LIMITS,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
     extensions: Iterable[Callable[[], SchemaExtension]] = (),
     telemetry: bool = True,
 ) -> Schema:
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
-    that domain's subgraph. ``executor`` is the resolver path's executor (tests compare it
-    with strawberry's stock one); ``extensions`` are the server's own (after validation's
-    cache, before the compiled path); ``telemetry`` adds the operation's span and metrics, the
-    outermost extension, so they see every other one's errors."""
+    that domain's subgraph, refusing documents over ``limits``. ``executor`` is the resolver
+    path's executor (tests compare it with strawberry's stock one); ``extensions`` are the
+    server's own (after validation's cache and the limits, before the compiled path);
+    ``telemetry`` adds the operation's span and metrics, the outermost extension, so they see
+    every other one's errors."""
     # The compiled path builds on this package (its field map reads the schema's types).
     from mlgraph.compiled.planner import CACHE_SIZE, Planner
     from mlgraph.compiled.reads import CompiledReads
@@ -197,18 +193,13 @@ def build_schema(
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
-    # The limits' rules are made once: rules made per request would miss the validation cache.
-    limits = [
-        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
-    ]
     validated: Validated = OrderedDict()
     pipeline: list[Callable[[], SchemaExtension]] = [
         *([OperationTelemetry] if telemetry else []),
-        CodedErrors,
+        lambda: CodedErrors(hide_suggestions=not limits.introspection),
         lambda: ParseCache(maxsize=CACHE_SIZE),
         lambda: ValidateCache(validated, CACHE_SIZE),
-        lambda: AddValidationRules(limits),
+        lambda: Limiter(limits),
         *extensions,
         CostGuard,
         CompiledReads,  # last: it answers on_execute inside every other extension
@@ -220,7 +211,7 @@ def build_schema(
         subscription=_root(Subscription, served),
         types=[node_class(name) for name in ENTITIES],
         extensions=pipeline,
-        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(scalar_map=scalar_map(limits.json_depth)),
         execution_context_class=executor,
     )
     install_direct_resolvers(

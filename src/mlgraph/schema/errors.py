@@ -8,11 +8,15 @@
 * A database or network failure, or the execution deadline passing: ``UNAVAILABLE`` (HTTP 503
   with ``Retry-After`` when nothing else answered), so a client can tell an outage from a bug.
 * Anything else: ``INTERNAL``, a generic message; the traceback goes to the log only.
+
+With introspection off, graphql-core's suggestions ("Did you mean 'name'?") are cut from the
+messages too: they would spell out the schema a field at a time.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -63,6 +67,14 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]]:
     return ErrorCode.INTERNAL, "Internal error; quote the request id when reporting it.", {}
 
 
+#: graphql-core's ``did_you_mean`` text: " Did you mean 'a', 'b', or 'c'?"
+_SUGGESTION = re.compile(r" Did you mean [^?]*\?")
+
+
+def without_suggestion(message: str) -> str:
+    return _SUGGESTION.sub("", message)
+
+
 def coded_error(
     code: ErrorCode,
     message: str,
@@ -85,10 +97,13 @@ def coded_error(
 class CodedErrors(MaskErrors):
     """MaskErrors that keeps what a client may read and adds a code to every error."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
         super().__init__(should_mask_error=lambda _: True)
+        self.hide_suggestions = hide_suggestions
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         code, message, extra = classify(error)
+        if self.hide_suggestions:
+            message = without_suggestion(message)
         request_id = getattr(self.execution_context.context, "request_id", None)
         return coded_error(code, message, request_id, extra, like=error)

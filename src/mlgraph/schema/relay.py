@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Annotated, Any, Generic, Self, TypeVar
 
 import strawberry
+from graphql import GraphQLField
 from sqlalchemy import Row
 from strawberry.types.unset import UNSET
 from strawberry.utils.str_converters import to_camel_case
@@ -32,6 +33,8 @@ from mlgraph.storage.types import UTCDateTime
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 V = TypeVar("V")
+#: Field metadata of a connection: its relation's page cap (``page_cap``).
+_PAGE_CAP_KEY = "mlgraph.page_cap"
 
 
 @strawberry.interface(description="An object with a global ID: any of them resolves via `node`.")
@@ -190,14 +193,20 @@ def _filter_values(decl: EntityDecl, value: Any) -> FilterValues:
     return tuple(out)
 
 
-def _count(value: int | None, name: str, cap: int) -> int | None:
-    if value is None:
-        return None
-    if value < 0:
-        raise BadUserInput(f"`{name}` must not be negative", field=name)
-    if value > cap:
-        raise BadUserInput(f"`{name}` is over the page cap of {cap}", field=name)
+def page_size(value: int | None, name: str, cap: int) -> int | None:
+    """``first``/``last`` as given, or BAD_USER_INPUT outside 1..``cap`` (the relation's page
+    cap). The one check: ``schema.limits`` refuses such documents before they run with it."""
+    if value is not None and not 1 <= value <= cap:
+        raise BadUserInput(f"`{name}` must be between 1 and {cap}", field=name)
     return value
+
+
+def page_cap(field: GraphQLField) -> int | None:
+    """The page cap of a connection field (None: not a connection)."""
+    definition = field.extensions.get("strawberry-definition") if field.extensions else None
+    metadata = getattr(definition, "metadata", None) or {}
+    cap = metadata.get(_PAGE_CAP_KEY)
+    return cap if isinstance(cap, int) else None
 
 
 def _given(value: V) -> V | None:
@@ -222,7 +231,7 @@ def page_args(
     after, before = _given(after), _given(before)
     order_by, filter = _given(order_by), _given(filter)
     decl = ENTITIES[rel.target]
-    first, last = _count(first, "first", rel.page_cap), _count(last, "last", rel.page_cap)
+    first, last = page_size(first, "first", rel.page_cap), page_size(last, "last", rel.page_cap)
     if first is not None and last is not None:
         raise BadUserInput("pass `first` or `last`, not both", field="last")
     order = rel.order
@@ -383,7 +392,11 @@ def connection(owner: str, name: str) -> Any:
     return strawberry.field(
         resolver=resolve,
         description=_description(rel),
-        metadata={**relation_field(direct, selection=True), **owned_by(owner_domain(owner, rel))},
+        metadata={
+            **relation_field(direct, selection=True),
+            **owned_by(owner_domain(owner, rel)),
+            _PAGE_CAP_KEY: rel.page_cap,
+        },
         directives=[connection_size(rel)],
     )
 

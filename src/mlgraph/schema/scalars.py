@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from datetime import UTC, datetime
 from typing import NewType
 
 import strawberry
+from strawberry.scalars import JSON
+from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
 from strawberry.types.scalar import ScalarDefinition
+
+from mlgraph.errors import BadUserInput
 
 
 def _serialize(value: datetime) -> str:
@@ -45,5 +51,40 @@ _BIGINT = strawberry.scalar(
     parse_value=_parse_bigint,
 )
 
-#: For ``StrawberryConfig(scalar_map=...)``.
-SCALAR_MAP: dict[object, ScalarDefinition] = {datetime: _DATETIME, BigInt: _BIGINT}
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_json(value: object, max_depth: int) -> str | None:
+    """Why a decoded JSON value is refused (nested over ``max_depth`` arrays and objects, or
+    a string holding a lone surrogate, which no UTF-8 text can carry), or None."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return "a string holds a lone UTF-16 surrogate"
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth == max_depth:
+            return f"JSON nested deeper than {max_depth} levels"
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _json(max_depth: int) -> ScalarDefinition:
+    """strawberry's ``JSON``, refusing values nested over ``max_depth`` (literals and variables)."""
+
+    def parse(value: object) -> object:
+        if problem := check_json(value, max_depth):
+            raise BadUserInput(f"JSON value refused: {problem}")
+        return value
+
+    return dataclasses.replace(DEFAULT_SCALAR_REGISTRY[JSON], parse_value=parse)
+
+
+def scalar_map(max_json_depth: int) -> dict[object, ScalarDefinition]:
+    """For ``StrawberryConfig(scalar_map=...)``."""
+    return {datetime: _DATETIME, BigInt: _BIGINT, JSON: _json(max_json_depth)}
