@@ -113,7 +113,8 @@ async def test_the_limit_passes_and_one_more_node_is_refused(db: Backend, compil
     # Given a limit of exactly 3 + 3*4 nodes (fragments, __typename: counted as they expand)
     await f.save(db.sessions, f.project())
     limit = 3 + 3 * 4
-    settings = db.settings.model_copy(update={"max_query_nodes": limit, "compiled_reads": compiled})
+    update = {"max_query_nodes": limit, "compiled_reads": compiled, "introspection": True}
+    settings = db.settings.model_copy(update=update)
     server, task, url = await serve(create_app(settings, engine=db.engine))
     try:
         async with httpx.AsyncClient(base_url=url, headers=db.headers(ADMIN, admin=True)) as c:
