@@ -166,8 +166,15 @@ async def backend(
     port = free_port()
     # Live updates off in the shared app: live tests start their own instances (tests/live.py),
     # and a dispatcher of the shared app would dispatch their events too.
+    # The whole suite acts as one principal: its rate limit is far above what the suite
+    # spends (tests/test_rate_limits.py tests the limits on apps of their own).
     settings = Settings(
-        database_url=url, data_dir=data_dir, gc_freeze=False, port=port, live_enabled=False
+        database_url=url,
+        data_dir=data_dir,
+        gc_freeze=False,
+        port=port,
+        live_enabled=False,
+        rate_limit_points=10**9,
     )
     engine = create_engine(settings)
     sql = SqlCounter()

@@ -67,11 +67,13 @@ class Topology:
 async def post(
     url: str, query: str, variables: dict[str, Any] | None, headers: dict[str, str]
 ) -> dict[str, Any]:
-    """One GraphQL POST; the whole body (``data`` and ``errors``)."""
+    """One GraphQL POST; the answer (``data`` and ``errors``). ``extensions`` are left out:
+    they are each server's own (the combined process's ``cost``; a gateway reports none)."""
     async with httpx.AsyncClient(timeout=30, headers=headers) as client:
         response = await client.post(url, json={"query": query, "variables": variables})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    body.pop("extensions", None)
     return body
 
 

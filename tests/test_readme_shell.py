@@ -18,6 +18,7 @@ import pytest
 
 import tests.test_objects
 import tests.test_persisted
+import tests.test_rate_limits
 import tests.test_readme
 import tests.test_readme_make
 from mlgraph.auth.local_issuer import issue_token
@@ -37,8 +38,14 @@ SUPERGRAPH = shell_block("make supergraph")
 #: The test modules that run the other blocks (the write walkthrough, the upload, the compiled
 #: path's curl: tests/test_readme.py; the curl PUT and examples/upload.sh: tests/test_objects.py;
 #: make federation, make bench, make bench-writes: tests/test_readme_make.py; the persisted
-#: queries' curl: tests/test_persisted.py).
-ELSEWHERE = (tests.test_readme, tests.test_objects, tests.test_readme_make, tests.test_persisted)
+#: queries' curl: tests/test_persisted.py; the rate-limit curl: tests/test_rate_limits.py).
+ELSEWHERE = (
+    tests.test_readme,
+    tests.test_objects,
+    tests.test_readme_make,
+    tests.test_persisted,
+    tests.test_rate_limits,
+)
 #: The bin directory of this interpreter: the checkout's .venv/bin in `make test`.
 VENV_BIN = Path(sys.executable).parent
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mlgraph.auth.principal import Principal
 from mlgraph.loaders import Loaders
 from mlgraph.loaders.objects import ObjectLoaders
+from mlgraph.ratelimit import Estimate, RateLimiter, RateStatus
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
@@ -37,6 +38,12 @@ class Context:
     connection_params: dict[str, Any] | None = None
     #: The caller's well-formed W3C ``traceparent`` (or ""), kept with the outbox events.
     traceparent: str = ""
+    #: This replica's rate limiter (None: no limits, e.g. a schema run outside the app).
+    limiter: RateLimiter | None = None
+    #: The operation's cost estimate and its charge, set before it runs (``schema.cost``); the
+    #: response reports them (``extensions.cost``, ``x-ratelimit-*``) whichever path answers.
+    cost: Estimate | None = None
+    rate: RateStatus | None = None
     #: Set on HTTP requests when compiled reads are on (PostgreSQL): the engine a compiled
     #: statement runs on (``compiled.reads.CompiledReads``); None keeps the resolver path.
     compiled_engine: AsyncEngine | None = None
@@ -44,8 +51,6 @@ class Context:
     plan: str = "resolver"
     #: The HTTP response being prepared (strawberry's sub-response: status and headers), if any.
     response: Response | None = None
-    #: The operation's estimated cost, once the cost extension has computed it.
-    cost: int | None = None
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""
@@ -67,6 +72,7 @@ class Context:
         objects: ObjectStore,
         idempotency_key: str | None = None,
         traceparent: str = "",
+        limiter: RateLimiter | None = None,
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
         loaders = Loaders(sessions, principal.visible_projects())
@@ -81,6 +87,7 @@ class Context:
             stored,
             idempotency_key,
             traceparent=traceparent,
+            limiter=limiter,
         )
 
     def for_event(self, principal: Principal) -> Context:

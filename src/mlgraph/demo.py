@@ -70,7 +70,12 @@ class Simulation:
     )
 
     async def call(self, query: str, variables: dict[str, Any] | None = None) -> Any:
-        response = await self.client.post("/graphql", json={"query": query, "variables": variables})
+        """Run one operation; over the rate limit (429), wait as ``Retry-After`` says."""
+        json = {"query": query, "variables": variables}
+        while (response := await self.client.post("/graphql", json=json)).status_code == 429:
+            wait = float(response.headers.get("retry-after", "1"))
+            self.report(f"{datetime.now().strftime('%H:%M:%S')} rate limited: waiting {wait:g} s")
+            await asyncio.sleep(wait)
         body = (
             response.json()
             if response.headers.get("content-type", "").startswith("application/json")

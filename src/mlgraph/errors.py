@@ -6,7 +6,8 @@
     ├── NotFound                 NOT_FOUND
     ├── Unauthenticated          UNAUTHENTICATED
     ├── Forbidden                FORBIDDEN
-    ├── RateLimited              RATE_LIMITED
+    ├── RateLimited              RATE_LIMITED: over the principal's points or concurrency
+    ├── CostLimitExceeded        COST_LIMIT_EXCEEDED: the operation's estimate is over the limit
     ├── Unavailable              UNAVAILABLE: the database is unreachable or the deadline passed
     ├── PersistedQueryNotFound   PERSISTED_QUERY_NOT_FOUND: an APQ hash this server does not know
     ├── NotInList                PERSISTED_QUERY_NOT_IN_LIST: not a trusted document
@@ -40,6 +41,7 @@ class ErrorCode(enum.StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
     OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
@@ -62,10 +64,14 @@ class ErrorCode(enum.StrEnum):
 class MlgraphError(Exception):
     code: ErrorCode = ErrorCode.INTERNAL
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, details: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        #: Safe facts a client may act on, added to ``extensions`` (e.g. ``retryAfter``).
+        self.details = details or {}
 
 
 class BadUserInput(MlgraphError):
@@ -94,6 +100,10 @@ class Forbidden(MlgraphError):
 
 class RateLimited(MlgraphError):
     code = ErrorCode.RATE_LIMITED
+
+
+class CostLimitExceeded(MlgraphError):
+    code = ErrorCode.COST_LIMIT_EXCEEDED
 
 
 class Unavailable(MlgraphError):

@@ -359,3 +359,26 @@ class Settings(BaseSettings):
         description="/metrics answers only `Authorization: Bearer <this token>`; empty: "
         "/metrics is not served.",
     )
+
+    # Cost and rate limits (issue 17; README "Cost and rate limits").
+    max_query_nodes: int = Field(
+        default=500_000,
+        ge=1,
+        description="Most nodes an operation may ask for (GitHub's formula: page sizes "
+        "multiplied down the tree); over it, COST_LIMIT_EXCEEDED before anything runs.",
+    )
+    rate_limit_points: int = Field(
+        default=5000, ge=1, description="Points a principal may spend per rate-limit period."
+    )
+    rate_limit_period_s: float = Field(
+        default=3600, gt=0, description="The period over which the points refill evenly."
+    )
+    rate_limit_concurrency: int = Field(
+        default=100, ge=1, description="Requests in flight per principal, per replica (429 over)."
+    )
+    rate_limit_chunk_points: int = Field(
+        default=250,
+        ge=0,
+        description="Points a replica reserves from the shared (PostgreSQL) bucket at a time: "
+        "one round trip per chunk; up to this many reserved points per replica may sit unspent.",
+    )

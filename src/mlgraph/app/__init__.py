@@ -14,6 +14,7 @@ import contextlib
 import gc
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -48,6 +49,7 @@ from mlgraph.app import http, pages
 from mlgraph.app.compiled import HEADER as PLAN_HEADER
 from mlgraph.app.compiled import PlanHeader
 from mlgraph.app.persisted import PersistedQueries, TrustedDocuments, load_manifest
+from mlgraph.app.ratelimit import CONTEXT_KEY, RateLimitHeaders, running_limiter
 from mlgraph.app.sse import LineFeedSSETransport
 from mlgraph.app.telemetry import Telemetry
 from mlgraph.app.tracecontext import traceparent
@@ -68,6 +70,7 @@ from mlgraph.errors import ErrorCode, MlgraphError
 from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
+from mlgraph.ratelimit import Clock, RateLimiter
 from mlgraph.schema import DOMAIN_NAMES, Limits, build_schema
 from mlgraph.schema.errors import DEADLINE_MESSAGE, coded_error
 from mlgraph.schema.scalars import check_json
@@ -90,6 +93,7 @@ class State(TypedDict):
     settings: Settings
     verifiers: dict[str, TokenVerifier]
     live: Live | None
+    limiter: RateLimiter
 
 
 class BodyLimit:
@@ -375,7 +379,9 @@ class GraphQLApp(GraphQL[Context, None]):
             sessions=state.sessions,
             objects=state.objects,
             idempotency_key=request.headers.get("idempotency-key"),
+            limiter=state.limiter,
         )
+        setattr(state, CONTEXT_KEY, context)  # for the rate-limit headers (app.ratelimit)
         sse = "text/event-stream" in request.headers.get("accept", "")
         if isinstance(request, Request) and not sse:
             context.response = response
@@ -508,8 +514,14 @@ def _auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     return JSONResponse(error_body(f"credentials refused: {exc}", request_id), status_code=401)
 
 
-def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Starlette:
-    """The app. Pass ``engine`` to share one the caller owns (tests count its statements)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    clock: Clock = time.time,
+) -> Starlette:
+    """The app. Pass ``engine`` to share one the caller owns (tests count its statements),
+    ``clock`` to run the rate limits on another time than the wall clock's (tests)."""
     settings = settings or Settings()
     domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
     if settings.telemetry:
@@ -556,6 +568,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 stack.push_async_callback(db.dispose)  # runs last, after live stopped
             stack.callback(metrics.worker_exited)
             objects = await stack.enter_async_context(open_store(settings))
+            limiter = await stack.enter_async_context(running_limiter(settings, clock))
             live = None
             if settings.live_enabled:
                 live = await stack.enter_async_context(running_live(settings, sessions))
@@ -567,6 +580,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
                 "settings": settings,
                 "verifiers": _verifiers(settings, http),
                 "live": live,
+                "limiter": limiter,
             }
 
     app = Starlette(
@@ -581,6 +595,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(
         AuthenticationMiddleware, backend=Authenticator(settings), on_error=_auth_error
     )

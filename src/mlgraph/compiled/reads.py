@@ -98,7 +98,7 @@ class CompiledReads(SchemaExtension):
         context: Any = ec.context
         engine = getattr(context, "compiled_engine", None)
         planner = getattr(ec.schema, "planner", None)
-        answered = ec.result is not None  # by an extension before it (``Limiter``)
+        answered = ec.result is not None  # by an extension before it (``Limiter``, ``CostGuard``)
         if not answered and engine is not None and planner is not None and ec.query is not None:
             try:
                 text = await run_compiled(

@@ -30,6 +30,7 @@ from strawberry.types.field import StrawberryField
 from mlgraph.errors import BadUserInput, MlgraphError
 from mlgraph.ids import decode_global_id
 from mlgraph.schema.columns import field_domain
+from mlgraph.schema.cost import CostGuard
 from mlgraph.schema.errors import CodedErrors, is_unexpected, log
 from mlgraph.schema.execution import Executor, install_direct_resolvers, then
 from mlgraph.schema.limits import DEFAULT_LIMITS, Limiter, Limits
@@ -200,6 +201,7 @@ def build_schema(
         lambda: ValidateCache(validated, CACHE_SIZE),
         lambda: Limiter(limits),
         *extensions,
+        CostGuard,
         CompiledReads,  # last: it answers on_execute inside every other extension
     ]
     schema = Schema(

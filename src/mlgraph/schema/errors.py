@@ -57,7 +57,7 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]]:
     original = error.original_error
     if isinstance(original, MlgraphError):
         extra = {"field": original.field} if original.field else {}
-        return original.code, original.message, extra
+        return original.code, original.message, {**extra, **original.details}
     if original is None or isinstance(original, GraphQLError) or error.path is None:
         return ErrorCode.BAD_USER_INPUT, error.message, {}
     if is_bad_value(original):

@@ -8,13 +8,14 @@ import strawberry
 from strawberry.scalars import JSON
 
 from mlgraph.schema.declared import entity_type
-from mlgraph.schema.objects import json_report
+from mlgraph.schema.objects import OBJECT_STORE_CALL, json_report
 from mlgraph.schema.relay import Info, Node
 
 
 class _DriftMetricFields:
     @strawberry.field(
-        description="The monitor's full JSON report from the object store; null if it wrote none."
+        description="The monitor's full JSON report from the object store; null if it wrote none.",
+        directives=[OBJECT_STORE_CALL],
     )
     async def report(self, info: Info) -> JSON | None:
         key = self.row.report_key  # type: ignore[attr-defined]

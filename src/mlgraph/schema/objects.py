@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.federation.schema_directives import Cost
 
 from mlgraph.errors import BadUserInput, ObjectMissing
 from mlgraph.schema.relay import Info
@@ -16,6 +17,9 @@ from mlgraph.storage.objects import ObjectInfo
 
 EXPIRES_IN_DOC = "Seconds the URL stays valid: at least 1, capped by the server (default 3600)."
 DEFAULT_EXPIRES_IN = 900
+#: ``@cost`` of a field that calls the object store once per object: one request in the
+#: cost estimate (``schema.cost``), as one more page fetch would be.
+OBJECT_STORE_CALL = Cost(weight=1)
 
 
 @strawberry.type(description="An object as the store reports it now.")

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Annotated, TypeAlias
 import strawberry
 
 from mlgraph.schema.declared import entity_type
-from mlgraph.schema.objects import DEFAULT_EXPIRES_IN, EXPIRES_IN_DOC, download_url
+from mlgraph.schema.objects import (
+    DEFAULT_EXPIRES_IN,
+    EXPIRES_IN_DOC,
+    OBJECT_STORE_CALL,
+    download_url,
+)
 from mlgraph.schema.relay import Info, Node
 from mlgraph.storage.objects.keys import job_logs_key
 
@@ -15,7 +20,8 @@ from mlgraph.storage.objects.keys import job_logs_key
 class _JobFields:
     @strawberry.field(
         description="A presigned URL of the job's log (`projects/<project>/jobs/<job>/logs.txt` "
-        "in the object store, written by the runner); null while there is none."
+        "in the object store, written by the runner); null while there is none.",
+        directives=[OBJECT_STORE_CALL],
     )
     async def logs_url(
         self,

@@ -12,9 +12,11 @@ from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.audit import verify_audit_chain
 from mlgraph.schema.audit import AuditChainReport, AuditEntry
 from mlgraph.schema.columns import owned_by
+from mlgraph.schema.cost import list_size
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.monitoring import Alert
 from mlgraph.schema.projects import Project, Viewer
+from mlgraph.schema.ratelimit import RateLimit, rate_limit
 from mlgraph.schema.registry import Model
 from mlgraph.schema.relay import Connection, Info, Node, connection, load_node
 
@@ -60,6 +62,7 @@ class Query:
     @strawberry.field(
         description="Objects by global IDs (at most 100), in the same order.",
         metadata=owned_by("projects"),
+        directives=[list_size(MAX_NODES)],
     )
     async def nodes(
         self,
@@ -69,6 +72,16 @@ class Query:
         if len(ids) > MAX_NODES:
             raise BadUserInput(f"at most {MAX_NODES} ids per call", field="ids")
         return list(await asyncio.gather(*(load_node(info, i, field="ids") for i in ids)))
+
+    @strawberry.field(
+        description=(
+            "The caller's rate limit after this operation's charge (README \"Cost and rate "
+            'limits"); null where the server runs without rate limits.'
+        ),
+        metadata=owned_by("projects"),
+    )
+    def rate_limit(self, info: Info) -> RateLimit | None:
+        return rate_limit(info.context)
 
     @strawberry.field(
         description="Re-compute the audit chain, naming the first broken entry (platform ADMIN).",

@@ -11,6 +11,7 @@ from mlgraph.schema.enums import ArtifactStatus
 from mlgraph.schema.objects import (
     DEFAULT_EXPIRES_IN,
     EXPIRES_IN_DOC,
+    OBJECT_STORE_CALL,
     StoredObject,
     download_url,
     stored_object,
@@ -36,7 +37,11 @@ class _ModelFields:
 
 
 class _ArtifactFields:
-    @strawberry.field(name="object", description="The stored object as the store sees it now.")
+    @strawberry.field(
+        name="object",
+        description="The stored object as the store sees it now.",
+        directives=[OBJECT_STORE_CALL],
+    )
     async def stored(self, info: Info) -> StoredObject | None:
         return await stored_object(info, self.row.storage_key)  # type: ignore[attr-defined]
 

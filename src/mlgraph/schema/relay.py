@@ -23,6 +23,7 @@ from mlgraph.context import Context
 from mlgraph.errors import BadUserInput
 from mlgraph.ids import decode_cursor, decode_global_id, encode_cursor, encode_global_id
 from mlgraph.schema.columns import owned_by
+from mlgraph.schema.cost import connection_size, list_size
 from mlgraph.schema.execution import BREADTH_FIRST, Selection, relation_field, then
 from mlgraph.schema.filters import FILTER_INPUTS
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Order, Relation, owner_domain, relation
@@ -396,6 +397,7 @@ def connection(owner: str, name: str) -> Any:
             **owned_by(owner_domain(owner, rel)),
             _PAGE_CAP_KEY: rel.page_cap,
         },
+        directives=[connection_size(rel)],
     )
 
 
@@ -456,4 +458,5 @@ def listing(owner: str, name: str) -> Any:
         resolver=resolve,
         description=_description(rel),
         metadata={**relation_field(resolve), **owned_by(owner_domain(owner, rel))},
+        directives=[list_size(rel.page_cap)],
     )

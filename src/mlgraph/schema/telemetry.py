@@ -53,7 +53,8 @@ class OperationTelemetry(SchemaExtension):
         execution = self.execution_context
         context = execution.context
         plan = context.plan if isinstance(context, Context) else "resolver"
-        cost = context.cost if isinstance(context, Context) else None
+        estimate = context.cost if isinstance(context, Context) else None
+        cost = None if estimate is None else estimate.nodes  # schema.cost's node count
         try:
             kind = execution.operation_type.value
         except RuntimeError:  # no document, or no operation of that name in it

@@ -8,6 +8,7 @@ from mlgraph.storage.models.idempotency import IdempotencyKey
 from mlgraph.storage.models.monitoring import Alert, AlertRule, DriftMetric
 from mlgraph.storage.models.pipelines import Job, Pipeline
 from mlgraph.storage.models.projects import Project, ProjectMember
+from mlgraph.storage.models.ratelimit import RateLimitBucket
 from mlgraph.storage.models.registry import (
     Artifact,
     Model,
@@ -45,6 +46,7 @@ __all__ = [
     "Pipeline",
     "Project",
     "ProjectMember",
+    "RateLimitBucket",
     "Webhook",
     "WebhookCursor",
     "WebhookDelivery",
