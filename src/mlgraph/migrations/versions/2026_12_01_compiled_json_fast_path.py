@@ -1,6 +1,6 @@
 """compiled reads: ``mlgraph_json`` without a function call per JSON value
 
-Revision ID: 0010
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01 12:00:00
 
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0010"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """rate limits: one token bucket per principal, shared by the replicas
 
-Revision ID: 0009
-Revises: 0011
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01 11:40:00
 
 * ``rate_limit_bucket``: a principal's bucket as GCRA's theoretical arrival time ``tat``
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0011"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
