@@ -60,6 +60,12 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -156,10 +162,10 @@ async def generate_load(url: str, n: int, token: str, variables: dict[str, Any])
             )
         )
         sockets += [protocol for _, protocol in made]
-        while load.subscribed < len(sockets) and not load.failures:
+        while load.subscribed < len(sockets) and not load.failures:  # noqa: ASYNC110 - counted in callbacks
             await asyncio.sleep(0.01)
     say(subscribed=load.subscribed, failures=load.failures)
-    while load.warm < n and not load.failures:
+    while load.warm < n and not load.failures:  # noqa: ASYNC110 - counted in callbacks
         await asyncio.sleep(0.05)
     say(warm=load.warm, failures=load.failures)
     stdin = asyncio.StreamReader()
@@ -228,6 +234,11 @@ class Server:
     def rss_kib(self) -> int:
         assert self.proc is not None
         return rss_kib(self.proc.pid)
+
+    @property
+    def cpu_s(self) -> float:
+        assert self.proc is not None
+        return cpu_s(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -316,11 +327,13 @@ async def run(servers: list[Server], token: str, n: int, events: int, gap_s: flo
         for load in loads:
             load.send("time")
         await asyncio.sleep(0.5)
+        cpu = [s.cpu_s for s in servers]
         for i in range(events):
             progress = {"jobId": jid, "progress": (i + 1) / (events + 1)}
             await mutate(client, "updateJob", progress, "job { id }")
             await asyncio.sleep(gap_s)
         await asyncio.sleep(3.0)
+        cpu = [s.cpu_s - c for s, c in zip(servers, cpu, strict=True)]
         for load in loads:
             load.send("report")
         reports = [await load.read() for load in loads]
@@ -337,7 +350,12 @@ async def run(servers: list[Server], token: str, n: int, events: int, gap_s: flo
         "p50_ms": round(statistics.median(ms), 1) if ms else None,
         "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 1) if ms else None,
         "max_ms": round(ms[-1], 1) if ms else None,
-        "rss_per_connection_kib": [round((a - b) / share, 1) for a, b in zip(after, before)],
+        "rss_per_connection_kib": [
+            round((a - b) / share, 1) for a, b in zip(after, before, strict=True)
+        ],
+        "server_cpu_us_per_message": [
+            round(c / max(len(ms), 1) * len(servers) * 1e6, 1) for c in cpu
+        ],
         "load_generator_cpu_us_per_message": [round(r["cpu_us"], 1) for r in reports],
     }
 
@@ -345,14 +363,15 @@ async def run(servers: list[Server], token: str, n: int, events: int, gap_s: flo
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| subscribers | replicas | delivered | commit -> client p50 | p99 | max "
-        "| RSS per idle connection |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| RSS per idle connection | server CPU per message |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         rss = " / ".join(f"{x} KiB" for x in r["rss_per_connection_kib"])
+        cpu = " / ".join(f"{x} µs" for x in r["server_cpu_us_per_message"])
         lines.append(
             f"| {r['subscribers']:,} | {r['replicas']} | {r['delivered']} | {r['p50_ms']} ms "
-            f"| {r['p99_ms']} ms | {r['max_ms']} ms | {rss} |"
+            f"| {r['p99_ms']} ms | {r['max_ms']} ms | {rss} | {cpu} |"
         )
     return "\n".join(lines)
 
@@ -397,7 +416,8 @@ async def main() -> None:
             settings, subject="bench@example.com", roles=settings.oidc_admin_roles[:1]
         )
         cli = str(ROOT / ".venv" / "bin" / "mlgraph")
-        subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+        upgrade = [cli, "db", "upgrade"]
+        subprocess.run(upgrade, env=env, check=True, capture_output=True)  # noqa: S603, ASYNC221 - before any load
         plan = [(n, 1) for n in args.counts]
         plan += [(n, 2) for n in args.replica_runs if not args.sqlite]
         for n, replicas in plan:

@@ -143,7 +143,9 @@ def bodies(workload: Workload, deployments: list[str], count: int = 40) -> list[
             }
             for i in range(workload.metrics_per_call)
         ]
-        variables = {"input": {"deploymentId": deployments[n % len(deployments)], "metrics": metrics}}
+        variables = {
+            "input": {"deploymentId": deployments[n % len(deployments)], "metrics": metrics}
+        }
         body = {"query": MUTATION, "variables": variables}
         out.append(json.dumps(body, separators=(",", ":")).encode())
     return out
@@ -177,14 +179,20 @@ async def probe(run: compare.Running, payload: bytes, auth: str) -> None:
         headers = {"authorization": auth, "content-type": "application/json"}
         answer = await client.post(run.url, content=payload, headers=headers)
     data = answer.json()
-    if answer.status_code != 200 or "errors" in data or data["data"]["recordDriftMetrics"][
-        "userErrors"
-    ]:
+    if (
+        answer.status_code != 200
+        or "errors" in data
+        or data["data"]["recordDriftMetrics"]["userErrors"]
+    ):
         raise RuntimeError(f"the probe call failed: {answer.status_code} {answer.text[:2000]}")
 
 
 async def measure(
-    run: compare.Running, workload: Workload, deployments: list[str], auth: str, args: argparse.Namespace
+    run: compare.Running,
+    workload: Workload,
+    deployments: list[str],
+    auth: str,
+    args: argparse.Namespace,
 ) -> compare.Load:
     payloads = bodies(workload, deployments)
     await probe(run, payloads[0], auth)
@@ -226,11 +234,15 @@ def report(
 ) -> None:
     tps, latency = reference
     print()
-    print(f"| workload | calls/s | metrics/s | p50 ms | p99 ms | failed | server CPU ms/call "
-          f"| PostgreSQL CPU ms/call | vs pgbench |")
+    print(
+        f"| workload | calls/s | metrics/s | p50 ms | p99 ms | failed | server CPU ms/call "
+        f"| PostgreSQL CPU ms/call | vs pgbench |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print(f"| pgbench TPC-B ({args.clients} clients) | {tps:,.0f} | | {latency:.1f} (mean) "
-          "| | | | | 1.00× |")
+    print(
+        f"| pgbench TPC-B ({args.clients} clients) | {tps:,.0f} | | {latency:.1f} (mean) "
+        "| | | | | 1.00× |"
+    )
     for name, load in loads.items():
         w = WORKLOADS[name]
         print(
@@ -244,14 +256,18 @@ def report(
         load = loads["one-metric"]
         rate, p99 = TARGETS["one-metric"]
         ok = load.rps >= rate and load.p99_ms <= (p99 or 0) and not load.failed
-        print(f"target one-metric ≥ {rate:.0f} mutations/s with p99 ≤ {p99:.0f} ms: "
-              f"{compare.verdict(ok)} ({load.rps:,.1f}/s, p99 {load.p99_ms:.1f} ms)")
+        print(
+            f"target one-metric ≥ {rate:.0f} mutations/s with p99 ≤ {p99:.0f} ms: "
+            f"{compare.verdict(ok)} ({load.rps:,.1f}/s, p99 {load.p99_ms:.1f} ms)"
+        )
     if "batch-1000" in loads:
         load = loads["batch-1000"]
         rate, _ = TARGETS["batch-1000"]
         ok = load.rps * 1000 >= rate and not load.failed
-        print(f"target batch-1000 ≥ {rate:,.0f} metrics/s: {compare.verdict(ok)} "
-              f"({load.rps * 1000:,.0f}/s)")
+        print(
+            f"target batch-1000 ≥ {rate:,.0f} metrics/s: {compare.verdict(ok)} "
+            f"({load.rps * 1000:,.0f}/s)"
+        )
 
 
 async def main() -> int:
