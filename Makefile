@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.run-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NPM_STAMP := federation/node_modules/.installed-$(shell cat federation/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: run test check schema bench bench-writes bench-webhooks bench-subscribers clean simulate browser federation federation-deps supergraph
+.PHONY: run test check schema bench bench-writes bench-webhooks bench-subscribers clean simulate browser compose federation federation-deps supergraph
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,21 +46,29 @@ browser:
 		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; } \
 		|| echo "no chromium: the browser tests will fail; install it with: apt-get install chromium"
 
+## compose: Debian's docker-compose, for the test that validates docker-compose.yml (apt-get as root)
+compose:
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }; } \
+		|| echo "no docker-compose: its test will fail; install it with: apt-get install docker-compose"
+
 ## federation: the federated topology (subgraphs + Hive Gateway on :4100), migrated, demo data
 federation: $(STAMP) $(NPM_STAMP)
 	$(BIN)/mlgraph db upgrade
 	$(BIN)/mlgraph seed --demo
 	@echo "Paste into GraphiQL's Headers tab (platform admin, 12 h):"
 	@$(BIN)/mlgraph token --user admin@example.com --role admin --header
-	$(BIN)/mlgraph federation up
+	$(BIN)/mlgraph federation up $(FEDERATION_ARGS)
 
 ## supergraph: recompose graphql/supergraph.graphql from the subgraph SDLs
 supergraph: $(NPM_STAMP)
 	node federation/compose.mjs
 
-## test: the whole suite on SQLite and PostgreSQL (PostgreSQL required: it fails, never skips)
-test: $(STAMP) $(NPM_STAMP) browser
-	$(BIN)/pytest
+## test: the whole suite on SQLite and PostgreSQL (PostgreSQL required: it fails, never skips),
+## one pytest-xdist worker per core (TEST_WORKERS), each taking whole test files
+TEST_WORKERS ?= auto
+test: $(STAMP) $(NPM_STAMP) browser compose
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## check: format, lint, types
 check: $(STAMP)
@@ -80,6 +88,7 @@ bench: $(STAMP) federation-deps
 
 ## bench-writes: the write path (recordDriftMetrics, 2 workers, 8 clients) against pgbench TPC-B (not in test)
 bench-writes: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(BIN)/python bench/writes.py $(BENCH_ARGS)
 
 ## bench-subscribers: graphql-transport-ws subscribers, commit -> client latency and RSS per connection, 1k/5k/10k and 2 x 10k, PostgreSQL (not in test)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -250,6 +251,18 @@ def report(
             f"| {load.p50_ms:.1f} | {load.p99_ms:.1f} | {load.failed} "
             f"| {load.per_request_ms(load.server_cpu_s)} | {load.per_request_ms(load.db_cpu_s)} "
             f"| {load.rps / tps:.3f}× |"
+        )
+    print()
+    cores = os.cpu_count() or 1
+    for name, load in loads.items():
+        sent = load.requests + load.in_flight
+        if load.server_cpu_s is None or load.db_cpu_s is None or not sent:
+            continue
+        per_call = (load.server_cpu_s + load.db_cpu_s) / sent
+        print(
+            f"{name}: {per_call * 1000:.1f} ms of CPU per call (mlgraph + PostgreSQL), so "
+            f"{cores} cores serve at most {cores / per_call:,.0f} calls/s with nothing else "
+            "running (the load generator not counted)"
         )
     print()
     if "one-metric" in loads:

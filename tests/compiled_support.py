@@ -72,7 +72,10 @@ async def awkward_rows(db: Backend) -> uuid.UUID:
         name='Ünïcode "quoted" \\ back\nslash 😀', slug="awkward", description="\t\x01"
     )
     pl = factories.pipeline(
-        p, name="zürich-pipeline", nodes=[{"step": "ü", "n": 1.0, "tiny": 1e-05}]
+        p,
+        name="zürich-pipeline",
+        nodes=[{"step": "ü", "n": 1.0, "tiny": 1e-05}],
+        edges=[{"from": "ü", "to": 'a"\x7f'}],
     )
     mdl = factories.model(p, name="modèle", tags=["ünï", 'a"b'], required_metrics=[])
     v = factories.version(
@@ -162,6 +165,16 @@ def _field_args(owner: str, definition: FieldDefinitionNode) -> list[InputValueD
     return out
 
 
+#: Object-store fields, compared in tests/test_compiled_objects.py instead: presigned URLs carry
+#: their signing second, and the generated data has reports the store does not hold.
+OBJECT_STORE_FIELDS = {
+    ("Artifact", "object"),
+    ("Artifact", "downloadUrl"),
+    ("Job", "logsUrl"),
+    ("DriftMetric", "report"),
+}
+
+
 def _served(
     planner: Planner, owner: str, definition: ObjectTypeDefinitionNode
 ) -> list[FieldDefinitionNode]:
@@ -170,6 +183,8 @@ def _served(
     served = []
     for f in definition.fields or ():
         if owner == "Query" and f.name.value not in ROOT_FIELDS:
+            continue
+        if (owner, f.name.value) in OBJECT_STORE_FIELDS:
             continue
         try:
             planner.fields.kind(owner, f.name.value)
@@ -277,7 +292,12 @@ async def random_rows(sessions: Any, seed: int, size: int = 12) -> uuid.UUID:
     p = factories.project(slug="random-values", name=_name(rng, 0), description=string(rng))
     rows: list[Any] = [p]
     for n in range(1, size + 1):
-        pl = factories.pipeline(p, name=_name(rng, n), nodes=[_json_object(rng)])
+        pl = factories.pipeline(
+            p,
+            name=_name(rng, n),
+            nodes=[_json_object(rng)],
+            edges=[{"from": string(rng), "to": string(rng)}],
+        )
         mdl = factories.model(p, name=_name(rng, n), tags=[string(rng) for _ in range(3)])
         v = factories.version(
             mdl,

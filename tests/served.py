@@ -53,12 +53,17 @@ class Served:
         return answer["data"]
 
 
+def user_env(**settings: str) -> dict[str, str]:
+    """A user's shell: this environment without the developer's MLGRAPH_ settings, plus these."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")}
+    return env | settings
+
+
 def embedded_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
     """The environment of a user's shell with only the embedded default's settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")}
-    env.update(MLGRAPH_DATA_DIR=str(data_dir), MLGRAPH_PORT=str(port), MLGRAPH_GC_FREEZE="false")
-    env.update(extra)
-    return env
+    return user_env(
+        MLGRAPH_DATA_DIR=str(data_dir), MLGRAPH_PORT=str(port), MLGRAPH_GC_FREEZE="false", **extra
+    )
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL, create_pg_database, drop_pg_database, require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,3 +154,23 @@ def test_first_difference_names_the_row_and_field() -> None:
 def test_an_answer_with_errors_is_refused() -> None:
     with pytest.raises(ValueError, match="errors"):
         compare.normalize({"errors": [{"message": "boom"}], "data": None}, postgraphile=False)
+
+
+async def test_backend_cpu_counts_a_backend_opened_and_closed_during_the_load() -> None:
+    """A pool's overflow connection lives only inside the measured load: its backend's CPU
+    (and its session) must count, though it is gone before and after."""
+    await require_postgres()
+    url = make_url(await create_pg_database())
+    try:
+        async with compare.BackendCpu(url.database) as cpu:
+            conn = await asyncpg.connect(
+                host=url.host, port=url.port, user=url.username, database=url.database
+            )
+            try:
+                await conn.fetchval("SELECT sum(x) FROM generate_series(1, 4000000) AS x")
+            finally:
+                await conn.close()
+        assert cpu.seconds >= 0.1
+        assert cpu.sessions >= 1
+    finally:
+        await drop_pg_database(url.render_as_string(hide_password=False))

@@ -140,7 +140,7 @@ query Features($skip: Boolean!, $with: Boolean!, $slug: String!) {
   one: project(slug: $slug) { ...P name @skip(if: $skip) }
   two: project(slug: "awkward") {
     __typename ... on Project { slug } ...P
-    pipelines { nodes { nodes runs(filter: {status: [QUEUED]}) {
+    pipelines { nodes { nodes edges runs(filter: {status: [QUEUED]}) {
       totalCount nodes { progress parameters } } } }
     models { nodes { tags requiredMetrics aliases { alias } versions { nodes { metrics metadata
       model { name } sourceRun { id } deployments { totalCount } aliases { alias } } } } }
@@ -235,7 +235,7 @@ async def test_node_and_nodes_with_type_conditions(backend: Backend, pair: Pair)
         ('{ node(id: "Tm9wZTowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDc=") { id } }', None),
         ("query($n: Int!) { projects(first: $n) { nodes { id } } }", {"n": "x"}),
         ("{ projects { nodes { nope } } }", None),
-        ('{ models(first: 1) { nodes { version(alias: "latest") { id } } } }', None),
+        ("{ auditEntries(first: 1) { nodes { entity { id } } } }", None),
         ("{ __schema { queryType { name } } }", None),
     ],
 )
@@ -311,9 +311,9 @@ def test_explain_prints_the_sql_or_why_it_falls_back(tmp_path: Path) -> None:
     refused = runner.invoke(main, ["explain", str(mutation)])
     assert refused.output == "plan: resolver\nreason: mutations run on the resolver path\n"
     computed = tmp_path / "c.graphql"
-    computed.write_text("query($a: String!) { models { nodes { version(alias: $a) { id } } } }")
-    why = runner.invoke(main, ["explain", str(computed), "--variables", '{"a": "latest"}'])
-    assert "Model.version is computed by a resolver" in why.output
+    computed.write_text("query($n: Int!) { auditEntries(first: $n) { nodes { entity { id } } } }")
+    why = runner.invoke(main, ["explain", str(computed), "--variables", '{"n": 1}'])
+    assert "AuditEntry.entity is computed by a resolver" in why.output
 
 
 def test_compiled_reads_setting_comes_from_the_environment(
@@ -354,7 +354,7 @@ async def test_filters_are_one_sql_with_one_text_per_shape(
         backend.sql.stop()
         assert plan == "compiled"
         data = [s for s in backend.sql.statements if not s.startswith(MEMBERSHIPS)]
-        compiled = [s for s in data if s.startswith("SELECT ('{")]
+        compiled = [s for s in data if s.startswith("SELECT '{")]
         texts["compiled"].update(compiled)
         texts["resolver"].update(set(data) - set(compiled))
         assert len(compiled) == 1

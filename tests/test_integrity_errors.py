@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from mlgraph.context import Context
 from mlgraph.resolvers import pipelines
+from mlgraph.resolvers.commands import Outcome
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import JobKind, JobStatus
 from tests import factories as f
@@ -68,7 +68,10 @@ def _offending(case: str, pipeline: m.Pipeline, other: dict[str, Any]) -> list[A
 
 
 def _planted(case: str, other: dict[str, Any], calls: list[int]) -> Callable[..., Any]:
-    async def create_pipeline(ctx: Context, input: Any) -> uuid.UUID:
+    """``CreatePipeline.run`` writing the pipeline and then an offending row."""
+
+    async def run(command: pipelines.CreatePipeline) -> Outcome:
+        ctx, input = command.ctx, command.input
         calls.append(1)
         async with ctx.uow() as tx:
             pipeline = m.Pipeline(id=uuid.uuid4(), project_id=other["project"], name=input.name)
@@ -78,9 +81,9 @@ def _planted(case: str, other: dict[str, Any], calls: list[int]) -> Callable[...
             for row in _offending(case, pipeline, other):
                 tx.session.add(row)
                 await tx.session.flush()
-        return pipeline.id
+        return Outcome(pipeline.id)
 
-    return create_pipeline
+    return run
 
 
 async def _setup(db: Backend) -> dict[str, Any]:
@@ -116,7 +119,7 @@ async def test_a_broken_constraint_that_is_no_race_is_internal_logged_and_rolled
 ) -> None:
     other = await _setup(db)
     calls: list[int] = []
-    monkeypatch.setattr(pipelines, "create_pipeline", _planted(case, other, calls))
+    monkeypatch.setattr(pipelines.CreatePipeline, "run", _planted(case, other, calls))
     before = await written(db)
     assert db.client is not None
     with caplog.at_level(logging.ERROR, logger="mlgraph.mutations"):
@@ -149,7 +152,7 @@ async def test_a_race_lost_twice_answers_by_constraint_name(
 ) -> None:
     other = await _setup(db)
     calls: list[int] = []
-    monkeypatch.setattr(pipelines, "create_pipeline", _planted(case, other, calls))
+    monkeypatch.setattr(pipelines.CreatePipeline, "run", _planted(case, other, calls))
     before = await written(db)
     payload = await mutate(
         db, "createPipeline", {"projectId": "x", "name": "new"}, "pipeline { id }"

@@ -17,21 +17,29 @@ from mlgraph.live.events import (
     decode_stream_cursor,
     encode_stream_cursor,
     prune,
+    read_after,
 )
 from mlgraph.live.hub import Hub, Interest, SlowConsumer
 from mlgraph.live.renders import Renders
 from mlgraph.storage import models as m
 from mlgraph.storage.types import utcnow
-from mlgraph.storage.uow import unit_of_work
+from mlgraph.storage.uow import insert_outbox, unit_of_work
 from tests import factories as f
 from tests.conftest import Backend
 from tests.live import until
 
 
 async def emit(db: Backend, n: int, topic: str = "job.updated") -> None:
+    """``n`` committed events, not yet in the stream."""
     for i in range(n):
         async with unit_of_work(db.sessions, actor="test", request_id="r") as tx:
             tx.emit(topic, "Job", uuid.uuid4(), None, {"i": i})
+
+
+async def publish(db: Backend, n: int) -> None:
+    """``n`` events committed and dispatched into the stream."""
+    await emit(db, n)
+    await Dispatcher(db.sessions, InProcessBroker()).dispatch_once()
 
 
 #: ``emit``'s events belong to no project.
@@ -47,11 +55,11 @@ async def test_a_slow_subscriber_is_dropped_with_a_reason(db: Backend) -> None:
     async with asyncio.timeout(10):
         first = asyncio.ensure_future(anext(stream))  # registers, then waits
         await until(lambda: hub.subscriber_count == 1)
-        await emit(db, 1)
+        await publish(db, 1)
         await hub.catch_up()
         assert (await first).payload == {"i": 0}
         # the subscriber stops reading; five more events arrive for a queue of two
-        await emit(db, 5)
+        await publish(db, 5)
         await hub.catch_up()
         assert len(reasons) == 1
         assert "slow consumer" in reasons[0]
@@ -77,12 +85,14 @@ async def test_an_event_is_offered_to_its_project_and_entity_subscribers_only(
     interests = [Interest(other.id, ("job.updated",))] * 100
     interests += [Interest(mine.id, ("job.updated",), elsewhere)] * 100
     interests += [Interest(mine.id, ("job.updated",)), Interest(mine.id, ("job.updated",), job)]
-    streams = [hub.stream(i, after=None, queue_size=4, on_overflow=print) for i in interests]
+    now = hub.position  # live from here: no read of the log's end to race with the event
+    streams = [hub.stream(i, after=now, queue_size=4, on_overflow=print) for i in interests]
     async with asyncio.timeout(10):
         nexts = [asyncio.ensure_future(anext(s)) for s in streams]
         await until(lambda: hub.subscriber_count == len(interests))
         async with unit_of_work(db.sessions, actor="test", request_id="r") as tx:
             tx.emit("job.updated", "Job", job, mine.id, {"i": 1})
+        await Dispatcher(db.sessions, InProcessBroker()).dispatch_once()
         await hub.catch_up()
         assert hub.offers == 2
         assert [(await n).payload for n in nexts[-2:]] == [{"i": 1}, {"i": 1}]
@@ -124,14 +134,23 @@ async def test_subscribers_alike_share_one_result_per_event() -> None:
 
 async def test_dispatcher_marks_in_batches_and_wakes_the_hub(db: Backend) -> None:
     await emit(db, 7)
-    async with db.sessions() as s:
-        first = int(await s.scalar(select(func.min(m.OutboxEvent.position))) or 0)
     woken: list[int] = []
     broker = InProcessBroker()
     await broker.start(woken.append)
     dispatcher = Dispatcher(db.sessions, broker, batch_size=3)
     assert [await dispatcher.dispatch_once() for _ in range(4)] == [3, 3, 1, 0]
-    assert woken == [first + 2, first + 5, first + 6]  # the last position of each batch
+    async with db.sessions() as s:
+        stream = (
+            await s.execute(
+                select(m.OutboxEvent.payload, m.OutboxEvent.stream_position).order_by(
+                    m.OutboxEvent.position
+                )
+            )
+        ).all()
+    first = stream[0][1]
+    # the stream numbers them in insertion order; the last stream position of each batch
+    assert [(p["i"], n) for p, n in stream] == [(i, first + i) for i in range(7)]
+    assert woken == [first + 2, first + 5, first + 6]
     async with db.sessions() as s:
         left = await s.scalar(select(func.count()).where(m.OutboxEvent.dispatched_at.is_(None)))
     assert left == 0
@@ -145,15 +164,46 @@ async def test_cursors_round_trip_and_bad_ones_are_refused() -> None:
 
 
 async def test_pruned_history_cannot_be_replayed(db: Backend) -> None:
-    await emit(db, 4)
+    await publish(db, 4)
     async with db.sessions() as s, s.begin():
         old = utcnow() - timedelta(days=8)
         await s.execute(update(m.OutboxEvent).values(created_at=old, dispatched_at=old))
     async with db.sessions() as s:
-        first = int(await s.scalar(select(func.min(m.OutboxEvent.position))) or 0)
+        first = int(await s.scalar(select(func.min(m.OutboxEvent.stream_position))) or 0)
     assert await prune(db.sessions, timedelta(days=7)) == 3  # the newest one always stays
     with pytest.raises(BadUserInput):
         await check_retained(db.sessions, first)
     await check_retained(db.sessions, first + 2)  # its successor is still there
     with pytest.raises(BadUserInput):
         await check_retained(db.sessions, first + 4)  # past the end
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_an_event_committed_late_joins_the_stream_after_those_before_it(
+    db: Backend,
+) -> None:
+    """Mutations insert their events without a lock; the stream still follows commit order."""
+    dispatcher = Dispatcher(db.sessions, InProcessBroker())
+    # Given a transaction that inserted its event first and stays open
+    async with db.sessions() as held, held.begin():
+        late = m.OutboxEvent(
+            event_id=uuid.uuid4(),
+            topic="job.updated",
+            entity_type="Job",
+            entity_id=None,
+            project_id=None,
+            payload={"i": "late"},
+            created_at=utcnow(),
+        )
+        await insert_outbox(held, [late])
+        # a mutation with an event commits meanwhile, without waiting for it
+        await asyncio.wait_for(emit(db, 1), 10)
+        assert await dispatcher.dispatch_once() == 1
+        assert [e.payload for e in await read_after(db.sessions, 0, limit=10)] == [{"i": 0}]
+    # when the held one commits, its event comes after, though it was inserted before
+    assert await dispatcher.dispatch_once() == 1
+    stream = await read_after(db.sessions, 0, limit=10)
+    assert [e.payload for e in stream] == [{"i": 0}, {"i": "late"}]
+    async with db.sessions() as s:
+        rows = await s.execute(select(m.OutboxEvent.payload).order_by(m.OutboxEvent.position))
+        assert [r.payload for r in rows] == [{"i": "late"}, {"i": 0}]

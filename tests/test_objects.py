@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import subprocess
+import shlex
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,12 +33,13 @@ from mlgraph.storage.objects.local import LocalObjectStore
 from mlgraph.storage.objects.s3 import S3ObjectStore
 from tests import factories as f
 from tests.conftest import ADMIN, Backend, free_port, serve, stop, truncate
+from tests.readme import bash, shell_block
 from tests.s3_server import BUCKET, RecordingProxy, moto_server
+from tests.served import user_env
 from tests.writes import codes, mutate, written
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
-UPLOAD_SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "upload.sh"
 BYTES = b"weights " * 4096
 SHA = hashlib.sha256(BYTES).hexdigest()
 UPLOAD = "artifact { id status } upload { url method headers { name value } }"
@@ -53,6 +53,7 @@ class Store:
     db: Backend
     put: Callable[[str, bytes, str], Awaitable[None]]
     delete: Callable[[str], Awaitable[None]]
+    exists: Callable[[str], Awaitable[bool]]
     proxy: RecordingProxy | None = None
 
 
@@ -95,7 +96,10 @@ async def store(
         async def delete_file(key: str) -> None:
             (backend.settings.artifact_dir / key).unlink()
 
-        return Store("local", backend, put_file, delete_file)
+        async def file_exists(key: str) -> bool:
+            return (backend.settings.artifact_dir / key).is_file()
+
+        return Store("local", backend, put_file, delete_file, file_exists)
     return s3_store(s3)
 
 
@@ -116,7 +120,10 @@ def s3_store(s3: tuple[Backend, RecordingProxy, Any]) -> Store:
     async def delete_object(key: str) -> None:
         await client.delete_object(Bucket=BUCKET, Key=key)
 
-    return Store("s3", db, put_object, delete_object, proxy)
+    async def object_exists(key: str) -> bool:
+        return await S3ObjectStore(client, BUCKET).head(key) is not None
+
+    return Store("s3", db, put_object, delete_object, object_exists, proxy)
 
 
 def s3_settings(settings: Settings, port: int, endpoint: str) -> Settings:
@@ -412,7 +419,7 @@ async def test_an_unreachable_store_fails_its_fields_and_readiness(backend: Back
     await truncate(backend)
     port, dead = free_port(), free_port()
     settings = s3_settings(backend.settings, port, f"http://127.0.0.1:{dead}")
-    store = Store("s3", backend, _nothing, _nothing)
+    store = Store("s3", backend, _nothing, _nothing, _nothing_there)
     version, rows = await many_artifacts(store, 3)
     server, task, base_url = await serve(create_app(settings, engine=backend.engine), port)
     try:
@@ -443,6 +450,10 @@ async def _nothing(*_: Any) -> None:
     """Puts nothing: this store is unreachable."""
 
 
+async def _nothing_there(_key: str) -> bool:
+    return False
+
+
 async def test_readiness_includes_the_store(store: Store) -> None:
     assert store.db.client is not None
     ready = await store.db.client.get("/readyz")
@@ -470,32 +481,46 @@ async def test_expired_local_upload_urls_are_refused(backend: Backend) -> None:
     assert response.json() == {"error": "URL expired"}
 
 
+UPLOAD_SH = shell_block("examples/upload.sh <ModelVersion id>")
+CURL_PUT = shell_block("curl -fsS -X PUT")
+
+
 async def test_the_curl_upload_script_works_on_this_store(store: Store, tmp_path: Path) -> None:
-    """examples/upload.sh, which the README shows, run as a user would (bash, curl, jq)."""
+    """examples/upload.sh, which the README shows, run as the README's block runs it (bash,
+    curl, jq; the token from `mlgraph token`), with a real version id and file."""
     db = store.db
     version = await new_version(db)
     weights = tmp_path / "model weights.bin"
     weights.write_bytes(BYTES)
-    env = {
-        **os.environ,
-        "MLGRAPH_URL": db.base_url,
-        "MLGRAPH_TOKEN": db.token(ADMIN, admin=True),
-    }
     version_id = encode_global_id("ModelVersion", version.id)
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["bash", str(UPLOAD_SCRIPT), version_id, str(weights)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    block = UPLOAD_SH.replace("<ModelVersion id>", version_id)
+    block = block.replace(" model.bin ", f" {shlex.quote(str(weights))} ")
+    env = user_env(MLGRAPH_URL=db.base_url, MLGRAPH_DATA_DIR=str(db.settings.data_dir))
+    done = await bash(block, env, limit_s=60)
     assert done.returncode == 0, done.stderr
     artifact = json.loads(done.stdout)["data"]["completeArtifactUpload"]["artifact"]
     assert artifact["status"] == "AVAILABLE"
     assert artifact["object"]["size"] == len(BYTES)
     async with httpx.AsyncClient() as client:
         assert (await client.get(artifact["downloadUrl"])).content == BYTES
+
+
+async def test_the_walkthroughs_curl_put_uploads_to_this_store(
+    store: Store, tmp_path: Path
+) -> None:
+    """Step 3 of the README's walkthrough: its curl line, with the upload's URL and headers
+    filled in as the text around it says, puts the bytes; completion finds them."""
+    db = store.db
+    (tmp_path / "model.bin").write_bytes(BYTES)
+    created = await start_upload(db, await new_version(db))
+    upload = created["upload"]
+    headers = [f"{h['name']}: {h['value']}" for h in upload["headers"]]
+    filled = " ".join(f"-H {shlex.quote(h)}" for h in headers if not h.startswith("Content-Len"))
+    command = CURL_PUT.replace("-H '<name>: <value>'", filled)
+    command = command.replace("'<upload.url>'", shlex.quote(upload["url"]))
+    done = await bash(command, user_env(), cwd=tmp_path, limit_s=30)
+    assert done.returncode == 0, done.stderr
+    assert (await complete(db, created["artifact"]["id"]))["artifact"] == {"status": "AVAILABLE"}
 
 
 async def test_a_monitor_names_its_report_and_the_metric_reads_it(store: Store) -> None:
@@ -537,6 +562,78 @@ async def test_a_monitor_names_its_report_and_the_metric_reads_it(store: Store) 
       driftMetrics(first: 1) { nodes { report } } } } }"""
     data = await db.data(query, {"id": dep_id})
     assert data["node"]["driftMetrics"]["nodes"] == [{"report": report}]
+
+
+DELETE_VERSION = "deletedModelVersionId removedObjects"
+
+
+async def _uploaded(db: Backend, version: m.ModelVersion) -> tuple[str, str]:
+    """An AVAILABLE artifact of ``version``: its id and storage key."""
+    created = await start_upload(db, version, fileName="weights.bin")
+    assert (await http_put(created["upload"], BYTES)).status_code in (200, 201)
+    artifact_id = created["artifact"]["id"]
+    assert (await complete(db, artifact_id))["userErrors"] == []
+    async with db.sessions() as s:
+        key = await s.scalar(
+            select(m.Artifact.storage_key).where(m.Artifact.id == decode_global_id(artifact_id)[1])
+        )
+    assert key is not None
+    return artifact_id, key
+
+
+async def test_deleting_a_version_removes_its_objects_after_the_commit(store: Store) -> None:
+    db = store.db
+    gone = await new_version(db)
+    kept = f.version(_same_model(gone))
+    await f.save(db.sessions, kept)
+    _, key = await _uploaded(db, gone)
+    extra = key.rsplit("/", 2)[0] + "/notes/readme.txt"  # a runner's own file beside it
+    await store.put(extra, b"notes", "text/plain")
+    kept_artifact, kept_key = await _uploaded(db, kept)
+    deleted = await mutate(
+        db,
+        "deleteModelVersion",
+        {"versionId": encode_global_id("ModelVersion", gone.id)},
+        DELETE_VERSION,
+    )
+    assert deleted["userErrors"] == []
+    assert deleted["removedObjects"] == 2
+    assert not await store.exists(key)
+    assert not await store.exists(extra)
+    assert await store.exists(kept_key)
+    assert (await artifact(db, kept_artifact))["object"]["exists"] is True
+
+
+def _same_model(version: m.ModelVersion) -> m.Model:
+    """The version's model, as a row to hang another version on (only its keys are used)."""
+    return m.Model(id=version.model_id, project_id=version.project_id)
+
+
+async def test_an_unreachable_store_after_the_commit_leaves_the_rows_deleted(
+    backend: Backend,
+) -> None:
+    """The store is called after the commit: when it fails, the delete stands and the payload
+    says nothing was removed (null), and the mutation still answers."""
+    await truncate(backend)
+    port, dead = free_port(), free_port()
+    settings = s3_settings(backend.settings, port, f"http://127.0.0.1:{dead}")
+    version = await new_version(backend)
+    server, task, base_url = await serve(create_app(settings, engine=backend.engine), port)
+    try:
+        headers = backend.headers(ADMIN, admin=True)
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+            db = replace(backend, settings=settings, base_url=base_url, client=client)
+            input = {"versionId": encode_global_id("ModelVersion", version.id)}
+            deleted = await mutate(db, "deleteModelVersion", input, DELETE_VERSION)
+    finally:
+        await stop(server, task)
+    assert deleted == {
+        "deletedModelVersionId": input["versionId"],
+        "removedObjects": None,
+        "userErrors": [],
+    }
+    async with backend.sessions() as s:
+        assert await s.get(m.ModelVersion, version.id) is None
 
 
 async def test_a_frozen_store_fails_completion_in_time_and_locks_nothing(on_s3: Store) -> None:

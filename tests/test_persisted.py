@@ -6,23 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from gql import GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from sqlalchemy import select
 
 from mlgraph.app import create_app
 from mlgraph.app.persisted import MANIFEST, sha256
 from mlgraph.cli import main
+from mlgraph.ids import encode_global_id
 from mlgraph.seed import seed_demo
-from tests.conftest import OPERATIONS, Backend, serve, stop
+from mlgraph.storage import models as m
+from tests.conftest import ADMIN, OPERATIONS, Backend, serve, stop
+from tests.live import JOB_UPDATED, TRANSPORT_WS, instance, subscribed, ws_client
+from tests.readme import bash, shell_block
+from tests.served import user_env
 
 READ = "{ projects(first: 2) { totalCount nodes { slug } } }"
 
@@ -115,29 +119,15 @@ def test_the_checked_in_manifest_is_current() -> None:
     assert len(manifest) == len(list(OPERATIONS.rglob("*.graphql")))
 
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-APQ_SH = re.search(
-    r"```sh\n(.*?)```", README.partition("## GraphQL over HTTP")[2], flags=re.S
-).group(1)  # type: ignore[union-attr]
+APQ_SH = shell_block("persistedQuery")
 
 
 async def test_the_readme_apq_example_runs(db: Backend) -> None:
     """The README's APQ shell example, run by bash against a live server: the hash alone,
     over GET, answers what the text did."""
     await seed_demo(db.sessions, projects=2)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")}
-    env |= {"MLGRAPH_URL": db.base_url, "MLGRAPH_DATA_DIR": str(db.settings.data_dir)}
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["bash", "-euo", "pipefail", "-c", APQ_SH],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = user_env(MLGRAPH_URL=db.base_url, MLGRAPH_DATA_DIR=str(db.settings.data_dir))
+    done = await bash(APQ_SH, env)
     assert done.returncode == 0, done.stderr
     decoder, out, answers = json.JSONDecoder(), done.stdout.strip(), []
     while out:
@@ -147,3 +137,28 @@ async def test_the_readme_apq_example_runs(db: Backend) -> None:
     first, second = answers
     assert first == second
     assert len(first["data"]["projects"]["nodes"]) == 2
+
+
+async def test_trusted_documents_hold_on_websockets(db: Backend) -> None:
+    """A subscription outside the manifest is refused over graphql-transport-ws too; the
+    manifest's own live documents subscribe (gql sends them as graphql-core prints them)."""
+    await seed_demo(db.sessions, projects=1)
+    async with instance(db, trusted_documents=MANIFEST) as inst:
+        async with db.sessions() as s:
+            project = await s.scalar(select(m.Project.id).limit(1))
+        variables = {"p": encode_global_id("Project", project)}
+        live = OPERATIONS / "live" / "job_updates.graphql"
+        async with ws_client(inst, TRANSPORT_WS, token=db.token(ADMIN, admin=True)) as session:
+            with pytest.raises(TransportQueryError) as refused:
+                async for _ in session.subscribe(
+                    GraphQLRequest(JOB_UPDATED, variable_values=variables)
+                ):
+                    pass
+            assert refused.value.errors is not None
+            assert refused.value.errors[0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+            trusted_live = session.subscribe(
+                GraphQLRequest(live.read_text(), variable_values={"projectId": variables["p"]})
+            )
+            opened = asyncio.ensure_future(anext(trusted_live))
+            await subscribed(inst)
+            opened.cancel()

@@ -3,23 +3,20 @@
 
 from __future__ import annotations
 
-import asyncio
+import ast
 import importlib.util
-import os
 import re
-import subprocess
 import textwrap
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from mlgraph.seed import seed_demo
-from tests.conftest import ADMIN, Backend
+from tests.conftest import Backend
+from tests.readme import README, ROOT, bash, shell_block
+from tests.served import user_env
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
 READ_PART, _, WRITE_PART = README.partition("## Writing")
 WRITE_PART = WRITE_PART.partition("\n## ")[0]  # the Writing section only
 BLOCK = re.compile(r"^( *)```graphql\n(.*?)^\1```", flags=re.S | re.M)
@@ -61,11 +58,21 @@ def test_readme_write_walkthrough_is_the_example_script() -> None:
     assert WRITE_EXAMPLES == documents
 
 
+WRITE_SH = shell_block("examples/write_flow.py")
+
+
 async def test_write_walkthrough_runs_end_to_end(db: Backend) -> None:
+    """The walkthrough's two shell lines, as pasted against a live server (its URL and data dir
+    in the environment, as `make run` would have them): the flow ends rolled back, and printed
+    so."""
     await seed_demo(db.sessions)
-    token = db.token(ADMIN, admin=True)
-    result = await asyncio.to_thread(load_write_flow().main, db.base_url, "fraud-detection", token)
-    deployment = result["deployment"]
+    env = user_env(MLGRAPH_URL=db.base_url, MLGRAPH_DATA_DIR=str(db.settings.data_dir))
+    done = await bash(WRITE_SH, env)
+    assert done.returncode == 0, done.stderr
+    *_, last = done.stdout.splitlines()
+    step, _, printed = last.partition(" ")
+    assert step.startswith("Rollback")
+    deployment = ast.literal_eval(printed.strip())["deployment"]
     assert deployment["status"] == "ROLLED_BACK"
     assert deployment["targets"] == [{"trafficPercent": 100.0, "version": {"version": "1.0.0"}}]
     kinds = [e["kind"] for e in deployment["events"]["nodes"]]
@@ -73,11 +80,14 @@ async def test_write_walkthrough_runs_end_to_end(db: Backend) -> None:
     assert (await db.data("{ verifyAuditChain { ok } }"))["verifyAuditChain"]["ok"] is True
 
 
+UPLOAD_SCRIPT_SH = shell_block("gql() {")
+
+
 def test_readme_shows_the_curl_upload_script() -> None:
     """The upload flow in "Artifacts and object storage" is examples/upload.sh, which
-    tests/test_objects.py runs against both stores."""
+    tests/test_objects.py runs against both stores (as the block before it says to)."""
     script = (ROOT / "examples" / "upload.sh").read_text()
-    assert script.split("set -euo pipefail\n", 1)[1] in README
+    assert script.split("set -euo pipefail\n", 1)[1] == UPLOAD_SCRIPT_SH
 
 
 def test_the_tour_is_graphiqls_first_tab() -> None:
@@ -86,8 +96,7 @@ def test_the_tour_is_graphiqls_first_tab() -> None:
     assert tour.partition("query Tour ")[2] == READ_EXAMPLES[0]
 
 
-COMPILED_SECTION = README.partition("## Two read paths, one answer")[2].partition("\n## ")[0]
-[COMPILED_SH] = re.findall(r"```sh\n(.*?)```", COMPILED_SECTION, flags=re.S)
+COMPILED_SH = shell_block("x-mlgraph-plan")
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -95,18 +104,8 @@ async def test_the_compiled_path_curl_example_runs(db: Backend) -> None:
     """The "Two read paths" shell example, run by bash against a live server on PostgreSQL:
     the token it makes is accepted, and the answer says the compiled path answered."""
     await seed_demo(db.sessions)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGRAPH_")}
-    env |= {"MLGRAPH_URL": db.base_url, "MLGRAPH_DATA_DIR": str(db.settings.data_dir)}
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["bash", "-euo", "pipefail", "-c", COMPILED_SH],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = user_env(MLGRAPH_URL=db.base_url, MLGRAPH_DATA_DIR=str(db.settings.data_dir))
+    done = await bash(COMPILED_SH, env)
     assert done.returncode == 0, done.stderr
     assert "x-mlgraph-plan: compiled" in done.stdout.lower()
     assert "plan: compiled" in done.stdout  # mlgraph explain's first line

@@ -93,6 +93,12 @@ WRITES: list[tuple[str, Callable[[Rows], dict[str, Any]], str]] = [
         lambda r: {"modelId": gid("Model", r.model.id), "version": "9.9.9"},
         "modelVersion { id }",
     ),
+    ("deleteModel", lambda r: {"modelId": gid("Model", r.model.id)}, "deletedModelId"),
+    (
+        "deleteModelVersion",
+        lambda r: {"versionId": gid("ModelVersion", r.versions[Stage.DRAFT].id)},
+        "deletedModelVersionId",
+    ),
     (
         "createDeployment",
         lambda r: {

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import logging.config
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import click
 
 from mlgraph.domains import DOMAIN_NAMES
 from mlgraph.settings import Settings
+from mlgraph.telemetry.logs import logging_config
 
 SDL_PATH = Path("graphql/schema.graphql")
 SUBGRAPHS_DIR = Path("graphql/subgraphs")
@@ -20,9 +22,7 @@ SUBGRAPH = click.Choice(DOMAIN_NAMES)
 @click.group()
 def main() -> None:
     """mlgraph: a GraphQL API gateway for machine-learning operations."""
-    logging.basicConfig(
-        level=Settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.config.dictConfig(logging_config(Settings()))
 
 
 @main.command()
@@ -38,10 +38,12 @@ def serve(
 ) -> None:
     """Serve GraphQL (and GraphiQL) at http://HOST:PORT/graphql and the dashboard at /: the
     combined schema, or with --subgraph one domain's federation subgraph (MLGRAPH_SUBGRAPH)."""
-    import os
+    import shutil
     import subprocess
 
     import uvicorn
+
+    from mlgraph.telemetry import metrics
 
     if subgraph is not None:
         os.environ["MLGRAPH_SUBGRAPH"] = subgraph  # the app factory reads Settings() again
@@ -49,6 +51,12 @@ def serve(
         os.environ["MLGRAPH_HOST"] = host or Settings().host
         os.environ["MLGRAPH_PORT"] = str(port or Settings().port)
     settings = Settings()
+    shared_metrics = None
+    if workers > 1 and not os.environ.get(metrics.MULTIPROCESS_ENV):  # see telemetry/metrics.py
+        shared_metrics = metrics.fresh_multiprocess_dir(
+            settings.data_dir / f"metrics-{os.getpid()}"
+        )
+        os.environ[metrics.MULTIPROCESS_ENV] = str(shared_metrics.resolve())
     _banner(settings)
     simulator = None
     if simulate:
@@ -63,6 +71,7 @@ def serve(
             port=settings.port,
             workers=workers,
             log_level=settings.log_level.lower(),
+            log_config=logging_config(settings),
             ws_per_message_deflate=settings.live_ws_deflate,
             ws_max_size=settings.live_max_message_bytes,  # refused before it is buffered
             access_log=not simulate,  # the simulator prints a line per action instead
@@ -71,6 +80,8 @@ def serve(
         if simulator is not None:
             simulator.terminate()
             simulator.wait(10)
+        if shared_metrics is not None:
+            shutil.rmtree(shared_metrics, ignore_errors=True)
 
 
 def _banner(settings: Settings) -> None:
@@ -128,7 +139,7 @@ def seed(demo: bool, projects: int | None, force: bool) -> None:
             summary = await seed_demo(sessions)
             async with open_store(settings) as store:
                 written = await seed_demo_objects(sessions, store)
-            return f"{summary}; {written} reports and logs in the object store"
+            return f"{summary}; {written} artifacts, reports and logs in the object store"
         finally:
             await engine.dispose()
 
@@ -274,6 +285,9 @@ def explain(
         click.echo("note: this configuration answers on the resolver path (SQLite or disabled)")
     click.echo(plan.sql)
     click.echo(f"parameters: {[str(p) if not isinstance(p, int) else p for p in plan.params]}")
+    if plan.objects:
+        kinds = ", ".join(slot.kind for slot in plan.objects)
+        click.echo(f"object-store fields, filled in one batched pass afterwards: {kinds}")
 
 
 @main.group()

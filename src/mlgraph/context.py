@@ -44,6 +44,8 @@ class Context:
     plan: str = "resolver"
     #: The HTTP response being prepared (strawberry's sub-response: status and headers), if any.
     response: Response | None = None
+    #: The operation's estimated cost, once the cost extension has computed it.
+    cost: int | None = None
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""

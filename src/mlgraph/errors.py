@@ -131,6 +131,10 @@ class UserErrorCode(enum.StrEnum):
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     FORBIDDEN = "FORBIDDEN"
     PROJECT_ARCHIVED = "PROJECT_ARCHIVED"
+    #: Pipeline edges that would form a cycle.
+    CYCLE = "CYCLE"
+    #: A delete refused while something still uses the entity (a deployment, an alias).
+    IN_USE = "IN_USE"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ per-row counter in the microseconds).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import uuid
@@ -42,7 +43,7 @@ from mlgraph.storage.enums import (
     Stage,
 )
 from mlgraph.storage.objects import ObjectStore
-from mlgraph.storage.objects.keys import drift_report_key, job_logs_key
+from mlgraph.storage.objects.keys import artifact_key, drift_report_key, job_logs_key
 from mlgraph.storage.uow import write_lock
 
 E = TypeVar("E", bound=Entity)
@@ -122,6 +123,18 @@ _PREVIOUS_STAGE = {
     Stage.PRODUCTION: "STAGING",
     Stage.ARCHIVED: "PRODUCTION",
 }
+
+
+def demo_size(drawn: int) -> int:
+    """The size of a demo artifact's object, from the (realistic, gigabyte) size drawn: small
+    enough that seeding writes every object, so an AVAILABLE artifact's object is there."""
+    return 256 + drawn % 8192
+
+
+def demo_bytes(artifact: m.Artifact) -> bytes:
+    """A demo artifact's bytes, derived from its key (the seed writes them, the row keeps their
+    size and SHA-256)."""
+    return hashlib.shake_256(artifact.storage_key.encode()).digest(artifact.size_bytes)
 
 
 @dataclass(frozen=True)
@@ -411,7 +424,7 @@ class _Seeder:
     ) -> None:
         rng = self.rng
         extras = rng.sample(list(_FILES), rng.randint(0, 2))
-        if first:  # a model's first version keeps its training set (often > 2 GiB)
+        if first:  # a model's first version keeps its training set
             extras = [ArtifactKind.DATASET, *[k for k in extras if k is not ArtifactKind.DATASET]]
         for kind in [ArtifactKind.WEIGHTS, *extras[:2]]:
             if kind is ArtifactKind.WEIGHTS:
@@ -424,7 +437,8 @@ class _Seeder:
             draft = version.stage is Stage.DRAFT
             pending = draft and (kind is ArtifactKind.WEIGHTS or rng.random() < 0.3)
             created = self.at(version.created_at, 5, 600)
-            self.new(
+            rng.randbytes(32)  # drawn (as the sha256 once was), keeping the seeded sequence
+            artifact = self.new(
                 c,
                 m.Artifact,
                 created,
@@ -434,10 +448,14 @@ class _Seeder:
                 file_name=file_name,
                 content_type=content_type,
                 status=ArtifactStatus.PENDING if pending else ArtifactStatus.AVAILABLE,
-                storage_key=f"{c.project.slug}/{model.name}/{version.version}/{file_name}",
-                size_bytes=size,
-                sha256=rng.randbytes(32).hex(),
+                storage_key="",
+                size_bytes=demo_size(size),
+                sha256="",
             )
+            artifact.storage_key = artifact_key(
+                c.project.id, model.id, version.id, artifact.id, file_name
+            )
+            artifact.sha256 = hashlib.sha256(demo_bytes(artifact)).hexdigest()
 
     def deployments(self, c: _Ctx) -> None:
         rng, strategies = self.rng, list(DeploymentStrategy)  # ROLLING, CANARY, BLUE_GREEN
@@ -806,8 +824,9 @@ async def seed_bulk(
 async def seed_demo_objects(
     sessions: async_sessionmaker[AsyncSession], store: ObjectStore, *, limit: int = 2000
 ) -> int:
-    """Write what the demo rows point at into the object store: each drift metric's JSON report
-    and each started job's log, so `report` and `logsUrl` answer in a fresh `make run`."""
+    """Write what the demo rows point at into the object store: each AVAILABLE artifact's
+    object, each drift metric's JSON report and each started job's log, so `object`,
+    `downloadUrl`, `report` and `logsUrl` answer in a fresh `make run`."""
     async with sessions() as s:
         metrics = (
             await s.scalars(
@@ -817,6 +836,17 @@ async def seed_demo_objects(
         jobs = (
             await s.scalars(select(m.Job).where(m.Job.started_at.is_not(None)).limit(limit))
         ).all()
+        artifacts = (
+            await s.scalars(
+                select(m.Artifact).where(m.Artifact.status == ArtifactStatus.AVAILABLE).limit(limit)
+            )
+        ).all()
+    # Only the seed's own artifacts: their SHA-256 is that of their demo bytes (an uploaded
+    # artifact's object is never overwritten).
+    seeded = [(a, demo_bytes(a)) for a in artifacts]
+    seeded = [(a, data) for a, data in seeded if hashlib.sha256(data).hexdigest() == a.sha256]
+    for artifact, data in seeded:
+        await store.put(artifact.storage_key, data, artifact.content_type)
     for metric in metrics:
         assert metric.report_key is not None
         edges = [round(i / 10, 1) for i in range(11)]
@@ -840,7 +870,7 @@ async def seed_demo_objects(
             lines.append(f"{job.finished_at:%Y-%m-%dT%H:%M:%S}Z {job.status.value.lower()}")
         logs = ("\n".join(lines) + "\n").encode()
         await store.put(job_logs_key(job.project_id, job.id), logs, "text/plain")
-    return len(metrics) + len(jobs)
+    return len(seeded) + len(metrics) + len(jobs)
 
 
 async def seed_is_empty(sessions: async_sessionmaker[AsyncSession]) -> bool:

@@ -317,3 +317,21 @@ class Settings(BaseSettings):
             'environment: MLGRAPH_TRAFFIC_STAGES=\'["STAGING","PRODUCTION"]\'.'
         ),
     )
+
+    # Telemetry (issue 17): spans, /metrics, log lines. Where spans go is set by OpenTelemetry's
+    # own variables (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, ...): nowhere by default.
+    telemetry: bool = Field(
+        default=True,
+        description="OpenTelemetry spans (exported only where OTEL_* variables say) and "
+        "Prometheus metrics; false: neither is recorded and /metrics is not served.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per log line (time, level, logger, message, "
+        "request_id, trace_id, span_id).",
+    )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="/metrics answers only `Authorization: Bearer <this token>`; empty: "
+        "/metrics is not served.",
+    )

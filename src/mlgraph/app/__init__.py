@@ -48,6 +48,7 @@ from mlgraph.app.compiled import HEADER as PLAN_HEADER
 from mlgraph.app.compiled import PlanHeader
 from mlgraph.app.persisted import PersistedQueries, TrustedDocuments, load_manifest
 from mlgraph.app.sse import LineFeedSSETransport
+from mlgraph.app.telemetry import Telemetry
 from mlgraph.app.tracecontext import traceparent
 from mlgraph.app.websockets import LimitedWebSocketAdapter
 from mlgraph.auth.backends import (
@@ -72,6 +73,7 @@ from mlgraph.settings import Settings
 from mlgraph.storage.db import create_engine, create_sessions
 from mlgraph.storage.objects import ObjectStore, UploadRefused, open_store
 from mlgraph.storage.objects.local import LocalObjectStore
+from mlgraph.telemetry import metrics, tracing
 
 log = logging.getLogger("mlgraph")
 READY_TIMEOUT_S = 3.0
@@ -484,13 +486,20 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     """The app. Pass ``engine`` to share one the caller owns (tests count its statements)."""
     settings = settings or Settings()
     domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
+    if settings.telemetry:
+        tracing.install(f"mlgraph-{settings.subgraph}" if settings.subgraph else "mlgraph")
     manifest = load_manifest(settings.trusted_documents) if settings.trusted_documents else None
     trusted = (
         []
         if manifest is None
         else [lambda: TrustedDocuments(manifest, settings.trusted_documents_admin_bypass)]
     )
-    schema = build_schema(domains, max_depth=settings.max_query_depth, extensions=trusted)
+    schema = build_schema(
+        domains,
+        max_depth=settings.max_query_depth,
+        extensions=trusted,
+        telemetry=settings.telemetry,
+    )
     graphql = GraphQLApp(
         schema,
         graphql_ide="graphiql" if settings.graphiql else None,
@@ -508,6 +517,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     @asynccontextmanager
     async def lifespan(app_: Starlette) -> AsyncIterator[State]:
         db = engine or create_engine(settings)
+        if settings.telemetry:
+            tracing.trace_engine(db)
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -516,6 +527,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         async with httpx.AsyncClient(timeout=5) as http, AsyncExitStack() as stack:
             if engine is None:
                 stack.push_async_callback(db.dispose)  # runs last, after live stopped
+            stack.callback(metrics.worker_exited)
             objects = await stack.enter_async_context(open_store(settings))
             live = None
             if settings.live_enabled:
@@ -546,6 +558,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         AuthenticationMiddleware, backend=Authenticator(settings), on_error=_auth_error
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Telemetry, settings=settings)
     app.add_middleware(RequestId)
     app.add_middleware(PlanHeader)
     return app

@@ -8,7 +8,8 @@
   fits in a short, cacheable URL.
 * **Trusted documents.** With ``MLGRAPH_TRUSTED_DOCUMENTS`` naming a manifest (``{hash:
   document}``, written from ``graphql/operations/`` by ``mlgraph documents``), only those
-  documents run, on every transport: by hash alone, or by their exact text. Anything else is
+  documents run, on every transport: by hash alone, by their exact text, or as graphql-core
+  prints them. Anything else is
   refused with ``PERSISTED_QUERY_NOT_IN_LIST`` before validation; platform admins are let
   through when ``MLGRAPH_TRUSTED_DOCUMENTS_ADMIN_BYPASS`` is on. APQ does not add documents in
   this mode.
@@ -28,7 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, parse, print_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLRequestData
 
@@ -109,15 +110,28 @@ class TrustedDocuments(SchemaExtension):
 
     def __init__(self, manifest: dict[str, str], admin_bypass: bool) -> None:
         self.manifest, self.admin_bypass = manifest, admin_bypass
+        self.printed = _printed(tuple(manifest.values()))
 
     def on_validate(self) -> Iterator[None]:
         ec = self.execution_context
         principal: Any = getattr(ec.context, "principal", None)
         bypass = self.admin_bypass and bool(getattr(principal, "platform_admin", False))
-        if not bypass and (ec.query is None or sha256(ec.query) not in self.manifest):
+        if not bypass and not self._trusted(ec.query, ec.graphql_document):
             refused = NotInList(
                 "only trusted documents run on this server (see `mlgraph documents`)"
             )
             error = GraphQLError(refused.message, original_error=refused)
             ec.pre_execution_errors = [*(ec.pre_execution_errors or []), error]
         yield
+
+    def _trusted(self, query: str | None, document: DocumentNode | None) -> bool:
+        """The exact text, or the same document printed (clients such as gql send the
+        document as graphql-core prints it, without comments)."""
+        if query is not None and sha256(query) in self.manifest:
+            return True
+        return document is not None and print_ast(document) in self.printed
+
+
+@cache
+def _printed(documents: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(print_ast(parse(text)) for text in documents)

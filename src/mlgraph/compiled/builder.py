@@ -6,9 +6,12 @@ same argument coercion, and the resolver path's own argument validation (``relay
 ``ids.decode_global_id``). An argument the resolver path would refuse raises ``Refused``: the
 caller then runs the operation on the resolver path, which reports the error in its words.
 
-Each connection becomes a scalar subquery over one page of rows (``LIMIT n + 1``, numbered by
-``row_number()`` to tell whether more rows exist), aggregated into JSON text; nested relations
-are correlated subqueries inside that aggregate, evaluated only for the rows of the page.
+Each connection becomes a scalar subquery over one page of rows (``LIMIT n``, or ``n + 1``
+numbered by ``row_number()`` when the answer asks whether more rows exist), aggregated into
+JSON text; nested relations are correlated subqueries inside that aggregate, evaluated only for
+the rows of the page. The statement returns one row whose columns, joined, are the answer: the
+parts of the top object, and of each root connection (from a one-row subquery in ``FROM``), so
+PostgreSQL never copies the whole answer into one text (each ``||`` copies both sides).
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ from graphql.execution.collect_fields import (
     collect_subfields,
 )
 from graphql.execution.values import VariableValues, get_argument_values
-from sqlalchemy import BigInteger, Float, Integer, String, Table
+from sqlalchemy import BigInteger, ColumnElement, Float, Integer, String, Table
 from sqlalchemy.dialects.postgresql import asyncpg
 
 from mlgraph.auth.principal import Principal
 from mlgraph.compiled.entities import Malformed, entities
 from mlgraph.compiled.fields import FieldKind, FieldMap
+from mlgraph.compiled.objects import Slot, marker
 from mlgraph.compiled.sqltext import (
+    Chain,
     Params,
     concat,
     cursor,
@@ -54,6 +59,7 @@ from mlgraph.errors import MlgraphError
 from mlgraph.ids import decode_global_id
 from mlgraph.schema.query import MAX_NODES
 from mlgraph.schema.relay import page_args
+from mlgraph.storage.enums import ArtifactStatus
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter, Order, Relation
 from mlgraph.storage.queries import PageArgs, Visible, filter_clause
 from mlgraph.storage.types import UTCDateTime
@@ -84,13 +90,21 @@ class Request:
     serves: Callable[[str], bool] = lambda _: True
 
 
+#: Object-store fields: the statement writes a marker, ``objects.fill_objects`` the value.
+_OBJECT_KINDS = ("stored_object", "download_url", "logs_url", "report")
+
+
 class Builder:
     """Builds the statement of one request: SQL text with ``$n`` placeholders and, in
-    ``params``, their values. Table aliases ``t1, t2...`` are numbered in build order."""
+    ``params``, their values; in ``slots``, the object-store fields its markers stand for.
+    Table aliases ``t1, t2...`` are numbered in build order."""
 
     def __init__(self, request: Request) -> None:
         self.r = request
         self.params = Params()
+        self.slots: list[Slot] = []
+        #: The root connections' pages, each one row of its answer's parts (``_connection``).
+        self._tables: list[str] = []
         self._aliases = 0
         self._visible: str | None = None
 
@@ -103,7 +117,10 @@ class Builder:
             self.r.schema, self.r.fragments, self.r.variables, query, self.r.operation
         ).grouped_field_set
         entries = [(key, self._root_field(query, details)) for key, details in grouped.items()]
-        return "SELECT " + json_object(entries)
+        answer = json_object(entries)
+        columns = answer.parts if isinstance(answer, Chain) else (answer,)
+        tables = f" FROM {', '.join(self._tables)}" if self._tables else ""
+        return "SELECT " + ", ".join(columns) + tables
 
     def _root_field(self, query: GraphQLObjectType, details: Details) -> str:
         node = details[0].node
@@ -231,10 +248,14 @@ class Builder:
             assert kind.format is not None
             column = f"{alias}.{ident(kind.column.name)}"
             return value(column, kind.format, bool(kind.column.nullable))
+        field = gql.fields[name]
+        if kind.kind in _OBJECT_KINDS:
+            return self._object_field(alias, decl, field, kind.kind, details)
         assert kind.relation is not None
         rel = kind.relation
-        field = gql.fields[name]
         parent = f"{alias}.{ident(decl.table.c[rel.parent_key].name)}"
+        if kind.kind == "version_by_alias":
+            return self._version_by_alias(rel, parent, field, details)
         if rel.kind == "one" and not self.r.serves(rel.target):
             return self.reference(self._object_type(field), details, parent)
         if rel.kind == "one":
@@ -245,6 +266,54 @@ class Builder:
         if rel.kind == "list":
             return self._listing(rel, parent, field, details)
         return self._connection(rel, parent, field, details, self._args(field, details))
+
+    def _object_field(
+        self, a: str, decl: EntityDecl, field: GraphQLField, kind: str, details: Details
+    ) -> str:
+        """The marker of an object-store field (``objects``), from the row's key columns."""
+        selection: tuple[tuple[str, GraphQLField | None], ...] = ()
+        if kind == "stored_object":
+            value_type = self._object_type(field)
+            selection = tuple(
+                (key, value_type.fields.get(sub[0].node.name.value))
+                for key, sub in self._sub(value_type, details).items()
+            )
+        expires_in = int(self._args(field, details).get("expires_in", 0))
+        self.slots.append(Slot(kind, expires_in, selection))
+        slot = len(self.slots) - 1
+
+        def column(name: str) -> str:
+            return f"{a}.{ident(decl.table.c[name].name)}"
+
+        if kind == "logs_url":  # the key is made of both (storage.objects.keys)
+            return marker(slot, f"{a}.{ident(decl.project_column)}::text || ':' || {a}.id::text")
+        if kind == "download_url":  # null until AVAILABLE, like the resolver
+            available = self._sql(decl.table.alias(a).c.status == ArtifactStatus.AVAILABLE)
+            url = marker(slot, column("storage_key"))
+            return f"(CASE WHEN {available} THEN {url} ELSE 'null' END)"
+        key = column("storage_key" if kind == "stored_object" else "report_key")
+        return f"coalesce({marker(slot, key)}, 'null')"
+
+    def _version_by_alias(
+        self, aliases: Relation, parent: str, field: GraphQLField, details: Details
+    ) -> str:
+        """``Model.version(alias:)``: among the model's aliases (as ``Model.aliases`` lists
+        them), the one so named, and the version it points at if visible; else null."""
+        name = self._args(field, details)["alias"]
+        args = PageArgs(limit=aliases.page_cap, backwards=False, order=aliases.order)
+        limit = self.params.add(aliases.page_cap, "int")
+        page, al = self._page(aliases, parent, args, limit, numbered=False)
+        alias_decl = ENTITIES[aliases.target]
+        points_at = alias_decl.relations["version"]
+        assert points_at.child_key is not None
+        target = ENTITIES[points_at.target]
+        pointer = f"{al}.{ident(alias_decl.table.c[points_at.parent_key].name)}"
+        where = f"{{a}}.{ident(target.table.c[points_at.child_key].name)} = {pointer}"
+        row = self._one_row(target, self._object_type(field), details, where)
+        named = (
+            f"{al}.{ident(alias_decl.table.c['alias'].name)} = {self.params.add(name, 'varchar')}"
+        )
+        return f"coalesce((SELECT {row} FROM {page} WHERE {named}), 'null')"
 
     def _one_row(
         self, decl: EntityDecl, gql: GraphQLObjectType, details: Details, where: str
@@ -303,9 +372,12 @@ class Builder:
         return f"{a}.{column} {direction}, {a}.id {direction}"
 
     def _page(
-        self, rel: Relation, parent: str | None, args: PageArgs, limit: str
+        self, rel: Relation, parent: str | None, args: PageArgs, limit: str, numbered: bool
     ) -> tuple[str, str]:
-        """``(SELECT rows..., mlg_rn ... LIMIT limit) AS a`` and the alias ``a``."""
+        """``(SELECT rows... LIMIT limit) AS a`` and the alias ``a``: the rows in the order the
+        answer lists them (a ``last`` page is fetched from the end, then turned around), so
+        aggregates over it need no ``ORDER BY`` of their own. With ``numbered``, ``mlg_rn``
+        is each row's place in the fetched order (``limit`` then holds one row more)."""
         decl = ENTITIES[rel.target]
         a = self.alias()
         source, where = self._source(rel, parent, a)
@@ -315,19 +387,24 @@ class Builder:
         if args.before is not None:
             where.append(self._keyset(decl, a, args.order, args.before, after=False))
         order = self._ordering(decl, a, args.order, args.backwards)
+        number = f", row_number() OVER (ORDER BY {order}) AS mlg_rn" if numbered else ""
         sql = (
-            f"SELECT {a}.*, row_number() OVER (ORDER BY {order}) AS mlg_rn FROM {source}"
+            f"SELECT {a}.*{number} FROM {source}"
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + f" ORDER BY {order} LIMIT {limit}"
         )
+        if args.backwards:
+            forward = self._ordering(decl, a, args.order, False)
+            sql = f"SELECT * FROM ({sql}) AS {a} ORDER BY {forward}"
         return f"({sql}) AS {a}", a
 
     def _listing(self, rel: Relation, parent: str, field: GraphQLField, details: Details) -> str:
         args = PageArgs(limit=rel.page_cap, backwards=False, order=rel.order)
-        page, a = self._page(rel, parent, args, self.params.add(rel.page_cap, "int"))
+        limit = self.params.add(rel.page_cap, "int")
+        page, a = self._page(rel, parent, args, limit, numbered=False)
         item = self.node_object(a, self._object_type(field), details)
-        agg = f"string_agg({item}, ',' ORDER BY {a}.mlg_rn)"
-        return f"(SELECT '[' || coalesce({agg}, '') || ']' FROM {page})"
+        items = concat([lit("["), f"coalesce(string_agg({item}, ','), '')", lit("]")])
+        return f"(SELECT {items} FROM {page})"
 
     def _connection(
         self,
@@ -350,27 +427,44 @@ class Builder:
         except MlgraphError as error:
             raise Refused(error.message) from None
         conn = self._object_type(field)
-        if not self._reads_rows(conn, details, args):
+        reads, more = self._page_needs(conn, details, args)
+        if not reads:
             # only totalCount, __typename or constant flags: no page to read
             return self._connection_object(rel, parent, args, conn, details, "", "")
         limit = self.params.add(args.limit, "int")
-        page, a = self._page(rel, parent, args, f"{limit} + 1")
-        body = self._connection_object(rel, parent, args, conn, details, a, limit)
+        if more:  # one row past the page tells whether there are more
+            page, a = self._page(rel, parent, args, f"{limit} + 1", numbered=True)
+            shown = f" FILTER (WHERE {a}.mlg_rn <= {limit})"
+        else:
+            page, a = self._page(rel, parent, args, limit, numbered=False)
+            shown = ""
+        body = self._connection_object(rel, parent, args, conn, details, a, shown, limit)
+        if parent is None and isinstance(body, Chain):  # a root connection: its parts as columns
+            r = self.alias()
+            columns = ", ".join(f"{part} AS c{i}" for i, part in enumerate(body.parts))
+            self._tables.append(f"(SELECT {columns} FROM {page}) AS {r}")
+            return Chain([f"{r}.c{i}" for i in range(len(body.parts))])
         return f"(SELECT {body} FROM {page})"
 
-    def _reads_rows(self, conn: GraphQLObjectType, details: Details, args: PageArgs) -> bool:
-        constant = {"typename", "total_count", "has_previous" if not args.backwards else "has_next"}
+    def _page_needs(
+        self, conn: GraphQLObjectType, details: Details, args: PageArgs
+    ) -> tuple[bool, bool]:
+        """Whether the selection reads the page's rows, and whether it asks if there are more
+        rows in the paging direction (``hasNextPage``, or ``hasPreviousPage`` for ``last``)."""
+        more_kind = "has_previous" if args.backwards else "has_next"
+        constant = {"typename", "total_count", "has_next" if args.backwards else "has_previous"}
+        reads = more = False
         for sub in self._sub(conn, details).values():
             kind = self.r.fields.kind(conn.name, sub[0].node.name.value).kind
             if kind in ("edges", "conn_nodes"):
-                return True
-            if kind == "page_info":
+                reads = True
+            elif kind == "page_info":
                 page_info = self._object_type(conn.fields["pageInfo"])
                 for psub in self._sub(page_info, sub).values():
                     pkind = self.r.fields.kind(page_info.name, psub[0].node.name.value).kind
-                    if pkind not in constant:
-                        return True
-        return False
+                    more = more or pkind == more_kind
+                    reads = reads or pkind not in constant
+        return reads, more
 
     def _connection_object(
         self,
@@ -380,47 +474,63 @@ class Builder:
         conn: GraphQLObjectType,
         details: Details,
         a: str,
-        limit: str,
+        shown: str,
+        limit: str = "",
     ) -> str:
-        shown = f"FILTER (WHERE {a}.mlg_rn <= {limit})"
-        order = f"{a}.mlg_rn DESC" if args.backwards else f"{a}.mlg_rn"
-        reverse = f"{a}.mlg_rn" if args.backwards else f"{a}.mlg_rn DESC"
         decl = ENTITIES[rel.target]
-        cursor_sql = cursor(a, args.order.column, _cursor_kind(decl, args.order.column))
-        more = f"(CASE WHEN count(*) > {limit} THEN 'true' ELSE 'false' END)"
+        column, kind = args.order.column, _cursor_kind(decl, args.order.column)
         entries = []
         for key, sub in self._sub(conn, details).items():
-            kind = self.r.fields.kind(conn.name, sub[0].node.name.value).kind
-            if kind == "typename":
+            part = self.r.fields.kind(conn.name, sub[0].node.name.value).kind
+            if part == "typename":
                 entries.append((key, lit('"' + conn.name + '"')))
-            elif kind in ("edges", "conn_nodes"):
+            elif part in ("edges", "conn_nodes"):
                 item_type = self._object_type(conn.fields[sub[0].node.name.value])
-                if kind == "edges":
-                    item = self._edge(a, item_type, sub, cursor_sql)
+                if part == "edges":
+                    row_cursor = cursor(column, f"{a}.{ident(column)}", f"{a}.id", kind)
+                    item = self._edge(a, item_type, sub, row_cursor)
                 else:
                     item = self.node_object(a, item_type, sub)
-                agg = f"string_agg({item}, ',' ORDER BY {order}) {shown}"
-                entries.append((key, f"('[' || coalesce({agg}, '') || ']')"))
-            elif kind == "total_count":
+                items = f"coalesce(string_agg({item}, ','){shown}, '')"
+                entries.append((key, concat([lit("["), items, lit("]")])))
+            elif part == "total_count":
                 entries.append((key, self._count(rel, parent, args)))
             else:
-                assert kind == "page_info"
+                assert part == "page_info"
                 page_info = self._object_type(conn.fields["pageInfo"])
-                parts = []
-                for pkey, psub in self._sub(page_info, sub).items():
-                    pkind = self.r.fields.kind(page_info.name, psub[0].node.name.value).kind
-                    if pkind == "typename":
-                        parts.append((pkey, lit('"' + page_info.name + '"')))
-                    elif pkind == "has_next":
-                        parts.append((pkey, _flag(args.before) if args.backwards else more))
-                    elif pkind == "has_previous":
-                        parts.append((pkey, more if args.backwards else _flag(args.after)))
-                    else:
-                        by = order if pkind == "start_cursor" else reverse
-                        first = f"(array_agg({cursor_sql} ORDER BY {by}) {shown})[1]"
-                        parts.append((pkey, f"coalesce('\"' || {first} || '\"', 'null')"))
-                entries.append((key, json_object(parts)))
+                page = (a, shown, limit, kind)
+                entries.append((key, self._page_info(args, page_info, sub, page)))
         return json_object(entries)
+
+    def _page_info(
+        self,
+        args: PageArgs,
+        page_info: GraphQLObjectType,
+        details: Details,
+        page: tuple[str, str, str, str],
+    ) -> str:
+        """``pageInfo`` of a page (``_connection``): its alias, the filter of the rows shown,
+        the page size and the cursor kind of its order."""
+        a, shown, limit, kind = page
+        column = args.order.column
+        parts = []
+        for key, sub in self._sub(page_info, details).items():
+            part = self.r.fields.kind(page_info.name, sub[0].node.name.value).kind
+            if part == "typename":
+                parts.append((key, lit('"' + page_info.name + '"')))
+            elif part in ("has_next", "has_previous"):
+                if (part == "has_next") != args.backwards:  # more rows in the paging direction
+                    more = f"(CASE WHEN count(*) > {limit} THEN 'true' ELSE 'false' END)"
+                    parts.append((key, more))
+                else:
+                    parts.append((key, _flag(args.before if part == "has_next" else args.after)))
+            else:  # the first or the last row's cursor, from its sort value and id
+                at = "1" if part == "start_cursor" else f"count(*){shown}"
+                value = f"(array_agg({a}.{ident(column)}){shown})[{at}]"
+                row_id = f"(array_agg({a}.id){shown})[{at}]"
+                text = cursor(column, value, row_id, kind)
+                parts.append((key, f"coalesce('\"' || {text} || '\"', 'null')"))
+        return json_object(parts)
 
     def _edge(self, a: str, node_type: GraphQLObjectType, details: Details, cursor_sql: str) -> str:
         entries = []
@@ -455,6 +565,11 @@ class Builder:
         """The loaders' own filter SQL (``queries.filter_clause``) on alias ``a``, its bound
         values renumbered into this statement's parameters."""
         clause = filter_clause(decl, spec, given, postgresql=True, table=decl.table.alias(a))
+        return self._sql(clause)
+
+    def _sql(self, clause: ColumnElement[Any]) -> str:
+        """A SQLAlchemy clause as SQL text, its bound values renumbered into this statement's
+        parameters."""
         compiled = clause.compile(dialect=_POSTGRESQL)
         values = compiled.construct_params()
         placeholders = []

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLObjectType
 from graphql.execution.collect_fields import FieldDetails
 
-from mlgraph.compiled.sqltext import ident, lit
+from mlgraph.compiled.sqltext import concat, ident, lit
 from mlgraph.errors import MlgraphError
 from mlgraph.ids import decode_global_id
 from mlgraph.storage.graph import ENTITIES
@@ -78,4 +78,5 @@ def entities(builder: Builder, representations: list[Any], details: list[FieldDe
         )
     item = f"CASE {r}.mlg_type {' '.join(cases)} ELSE 'null' END" if cases else "'null'"
     agg = f"string_agg({item}, ',' ORDER BY {r}.mlg_n)"
-    return f"(SELECT '[' || coalesce({agg}, '') || ']' FROM {source}{''.join(joins)})"
+    items = concat([lit("["), f"coalesce({agg}, '')", lit("]")])
+    return f"(SELECT {items} FROM {source}{''.join(joins)})"

@@ -1,10 +1,12 @@
 """What each field of the schema is to the compiled path, derived from ``storage.graph``.
 
 Every GraphQL field gets one ``FieldKind`` or a reason why the compiled path cannot answer it.
-A field is compilable only when the resolver path would serve it straight from the declaration:
+A field is compilable when the resolver path would serve it straight from the declaration:
 a declared column with no resolver, the global id, or a relation served by the factories of
-``schema.relay`` (``connection``/``one``/``listing``). Anything else (a computed field, an
-object-store field, a field added later with its own resolver) falls back to the resolver path,
+``schema.relay`` (``connection``/``one``/``listing``); or when its resolver is one of the few
+``COMPUTED`` ones the compiled path restates (``Model.version(alias:)`` in SQL, the
+object-store fields by ``compiled.objects`` after the statement). Anything else (another
+computed field, a field added later with its own resolver) falls back to the resolver path,
 so the compiled path can never answer differently from it.
 """
 
@@ -52,6 +54,12 @@ Kind = Literal[
     "has_previous",
     "start_cursor",
     "end_cursor",
+    "version_by_alias",
+    "stored_object",
+    "stored_object_field",
+    "download_url",
+    "logs_url",
+    "report",
 ]
 
 _FACTORIES = {
@@ -66,6 +74,14 @@ _ROOT_FIELDS: dict[str, tuple[Kind, str]] = {
     "viewer": ("viewer", "Query.viewer"),
 }
 _VIEWER_FIELDS = ("principalId", "displayName", "isPlatformAdmin")
+#: Resolvers of computed fields the compiled path answers as they do, by module and name.
+COMPUTED: dict[str, Kind] = {
+    "mlgraph.schema.registry._ModelFields.version": "version_by_alias",
+    "mlgraph.schema.registry._ArtifactFields.stored": "stored_object",
+    "mlgraph.schema.registry._ArtifactFields.download_url": "download_url",
+    "mlgraph.schema.pipelines._JobFields.logs_url": "logs_url",
+    "mlgraph.schema.monitoring._DriftMetricFields.report": "report",
+}
 _CONNECTION_PARTS: dict[str, Kind] = {
     "edges": "edges",
     "nodes": "conn_nodes",
@@ -97,6 +113,15 @@ def _resolver_name(field: Any) -> str | None:
     definition = field.extensions.get("strawberry-definition") if field.extensions else None
     resolver = getattr(definition, "base_resolver", None)
     return None if resolver is None else str(resolver.wrapped_func.__qualname__)
+
+
+def _computed(field: Any) -> Kind | None:
+    """The kind of a ``COMPUTED`` field, if ``field`` is resolved by one of them."""
+    definition = field.extensions.get("strawberry-definition") if field.extensions else None
+    func = getattr(getattr(definition, "base_resolver", None), "wrapped_func", None)
+    if func is None:
+        return None
+    return COMPUTED.get(f"{func.__module__}.{func.__qualname__}")
 
 
 def _is_entities_resolver(field: Any) -> bool:
@@ -214,8 +239,20 @@ class FieldMap:
                 self._kinds[key] = FieldKind("relation", relation=rel)
                 if rel.kind == "connection":
                     self._connection_type(field.type)
+            elif (computed := _computed(field)) is not None:
+                aliases = decl.relations["aliases"] if computed == "version_by_alias" else None
+                self._kinds[key] = FieldKind(computed, relation=aliases)
+                if computed == "stored_object":
+                    self._plain_object(field.type)
             else:
                 self._kinds[key] = f"{gql.name}.{name} is computed by a resolver"
+
+    def _plain_object(self, gql_type: GraphQLOutputType) -> None:
+        """A value object's fields (``StoredObject``): plain attributes, all compilable."""
+        value_type = get_named_type(gql_type)
+        assert isinstance(value_type, GraphQLObjectType)
+        for name in value_type.fields:
+            self._kinds[(value_type.name, name)] = FieldKind("stored_object_field")
 
     def _connection_type(self, gql_type: GraphQLOutputType) -> None:
         conn = get_named_type(gql_type)

@@ -2,7 +2,9 @@
 
 An entry holds the document, or the reason the operation runs on the resolver path: it is not a
 query, or some field anywhere in it is not compilable (``fields.FieldMap``). Planning per request
-then only coerces variables and builds the SQL text (``builder.Builder``).
+then only coerces variables and builds the SQL text (``builder.Builder``), and not even that when
+the same operation came with the same variables from a caller who sees the same (the statement
+cache: a dashboard asks the same again and again).
 
 Requests come with the document strawberry parsed and validated (``reads.CompiledReads`` runs
 inside strawberry's execution, after every limit and rule); ``mlgraph explain`` and the tests
@@ -11,6 +13,7 @@ pass only the text, which is then parsed and checked against graphql-core's rule
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,8 +44,11 @@ from strawberry.types.arguments import convert_arguments
 from mlgraph.auth.principal import Principal
 from mlgraph.compiled.builder import Builder, Refused, Request
 from mlgraph.compiled.fields import FieldMap, NotCompilable
+from mlgraph.compiled.objects import Slot
 
 CACHE_SIZE = 1000
+#: Built statements kept (each a few kB of SQL text): the operations a deployment serves.
+STATEMENT_CACHE_SIZE = 256
 _DIRECTIVES = {"include", "skip"}
 
 
@@ -58,10 +64,13 @@ class Entry:
 
 @dataclass(frozen=True)
 class Statement:
-    """One SQL statement returning the ``data`` object as JSON text, and its parameters."""
+    """One SQL statement returning the ``data`` object as JSON text, in parts (one row: its
+    columns, joined, are the text), and its parameters."""
 
     sql: str
     params: tuple[Any, ...]
+    #: The object-store fields its markers stand for (``objects.fill_objects``).
+    objects: tuple[Slot, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,7 @@ class Planner:
         self.gql = schema._schema
         self.fields = FieldMap(self.gql)
         self._cache: OrderedDict[tuple[str, str | None], Entry] = OrderedDict()
+        self._statements: OrderedDict[tuple[Any, ...], Statement | Fallback] = OrderedDict()
         self._size = cache_size
 
     def entry(
@@ -103,6 +113,38 @@ class Planner:
         document: DocumentNode | None = None,
     ) -> Statement | Fallback:
         """The statement for this request, or why the resolver path answers it instead."""
+        # Everything the statement is built from: the operation, the variables and what the
+        # builder reads of the principal (its visible projects and the viewer fields).
+        visible = principal.visible_projects()
+        key = (
+            query,
+            operation_name,
+            json.dumps(variables, sort_keys=True),
+            visible,
+            principal.id,
+            principal.display_name,
+            principal.platform_admin,
+        )
+        found = self._statements.get(key)
+        if found is None:
+            found = self._statements[key] = self._statement(
+                query, operation_name, variables, principal, visible, document
+            )
+            if len(self._statements) > STATEMENT_CACHE_SIZE:
+                self._statements.popitem(last=False)
+        else:
+            self._statements.move_to_end(key)
+        return found
+
+    def _statement(
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        principal: Principal,
+        visible: frozenset[Any] | None,
+        document: DocumentNode | None,
+    ) -> Statement | Fallback:
         entry = self.entry(query, operation_name, document)
         if entry.reason is not None:
             return Fallback(entry.reason)
@@ -118,7 +160,7 @@ class Planner:
             entry.operation,
             entry.fragments,
             coerced,
-            principal.visible_projects(),
+            visible,
             principal,
             self._convert,
             self.schema.serves,
@@ -128,7 +170,7 @@ class Planner:
             sql = builder.statement()
         except (Refused, NotCompilable) as refused:
             return Fallback(f"argument refused (the resolver path reports it): {refused}")
-        return Statement(sql, tuple(builder.params.values))
+        return Statement(sql, tuple(builder.params.values), tuple(builder.slots))
 
     def _convert(self, field: GraphQLField, raw: dict[str, Any]) -> dict[str, Any]:
         definition = field.extensions["strawberry-definition"]

@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionResult
 
-from mlgraph.auth.principal import Principal
+from mlgraph.compiled.objects import fill_objects
 from mlgraph.compiled.planner import Fallback, Planner
+from mlgraph.context import Context
 from mlgraph.errors import Unavailable
 from mlgraph.schema.errors import UNAVAILABLE_ERRORS, UNAVAILABLE_MESSAGE
 from mlgraph.storage.integrity import is_bad_value
@@ -60,12 +61,13 @@ async def run_compiled(
     document: DocumentNode | None,
     operation_name: str | None,
     variables: dict[str, object] | None,
-    principal: Principal,
+    context: Context,
 ) -> str | None:
     """The ``data`` JSON text, or None when the resolver path must answer; raises
-    ``Unavailable`` when the database failed the statement."""
+    ``Unavailable`` when the database failed the statement. Object-store fields are filled in
+    after the statement (``objects.fill_objects``)."""
     try:
-        plan = planner.plan(query, operation_name, variables, principal, document)
+        plan = planner.plan(query, operation_name, variables, context.principal, document)
     except Exception:  # a planner bug must never cost an answer: the resolver path gives it
         log.exception("planning failed, answering on the resolver path")
         return None
@@ -75,14 +77,13 @@ async def run_compiled(
     try:
         async with engine.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            text = (await auto.exec_driver_sql(plan.sql, plan.params)).scalar_one()
+            parts = (await auto.exec_driver_sql(plan.sql, plan.params)).one()
     except UNAVAILABLE_ERRORS as exc:
         if is_bad_value(exc):
             return None
         log.warning("compiled read failed, answering UNAVAILABLE: %r", exc)
         raise Unavailable(UNAVAILABLE_MESSAGE) from exc
-    assert isinstance(text, str)
-    return text
+    return await fill_objects("".join(parts), plan.objects, context)
 
 
 class CompiledReads(SchemaExtension):
@@ -106,7 +107,7 @@ class CompiledReads(SchemaExtension):
                     ec.graphql_document,
                     ec.operation_name,
                     ec.variables,
-                    context.principal,
+                    context,
                 )
             except Unavailable as down:
                 ec.result = GraphQLExecutionResult(

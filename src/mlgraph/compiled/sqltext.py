@@ -48,16 +48,43 @@ class Params:
         return f"${len(self.values)}"
 
 
+class Chain(str):
+    """The SQL text of a concatenation (``concat``), keeping its parts: a concatenation that
+    takes it as a part takes its parts instead, so nested objects and lists make one flat
+    concatenation, adjacent literals merged."""
+
+    parts: tuple[str, ...]
+
+    def __new__(cls, parts: list[str]) -> Chain:
+        chain = super().__new__(cls, _balanced(parts))
+        chain.parts = tuple(parts)
+        return chain
+
+
 def concat(parts: list[str]) -> str:
-    """Concatenate SQL text expressions, merging adjacent literals."""
+    """Concatenate SQL text expressions, merging adjacent literals.
+
+    Every ``||`` copies both sides into new text, so ``a || b || c || ...`` evaluated left to
+    right copies its first part once per later part. The parts are grouped in halves instead
+    (``(a || b) || (c || d)``): each byte is copied about log2(parts) times, which matters where
+    a part is a page of objects, the whole answer at the top."""
     merged: list[str] = []
-    for part in parts:
+    for part in (
+        p for given in parts for p in (given.parts if isinstance(given, Chain) else (given,))
+    ):
         if merged and part.startswith("'") and merged[-1].startswith("'") and _is_lit(part):
             if _is_lit(merged[-1]):
                 merged[-1] = merged[-1][:-1] + part[1:]
                 continue
         merged.append(part)
-    return "(" + " || ".join(merged) + ")" if len(merged) > 1 else merged[0]
+    return Chain(merged) if len(merged) > 1 else merged[0]
+
+
+def _balanced(parts: list[str] | tuple[str, ...]) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    half = len(parts) // 2
+    return f"({_balanced(parts[:half])} || {_balanced(parts[half:])})"
 
 
 def _is_lit(part: str) -> bool:
@@ -120,14 +147,15 @@ def cursor_value(column_sql: str, kind: str) -> str:
     return f"coalesce({expr}, 'null')"
 
 
-def cursor(alias: str, column: str, kind: str) -> str:
-    """``base64url(json([column, value, id]))`` without padding, like ``ids.encode_cursor``."""
+def cursor(column: str, value_sql: str, id_sql: str, kind: str) -> str:
+    """``base64url(json([column, value, id]))`` without padding, like ``ids.encode_cursor``,
+    from SQL expressions of the row's sort value and id (null when the id is)."""
     raw = concat(
         [
             lit('["' + column + '",'),
-            cursor_value(f"{alias}.{ident(column)}", kind),
+            cursor_value(value_sql, kind),
             lit(',"'),
-            f"{alias}.id::text",
+            f"{id_sql}::text",
             lit('"]'),
         ]
     )

@@ -1,12 +1,12 @@
 """Live updates: the outbox as an ordered log, a dispatcher, brokers, and a per-replica hub.
 
 ```
-mutation ─► unit of work ─► outbox row (position = commit order, see below)
-                 │ after commit: wake the local dispatcher and the local hub
+mutation ─► unit of work ─► outbox row (no stream position yet)
+                 │ after commit: wake the local dispatcher
                  ▼
-           Dispatcher ── marks dispatched_at, publishes {first,last,count} ──► Broker
+           Dispatcher ── numbers the stream, publishes {first,last,count} ──► Broker
            (every replica;                                in-process | PostgreSQL NOTIFY
-            FOR UPDATE SKIP LOCKED)                                       │ wake-up
+            one round at a time)                                          │ wake-up
                                                                           ▼
            Hub (one per replica) ── tails the outbox by position ──► subscriptions
                                     (also every live_poll_interval_s)
@@ -19,10 +19,12 @@ outbox anyway. So a notification is only a wake-up carrying a small envelope; ea
 hub reads ``position > last seen`` itself. A lost connection or a lost notification costs
 latency (the hub also polls every ``live_poll_interval_s``), never an event.
 
-Tailing by position is sound because positions are assigned in commit order: every unit of
-work that writes outbox rows holds the audit chain's lock (an advisory transaction lock on
-PostgreSQL, the write lock on SQLite) from before its outbox insert until its commit, so no
-transaction can commit a lower position after a higher one became visible.
+Tailing by position is sound because stream positions are given in commit order: mutations
+insert their events without any lock, and the dispatcher numbers them (``stream_position``)
+when it publishes them, holding the stream lock (an advisory transaction lock on PostgreSQL,
+the write lock on SQLite) until that round commits. No round can commit a lower stream position
+after a higher one became visible, and an event whose mutation commits late joins a later
+round.
 
 Modules: ``events`` (outbox rows as stream events, cursors, retention), ``brokers``,
 ``dispatcher``, ``hub`` (fan-out with bounded queues, subscribers indexed by project and

@@ -1,10 +1,17 @@
-"""The outbox dispatcher: publish committed events in position order, mark them dispatched.
+"""The outbox dispatcher: give committed events their stream positions, publish them.
 
-Each round takes the oldest undispatched events (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-the dispatchers of several replicas never take the same rows), sets ``dispatched_at`` and
-publishes one envelope through the broker in the same transaction, then tells local listeners.
+Each round takes the stream lock (an advisory transaction lock on PostgreSQL, held until the
+round commits, so the dispatchers of several replicas take turns; SQLite's write lock), takes
+the oldest undispatched events, numbers them after the stream's end (``stream_position``, in
+insertion order), sets ``dispatched_at`` and publishes one envelope through the broker in the
+same transaction, then tells local listeners. Rounds commit one after another, so the stream
+grows in commit order while mutations insert their events without waiting for anyone: an
+event whose transaction commits late simply comes in a later round.
 A crash before the commit leaves the rows undispatched, so the next round (here or on another
 replica, or after a restart) publishes them again: at least once, event ids unchanged.
+
+A batch that publishes events is a span (``outbox dispatch``, with its event count) holding its
+UPDATE and the publish; empty rounds make none.
 
 It runs on every local commit that wrote events (``on_outbox_commit``) and every
 ``poll_interval_s`` (events of a replica that died before dispatching them), and prunes events
@@ -20,7 +27,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, func, literal, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,9 +37,12 @@ from mlgraph.live.tasks import stop_task
 from mlgraph.storage.models import OutboxEvent
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import write_lock
+from mlgraph.telemetry.tracing import span
 
 log = logging.getLogger("mlgraph.live")
 PRUNE_EVERY_S = 600.0
+#: pg_advisory_xact_lock key of a dispatch round ("mlgraph outbox" as a number).
+STREAM_LOCK_KEY = literal(0x6D6C_6F75_7462_6F78, BigInteger)
 
 
 class Dispatcher:
@@ -75,24 +85,33 @@ class Dispatcher:
     async def dispatch_once(self) -> int:
         """Dispatch one batch; returns how many events it published."""
         async with write_lock(self._engine), self._sessions() as s, s.begin():
-            stmt = (
-                select(OutboxEvent.position)
-                .where(OutboxEvent.dispatched_at.is_(None))
-                .order_by(OutboxEvent.position)
-                .limit(self._batch_size)
-            )
             if self._engine.dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            positions = list(await s.scalars(stmt))
+                await s.execute(select(func.pg_advisory_xact_lock(STREAM_LOCK_KEY)))
+            positions = list(
+                await s.scalars(
+                    select(OutboxEvent.position)
+                    .where(OutboxEvent.dispatched_at.is_(None))
+                    .order_by(OutboxEvent.position)
+                    .limit(self._batch_size)
+                )
+            )
             if not positions:
                 return 0
-            await s.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.position.in_(positions))
-                .values(dispatched_at=utcnow())
-            )
-            envelope = Envelope(positions[0], positions[-1], len(positions))
-            await self._broker.publish(s, envelope)
+            with span(
+                "outbox dispatch",
+                {"mlgraph.outbox.events": len(positions), "mlgraph.outbox.first": positions[0]},
+            ):
+                # After the stream's end, and never below the positions (so, like them, the
+                # stream does not start over when the table is emptied); gaps stay gaps.
+                end = await s.scalar(select(func.max(OutboxEvent.stream_position))) or 0
+                offset = max(end + 1 - positions[0], 0)
+                await s.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.position.in_(positions))
+                    .values(stream_position=OutboxEvent.position + offset, dispatched_at=utcnow())
+                )
+                envelope = Envelope(positions[0] + offset, positions[-1] + offset, len(positions))
+                await self._broker.publish(s, envelope)
         self._broker.committed(envelope)
         for listener in self.listeners:
             listener(envelope)

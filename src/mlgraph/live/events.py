@@ -6,6 +6,7 @@ with a higher position that are still retained.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -59,7 +60,7 @@ def decode_stream_cursor(cursor: str, *, field: str = "after") -> int:
 
 def _plain(row: OutboxEvent) -> LiveEvent:
     return LiveEvent(
-        row.position,
+        row.stream_position or 0,
         row.event_id,
         row.topic,
         row.project_id,
@@ -80,21 +81,44 @@ async def read_after(
     project_ids: frozenset[uuid.UUID] | None = None,
 ) -> list[LiveEvent]:
     """Up to ``limit`` events with ``position < p <= upto``, in position order."""
-    stmt = select(OutboxEvent).where(OutboxEvent.position > position)
+    stmt = select(OutboxEvent).where(OutboxEvent.stream_position > position)
     if upto is not None:
-        stmt = stmt.where(OutboxEvent.position <= upto)
+        stmt = stmt.where(OutboxEvent.stream_position <= upto)
     if topics:
         stmt = stmt.where(OutboxEvent.topic.in_(topics))
     if project_ids is not None:
         stmt = stmt.where(OutboxEvent.project_id.in_(project_ids))
     async with sessions() as s:
-        rows = await s.scalars(stmt.order_by(OutboxEvent.position).limit(limit))
+        rows = await s.scalars(stmt.order_by(OutboxEvent.stream_position).limit(limit))
         return [_plain(r) for r in rows]
 
 
 async def last_position(sessions: async_sessionmaker[AsyncSession]) -> int:
     async with sessions() as s:
-        return int(await s.scalar(select(func.max(OutboxEvent.position))) or 0)
+        return int(await s.scalar(select(func.max(OutboxEvent.stream_position))) or 0)
+
+
+async def settled_position(
+    sessions: async_sessionmaker[AsyncSession], *, within_s: float = 2.0, poll_s: float = 0.01
+) -> int:
+    """The stream's end once every event committed so far is in it (the dispatcher, woken by
+    each commit, publishes them within milliseconds): where "from now on" starts, so a client
+    that subscribes after its mutation returned does not get that mutation's event. After
+    ``within_s`` without a dispatcher, the end as it is."""
+    async with sessions() as s:
+        committed = await s.scalar(select(func.max(OutboxEvent.position)))
+    pending = (
+        select(OutboxEvent.position)
+        .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.position <= (committed or 0))
+        .limit(1)
+    )
+    deadline = asyncio.get_running_loop().time() + within_s
+    while asyncio.get_running_loop().time() < deadline:
+        async with sessions() as s:
+            if await s.scalar(pending) is None:
+                break
+        await asyncio.sleep(poll_s)
+    return await last_position(sessions)
 
 
 async def check_retained(sessions: async_sessionmaker[AsyncSession], position: int) -> None:
@@ -104,7 +128,9 @@ async def check_retained(sessions: async_sessionmaker[AsyncSession], position: i
     sees everything after it.)"""
     async with sessions() as s:
         oldest, newest = (
-            await s.execute(select(func.min(OutboxEvent.position), func.max(OutboxEvent.position)))
+            await s.execute(
+                select(func.min(OutboxEvent.stream_position), func.max(OutboxEvent.stream_position))
+            )
         ).one()
     if position > (newest or 0):
         raise BadUserInput("the cursor is past the end of the stream", field="after")
@@ -120,14 +146,25 @@ async def prune(sessions: async_sessionmaker[AsyncSession], retention: timedelta
     """Delete dispatched events older than ``retention``; the newest event always stays (on
     SQLite positions restart from the highest kept one)."""
     async with sessions() as s, s.begin():
-        newest = await s.scalar(select(func.max(OutboxEvent.position)))
+        newest = await s.scalar(select(func.max(OutboxEvent.stream_position)))
         if newest is None:
             return 0
         result = await s.execute(
             delete(OutboxEvent).where(
                 OutboxEvent.created_at < utcnow() - retention,
                 OutboxEvent.dispatched_at.is_not(None),
-                OutboxEvent.position < newest,
+                OutboxEvent.stream_position < newest,
             )
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def undispatched(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, datetime | None]:
+    """How many committed events wait for the dispatcher, and when the oldest was written
+    (both read through the partial index of undispatched events)."""
+    waiting = OutboxEvent.dispatched_at.is_(None)
+    async with sessions() as s:
+        count, oldest = (
+            await s.execute(select(func.count(), func.min(OutboxEvent.created_at)).where(waiting))
+        ).one()
+    return int(count), oldest

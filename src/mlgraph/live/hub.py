@@ -25,9 +25,10 @@ from typing import Final
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mlgraph.live.events import LiveEvent, last_position, read_after
+from mlgraph.live.events import LiveEvent, last_position, read_after, settled_position
 from mlgraph.live.renders import Renders
 from mlgraph.live.tasks import stop_task
+from mlgraph.telemetry.metrics import SUBSCRIPTIONS
 
 log = logging.getLogger("mlgraph.live")
 #: The hub's index key: (project id, entity id or None for every entity of the project).
@@ -163,10 +164,13 @@ class Hub:
         self._count += 1
         if owner is not None:
             owner.add(subscriber)
+        SUBSCRIPTIONS.inc()
         live_from = self.position
         try:
             # Live from the log's end now (the hub itself may still be behind it).
-            last = max(live_from, await last_position(self._sessions)) if after is None else after
+            last = (
+                max(live_from, await settled_position(self._sessions)) if after is None else after
+            )
             while last < live_from:
                 replay = await read_after(
                     self._sessions,
@@ -190,6 +194,7 @@ class Hub:
                     last = item.position
                     yield item
         finally:
+            SUBSCRIPTIONS.dec()
             self._forget(subscriber)
             if owner is not None:
                 owner.discard(subscriber)

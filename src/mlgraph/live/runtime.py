@@ -59,13 +59,11 @@ async def running_live(
     await hub.start()
     await broker.start(hub.wake)
     engine = sessions.kw["bind"]
-    forget = [
-        on_outbox_commit(engine, dispatcher.wake),
-        on_outbox_commit(engine, hub.wake),  # local subscribers need not wait for the broker
-    ]
+    # Local commits wake the dispatcher only: events join the stream when it publishes them,
+    # and that wakes the hubs (through the broker) and the deliverer.
+    forget = [on_outbox_commit(engine, dispatcher.wake)]
     deliverer = Deliverer(settings, sessions) if settings.webhooks_enabled else None
-    if deliverer is not None:  # woken by local commits and by each dispatched batch
-        forget.append(on_outbox_commit(engine, deliverer.wake))
+    if deliverer is not None:
         dispatcher.listeners.append(deliverer.wake)
         deliverer.start()
     dispatcher.start()

@@ -8,7 +8,8 @@ Reads run in autocommit: a batch's statement is its own snapshot, as its own tra
 without a BEGIN and a ROLLBACK around it.
 
 Loaders capture ``visible`` (the project ids the principal may read; ``None`` = all), so every
-row they hand out has already passed the read policy.
+row they hand out has already passed the read policy. Each batch is a span with its key count
+(``loader <entity>_by_<column>``, ``loader <target>.<relation> page|count|list``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mlgraph.storage import queries
 from mlgraph.storage.graph import ENTITIES, Relation
 from mlgraph.storage.queries import Columns, FilterValues, PageArgs, PageRows, Visible
+from mlgraph.telemetry.tracing import span
 
 BatchFn = Callable[[list[Hashable]], Coroutine[Any, Any, list[Any]]]
 
@@ -47,19 +49,23 @@ class Loaders:
         for task in list(self._running):
             task.cancel()
 
-    def _loader(self, name: Hashable, batch: BatchFn) -> DataLoader[Hashable, Any]:
+    def _loader(self, name: Hashable, label: str, batch: BatchFn) -> DataLoader[Hashable, Any]:
         loader = self._loaders.get(name)
         if loader is None:
-            loader = self._loaders[name] = DataLoader(self._tracked(batch), max_batch_size=1000)
+            tracked = self._tracked(label, batch)
+            loader = self._loaders[name] = DataLoader(tracked, max_batch_size=1000)
         return loader
 
-    def _tracked(self, batch: BatchFn) -> BatchFn:
+    def _tracked(self, label: str, batch: BatchFn) -> BatchFn:
+        """``batch`` as a span, its task kept while it runs (for ``cancel``)."""
+
         async def tracked(keys: list[Hashable]) -> list[Any]:
             task = asyncio.current_task()
             assert task is not None
             self._running.add(task)
             try:
-                return await batch(keys)
+                with span(f"loader {label}", {"mlgraph.loader.keys": len(keys)}):
+                    return await batch(keys)
             finally:
                 self._running.discard(task)
 
@@ -74,7 +80,7 @@ class Loaders:
                 found = await queries.rows_by_keys(db, decl, column, keys, self.visible)
             return [found.get(k) for k in keys]
 
-        return self._loader(("by_key", entity, column), batch)
+        return self._loader(("by_key", entity, column), f"{entity}_by_{column}", batch)
 
     def page(
         self, relation: Relation, args: PageArgs, columns: Columns = None
@@ -86,7 +92,9 @@ class Loaders:
                 found = await queries.pages(db, relation, parents, args, self.visible, columns)
             return [found[p] for p in parents]
 
-        return self._loader(("page", relation, args, columns), batch)
+        return self._loader(
+            ("page", relation, args, columns), f"{relation.target}.{relation.name} page", batch
+        )
 
     def count(self, relation: Relation, filters: FilterValues) -> DataLoader[Hashable, int]:
         """``<target>_count_by_<child key>``: totalCount per parent key."""
@@ -96,7 +104,9 @@ class Loaders:
                 found = await queries.counts(db, relation, parents, filters, self.visible)
             return [found[p] for p in parents]
 
-        return self._loader(("count", relation, filters), batch)
+        return self._loader(
+            ("count", relation, filters), f"{relation.target}.{relation.name} count", batch
+        )
 
     def list(self, relation: Relation) -> DataLoader[Hashable, list[Row[Any]]]:
         """``<target>s_by_<child key>``: short bounded lists per parent key."""
@@ -106,7 +116,7 @@ class Loaders:
                 found = await queries.rows_for_lists(db, relation, parents, self.visible)
             return [found[p] for p in parents]
 
-        return self._loader(("list", relation), batch)
+        return self._loader(("list", relation), f"{relation.target}.{relation.name} list", batch)
 
 
 _AUTOCOMMIT: dict[AsyncEngine, AsyncEngine] = {}

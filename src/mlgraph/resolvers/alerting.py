@@ -16,12 +16,14 @@ are evaluated, so concurrent batches cannot both open an alert for the same rule
 
 from __future__ import annotations
 
+import functools
 import operator
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Integer, Select, bindparam, func, or_, select, union_all
 
 from mlgraph.ids import encode_global_id
 from mlgraph.storage.enums import AlertStatus, DriftKind, Operator
@@ -42,7 +44,9 @@ async def evaluate_alert_rules(
     tx: UnitOfWork, deployment: Deployment, measured: set[tuple[str, DriftKind]]
 ) -> None:
     """Three statements whatever the batch holds: the rules (locked), the latest windows they
-    need, the open alerts."""
+    need, the open alerts. The open alerts are read after the lock, in a statement of their
+    own: one read in the locking statement (a join) would come from its snapshot, taken before
+    it waited, and miss the alert the batch it waited for has just opened."""
     s = tx.session
     rules = (
         await s.scalars(
@@ -83,40 +87,46 @@ _Windows = dict[tuple[str, DriftKind], list[tuple[datetime, float, float]]]
 async def _windows(
     tx: UnitOfWork, deployment_id: uuid.UUID, rules: Sequence[AlertRule]
 ) -> _Windows:
-    """For each measured (metric, kind), its latest windows (as many as the longest rule needs)
-    with their largest and smallest score: one query for all rules."""
-    per_window = (
+    """For each (metric, kind) the rules read, its latest windows (as many as the longest rule
+    needs) with their largest and smallest score: one query for all rules, each part an index
+    range (``ix_drift_metric_deployment_id_metric_kind_window_end``) however long the history."""
+    pairs = sorted(
+        {(r.metric, k) for r in rules for k in ((r.drift_kind,) if r.drift_kind else DriftKind)}
+    )
+    params: dict[str, object] = {"deployment": deployment_id}
+    params["depth"] = max(r.evaluation_periods for r in rules)
+    for n, (metric, kind) in enumerate(pairs):
+        params[f"metric_{n}"], params[f"kind_{n}"] = metric, kind
+    out: _Windows = {}
+    for metric, kind, end, high, low in await tx.session.execute(_latest(len(pairs)), params):
+        out.setdefault((metric, kind), []).append((end, float(high), float(low)))
+    return out
+
+
+@functools.cache
+def _latest(parts: int) -> Select[Any]:
+    """The windows statement for ``parts`` (metric, kind) pairs (built once per count)."""
+    subqueries = [
         select(
             DriftMetric.metric,
             DriftMetric.kind,
             DriftMetric.window_end,
             func.max(DriftMetric.score).label("high"),
             func.min(DriftMetric.score).label("low"),
-            func.row_number()
-            .over(
-                partition_by=(DriftMetric.metric, DriftMetric.kind),
-                order_by=DriftMetric.window_end.desc(),
-            )
-            .label("rank"),
         )
         .where(
-            DriftMetric.deployment_id == deployment_id,
-            DriftMetric.metric.in_({r.metric for r in rules}),
+            DriftMetric.deployment_id == bindparam("deployment"),
+            DriftMetric.metric == bindparam(f"metric_{n}"),
+            DriftMetric.kind == bindparam(f"kind_{n}", type_=DriftMetric.kind.type),
         )
         .group_by(DriftMetric.metric, DriftMetric.kind, DriftMetric.window_end)
+        .order_by(DriftMetric.window_end.desc())
+        .limit(bindparam("depth", type_=Integer))
         .subquery()
-    )
-    depth = max(r.evaluation_periods for r in rules)
-    stmt = (
-        select(per_window.c.metric, per_window.c.kind, per_window.c.window_end)
-        .add_columns(per_window.c.high, per_window.c.low)
-        .where(per_window.c.rank <= depth)
-        .order_by(per_window.c.window_end.desc())
-    )
-    out: _Windows = {}
-    for metric, kind, end, high, low in await tx.session.execute(stmt):
-        out.setdefault((metric, kind), []).append((end, float(high), float(low)))
-    return out
+        for n in range(parts)
+    ]
+    latest = union_all(*(select(*part.c) for part in subqueries)).subquery()
+    return select(*latest.c).order_by(latest.c.window_end.desc())
 
 
 def _periods(rule: AlertRule, windows: _Windows) -> list[float]:

@@ -3,40 +3,39 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlgraph.auth import api_keys
-from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
-from mlgraph.resolvers.common import Checks, fetch
+from mlgraph.resolvers.commands import Command, Target
+from mlgraph.resolvers.common import Checks
 from mlgraph.storage.enums import Role
 from mlgraph.storage.models import ApiKey, Project
 from mlgraph.storage.types import utcnow
 
+if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
+    from mlgraph.schema.mutations.api_keys import (  # noqa: F401
+        CreateApiKeyInput,
+        RevokeApiKeyInput,
+    )
+
 MAX_DAYS = 3650
 
 
-@dataclass(frozen=True)
-class CreatedKey:
-    key_id: uuid.UUID
-    secret: str
+class CreateApiKey(Command["CreateApiKeyInput", Project]):
+    """A key scoped to a project; its secret is in the payload this once."""
 
+    target = Target(Project, "project_id", role=Role.ADMIN, lock=False)
+    action, topic = "api_key.create", "api_key.created"
 
-async def create_api_key(ctx: Context, input: Any) -> CreatedKey:
-    checks = Checks()
-    checks.text(input.name, "name")
-    checks.number(input.expires_in_days, "expiresInDays", low=1, high=MAX_DAYS)
-    checks.done()
-    async with ctx.uow() as tx:
-        project = await fetch(
-            ctx, tx.session, Project, input.project_id, "Project", "projectId", role=Role.ADMIN
-        )
-        new = api_keys.generate()
-        expires = (
-            utcnow() + timedelta(days=input.expires_in_days) if input.expires_in_days else None
-        )
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.name, "name")
+        checks.number(self.input.expires_in_days, "expiresInDays", low=1, high=MAX_DAYS)
+
+    async def apply(self, project: Project) -> ApiKey:
+        input, new = self.input, api_keys.generate()
+        days = input.expires_in_days
         key = ApiKey(
             id=uuid.uuid4(),
             project_id=project.id,
@@ -44,46 +43,30 @@ async def create_api_key(ctx: Context, input: Any) -> CreatedKey:
             prefix=new.prefix,
             secret_hash=new.secret_hash,
             role=input.role,
-            created_by=ctx.principal.id,
-            expires_at=expires,
+            created_by=self.ctx.principal.id,
+            expires_at=utcnow() + timedelta(days=days) if days else None,
         )
-        tx.session.add(key)
-        await tx.session.flush()
-        tx.record(
-            key,
-            "api_key.create",
-            "api_key.created",
-            before=None,
-            payload={"prefix": key.prefix, "role": key.role.value},
-        )
-        return CreatedKey(key.id, new.plaintext)
+        self.tx.session.add(key)
+        self.fields["secret"] = new.plaintext
+        return key
+
+    def event(self, changed: ApiKey) -> dict[str, Any]:
+        return {"prefix": changed.prefix, "role": changed.role.value}
 
 
-async def revoke_api_key(ctx: Context, input: Any) -> uuid.UUID:
-    async with ctx.uow() as tx:
-        key = await fetch(
-            ctx,
-            tx.session,
-            ApiKey,
-            input.api_key_id,
-            "ApiKey",
-            "apiKeyId",
-            lock=True,
-            role=Role.ADMIN,
-            archived_ok=True,  # taking access away needs no unarchive
-        )
+class RevokeApiKey(Command["RevokeApiKeyInput", ApiKey]):
+    # Taking access away needs no unarchive.
+    target = Target(ApiKey, "api_key_id", role=Role.ADMIN, archived_ok=True)
+    action, topic = "api_key.revoke", "api_key.revoked"
+
+    async def apply(self, key: ApiKey) -> ApiKey:
         if key.revoked_at is not None:
             raise UserErrors.one(
                 UserErrorCode.INVALID_TRANSITION, "key is already revoked", "input", "apiKeyId"
             )
-        before = {"revoked_at": None}
+        self.before = {"revoked_at": None}
         key.revoked_at = utcnow()
-        await tx.session.flush()
-        tx.record(
-            key,
-            "api_key.revoke",
-            "api_key.revoked",
-            before=before,
-            payload={"prefix": key.prefix},
-        )
-        return key.id
+        return key
+
+    def event(self, changed: ApiKey) -> dict[str, Any]:
+        return {"prefix": changed.prefix}

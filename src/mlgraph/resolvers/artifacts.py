@@ -7,26 +7,25 @@ import asyncio
 import re
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlgraph.context import Context
 from mlgraph.errors import ObjectStoreError, UserErrorCode, UserErrors
-from mlgraph.resolvers.common import Checks, fetch, remember, replay, snapshot
+from mlgraph.resolvers.commands import Command, Outcome, Target
+from mlgraph.resolvers.common import Checks, fetch
 from mlgraph.storage.enums import ArtifactStatus
 from mlgraph.storage.models import Artifact, ModelVersion
-from mlgraph.storage.objects import PresignedUpload
 from mlgraph.storage.objects.keys import artifact_key
+
+if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
+    from mlgraph.schema.mutations.artifacts import (  # noqa: F401
+        CompleteArtifactUploadInput,
+        CreateArtifactUploadInput,
+    )
 
 T = TypeVar("T")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
-
-
-@dataclass(frozen=True)
-class UploadTicket:
-    artifact_id: uuid.UUID
-    upload: PresignedUpload | None
 
 
 def _check_file_name(checks: Checks, name: str) -> None:
@@ -35,23 +34,25 @@ def _check_file_name(checks: Checks, name: str) -> None:
         checks.fail(UserErrorCode.INVALID, "fileName must not contain path separators", "fileName")
 
 
-async def create_artifact_upload(ctx: Context, input: Any) -> UploadTicket:
-    checks = Checks()
-    _check_file_name(checks, input.file_name)
-    checks.number(input.size_bytes, "sizeBytes", low=1, high=ctx.settings.max_artifact_bytes)
-    sha = (input.sha256 or "").lower()
-    if not SHA256.fullmatch(sha):
-        checks.fail(UserErrorCode.INVALID, "sha256 must be 64 hex characters", "sha256")
-    content_type = input.content_type or "application/octet-stream"
-    checks.text(content_type, "contentType", max_len=255, pattern=CONTENT_TYPE)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        if done := await replay(ctx, s, "createArtifactUpload", input.idempotency_key, input):
-            return UploadTicket(done, None)
-        version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
-        artifact_id = uuid.uuid4()
-        artifact = Artifact(
+class CreateArtifactUpload(Command["CreateArtifactUploadInput", ModelVersion]):
+    """A PENDING artifact, and (after the commit) a presigned URL to PUT its bytes to."""
+
+    target = Target(ModelVersion, "version_id", lock=False)
+    action, topic, creates = "artifact.create_upload", "artifact.created", True
+
+    def check(self, checks: Checks) -> None:
+        input, settings = self.input, self.ctx.settings
+        _check_file_name(checks, input.file_name)
+        checks.number(input.size_bytes, "sizeBytes", low=1, high=settings.max_artifact_bytes)
+        self.sha = (input.sha256 or "").lower()
+        if not SHA256.fullmatch(self.sha):
+            checks.fail(UserErrorCode.INVALID, "sha256 must be 64 hex characters", "sha256")
+        self.content_type = input.content_type or "application/octet-stream"
+        checks.text(self.content_type, "contentType", max_len=255, pattern=CONTENT_TYPE)
+
+    async def apply(self, version: ModelVersion) -> Artifact:
+        input, artifact_id = self.input, uuid.uuid4()
+        self.artifact = Artifact(
             id=artifact_id,
             project_id=version.project_id,
             version_id=version.id,
@@ -62,59 +63,52 @@ async def create_artifact_upload(ctx: Context, input: Any) -> UploadTicket:
                 version.project_id, version.model_id, version.id, artifact_id, input.file_name
             ),
             size_bytes=int(input.size_bytes),
-            sha256=sha,
-            content_type=content_type,
+            sha256=self.sha,
+            content_type=self.content_type,
         )
-        s.add(artifact)
-        await s.flush()
-        tx.record(
-            artifact,
-            "artifact.create_upload",
-            "artifact.created",
-            before=None,
-            payload={"status": artifact.status.value},
+        self.tx.session.add(self.artifact)
+        return self.artifact
+
+    def event(self, changed: Artifact) -> dict[str, Any]:
+        return {"status": changed.status.value}
+
+    async def committed(self, outcome: Outcome) -> Outcome:
+        upload = await self.ctx.objects.presign_put(
+            self.artifact.storage_key,
+            size=self.artifact.size_bytes,
+            sha256=self.sha,
+            content_type=self.content_type,
+            expires_in=self.ctx.settings.upload_url_ttl_s,
         )
-        remember(
-            ctx, s, "createArtifactUpload", input.idempotency_key, input, "Artifact", artifact.id
-        )
-    upload = await ctx.objects.presign_put(
-        artifact.storage_key,
-        size=artifact.size_bytes,
-        sha256=sha,
-        content_type=content_type,
-        expires_in=ctx.settings.upload_url_ttl_s,
-    )
-    return UploadTicket(artifact.id, upload)
+        return Outcome(outcome.entity_id, {"upload": upload})
 
 
-async def complete_artifact_upload(ctx: Context, input: Any) -> uuid.UUID:
+class CompleteArtifactUpload(Command["CompleteArtifactUploadInput", Artifact]):
     """PENDING -> AVAILABLE once the object is in the store as declared.
 
     The store is asked before any row lock is taken (a hung store holds no lock, so other
     writes to the artifact go on), each call bounded by ``object_timeout_s``; then the unit of
     work locks the row and checks again that it is still PENDING.
     """
-    async with ctx.sessions() as s:
-        found = await fetch(ctx, s, Artifact, input.artifact_id, "Artifact", "artifactId")
-        _check_pending(found)
-        key, size, sha = found.storage_key, found.size_bytes, found.sha256
-    await _verify_object(ctx, key, size, sha)
-    async with ctx.uow() as tx:
-        artifact = await fetch(
-            ctx, tx.session, Artifact, input.artifact_id, "Artifact", "artifactId", lock=True
-        )
+
+    target = Target(Artifact, "artifact_id")
+    action, topic = "artifact.complete_upload", "artifact.available"
+
+    async def prepare(self) -> None:
+        ctx = self.ctx
+        async with ctx.sessions() as s:
+            found = await fetch(ctx, s, Artifact, self.input.artifact_id, "Artifact", "artifactId")
+            _check_pending(found)
+            key, size, sha = found.storage_key, found.size_bytes, found.sha256
+        await _verify_object(ctx, key, size, sha)
+
+    async def apply(self, artifact: Artifact) -> Artifact:
         _check_pending(artifact)  # a concurrent completion may have won
-        before = snapshot(artifact)
         artifact.status = ArtifactStatus.AVAILABLE
-        await tx.session.flush()
-        tx.record(
-            artifact,
-            "artifact.complete_upload",
-            "artifact.available",
-            before=before,
-            payload={"status": artifact.status.value},
-        )
-        return artifact.id
+        return artifact
+
+    def event(self, changed: Artifact) -> dict[str, Any]:
+        return {"status": changed.status.value}
 
 
 def _check_pending(artifact: Artifact) -> None:

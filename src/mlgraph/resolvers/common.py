@@ -37,6 +37,12 @@ NAME_MAX, TEXT_MAX, KEY_MAX = 200, 10_000, 200
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
+def camel(name: str) -> str:
+    """``model_id`` -> ``modelId``: a Python input name as the client spells it."""
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
 class Checks:
     """Collects every problem with an input, then raises them together."""
 
@@ -193,7 +199,7 @@ def fingerprint(value: Any) -> str:
 
 
 async def replay(
-    ctx: Context, session: AsyncSession, operation: str, key: str | None, input: Any
+    ctx: Context, session: AsyncSession, operation: str, key: str | None, input: object
 ) -> uuid.UUID | None:
     """The entity a previous call with this idempotency key created, or None to go ahead.
 
@@ -231,7 +237,7 @@ def remember(
     session: AsyncSession,
     operation: str,
     key: str | None,
-    input: Any,
+    input: object,
     entity_type: str,
     entity_id: uuid.UUID,
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,15 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlgraph.context import Context
 from mlgraph.errors import Problem, UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
-from mlgraph.resolvers.common import (
-    Checks,
-    check_revision,
-    decode_id,
-    fetch,
-    remember,
-    replay,
-    snapshot,
-)
+from mlgraph.resolvers.commands import Command, Target
+from mlgraph.resolvers.common import Checks, decode_id, fetch, snapshot
 from mlgraph.storage.enums import DeploymentEventKind, DeploymentStatus
 from mlgraph.storage.models import (
     Deployment,
@@ -38,6 +31,15 @@ from mlgraph.storage.models import (
 )
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork
+
+if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
+    from mlgraph.schema.mutations.deployments import (  # noqa: F401
+        CreateDeploymentInput,
+        PromoteDeploymentInput,
+        RollbackDeploymentInput,
+        ShiftTrafficInput,
+        TrafficSplitInput,
+    )
 
 MAX_SPLITS = 10
 #: Float slack for "the splits sum to at most 100" (e.g. 3 x 33.333...).
@@ -84,12 +86,7 @@ async def _targets(s: AsyncSession, deployment_id: uuid.UUID) -> list[Deployment
     )
 
 
-async def _open_deployment(
-    ctx: Context, s: AsyncSession, global_id: str, expected_revision: int | None
-) -> Deployment:
-    """The deployment, locked for the rest of the transaction, at the expected revision."""
-    deployment = await fetch(ctx, s, Deployment, global_id, "Deployment", "deploymentId", lock=True)
-    check_revision(deployment, expected_revision)
+def _refuse_retired(deployment: Deployment) -> None:
     if deployment.status == DeploymentStatus.RETIRED:
         raise UserErrors.one(
             UserErrorCode.INVALID_TRANSITION,
@@ -97,7 +94,6 @@ async def _open_deployment(
             "input",
             "deploymentId",
         )
-    return deployment
 
 
 async def _versions(
@@ -209,19 +205,20 @@ def _record(
     )
 
 
-async def create_deployment(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    checks.text(input.name, "name")
-    if input.config is not None and not isinstance(input.config, dict):
-        checks.fail(UserErrorCode.INVALID, "config must be a JSON object", "config")
-    else:
-        checks.json_size(input.config, "config", max_bytes=CONFIG_MAX_BYTES)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        if done := await replay(ctx, s, "createDeployment", input.idempotency_key, input):
-            return done
-        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId")
+class CreateDeployment(Command["CreateDeploymentInput", Model]):
+    target = Target(Model, "model_id", lock=False)
+    creates = True
+
+    def check(self, checks: Checks) -> None:
+        config = self.input.config
+        checks.text(self.input.name, "name")
+        if config is not None and not isinstance(config, dict):
+            checks.fail(UserErrorCode.INVALID, "config must be a JSON object", "config")
+        else:
+            checks.json_size(config, "config", max_bytes=CONFIG_MAX_BYTES)
+
+    async def apply(self, model: Model) -> Deployment:
+        ctx, s, input = self.ctx, self.tx.session, self.input
         version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
         checks = Checks()
         if model.archived_at is not None:
@@ -251,7 +248,7 @@ async def create_deployment(ctx: Context, input: Any) -> uuid.UUID:
             environment=input.environment,
             strategy=input.strategy,
             status=DeploymentStatus.ACTIVE,
-            config=dict(input.config or {}),
+            config=dict(input.config) if isinstance(input.config, dict) else {},
         )
         s.add(deployment)
         await s.flush()
@@ -259,7 +256,7 @@ async def create_deployment(ctx: Context, input: Any) -> uuid.UUID:
         _set_traffic(s, deployment, [], split)
         await s.flush()
         _record(
-            tx,
+            self.tx,
             deployment,
             DeploymentEventKind.CREATED,
             "deployment.create",
@@ -268,13 +265,10 @@ async def create_deployment(ctx: Context, input: Any) -> uuid.UUID:
             f"created serving {version.version}",
             {"from": {}, "to": _traffic(split)},
         )
-        remember(
-            ctx, s, "createDeployment", input.idempotency_key, input, "Deployment", deployment.id
-        )
-        return deployment.id
+        return deployment
 
 
-def _check_splits(splits: Sequence[Any]) -> dict[uuid.UUID, tuple[int, float]]:
+def _check_splits(splits: Sequence[TrafficSplitInput]) -> dict[uuid.UUID, tuple[int, float]]:
     """Input-only rules of a split: ``{version pk: (index, percent)}`` or UserErrors."""
     if len(splits) > MAX_SPLITS:
         raise UserErrors.one(
@@ -313,12 +307,20 @@ def _check_splits(splits: Sequence[Any]) -> dict[uuid.UUID, tuple[int, float]]:
     return result
 
 
-async def shift_traffic(ctx: Context, input: Any) -> uuid.UUID:
+_DEPLOYMENT = Target(Deployment, "deployment_id")
+
+
+class ShiftTraffic(Command["ShiftTrafficInput", Deployment]):
     """Replace the traffic split; versions not listed (or at 0) stop being targets."""
-    wanted = _check_splits(input.splits)
-    async with ctx.uow() as tx:
-        s = tx.session
-        deployment = await _open_deployment(ctx, s, input.deployment_id, input.expected_revision)
+
+    target = _DEPLOYMENT
+
+    def check(self, checks: Checks) -> None:
+        self.wanted = _check_splits(self.input.splits)
+
+    async def apply(self, deployment: Deployment) -> Deployment:
+        ctx, s, wanted = self.ctx, self.tx.session, self.wanted
+        _refuse_retired(deployment)
         versions = await _versions(
             ctx,
             s,
@@ -340,8 +342,8 @@ async def shift_traffic(ctx: Context, input: Any) -> uuid.UUID:
         checks.done()
         targets = await _targets(s, deployment.id)
         split = {pk: float(percent) for pk, (_, percent) in wanted.items()}
-        return await _apply(
-            tx,
+        await _apply(
+            self.tx,
             deployment,
             targets,
             split,
@@ -349,14 +351,20 @@ async def shift_traffic(ctx: Context, input: Any) -> uuid.UUID:
             action="deployment.shift_traffic",
             message="traffic shifted",
         )
+        return deployment
 
 
-async def promote_deployment(ctx: Context, input: Any) -> uuid.UUID:
+class PromoteDeployment(Command["PromoteDeploymentInput", Deployment]):
     """Send all traffic to one of the deployment's current targets."""
-    async with ctx.uow() as tx:
-        s = tx.session
-        deployment = await _open_deployment(ctx, s, input.deployment_id, input.expected_revision)
-        version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
+
+    target = _DEPLOYMENT
+
+    async def apply(self, deployment: Deployment) -> Deployment:
+        ctx, s = self.ctx, self.tx.session
+        _refuse_retired(deployment)
+        version = await fetch(
+            ctx, s, ModelVersion, self.input.version_id, "ModelVersion", "versionId"
+        )
         targets = await _targets(s, deployment.id)
         if version.id not in {t.version_id for t in targets}:
             raise UserErrors.one(
@@ -368,8 +376,8 @@ async def promote_deployment(ctx: Context, input: Any) -> uuid.UUID:
         checks = Checks()
         _serves(ctx, version, checks, "versionId")
         checks.done()
-        return await _apply(
-            tx,
+        await _apply(
+            self.tx,
             deployment,
             targets,
             {version.id: 100.0},
@@ -378,18 +386,22 @@ async def promote_deployment(ctx: Context, input: Any) -> uuid.UUID:
             status=DeploymentStatus.ACTIVE,
             message=f"promoted {version.version}",
         )
+        return deployment
 
 
-async def rollback_deployment(ctx: Context, input: Any) -> uuid.UUID:
+class RollbackDeployment(Command["RollbackDeploymentInput", Deployment]):
     """Send all traffic to a version older than the one serving most traffic now."""
-    checks = Checks()
-    checks.text(input.reason, "reason", max_len=REASON_MAX)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        deployment = await _open_deployment(ctx, s, input.deployment_id, input.expected_revision)
+
+    target = _DEPLOYMENT
+
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.reason, "reason", max_len=REASON_MAX)
+
+    async def apply(self, deployment: Deployment) -> Deployment:
+        ctx, s = self.ctx, self.tx.session
+        _refuse_retired(deployment)
         version = await fetch(
-            ctx, s, ModelVersion, input.to_version_id, "ModelVersion", "toVersionId"
+            ctx, s, ModelVersion, self.input.to_version_id, "ModelVersion", "toVersionId"
         )
         if version.model_id != deployment.model_id:
             raise UserErrors.one(
@@ -418,13 +430,14 @@ async def rollback_deployment(ctx: Context, input: Any) -> uuid.UUID:
             )
         _serves(ctx, version, checks, "toVersionId")
         checks.done()
-        return await _apply(
-            tx,
+        await _apply(
+            self.tx,
             deployment,
             targets,
             {version.id: 100.0},
             kind=DeploymentEventKind.ROLLED_BACK,
             action="deployment.rollback",
             status=DeploymentStatus.ROLLED_BACK,
-            message=input.reason,
+            message=self.input.reason,
         )
+        return deployment

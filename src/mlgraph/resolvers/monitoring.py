@@ -8,28 +8,32 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ARRAY, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.alerting import evaluate_alert_rules
-from mlgraph.resolvers.common import (
-    TEXT_MAX,
-    Checks,
-    check_revision,
-    fetch,
-    remember,
-    replay,
-    snapshot,
-)
+from mlgraph.resolvers.commands import Command, Target
+from mlgraph.resolvers.common import TEXT_MAX, Checks, fetch, snapshot
+from mlgraph.storage.bulk import insert_rows
 from mlgraph.storage.enums import AlertStatus
 from mlgraph.storage.models import Alert, AlertRule, Deployment, DriftMetric, Project
 from mlgraph.storage.objects.keys import drift_report_key
 from mlgraph.storage.types import utcnow
+
+if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
+    from mlgraph.schema.mutations.monitoring import (  # noqa: F401
+        AcknowledgeAlertInput,
+        CreateAlertRuleInput,
+        DisableAlertRuleInput,
+        DriftMetricInput,
+        EnableAlertRuleInput,
+        RecordDriftMetricsInput,
+        ResolveAlertInput,
+        UpdateAlertRuleInput,
+    )
 
 METRICS_MAX = 1000
 METRIC_MAX, FEATURE_MAX = 64, 200
@@ -42,7 +46,7 @@ REPORT_NAME = re.compile(
 )
 
 
-def _check_metrics(metrics: list[Any]) -> None:
+def _check_metrics(metrics: list[DriftMetricInput]) -> None:
     if len(metrics) > METRICS_MAX:
         raise UserErrors.one(
             UserErrorCode.LIMIT_EXCEEDED,
@@ -78,15 +82,16 @@ def _check_metrics(metrics: list[Any]) -> None:
     checks.done()
 
 
-async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
+class RecordDriftMetrics(Command["RecordDriftMetricsInput", Deployment]):
     """Store a batch of drift measurements of one deployment, all or nothing."""
-    _check_metrics(input.metrics)
-    async with ctx.uow() as tx:
-        s = tx.session
-        deployment = await fetch(
-            ctx, s, Deployment, input.deployment_id, "Deployment", "deploymentId"
-        )
-        now = utcnow()
+
+    target = Target(Deployment, "deployment_id", lock=False)
+
+    def check(self, checks: Checks) -> None:
+        _check_metrics(self.input.metrics)
+
+    async def apply(self, deployment: Deployment) -> Deployment:
+        tx, now = self.tx, utcnow()
         rows = [
             {
                 "id": uuid.uuid4(),
@@ -106,10 +111,11 @@ async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
                 "created_at": now,
                 "updated_at": now,
             }
-            for item in input.metrics
+            for item in self.input.metrics
         ]
-        await insert_drift_metrics(s, rows)
-        await evaluate_alert_rules(tx, deployment, {(r["metric"], r["kind"]) for r in rows})
+        await insert_drift_metrics(tx.session, rows)
+        measured = {(item.metric, item.kind) for item in self.input.metrics}
+        await evaluate_alert_rules(tx, deployment, measured)
         detected = sum(1 for r in rows if r["detected"])
         tx.audit(
             "drift.record",
@@ -130,25 +136,17 @@ async def record_drift_metrics(ctx: Context, input: Any) -> uuid.UUID:
                 "detected": detected,
             },
         )
-        return deployment.id
+        self.fields["count"] = len(rows)
+        return deployment
 
 
 async def insert_drift_metrics(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """One INSERT per batch. On PostgreSQL the values travel as one array per column
-    (``unnest``): the statement is the same for any batch size, so it compiles once."""
-    if s.get_bind().dialect.name != "postgresql":
-        await s.execute(insert(DriftMetric).values(rows))
-        return
-    table = DriftMetric.__table__
-    columns = list(rows[0])
-    arrays = [
-        func.unnest(bindparam(c, [r[c] for r in rows], type_=ARRAY(table.c[c].type)))
-        for c in columns
-    ]
-    await s.execute(insert(DriftMetric).from_select(columns, select(*arrays)))
+    """One INSERT per batch, the same statement for any batch size (``storage.bulk``)."""
+    postgresql = s.get_bind().dialect.name == "postgresql"
+    await s.execute(*insert_rows(DriftMetric, rows, postgresql=postgresql))
 
 
-def _check_rule(checks: Checks, input: Any) -> None:
+def _check_rule(checks: Checks, input: CreateAlertRuleInput | UpdateAlertRuleInput) -> None:
     checks.text(input.name, "name")
     checks.number(input.threshold, "threshold")
     if input.evaluation_periods is not None and not (
@@ -161,20 +159,26 @@ def _check_rule(checks: Checks, input: Any) -> None:
         )
 
 
-def _rule_event(rule: AlertRule) -> dict[str, Any]:
-    return {"alertRuleId": encode_global_id("AlertRule", rule.id), "enabled": rule.enabled}
+class _RuleEvent:
+    """The outbox payload of every alert-rule change."""
+
+    def event(self, changed: AlertRule) -> dict[str, Any]:
+        return {
+            "alertRuleId": encode_global_id("AlertRule", changed.id),
+            "enabled": changed.enabled,
+        }
 
 
-async def create_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    _check_rule(checks, input)
-    checks.text(input.metric, "metric", max_len=METRIC_MAX)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        if done := await replay(ctx, s, "createAlertRule", input.idempotency_key, input):
-            return done
-        project = await fetch(ctx, s, Project, input.project_id, "Project", "projectId")
+class CreateAlertRule(_RuleEvent, Command["CreateAlertRuleInput", Project]):
+    target = Target(Project, "project_id", lock=False)
+    action, topic, creates = "alert_rule.create", "alert_rule.created", True
+
+    def check(self, checks: Checks) -> None:
+        _check_rule(checks, self.input)
+        checks.text(self.input.metric, "metric", max_len=METRIC_MAX)
+
+    async def apply(self, project: Project) -> AlertRule:
+        ctx, s, input = self.ctx, self.tx.session, self.input
         deployment_id: uuid.UUID | None = None
         if input.deployment_id is not None:
             deployment = await fetch(
@@ -202,135 +206,99 @@ async def create_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
             enabled=True,
         )
         s.add(rule)
-        await s.flush()
-        tx.record(
-            rule,
-            "alert_rule.create",
-            "alert_rule.created",
-            before=None,
-            payload=_rule_event(rule),
-        )
-        remember(ctx, s, "createAlertRule", input.idempotency_key, input, "AlertRule", rule.id)
-        return rule.id
+        return rule
 
 
-async def update_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
+_RULE = Target(AlertRule, "alert_rule_id")
+
+
+class UpdateAlertRule(_RuleEvent, Command["UpdateAlertRuleInput", AlertRule]):
     """Change the given fields; omitted (or null) fields stay as they are."""
-    checks = Checks()
-    _check_rule(checks, input)
-    checks.done()
-    async with ctx.uow() as tx:
-        rule = await fetch(
-            ctx, tx.session, AlertRule, input.alert_rule_id, "AlertRule", "alertRuleId", lock=True
-        )
-        check_revision(rule, input.expected_revision)
-        before = snapshot(rule)
+
+    target = _RULE
+    action, topic = "alert_rule.update", "alert_rule.updated"
+
+    def check(self, checks: Checks) -> None:
+        _check_rule(checks, self.input)
+
+    async def apply(self, rule: AlertRule) -> AlertRule:
         for field in ("name", "threshold", "operator", "evaluation_periods", "severity"):
-            value = getattr(input, field)
+            value = getattr(self.input, field)
             if value is not None:
                 setattr(rule, field, value)
-        await tx.session.flush()
-        tx.record(
-            rule,
-            "alert_rule.update",
-            "alert_rule.updated",
-            before=before,
-            payload=_rule_event(rule),
-        )
-        return rule.id
+        return rule
 
 
-async def _switch_alert_rule(ctx: Context, input: Any, enabled: bool) -> uuid.UUID:
-    verb = "enable" if enabled else "disable"
-    async with ctx.uow() as tx:
-        rule = await fetch(
-            ctx, tx.session, AlertRule, input.alert_rule_id, "AlertRule", "alertRuleId", lock=True
-        )
-        check_revision(rule, input.expected_revision)
-        if rule.enabled == enabled:
+class EnableAlertRule(
+    _RuleEvent, Command["EnableAlertRuleInput | DisableAlertRuleInput", AlertRule]
+):
+    target = _RULE
+    action, topic = "alert_rule.enable", "alert_rule.enabled"
+    enabled = True
+
+    async def apply(self, rule: AlertRule) -> AlertRule:
+        if rule.enabled == self.enabled:
+            verb = "enable" if self.enabled else "disable"
             raise UserErrors.one(
                 UserErrorCode.INVALID_TRANSITION,
                 f"alert rule is already {verb}d",
                 "input",
                 "alertRuleId",
             )
-        before = snapshot(rule)
-        rule.enabled = enabled
-        await tx.session.flush()
-        tx.audit(
-            f"alert_rule.{verb}",
-            "AlertRule",
-            rule.id,
-            rule.project_id,
-            before=before,
-            after=snapshot(rule),
-        )
-        tx.emit(f"alert_rule.{verb}d", "AlertRule", rule.id, rule.project_id, _rule_event(rule))
-        return rule.id
+        rule.enabled = self.enabled
+        return rule
 
 
-async def enable_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
-    return await _switch_alert_rule(ctx, input, True)
+class DisableAlertRule(EnableAlertRule):
+    action, topic = "alert_rule.disable", "alert_rule.disabled"
+    enabled = False
 
 
-async def disable_alert_rule(ctx: Context, input: Any) -> uuid.UUID:
-    return await _switch_alert_rule(ctx, input, False)
+class AcknowledgeAlert(Command["AcknowledgeAlertInput | ResolveAlertInput", Alert]):
+    """FIRING -> ACKNOWLEDGED; the comment goes to the audit entry and the outbox event."""
 
+    target = Target(Alert, "alert_id")
+    action = "alert.acknowledge"
+    allowed: tuple[AlertStatus, ...] = (AlertStatus.FIRING,)
+    to = AlertStatus.ACKNOWLEDGED
 
-async def _move_alert(
-    ctx: Context,
-    input: Any,
-    action: str,
-    allowed: tuple[AlertStatus, ...],
-    to: AlertStatus,
-    comment: str | None = None,
-) -> uuid.UUID:
-    async with ctx.uow() as tx:
-        alert = await fetch(ctx, tx.session, Alert, input.alert_id, "Alert", "alertId", lock=True)
-        if alert.status not in allowed:
+    def check(self, checks: Checks) -> None:
+        checks.text(self.comment, "comment", max_len=TEXT_MAX, required=False)
+
+    @property
+    def comment(self) -> str | None:
+        return getattr(self.input, "comment", None)
+
+    async def apply(self, alert: Alert) -> Alert:
+        to = self.to
+        if alert.status not in self.allowed:
             raise UserErrors.one(
                 UserErrorCode.INVALID_TRANSITION,
                 f"alert is {alert.status.value}, cannot become {to.value}",
                 "input",
                 "alertId",
             )
-        before = snapshot(alert)
         alert.status = to
         if to == AlertStatus.ACKNOWLEDGED:
             alert.acknowledged_at = utcnow()
         else:
             alert.resolved_at = utcnow()
-        await tx.session.flush()
-        after = snapshot(alert)
-        payload = {"alertId": encode_global_id("Alert", alert.id), "status": to.value}
-        if comment is not None:
-            after["comment"] = payload["comment"] = comment
-        tx.audit(action, "Alert", alert.id, alert.project_id, before=before, after=after)
-        tx.emit("alert.updated", "Alert", alert.id, alert.project_id, payload)
-        return alert.id
+        return alert
+
+    def record(self, changed: Alert) -> None:
+        after = snapshot(changed)
+        payload = {"alertId": encode_global_id("Alert", changed.id), "status": self.to.value}
+        if self.comment is not None:
+            after["comment"] = payload["comment"] = self.comment
+        self.tx.audit(
+            self.action, "Alert", changed.id, changed.project_id, before=self.before, after=after
+        )
+        self.tx.emit("alert.updated", "Alert", changed.id, changed.project_id, payload)
 
 
-async def acknowledge_alert(ctx: Context, input: Any) -> uuid.UUID:
-    """FIRING -> ACKNOWLEDGED; the comment goes to the audit entry and the outbox event."""
-    checks = Checks()
-    checks.text(input.comment, "comment", max_len=TEXT_MAX, required=False)
-    checks.done()
-    return await _move_alert(
-        ctx,
-        input,
-        "alert.acknowledge",
-        (AlertStatus.FIRING,),
-        AlertStatus.ACKNOWLEDGED,
-        input.comment,
-    )
-
-
-async def resolve_alert(ctx: Context, input: Any) -> uuid.UUID:
+class ResolveAlert(AcknowledgeAlert):
     """FIRING or ACKNOWLEDGED -> RESOLVED."""
-    return await _move_alert(
-        ctx,
-        input,
-        "alert.resolve",
-        (AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED),
-        AlertStatus.RESOLVED,
-    )
+
+    action = "alert.resolve"
+    allowed = (AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
+    to = AlertStatus.RESOLVED

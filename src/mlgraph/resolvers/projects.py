@@ -1,29 +1,33 @@
-"""Projects and members: create, update, archive; add and remove members."""
+"""Projects and members: create, update, archive, unarchive; add and remove members."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
-from mlgraph.resolvers.common import (
-    SLUG,
-    TEXT_MAX,
-    Checks,
-    check_revision,
-    fetch,
-    remember,
-    replay,
-    snapshot,
-)
+from mlgraph.resolvers.commands import Command, Delete, Target
+from mlgraph.resolvers.common import SLUG, TEXT_MAX, Checks, snapshot
 from mlgraph.storage.enums import Role
 from mlgraph.storage.models import Project, ProjectMember
+from mlgraph.storage.objects.keys import project_prefix
 from mlgraph.storage.types import utcnow
 
+if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
+    from mlgraph.schema.mutations.projects import (  # noqa: F401
+        AddProjectMemberInput,
+        ArchiveProjectInput,
+        CreateProjectInput,
+        DeleteProjectInput,
+        RemoveProjectMemberInput,
+        UnarchiveProjectInput,
+        UpdateProjectInput,
+    )
+
 ALIAS_MAX = 64
+_PROJECT = Target(Project, "id", role=Role.ADMIN)
 
 
 def _check_aliases(checks: Checks, aliases: list[str] | None) -> None:
@@ -31,17 +35,17 @@ def _check_aliases(checks: Checks, aliases: list[str] | None) -> None:
         checks.text(alias, "protectedAliases", str(i), max_len=ALIAS_MAX)
 
 
-async def create_project(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    checks.text(input.slug, "slug", max_len=64, pattern=SLUG)
-    checks.text(input.name, "name")
-    checks.text(input.description, "description", max_len=TEXT_MAX, required=False)
-    _check_aliases(checks, input.protected_aliases)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        if done := await replay(ctx, s, "createProject", input.idempotency_key, input):
-            return done
+class CreateProject(Command["CreateProjectInput", None]):
+    action, topic, creates = "project.create", "project.created", True
+
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.slug, "slug", max_len=64, pattern=SLUG)
+        checks.text(self.input.name, "name")
+        checks.text(self.input.description, "description", max_len=TEXT_MAX, required=False)
+        _check_aliases(checks, self.input.protected_aliases)
+
+    async def apply(self, row: None) -> Project:
+        s, input = self.tx.session, self.input
         if await s.scalar(select(Project.id).where(Project.slug == input.slug)):
             raise UserErrors.one(
                 UserErrorCode.DUPLICATE, f"slug {input.slug!r} is taken", "input", "slug"
@@ -57,100 +61,94 @@ async def create_project(ctx: Context, input: Any) -> uuid.UUID:
         s.add(
             ProjectMember(
                 project_id=project.id,
-                principal_id=ctx.principal.id,
-                display_name=ctx.principal.display_name,
+                principal_id=self.ctx.principal.id,
+                display_name=self.ctx.principal.display_name,
                 role=Role.ADMIN,
             )
         )
-        await s.flush()
-        tx.record(
-            project,
-            "project.create",
-            "project.created",
-            before=None,
-            payload={"slug": project.slug},
-        )
-        remember(ctx, s, "createProject", input.idempotency_key, input, "Project", project.id)
-        return project.id
+        return project
+
+    def event(self, changed: Project) -> dict[str, Any]:
+        return {"slug": changed.slug}
 
 
-async def update_project(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    checks.text(input.name, "name")
-    checks.text(input.description, "description", max_len=TEXT_MAX, required=False)
-    _check_aliases(checks, input.protected_aliases)
-    checks.done()
-    async with ctx.uow() as tx:
-        project = await fetch(
-            ctx, tx.session, Project, input.id, "Project", "id", lock=True, role=Role.ADMIN
-        )
-        check_revision(project, input.expected_revision)
-        before = snapshot(project)
+class UpdateProject(Command["UpdateProjectInput", Project]):
+    target = _PROJECT
+    action, topic = "project.update", "project.updated"
+
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.name, "name")
+        checks.text(self.input.description, "description", max_len=TEXT_MAX, required=False)
+        _check_aliases(checks, self.input.protected_aliases)
+
+    async def apply(self, project: Project) -> Project:
+        input = self.input
         if input.name is not None:
             project.name = input.name
         if input.description is not None:
             project.description = input.description
         if input.protected_aliases is not None:
             project.protected_aliases = list(input.protected_aliases)
-        await tx.session.flush()
-        tx.record(project, "project.update", "project.updated", before=before, payload={})
-        return project.id
+        return project
 
 
-async def archive_project(ctx: Context, input: Any) -> uuid.UUID:
-    return await _set_archived(ctx, input, archive=True)
+class ArchiveProject(Command["ArchiveProjectInput | UnarchiveProjectInput", Project]):
+    target = Target(Project, "id", role=Role.ADMIN, archived_ok=True)
+    action, topic = "project.archive", "project.archived"
+    archive = True
 
-
-async def unarchive_project(ctx: Context, input: Any) -> uuid.UUID:
-    """The one write an archived project accepts."""
-    return await _set_archived(ctx, input, archive=False)
-
-
-async def _set_archived(ctx: Context, input: Any, *, archive: bool) -> uuid.UUID:
-    async with ctx.uow() as tx:
-        project = await fetch(
-            ctx,
-            tx.session,
-            Project,
-            input.id,
-            "Project",
-            "id",
-            lock=True,
-            role=Role.ADMIN,
-            archived_ok=True,
-        )
-        check_revision(project, input.expected_revision)
-        if (project.archived_at is not None) == archive:
-            state = "archived" if archive else "not archived"
+    async def apply(self, project: Project) -> Project:
+        if (project.archived_at is not None) == self.archive:
+            state = "archived" if self.archive else "not archived"
             raise UserErrors.one(
                 UserErrorCode.INVALID_TRANSITION, f"project is already {state}", "input", "id"
             )
-        before = snapshot(project)
-        project.archived_at = utcnow() if archive else None
-        await tx.session.flush()
-        verb = "archive" if archive else "unarchive"
-        tx.record(project, f"project.{verb}", f"project.{verb}d", before=before, payload={})
-        return project.id
+        project.archived_at = utcnow() if self.archive else None
+        return project
 
 
-async def add_project_member(ctx: Context, input: Any) -> uuid.UUID:
-    """Grant ``role``; granting to an existing member changes their role."""
-    checks = Checks()
-    checks.text(input.principal_id, "principalId")
-    checks.text(input.display_name, "displayName", required=False)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        project = await fetch(
-            ctx, s, Project, input.project_id, "Project", "projectId", role=Role.ADMIN
-        )
-        member = await s.scalar(
-            select(ProjectMember).where(
-                ProjectMember.project_id == project.id,
-                ProjectMember.principal_id == input.principal_id,
+class UnarchiveProject(ArchiveProject):
+    """The one write an archived project accepts."""
+
+    action, topic = "project.unarchive", "project.unarchived"
+    archive = False
+
+
+class DeleteProject(Delete["DeleteProjectInput", Project]):
+    """An archived project and everything in it: pipelines and runs, models, versions and
+    their artifacts (and objects), deployments with their metrics and alerts, alert rules, API
+    keys, webhooks, members. Its audit chain stays, verifiable, readable by platform admins."""
+
+    target = Target(Project, "id", role=Role.ADMIN, archived_ok=True)
+    action, topic = "project.delete", "project.deleted"
+
+    async def refuse(self, project: Project) -> None:
+        if project.archived_at is None:
+            raise UserErrors.one(
+                UserErrorCode.INVALID_TRANSITION,
+                "only an archived project can be deleted: archive it first",
+                "input",
+                "id",
             )
-        )
-        before = None if member is None else snapshot(member)
+
+    def objects(self, project: Project) -> str:
+        return project_prefix(project.id)
+
+
+class AddProjectMember(Command["AddProjectMemberInput", Project]):
+    """Grant ``role``; granting to an existing member changes their role."""
+
+    target = Target(Project, "project_id", role=Role.ADMIN, lock=False)
+    action, topic = "project.member.add", "project.member.changed"
+
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.principal_id, "principalId")
+        checks.text(self.input.display_name, "displayName", required=False)
+
+    async def apply(self, project: Project) -> ProjectMember:
+        input = self.input
+        member = await _member(self, project)
+        self.before = None if member is None else snapshot(member)
         if member is None:
             member = ProjectMember(
                 project_id=project.id,
@@ -158,44 +156,30 @@ async def add_project_member(ctx: Context, input: Any) -> uuid.UUID:
                 display_name=input.display_name or input.principal_id,
                 role=input.role,
             )
-            s.add(member)
+            self.tx.session.add(member)
         else:
             member.role = input.role
-        await s.flush()
-        tx.record(
-            member,
-            "project.member.add",
-            "project.member.changed",
-            before=before,
-            payload={"principalId": member.principal_id, "role": member.role.value},
-        )
-        return project.id
+        return member
+
+    def event(self, changed: ProjectMember) -> dict[str, Any]:
+        return {"principalId": changed.principal_id, "role": changed.role.value}
+
+    def shows(self, changed: ProjectMember) -> uuid.UUID:
+        return changed.project_id
 
 
-async def remove_project_member(ctx: Context, input: Any) -> uuid.UUID:
+class RemoveProjectMember(Command["RemoveProjectMemberInput", Project]):
     """Also in an archived project: taking access away needs no unarchive."""
-    async with ctx.uow() as tx:
-        s = tx.session
-        project = await fetch(
-            ctx,
-            s,
-            Project,
-            input.project_id,
-            "Project",
-            "projectId",
-            role=Role.ADMIN,
-            archived_ok=True,
-        )
-        member = await s.scalar(
-            select(ProjectMember).where(
-                ProjectMember.project_id == project.id,
-                ProjectMember.principal_id == input.principal_id,
-            )
-        )
+
+    target = Target(Project, "project_id", role=Role.ADMIN, lock=False, archived_ok=True)
+
+    async def apply(self, project: Project) -> ProjectMember:
+        s = self.tx.session
+        member = await _member(self, project)
         if member is None:
             raise UserErrors.one(
                 UserErrorCode.NOT_FOUND,
-                f"{input.principal_id!r} is not a member",
+                f"{self.input.principal_id!r} is not a member",
                 "input",
                 "principalId",
             )
@@ -215,22 +199,36 @@ async def remove_project_member(ctx: Context, input: Any) -> uuid.UUID:
                 "input",
                 "principalId",
             )
-        before = snapshot(member)
+        self.before = snapshot(member)
         await s.delete(member)
-        await s.flush()
+        return member
+
+    def record(self, changed: ProjectMember) -> None:
+        tx = self.tx
         tx.audit(
             "project.member.remove",
             "ProjectMember",
-            member.id,
-            project.id,
-            before=before,
+            changed.id,
+            changed.project_id,
+            before=self.before,
             after=None,
         )
         tx.emit(
             "project.member.changed",
             "ProjectMember",
-            member.id,
-            project.id,
-            {"principalId": member.principal_id, "role": None},
+            changed.id,
+            changed.project_id,
+            {"principalId": changed.principal_id, "role": None},
         )
-        return project.id
+
+    def shows(self, changed: ProjectMember) -> uuid.UUID:
+        return changed.project_id
+
+
+async def _member(command: Command[Any, Project], project: Project) -> ProjectMember | None:
+    return await command.tx.session.scalar(
+        select(ProjectMember).where(
+            ProjectMember.project_id == project.id,
+            ProjectMember.principal_id == command.input.principal_id,
+        )
+    )

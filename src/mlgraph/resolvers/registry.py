@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import semver
 from sqlalchemy import func, select
@@ -36,21 +36,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
+from mlgraph.resolvers.commands import Command, Delete, Target
 from mlgraph.resolvers.common import (
     TEXT_MAX,
     Checks,
+    camel,
     check_revision,
     decode_id,
     fetch,
     mapping_of_numbers,
-    remember,
-    replay,
     snapshot,
 )
 from mlgraph.storage.enums import ArtifactKind, ArtifactStatus, RiskTier, Role, Stage
 from mlgraph.storage.graph import relation
 from mlgraph.storage.models import (
     Artifact,
+    Deployment,
+    DeploymentTarget,
     Job,
     Model,
     ModelAlias,
@@ -59,8 +61,23 @@ from mlgraph.storage.models import (
     ModelVersionLineage,
     Project,
 )
+from mlgraph.storage.objects.keys import model_prefix, version_prefix
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork
+
+if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
+    from mlgraph.schema.mutations.registry import (  # noqa: F401
+        ApproveModelVersionInput,
+        ArchiveModelInput,
+        CreateModelVersionInput,
+        DeleteModelInput,
+        DeleteModelVersionInput,
+        RegisterModelInput,
+        RemoveModelAliasInput,
+        SetModelAliasInput,
+        TransitionModelVersionInput,
+        UpdateModelInput,
+    )
 
 TAGS_MAX, TAG_MAX = 50, 64
 REQUIRED_METRICS_MAX, METRIC_NAME_MAX = 50, 100
@@ -100,7 +117,9 @@ def _names(
     return unique
 
 
-def _check_model_fields(checks: Checks, input: Any) -> tuple[list[str] | None, list[str] | None]:
+def _check_model_fields(
+    checks: Checks, input: RegisterModelInput | UpdateModelInput
+) -> tuple[list[str] | None, list[str] | None]:
     checks.text(input.description, "description", max_len=TEXT_MAX, required=False)
     tags = _names(checks, input.tags, "tags", max_count=TAGS_MAX, max_len=TAG_MAX)
     required = _names(
@@ -142,11 +161,6 @@ def _may_manage_protected(ctx: Context, project_id: uuid.UUID) -> bool:
     return principal.platform_admin or principal.project_roles.get(project_id) == Role.ADMIN
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
-
-
 def _gid(type_name: str, pk: uuid.UUID | None) -> str | None:
     return None if pk is None else encode_global_id(type_name, pk)
 
@@ -154,16 +168,16 @@ def _gid(type_name: str, pk: uuid.UUID | None) -> str | None:
 # --- models ---------------------------------------------------------------------------------
 
 
-async def register_model(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    checks.text(input.name, "name")
-    tags, required = _check_model_fields(checks, input)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        if done := await replay(ctx, s, "registerModel", input.idempotency_key, input):
-            return done
-        project = await fetch(ctx, s, Project, input.project_id, "Project", "projectId")
+class RegisterModel(Command["RegisterModelInput", Project]):
+    target = Target(Project, "project_id", lock=False)
+    action, topic, creates = "model.register", "model.registered", True
+
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.name, "name")
+        self.tags, self.required = _check_model_fields(checks, self.input)
+
+    async def apply(self, project: Project) -> Model:
+        s, input = self.tx.session, self.input
         taken = await s.scalar(
             select(Model.id).where(Model.project_id == project.id, Model.name == input.name)
         )
@@ -176,75 +190,113 @@ async def register_model(ctx: Context, input: Any) -> uuid.UUID:
             project_id=project.id,
             name=input.name,
             description=input.description or "",
-            tags=tags or [],
+            tags=self.tags or [],
             risk_tier=input.risk_tier,
-            required_metrics=required or [],
+            required_metrics=self.required or [],
         )
         s.add(model)
-        await s.flush()
-        tx.record(
-            model,
-            "model.register",
-            "model.registered",
-            before=None,
-            payload={"name": model.name, "riskTier": model.risk_tier.value},
-        )
-        remember(ctx, s, "registerModel", input.idempotency_key, input, "Model", model.id)
-        return model.id
+        return model
+
+    def event(self, changed: Model) -> dict[str, Any]:
+        return {"name": changed.name, "riskTier": changed.risk_tier.value}
 
 
-async def update_model(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    tags, required = _check_model_fields(checks, input)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
-        check_revision(model, input.expected_revision)
+_MODEL = Target(Model, "model_id")
+
+
+class UpdateModel(Command["UpdateModelInput", Model]):
+    target = _MODEL
+    action, topic = "model.update", "model.updated"
+
+    def check(self, checks: Checks) -> None:
+        self.tags, self.required = _check_model_fields(checks, self.input)
+
+    async def apply(self, model: Model) -> Model:
+        input = self.input
         _refuse_if_archived(model, "modelId")
-        before = snapshot(model)
         if input.description is not None:
             model.description = input.description
-        if tags is not None:
-            model.tags = tags
+        if self.tags is not None:
+            model.tags = self.tags
         if input.risk_tier is not None:
             model.risk_tier = input.risk_tier
-        if required is not None:
-            model.required_metrics = required
-        await s.flush()
-        after = snapshot(model)
-        tx.audit("model.update", "Model", model.id, model.project_id, before=before, after=after)
-        changed = sorted(_camel(k) for k in after if after[k] != before[k] and k != "revision")
-        tx.emit("model.updated", "Model", model.id, model.project_id, {"changed": changed})
-        return model.id
+        if self.required is not None:
+            model.required_metrics = self.required
+        return model
+
+    def event(self, changed: Model) -> dict[str, Any]:
+        before, after = self.before or {}, snapshot(changed)
+        changed_fields = (k for k in after if after[k] != before.get(k) and k != "revision")
+        return {"changed": sorted(camel(k) for k in changed_fields)}
 
 
-async def archive_model(ctx: Context, input: Any) -> uuid.UUID:
-    async with ctx.uow() as tx:
-        s = tx.session
-        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
-        check_revision(model, input.expected_revision)
+class ArchiveModel(Command["ArchiveModelInput", Model]):
+    target = _MODEL
+    action, topic = "model.archive", "model.updated"
+
+    async def apply(self, model: Model) -> Model:
         if model.archived_at is not None:
             raise UserErrors.one(
                 UserErrorCode.INVALID_TRANSITION, "model is already archived", "input", "modelId"
             )
-        before = snapshot(model)
         model.archived_at = utcnow()
-        await s.flush()
-        tx.record(
-            model,
-            "model.archive",
-            "model.updated",
-            before=before,
-            payload={"changed": ["archivedAt"]},
+        return model
+
+    def event(self, changed: Model) -> dict[str, Any]:
+        return {"changed": ["archivedAt"]}
+
+
+class DeleteModel(Delete["DeleteModelInput", Model]):
+    """A model with its versions, their artifacts (and objects), aliases and approvals. Refused
+    while a deployment serves it or a version is in PRODUCTION (IN_USE, POLICY_VIOLATION)."""
+
+    target = _MODEL
+    action, topic = "model.delete", "model.deleted"
+
+    async def refuse(self, model: Model) -> None:
+        s, checks = self.tx.session, Checks()
+        served = await s.scalars(
+            select(Deployment.name).where(Deployment.model_id == model.id).limit(10)
         )
-        return model.id
+        for name in served:
+            checks.fail(UserErrorCode.IN_USE, f"deployment {name!r} serves this model", "modelId")
+        # Locked: a version cannot reach PRODUCTION between this check and the delete.
+        versions_of = select(ModelVersion).where(ModelVersion.model_id == model.id)
+        if _pg(s):
+            versions_of = versions_of.with_for_update()
+        versions = (await s.scalars(versions_of)).all()
+        for v in versions:
+            if v.stage == Stage.PRODUCTION:
+                checks.fail(
+                    UserErrorCode.POLICY_VIOLATION,
+                    f"version {v.version} is in PRODUCTION: move it out first",
+                    "modelId",
+                )
+        checks.done()
+        self.versions = [(v.id, snapshot(v)) for v in versions]
+
+    def record(self, changed: Model) -> None:
+        super().record(changed)
+        for version_id, before in self.versions:  # each version's trail ends with it too
+            self.tx.audit(
+                "model_version.delete",
+                "ModelVersion",
+                version_id,
+                changed.project_id,
+                before=before,
+                after=None,
+            )
+
+    def objects(self, model: Model) -> str:
+        return model_prefix(model.project_id, model.id)
 
 
 # --- versions -------------------------------------------------------------------------------
 
 
-def _check_version_input(checks: Checks, input: Any) -> tuple[dict[str, float], dict[str, Any]]:
+def _check_version_input(
+    checks: Checks, input: CreateModelVersionInput
+) -> tuple[dict[str, float], dict[str, Any]]:
     if len(input.version) > VERSION_MAX:
         checks.fail(UserErrorCode.TOO_LONG, f"version is over {VERSION_MAX} characters", "version")
     elif _parse_semver(input.version) is None:
@@ -350,12 +402,13 @@ async def _point_alias(
     )
 
 
-async def _follow_latest(tx: UnitOfWork, model: Model) -> None:
-    """Point ``latest`` at the model's highest version (call after adding a version)."""
+async def _follow_latest(tx: UnitOfWork, model: Model, *, without: uuid.UUID | None = None) -> None:
+    """Point ``latest`` at the model's highest version (call after adding a version, or before
+    deleting version ``without``; with no version left the alias goes with the last one)."""
     s = tx.session
     rows = await s.execute(
         select(ModelVersion.id, ModelVersion.version)
-        .where(ModelVersion.model_id == model.id)
+        .where(ModelVersion.model_id == model.id, ModelVersion.id != without)
         .order_by(ModelVersion.created_at, ModelVersion.id)
     )
     parsed = [(pk, v) for pk, text in rows if (v := _parse_semver(text)) is not None]
@@ -370,17 +423,17 @@ async def _follow_latest(tx: UnitOfWork, model: Model) -> None:
         await _point_alias(tx, model, LATEST, best_pk, current)
 
 
-async def create_model_version(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    metrics, meta = _check_version_input(checks, input)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        if done := await replay(ctx, s, "createModelVersion", input.idempotency_key, input):
-            return done
-        # The lock serializes versions of one model on PostgreSQL, so ``latest`` is computed
-        # over every committed version (SQLite serializes all units of work anyway).
-        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
+class CreateModelVersion(Command["CreateModelVersionInput", Model]):
+    # The lock serializes versions of one model on PostgreSQL, so ``latest`` is computed over
+    # every committed version (SQLite serializes all units of work anyway).
+    target = _MODEL
+    creates = True
+
+    def check(self, checks: Checks) -> None:
+        self.metrics, self.meta = _check_version_input(checks, self.input)
+
+    async def apply(self, model: Model) -> ModelVersion:
+        ctx, s, input = self.ctx, self.tx.session, self.input
         _refuse_if_archived(model, "modelId")
         found = Checks()
         taken = await s.scalar(
@@ -409,8 +462,8 @@ async def create_model_version(ctx: Context, input: Any) -> uuid.UUID:
             version=input.version,
             stage=Stage.DRAFT,
             description=input.description or "",
-            metrics=metrics,
-            meta=meta,
+            metrics=self.metrics,
+            meta=self.meta,
             commit_sha=None if input.commit_sha is None else input.commit_sha.lower(),
             source_run_id=None if run is None else run.id,
         )
@@ -420,35 +473,23 @@ async def create_model_version(ctx: Context, input: Any) -> uuid.UUID:
             ModelVersionLineage(parent_id=p, child_id=version.id, project_id=model.project_id)
             for p in parents
         )
-        tx.audit(
+        self.tx.audit(
             "model_version.create",
             "ModelVersion",
             version.id,
             model.project_id,
             before=None,
-            after={
-                **snapshot(version),
-                "parent_ids": [str(p) for p in parents],
-            },
+            after={**snapshot(version), "parent_ids": [str(p) for p in parents]},
         )
-        tx.emit(
+        self.tx.emit(
             "model_version.created",
             "ModelVersion",
             version.id,
             model.project_id,
             {"modelId": _gid("Model", model.id), "version": version.version},
         )
-        await _follow_latest(tx, model)
-        remember(
-            ctx,
-            s,
-            "createModelVersion",
-            input.idempotency_key,
-            input,
-            "ModelVersion",
-            version.id,
-        )
-        return version.id
+        await _follow_latest(self.tx, model)
+        return version
 
 
 async def _promotion_problems(
@@ -491,14 +532,14 @@ async def _promotion_problems(
             )
 
 
-async def transition_model_version(ctx: Context, input: Any) -> uuid.UUID:
-    target: Stage = input.stage
-    async with ctx.uow() as tx:
-        s = tx.session
-        version = await fetch(
-            ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId", lock=True
-        )
-        check_revision(version, input.expected_revision)
+_VERSION = Target(ModelVersion, "version_id")
+
+
+class TransitionModelVersion(Command["TransitionModelVersionInput", ModelVersion]):
+    target = _VERSION
+
+    async def apply(self, version: ModelVersion) -> ModelVersion:
+        s, target = self.tx.session, self.input.stage
         current = version.stage
         if target not in TRANSITIONS[current]:
             raise UserErrors.one(
@@ -514,39 +555,44 @@ async def transition_model_version(ctx: Context, input: Any) -> uuid.UUID:
             policy = Checks()
             await _promotion_problems(s, policy, model, version)
             policy.done()
+        self.before = {"stage": current.value}
         version.stage = target
-        await s.flush()
-        tx.audit(
+        return version
+
+    def record(self, changed: ModelVersion) -> None:
+        before = self.before or {}
+        self.tx.audit(
             "model_version.transition",
             "ModelVersion",
-            version.id,
-            version.project_id,
-            before={"stage": current.value},
-            after={"stage": target.value},
+            changed.id,
+            changed.project_id,
+            before=before,
+            after={"stage": changed.stage.value},
         )
-        tx.emit(
+        self.tx.emit(
             "model_version.transitioned",
             "ModelVersion",
-            version.id,
-            version.project_id,
+            changed.id,
+            changed.project_id,
             {
-                "modelId": _gid("Model", model.id),
-                "version": version.version,
-                "from": current.value,
-                "to": target.value,
+                "modelId": _gid("Model", changed.model_id),
+                "version": changed.version,
+                "from": before.get("stage"),
+                "to": changed.stage.value,
             },
         )
-        return version.id
 
 
-async def approve_model_version(ctx: Context, input: Any) -> uuid.UUID:
+class ApproveModelVersion(Command["ApproveModelVersionInput", ModelVersion]):
     """Record the caller's approval; one per approver and version, never on ARCHIVED ones."""
-    checks = Checks()
-    checks.text(input.comment, "comment", max_len=TEXT_MAX, required=False)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
+
+    target = Target(ModelVersion, "version_id", lock=False)
+
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.comment, "comment", max_len=TEXT_MAX, required=False)
+
+    async def apply(self, version: ModelVersion) -> ModelVersion:
+        s, approver = self.tx.session, self.ctx.principal.id
         if version.stage == Stage.ARCHIVED:
             raise UserErrors.one(
                 UserErrorCode.POLICY_VIOLATION,
@@ -557,13 +603,13 @@ async def approve_model_version(ctx: Context, input: Any) -> uuid.UUID:
         repeat = await s.scalar(
             select(ModelVersionApproval.id).where(
                 ModelVersionApproval.version_id == version.id,
-                ModelVersionApproval.approver == ctx.principal.id,
+                ModelVersionApproval.approver == approver,
             )
         )
         if repeat is not None:
             raise UserErrors.one(
                 UserErrorCode.DUPLICATE,
-                f"{ctx.principal.id!r} already approved this version",
+                f"{approver!r} already approved this version",
                 "input",
                 "versionId",
             )
@@ -571,13 +617,13 @@ async def approve_model_version(ctx: Context, input: Any) -> uuid.UUID:
             id=uuid.uuid4(),
             project_id=version.project_id,
             version_id=version.id,
-            approver=ctx.principal.id,
-            comment=input.comment or "",
+            approver=approver,
+            comment=self.input.comment or "",
         )
         s.add(approval)
         await s.flush()
         # Audited on the version, so its audit trail shows who approved it.
-        tx.audit(
+        self.tx.audit(
             "model_version.approve",
             "ModelVersion",
             version.id,
@@ -589,7 +635,71 @@ async def approve_model_version(ctx: Context, input: Any) -> uuid.UUID:
                 "comment": approval.comment,
             },
         )
-        return version.id
+        return version
+
+
+class DeleteModelVersion(Delete["DeleteModelVersionInput", ModelVersion]):
+    """A version with its artifacts (and their objects), approvals and lineage links; ``latest``
+    moves to the highest version left. Refused in PRODUCTION (POLICY_VIOLATION), while a
+    deployment serves it or an alias other than ``latest`` points at it (IN_USE)."""
+
+    # Model, then version, as ``deleteModel`` locks them (no deadlock between the two).
+    target = Target(ModelVersion, "version_id", lock=False)
+    action, topic = "model_version.delete", "model_version.deleted"
+
+    async def refuse(self, version: ModelVersion) -> None:
+        s, checks = self.tx.session, Checks()
+        model = await s.get(Model, version.model_id, with_for_update=_pg(s))
+        if _pg(s):  # now the version, and as it is under the lock
+            again = select(ModelVersion).where(ModelVersion.id == version.id).with_for_update()
+            locked = await s.scalar(again.execution_options(populate_existing=True))
+            if model is None or locked is None:  # a concurrent delete got there first
+                raise UserErrors.one(
+                    UserErrorCode.NOT_FOUND,
+                    "the version was deleted meanwhile",
+                    "input",
+                    "versionId",
+                )
+            check_revision(locked, self.input.expected_revision)
+            self.before = snapshot(locked)
+        if version.stage == Stage.PRODUCTION:
+            checks.fail(
+                UserErrorCode.POLICY_VIOLATION,
+                "the version is in PRODUCTION: move it out first",
+                "versionId",
+            )
+        served = await s.scalars(
+            select(Deployment.name)
+            .join(DeploymentTarget, DeploymentTarget.deployment_id == Deployment.id)
+            .where(DeploymentTarget.version_id == version.id)
+            .limit(10)
+        )
+        for name in served:
+            checks.fail(UserErrorCode.IN_USE, f"deployment {name!r} serves it", "versionId")
+        aliases = await s.scalars(
+            select(ModelAlias.alias).where(
+                ModelAlias.version_id == version.id, ModelAlias.alias != LATEST
+            )
+        )
+        for alias in aliases:
+            checks.fail(
+                UserErrorCode.IN_USE,
+                f"alias {alias!r} points at it: move or remove the alias first",
+                "versionId",
+            )
+        checks.done()
+        if model is not None:
+            await _follow_latest(self.tx, model, without=version.id)
+
+    def objects(self, version: ModelVersion) -> str:
+        return version_prefix(version.project_id, version.model_id, version.id)
+
+    def shows(self, changed: ModelVersion) -> uuid.UUID:
+        return changed.model_id
+
+
+def _pg(s: AsyncSession) -> bool:
+    return s.get_bind().dialect.name == "postgresql"
 
 
 # --- aliases --------------------------------------------------------------------------------
@@ -605,16 +715,18 @@ def _check_protected(ctx: Context, project: Project, alias: str) -> None:
         )
 
 
-async def set_model_alias(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    _check_alias(checks, input.alias)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
-        check_revision(model, input.expected_revision)
+class SetModelAlias(Command["SetModelAliasInput", Model]):
+    target = _MODEL
+
+    def check(self, checks: Checks) -> None:
+        _check_alias(checks, self.input.alias)
+
+    async def apply(self, model: Model) -> Model:
+        ctx, s, alias = self.ctx, self.tx.session, self.input.alias
         _refuse_if_archived(model, "modelId")
-        version = await fetch(ctx, s, ModelVersion, input.version_id, "ModelVersion", "versionId")
+        version = await fetch(
+            ctx, s, ModelVersion, self.input.version_id, "ModelVersion", "versionId"
+        )
         if version.model_id != model.id:
             raise UserErrors.one(
                 UserErrorCode.INVALID,
@@ -622,11 +734,11 @@ async def set_model_alias(ctx: Context, input: Any) -> uuid.UUID:
                 "input",
                 "versionId",
             )
-        _check_protected(ctx, await s.get_one(Project, model.project_id), input.alias)
-        found = await _alias_row(s, model.id, input.alias)
+        _check_protected(ctx, await s.get_one(Project, model.project_id), alias)
+        found = await _alias_row(s, model.id, alias)
         if found is not None and found.version_id == version.id:
             s.expunge(model)  # already so: no UPDATE, no revision bump, no audit entry
-            return model.id
+            return model
         if found is None:
             count = await s.scalar(
                 select(func.count()).select_from(ModelAlias).where(ModelAlias.model_id == model.id)
@@ -638,28 +750,27 @@ async def set_model_alias(ctx: Context, input: Any) -> uuid.UUID:
                     "input",
                     "alias",
                 )
-        await _point_alias(tx, model, input.alias, version.id, found)
-        return model.id
+        await _point_alias(self.tx, model, alias, version.id, found)
+        return model
 
 
-async def remove_model_alias(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    _check_alias(checks, input.alias)
-    checks.done()
-    async with ctx.uow() as tx:
-        s = tx.session
-        model = await fetch(ctx, s, Model, input.model_id, "Model", "modelId", lock=True)
-        check_revision(model, input.expected_revision)
-        found = await _alias_row(s, model.id, input.alias)
+class RemoveModelAlias(Command["RemoveModelAliasInput", Model]):
+    target = _MODEL
+
+    def check(self, checks: Checks) -> None:
+        _check_alias(checks, self.input.alias)
+
+    async def apply(self, model: Model) -> Model:
+        s, alias, tx = self.tx.session, self.input.alias, self.tx
+        found = await _alias_row(s, model.id, alias)
         if found is None:
             raise UserErrors.one(
-                UserErrorCode.NOT_FOUND, f"no alias {input.alias!r} on this model", "input", "alias"
+                UserErrorCode.NOT_FOUND, f"no alias {alias!r} on this model", "input", "alias"
             )
-        _check_protected(ctx, await s.get_one(Project, model.project_id), input.alias)
+        _check_protected(self.ctx, await s.get_one(Project, model.project_id), alias)
         before = snapshot(found)
         await s.delete(found)
         _touch(model)
-        await s.flush()
         tx.audit(
             "model_alias.remove",
             "ModelAlias",
@@ -675,9 +786,9 @@ async def remove_model_alias(ctx: Context, input: Any) -> uuid.UUID:
             model.project_id,
             {
                 "modelId": _gid("Model", model.id),
-                "alias": input.alias,
+                "alias": alias,
                 "versionId": None,
                 "previousVersionId": _gid("ModelVersion", found.version_id),
             },
         )
-        return model.id
+        return model

@@ -5,32 +5,35 @@ encrypted; the URL passes the SSRF guard before anything is written."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
-from mlgraph.resolvers.common import TEXT_MAX, Checks, check_revision, fetch, remember, replay
+from mlgraph.resolvers.commands import Command, Delete, Outcome, Target
+from mlgraph.resolvers.common import TEXT_MAX, Checks
 from mlgraph.storage.enums import DeliveryStatus, Role
 from mlgraph.storage.models import Project, Webhook, WebhookDelivery
 from mlgraph.storage.types import utcnow
-from mlgraph.storage.uow import snapshot
 from mlgraph.webhooks.deliverer import policy_of
 from mlgraph.webhooks.events import PING, known_pattern
 from mlgraph.webhooks.messages import message
 from mlgraph.webhooks.signing import SecretBox, new_secret
 from mlgraph.webhooks.urls import UnsafeUrl, check_syntax, resolve
 
+if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
+    from mlgraph.schema.mutations.webhooks import (  # noqa: F401
+        CreateWebhookInput,
+        DeleteWebhookInput,
+        PingWebhookInput,
+        RedeliverWebhookDeliveryInput,
+        RotateWebhookSecretInput,
+        UpdateWebhookInput,
+    )
+
 MAX_EVENT_TYPES = 50
 _URL_CODES = {"length": UserErrorCode.TOO_LONG, "address": UserErrorCode.POLICY_VIOLATION}
-
-
-@dataclass(frozen=True)
-class WithSecret:
-    webhook_id: uuid.UUID
-    secret: str
 
 
 async def check_url(ctx: Context, url: str) -> None:
@@ -57,22 +60,35 @@ def _check_event_types(checks: Checks, event_types: list[str] | None) -> None:
             )
 
 
-async def create_webhook(ctx: Context, input: Any) -> WithSecret:
-    checks = Checks()
-    checks.text(input.description, "description", max_len=TEXT_MAX, required=False)
-    _check_event_types(checks, input.event_types)
-    checks.done()
-    await check_url(ctx, input.url)
-    box = SecretBox.from_settings(ctx.settings)
-    async with ctx.uow() as tx:
-        s = tx.session
-        project = await fetch(
-            ctx, s, Project, input.project_id, "Project", "projectId", role=Role.ADMIN
-        )
-        if done := await replay(ctx, s, "createWebhook", input.idempotency_key, input):
-            hook = await s.get(Webhook, done)
-            return WithSecret(done, box.open(hook.secret) if hook is not None else "")
-        secret = new_secret()
+class _WebhookEvent:
+    """The outbox payload of a webhook's changes."""
+
+    def event(self, changed: Webhook) -> dict[str, Any]:
+        return _event(changed)
+
+
+def _event(hook: Webhook) -> dict[str, Any]:
+    return {
+        "webhookId": encode_global_id("Webhook", hook.id),
+        "url": hook.url,
+        "eventTypes": list(hook.event_types),
+        "enabled": hook.enabled,
+    }
+
+
+class CreateWebhook(_WebhookEvent, Command["CreateWebhookInput", Project]):
+    target = Target(Project, "project_id", role=Role.ADMIN, lock=False)
+    action, topic, creates = "webhook.create", "webhook.created", True
+
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.description, "description", max_len=TEXT_MAX, required=False)
+        _check_event_types(checks, self.input.event_types)
+
+    async def prepare(self) -> None:
+        await check_url(self.ctx, self.input.url)
+
+    async def apply(self, project: Project) -> Webhook:
+        input, secret = self.input, new_secret()
         hook = Webhook(
             id=uuid.uuid4(),
             project_id=project.id,
@@ -80,26 +96,36 @@ async def create_webhook(ctx: Context, input: Any) -> WithSecret:
             description=input.description or "",
             event_types=list(dict.fromkeys(input.event_types)),
             format=input.format,
-            secret=box.seal(secret),
+            secret=SecretBox.from_settings(self.ctx.settings).seal(secret),
         )
-        s.add(hook)
-        await s.flush()
-        tx.record(hook, "webhook.create", "webhook.created", before=None, payload=_event(hook))
-        remember(ctx, s, "createWebhook", input.idempotency_key, input, "Webhook", hook.id)
-        return WithSecret(hook.id, secret)
+        self.tx.session.add(hook)
+        self.fields["secret"] = secret
+        return hook
+
+    async def replayed(self, entity_id: uuid.UUID) -> Outcome:
+        """The first result again, with its secret."""
+        hook = await self.tx.session.get(Webhook, entity_id)
+        box = SecretBox.from_settings(self.ctx.settings)
+        return Outcome(entity_id, {"secret": box.open(hook.secret) if hook is not None else ""})
 
 
-async def update_webhook(ctx: Context, input: Any) -> uuid.UUID:
-    checks = Checks()
-    checks.text(input.description, "description", max_len=TEXT_MAX, required=False)
-    _check_event_types(checks, input.event_types)
-    checks.done()
-    if input.url is not None:
-        await check_url(ctx, input.url)
-    async with ctx.uow() as tx:
-        hook = await _webhook(ctx, tx.session, input.webhook_id)
-        check_revision(hook, input.expected_revision)
-        before = snapshot(hook)
+_WEBHOOK = Target(Webhook, "webhook_id", role=Role.ADMIN)
+
+
+class UpdateWebhook(_WebhookEvent, Command["UpdateWebhookInput", Webhook]):
+    target = _WEBHOOK
+    action, topic = "webhook.update", "webhook.updated"
+
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.description, "description", max_len=TEXT_MAX, required=False)
+        _check_event_types(checks, self.input.event_types)
+
+    async def prepare(self) -> None:
+        if self.input.url is not None:
+            await check_url(self.ctx, self.input.url)
+
+    async def apply(self, hook: Webhook) -> Webhook:
+        input = self.input
         if input.url is not None:
             hook.url = input.url
         if input.description is not None:
@@ -113,59 +139,44 @@ async def update_webhook(ctx: Context, input: Any) -> uuid.UUID:
             hook.disabled_reason = "" if input.enabled else "disabled by an administrator"
             hook.consecutive_failures = 0
         hook.updated_at = utcnow()
-        await tx.session.flush()
-        tx.record(hook, "webhook.update", "webhook.updated", before=before, payload=_event(hook))
-        return hook.id
+        return hook
 
 
-async def rotate_webhook_secret(ctx: Context, input: Any) -> WithSecret:
-    box = SecretBox.from_settings(ctx.settings)
-    overlap = timedelta(seconds=ctx.settings.webhook_secret_overlap_s)
-    async with ctx.uow() as tx:
-        hook = await _webhook(ctx, tx.session, input.webhook_id)
-        check_revision(hook, input.expected_revision)
-        before = snapshot(hook)
+class RotateWebhookSecret(Command["RotateWebhookSecretInput", Webhook]):
+    target = _WEBHOOK
+    action, topic = "webhook.rotate_secret", "webhook.secret_rotated"
+
+    async def apply(self, hook: Webhook) -> Webhook:
+        overlap = timedelta(seconds=self.ctx.settings.webhook_secret_overlap_s)
         secret = new_secret()
         usable = hook.secret and overlap > timedelta(0)
         hook.previous_secret = hook.secret if usable else None
         hook.previous_secret_expires_at = utcnow() + overlap if usable else None
-        hook.secret = box.seal(secret)
+        hook.secret = SecretBox.from_settings(self.ctx.settings).seal(secret)
         hook.updated_at = utcnow()
-        await tx.session.flush()
-        tx.record(
-            hook,
-            "webhook.rotate_secret",
-            "webhook.secret_rotated",
-            before=before,
-            payload={
-                **_event(hook),
-                "previousSecretExpiresAt": _iso(hook.previous_secret_expires_at),
-            },
-        )
-        return WithSecret(hook.id, secret)
+        self.fields["secret"] = secret
+        return hook
+
+    def event(self, changed: Webhook) -> dict[str, Any]:
+        expires = _iso(changed.previous_secret_expires_at)
+        return {**_event(changed), "previousSecretExpiresAt": expires}
 
 
-async def delete_webhook(ctx: Context, input: Any) -> uuid.UUID:
-    async with ctx.uow() as tx:
-        hook = await _webhook(ctx, tx.session, input.webhook_id)
-        check_revision(hook, input.expected_revision)
-        before = snapshot(hook)
-        tx.audit("webhook.delete", "Webhook", hook.id, hook.project_id, before=before, after=None)
-        tx.emit("webhook.deleted", "Webhook", hook.id, hook.project_id, _event(hook))
-        await tx.session.delete(hook)
-        await tx.session.flush()
-        return hook.id
+class DeleteWebhook(_WebhookEvent, Delete["DeleteWebhookInput", Webhook]):
+    """The webhook and its delivery log."""
+
+    target = _WEBHOOK
+    action, topic = "webhook.delete", "webhook.deleted"
 
 
-async def ping_webhook(ctx: Context, input: Any) -> uuid.UUID:
+class PingWebhook(Command["PingWebhookInput", Webhook]):
     """A ``webhook.ping`` delivery, sent once (no retries), also to a disabled endpoint."""
-    async with ctx.uow() as tx:
-        hook = await _webhook(ctx, tx.session, input.webhook_id)
+
+    target = _WEBHOOK
+    action, topic = "webhook.ping", "webhook.pinged"
+
+    async def apply(self, hook: Webhook) -> WebhookDelivery:
         now = utcnow()
-        data = {
-            "webhookId": encode_global_id("Webhook", hook.id),
-            "projectId": encode_global_id("Project", hook.project_id),
-        }
         delivery = WebhookDelivery(
             id=uuid.uuid4(),
             project_id=hook.project_id,
@@ -174,28 +185,27 @@ async def ping_webhook(ctx: Context, input: Any) -> uuid.UUID:
             event_type=PING,
             status=DeliveryStatus.PENDING,
             next_attempt_at=now,
-            payload=message(PING, now, data),
-            traceparent=tx.traceparent,
+            payload=message(PING, now, self.event(hook)),
+            traceparent=self.tx.traceparent,
         )
-        tx.session.add(delivery)
-        await tx.session.flush()
-        tx.record(delivery, "webhook.ping", "webhook.pinged", before=None, payload=data)
-        return delivery.id
+        self.tx.session.add(delivery)
+        return delivery
+
+    def event(self, changed: Webhook | WebhookDelivery) -> dict[str, Any]:
+        hook_id = changed.id if isinstance(changed, Webhook) else changed.webhook_id
+        return {
+            "webhookId": encode_global_id("Webhook", hook_id),
+            "projectId": encode_global_id("Project", changed.project_id),
+        }
 
 
-async def redeliver_webhook_delivery(ctx: Context, input: Any) -> uuid.UUID:
+class RedeliverWebhookDelivery(Command["RedeliverWebhookDeliveryInput", WebhookDelivery]):
     """Queue a finished delivery again: same message id and body, a fresh retry schedule."""
-    async with ctx.uow() as tx:
-        delivery = await fetch(
-            ctx,
-            tx.session,
-            WebhookDelivery,
-            input.webhook_delivery_id,
-            "WebhookDelivery",
-            "webhookDeliveryId",
-            lock=True,
-            role=Role.ADMIN,
-        )
+
+    target = Target(WebhookDelivery, "webhook_delivery_id", role=Role.ADMIN)
+    action, topic = "webhook_delivery.redeliver", "webhook_delivery.requeued"
+
+    async def apply(self, delivery: WebhookDelivery) -> WebhookDelivery:
         if delivery.status is DeliveryStatus.PENDING:
             raise UserErrors.one(
                 UserErrorCode.INVALID_TRANSITION,
@@ -203,35 +213,14 @@ async def redeliver_webhook_delivery(ctx: Context, input: Any) -> uuid.UUID:
                 "input",
                 "webhookDeliveryId",
             )
-        before = snapshot(delivery)
         delivery.status = DeliveryStatus.PENDING
         delivery.attempt_base = delivery.attempt
         delivery.next_attempt_at = utcnow()
         delivery.updated_at = utcnow()
-        await tx.session.flush()
-        tx.record(
-            delivery,
-            "webhook_delivery.redeliver",
-            "webhook_delivery.requeued",
-            before=before,
-            payload={"webhookId": encode_global_id("Webhook", delivery.webhook_id)},
-        )
-        return delivery.id
+        return delivery
 
-
-async def _webhook(ctx: Context, session: Any, global_id: str) -> Webhook:
-    return await fetch(
-        ctx, session, Webhook, global_id, "Webhook", "webhookId", lock=True, role=Role.ADMIN
-    )
-
-
-def _event(hook: Webhook) -> dict[str, Any]:
-    return {
-        "webhookId": encode_global_id("Webhook", hook.id),
-        "url": hook.url,
-        "eventTypes": list(hook.event_types),
-        "enabled": hook.enabled,
-    }
+    def event(self, changed: WebhookDelivery) -> dict[str, Any]:
+        return {"webhookId": encode_global_id("Webhook", changed.webhook_id)}
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -10,6 +10,7 @@ several schemas can be built and served in one process.
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -18,14 +19,15 @@ import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor as GraphQLExecutionContext
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import validate_document
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.field import StrawberryField
@@ -40,6 +42,7 @@ from mlgraph.schema.query import Query
 from mlgraph.schema.relay import Info, node_class
 from mlgraph.schema.scalars import SCALAR_MAP
 from mlgraph.schema.subscriptions import Subscription
+from mlgraph.schema.telemetry import OperationTelemetry
 from mlgraph.storage.graph import DOMAIN_NAMES, ENTITIES, DomainName
 
 if TYPE_CHECKING:
@@ -134,6 +137,32 @@ class ParseCache(ParserCache):
         yield
 
 
+#: Validation errors by (query text, validation rules): one document per text (``ParseCache``).
+Validated = OrderedDict[tuple[str, tuple[type, ...]], list[GraphQLError]]
+
+
+class ValidateCache(SchemaExtension):
+    """Each document validated once per set of rules. strawberry's ``ValidationCache`` keys on
+    the parsed document, and hashing one walks all its nodes on every request (about 1 ms for
+    the dashboard); the text the document was parsed from stands for it here."""
+
+    def __init__(self, cache: Validated, size: int) -> None:
+        self.cache, self.size = cache, size
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.query is not None and ec.graphql_document is not None:
+            key = (ec.query, ec.validation_rules)
+            errors = self.cache.get(key)
+            if errors is None:
+                errors = validate_document(ec.schema._schema, ec.graphql_document, key[1])
+                self.cache[key] = errors
+                if len(self.cache) > self.size:
+                    self.cache.popitem(last=False)
+            ec.pre_execution_errors = errors
+        yield
+
+
 def _kept(field: StrawberryField, domains: frozenset[DomainName]) -> bool:
     domain = field_domain(field)
     return domain is None or domain in domains
@@ -152,11 +181,13 @@ def build_schema(
     max_aliases: int = 100,
     executor: type[GraphQLExecutionContext[Any]] = Executor,
     extensions: Iterable[Callable[[], SchemaExtension]] = (),
+    telemetry: bool = True,
 ) -> Schema:
     """The schema of ``domains``: all of them (the default) is the combined schema, one is
     that domain's subgraph. ``executor`` is the resolver path's executor (tests compare it
     with strawberry's stock one); ``extensions`` are the server's own (after validation's
-    cache, before the compiled path)."""
+    cache, before the compiled path); ``telemetry`` adds the operation's span and metrics, the
+    outermost extension, so they see every other one's errors."""
     # The compiled path builds on this package (its field map reads the schema's types).
     from mlgraph.compiled.planner import CACHE_SIZE, Planner
     from mlgraph.compiled.reads import CompiledReads
@@ -165,12 +196,18 @@ def build_schema(
     unknown = served - set(DOMAIN_NAMES)
     if unknown or not served:
         raise ValueError(f"no such domains: {sorted(unknown)}; domains are {DOMAIN_NAMES}")
+    # The limits' rules are made once: rules made per request would miss the validation cache.
+    limits = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
+    validated: Validated = OrderedDict()
     pipeline: list[Callable[[], SchemaExtension]] = [
+        *([OperationTelemetry] if telemetry else []),
         CodedErrors,
         lambda: ParseCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: ValidateCache(validated, CACHE_SIZE),
+        lambda: AddValidationRules(limits),
         *extensions,
         CompiledReads,  # last: it answers on_execute inside every other extension
     ]

@@ -14,7 +14,11 @@ from mlgraph.storage.graph import ENTITIES
 
 
 class _AuditEntryFields:
-    @strawberry.field(description="The changed object, if it still exists and is visible.")
+    @strawberry.field(
+        description="The changed object, if it still exists and is visible; null once it is "
+        "deleted (its `*.delete` entry keeps its last snapshot in `changes.before`: the "
+        "tombstone; filter by `entityId` to read its trail)."
+    )
     async def entity(self, info: Info) -> Node | None:
         row = self.row  # type: ignore[attr-defined]
         if row.entity_id is None or row.entity_type not in ENTITIES:

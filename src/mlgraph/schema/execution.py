@@ -61,6 +61,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
 from mlgraph.live.renders import rights
+from mlgraph.schema.executor_contract import check_executor_base
 
 if TYPE_CHECKING:
     from mlgraph.schema.subscriptions import EventRun
@@ -243,6 +244,9 @@ def _read_leaf(source: Any, leaf: Leaf) -> Any:
     except Exception:
         return Undefined
     return Undefined if coerced is None else coerced
+
+
+check_executor_base(StrawberryGraphQLCoreExecutionContext)
 
 
 class Executor(StrawberryGraphQLCoreExecutionContext):

@@ -16,6 +16,7 @@ from its last hash, so rewriting the old entries breaks every chain after them t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -25,10 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Insert, Update, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mlgraph.storage.bulk import insert_rows
 from mlgraph.storage.models import AuditEntry, AuditHead
 from mlgraph.storage.types import utcnow
 
@@ -92,7 +94,7 @@ def _jsonable(value: Any) -> Any:
 
 async def append(
     session: AsyncSession, records: Sequence[AuditRecord], *, actor: str, request_id: str
-) -> list[AuditEntry]:
+) -> int:
     """Append ``records`` to their projects' chains inside the caller's transaction."""
     return await append_entries(
         session,
@@ -112,43 +114,60 @@ async def append(
     )
 
 
-async def append_entries(
-    session: AsyncSession, entries: Sequence[Mapping[str, Any]]
-) -> list[AuditEntry]:
+async def append_entries(session: AsyncSession, entries: Sequence[Mapping[str, Any]]) -> int:
     """The one serializer: link ``entries`` (in the given order) to their chains' heads, under
     the heads' locks. Each mapping holds what :func:`audit_hash` reads but ``seq`` (and may
-    name the entry's ``id``)."""
+    name the entry's ``id``). Returns how many. On PostgreSQL, for one chain whose head exists,
+    two statements whatever the count: lock the head, then insert the entries and move the
+    head in one (each further chain adds its head's move)."""
     if not entries:
-        return []
+        return 0
     heads = await _lock_heads(session, sorted({chain_of(e["project_id"]) for e in entries}))
     next_seq = None if _is_postgres(session) else await _max_seq(session) + 1
     rows = []
     for entry in entries:
         chain = chain_of(entry["project_id"])
         position, prev = heads[chain]
-        fields = {**entry, "seq": position + 1, "changes": _jsonable(entry["changes"])}
-        fields.pop("id", None)
-        digest = audit_hash(prev, fields)
+        fields = {k: v for k, v in entry.items() if k != "id"}
+        fields["changes"] = _jsonable(entry["changes"])
+        digest = audit_hash(prev, {**fields, "seq": position + 1})
         heads[chain] = (position + 1, digest)
-        row = AuditEntry(
-            id=entry.get("id") or uuid.uuid4(),
-            chain_id=chain,
-            chain_seq=fields.pop("seq"),
+        row = {
             **fields,
-            updated_at=fields["created_at"],
-            prev_hash=prev,
-            hash=digest,
-        )
+            "id": entry.get("id") or uuid.uuid4(),
+            "chain_id": chain,
+            "chain_seq": position + 1,
+            "updated_at": fields["created_at"],
+            "prev_hash": prev,
+            "hash": digest,
+        }
         if next_seq is not None:  # SQLite: no sequences, one writer at a time
-            row.seq, next_seq = next_seq, next_seq + 1
+            row["seq"], next_seq = next_seq, next_seq + 1
         rows.append(row)
-    session.add_all(rows)
-    await session.flush()
-    for chain, (position, digest) in heads.items():
-        await session.execute(
-            update(AuditHead).where(AuditHead.chain_id == chain).values(seq=position, hash=digest)
-        )
-    return rows
+    appended, params = insert_rows(AuditEntry, rows, postgresql=_is_postgres(session))
+    moves = [
+        {"head": chain, "head_seq": n, "head_hash": digest} for chain, (n, digest) in heads.items()
+    ]
+    if _is_postgres(session):  # the INSERT rides along with the first head's UPDATE
+        await session.execute(_move_head_after(appended), {**params, **moves.pop(0)})
+    else:
+        await session.execute(appended)
+    for move in moves:
+        await session.execute(_MOVE_HEAD, move)
+    return len(rows)
+
+
+_HEADS: Any = AuditHead.__table__
+_MOVE_HEAD = (  # Core, on the table: with a parameter mapping the ORM would bulk-update by key
+    update(_HEADS)
+    .where(_HEADS.c.chain_id == bindparam("head"))
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
+
+
+@functools.cache
+def _move_head_after(appended: Insert) -> Update:
+    return _MOVE_HEAD.add_cte(appended.cte("appended"))
 
 
 async def _lock_heads(

@@ -8,10 +8,9 @@
 Leaving the block commits everything; an exception anywhere rolls all of it back. SQLite
 allows one writer at a time, so on SQLite units of work take a per-engine lock for their
 whole transaction (no read-then-upgrade deadlocks, no forked audit chain). On PostgreSQL the
-audit entries lock only their projects' chain heads (``storage.audit``); outbox events are
-inserted last, under a transaction-scoped advisory lock held through the commit, so stream
-positions follow commit order (the one moment writes to different projects still take turns:
-one INSERT and the commit).
+audit entries lock only their projects' chain heads (``storage.audit``), so writes to
+different projects do not wait for each other; outbox events take no lock (the dispatcher
+orders the stream).
 """
 
 from __future__ import annotations
@@ -28,13 +27,14 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.storage import audit
 from mlgraph.storage.audit import AuditRecord
+from mlgraph.storage.bulk import insert_rows
 from mlgraph.storage.graph import entity_for_table
 from mlgraph.storage.models import OutboxEvent
+from mlgraph.storage.types import utcnow
 
 _SQLITE_WRITE_LOCKS: WeakKeyDictionary[Any, asyncio.Lock] = WeakKeyDictionary()
 _COMMIT_CALLBACKS: WeakKeyDictionary[Any, list[Callable[[], None]]] = WeakKeyDictionary()
@@ -97,6 +97,7 @@ class UnitOfWork:
                 entity_id=entity_id,
                 project_id=project_id,
                 payload=payload,
+                created_at=utcnow(),
             )
         )
 
@@ -140,16 +141,23 @@ def write_lock(engine: AsyncEngine) -> AbstractAsyncContextManager[Any]:
     return lock
 
 
-#: pg_advisory_xact_lock key of outbox inserts ("mlgraph outbox" as a number).
-_OUTBOX_LOCK_KEY = 0x6D6C_6F75_7462_6F78
+_OUTBOX_COLUMNS = (
+    "event_id",
+    "topic",
+    "entity_type",
+    "entity_id",
+    "project_id",
+    "payload",
+    "created_at",
+)
 
 
-async def order_outbox(session: AsyncSession) -> None:
-    """Hold the outbox lock until the transaction ends (PostgreSQL; SQLite's unit of work
-    already holds its write lock): events inserted under it get positions in commit order,
-    which the live stream's cursors rely on."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _OUTBOX_LOCK_KEY})
+async def insert_outbox(session: AsyncSession, events: list[OutboxEvent]) -> None:
+    """Insert ``events`` in one statement. No lock: their stream positions are given when the
+    dispatcher publishes them (``live.dispatcher``)."""
+    rows = [{c: getattr(e, c) for c in _OUTBOX_COLUMNS} for e in events]
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    await session.execute(*insert_rows(OutboxEvent, rows, postgresql=postgresql))
 
 
 def on_outbox_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Callable[[], None]:
@@ -175,9 +183,7 @@ async def unit_of_work(
         await session.flush()
         await audit.append(session, tx.audits, actor=actor, request_id=request_id)
         if tx.events:
-            await order_outbox(session)
-            session.add_all(tx.events)
-            await session.flush()
+            await insert_outbox(session, tx.events)
     if tx.events:
         for callback in list(_COMMIT_CALLBACKS.get(engine.sync_engine, ())):
             callback()

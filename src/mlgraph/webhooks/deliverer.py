@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +33,7 @@ from mlgraph.storage.enums import DeliveryStatus, WebhookFormat
 from mlgraph.storage.models import Webhook, WebhookDelivery
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import write_lock
+from mlgraph.telemetry.tracing import caller_context, set_error, span
 from mlgraph.webhooks import messages
 from mlgraph.webhooks.events import PING
 from mlgraph.webhooks.fanout import fan_out_once
@@ -195,14 +197,29 @@ class Deliverer:
         """One HTTP attempt of ``job`` and its outcome recorded; never raises for the
         receiver's faults."""
         started = asyncio.get_running_loop().time()
-        try:
-            outcome = await self._post(job)
-        except SecretUnavailable as missing:
-            outcome = Outcome(None, str(missing), "", None)
-        except httpx.HTTPError as failed:
-            outcome = Outcome(None, _describe(failed), "", None)
-        except TimeoutError:
-            outcome = Outcome(None, "timed out", "", None)
+        with span(
+            "webhook deliver",
+            {
+                "mlgraph.webhook.id": str(job.webhook_id),
+                "mlgraph.webhook.event_type": job.event_type,
+                "mlgraph.webhook.attempt": job.attempt,
+                "server.address": httpx.URL(job.url).host,
+            },
+            kind=SpanKind.CLIENT,
+            parent=caller_context(job.traceparent),
+        ) as current:
+            try:
+                outcome = await self._post(job)
+            except SecretUnavailable as missing:
+                outcome = Outcome(None, str(missing), "", None)
+            except httpx.HTTPError as failed:
+                outcome = Outcome(None, _describe(failed), "", None)
+            except TimeoutError:
+                outcome = Outcome(None, "timed out", "", None)
+            if outcome.status_code is not None:
+                current.set_attribute("http.response.status_code", outcome.status_code)
+            if not outcome.succeeded:
+                set_error(current, outcome.description)
         duration = int((asyncio.get_running_loop().time() - started) * 1000)
         self.attempts += 1
         if outcome.succeeded:

@@ -48,15 +48,15 @@ async def fan_out_once(sessions: async_sessionmaker[AsyncSession], *, limit: int
             events = (
                 await s.scalars(
                     select(OutboxEvent)
-                    .where(OutboxEvent.position > cursor.position)
-                    .order_by(OutboxEvent.position)
+                    .where(OutboxEvent.stream_position > cursor.position)
+                    .order_by(OutboxEvent.stream_position)
                     .limit(limit)
                 )
             ).all()
             if not events:
                 return 0
             await _deliveries(s, events)
-            cursor.position = events[-1].position
+            cursor.position = events[-1].stream_position or cursor.position
             return len(events)
     except IntegrityError:  # another process created the cursor row first
         return 0

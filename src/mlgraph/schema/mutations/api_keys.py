@@ -6,9 +6,8 @@ import strawberry
 
 from mlgraph.resolvers import api_keys
 from mlgraph.schema.enums import Role
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, Outcome, UserError, mutate
+from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.projects import ApiKey
-from mlgraph.schema.relay import Info
 
 
 @strawberry.input(description="A new API key for a runner or monitor.")
@@ -44,24 +43,15 @@ class RevokeApiKeyPayload:
 
 @strawberry.type
 class ApiKeyMutations:
-    @strawberry.mutation(description="Create an API key; its secret is returned once.")
-    async def create_api_key(
-        self, info: Info, input: InputArg[CreateApiKeyInput]
-    ) -> CreateApiKeyPayload:
-        async def action() -> Outcome:
-            created = await api_keys.create_api_key(info.context, input)
-            return Outcome(created.key_id, {"secret": created.secret})
-
-        return await mutate(info, CreateApiKeyPayload, "api_key", "ApiKey", action)
-
-    @strawberry.mutation(description="Revoke an API key.")
-    async def revoke_api_key(
-        self, info: Info, input: InputArg[RevokeApiKeyInput]
-    ) -> RevokeApiKeyPayload:
-        return await mutate(
-            info,
-            RevokeApiKeyPayload,
-            "api_key",
-            "ApiKey",
-            lambda: api_keys.revoke_api_key(info.context, input),
-        )
+    create_api_key = command(
+        api_keys.CreateApiKey,
+        CreateApiKeyInput,
+        CreateApiKeyPayload,
+        description="Create an API key; its secret is returned once.",
+    )
+    revoke_api_key = command(
+        api_keys.RevokeApiKey,
+        RevokeApiKeyInput,
+        RevokeApiKeyPayload,
+        description="Revoke an API key.",
+    )

@@ -8,9 +8,8 @@ import strawberry
 
 from mlgraph.resolvers import artifacts
 from mlgraph.schema.enums import ArtifactKind
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, Outcome, UserError, mutate
+from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.registry import Artifact
-from mlgraph.schema.relay import Info
 from mlgraph.schema.scalars import BigInt
 from mlgraph.storage.objects import PresignedUpload
 
@@ -76,26 +75,16 @@ class CompleteArtifactUploadPayload:
 
 @strawberry.type
 class ArtifactMutations:
-    @strawberry.mutation(description="Declare an artifact and get a signed URL to upload it to.")
-    async def create_artifact_upload(
-        self, info: Info, input: InputArg[CreateArtifactUploadInput]
-    ) -> CreateArtifactUploadPayload:
-        async def action() -> Outcome:
-            ticket = await artifacts.create_artifact_upload(info.context, input)
-            return Outcome(ticket.artifact_id, {"upload": _upload(ticket.upload)})
-
-        return await mutate(info, CreateArtifactUploadPayload, "artifact", "Artifact", action)
-
-    @strawberry.mutation(
-        description="Verify the uploaded object (exists, size, SHA-256) and mark it AVAILABLE."
+    create_artifact_upload = command(
+        artifacts.CreateArtifactUpload,
+        CreateArtifactUploadInput,
+        CreateArtifactUploadPayload,
+        description="Declare an artifact and get a signed URL to upload it to.",
+        fields=lambda made: {"upload": _upload(made.get("upload"))},
     )
-    async def complete_artifact_upload(
-        self, info: Info, input: InputArg[CompleteArtifactUploadInput]
-    ) -> CompleteArtifactUploadPayload:
-        return await mutate(
-            info,
-            CompleteArtifactUploadPayload,
-            "artifact",
-            "Artifact",
-            lambda: artifacts.complete_artifact_upload(info.context, input),
-        )
+    complete_artifact_upload = command(
+        artifacts.CompleteArtifactUpload,
+        CompleteArtifactUploadInput,
+        CompleteArtifactUploadPayload,
+        description="Verify the uploaded object (exists, size, SHA-256) and mark it AVAILABLE.",
+    )

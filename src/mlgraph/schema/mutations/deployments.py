@@ -8,8 +8,7 @@ from strawberry.scalars import JSON
 from mlgraph.resolvers import deployments
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.enums import DeploymentStrategy, Environment
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
-from mlgraph.schema.relay import Info
+from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
 
 _REVISION = "Fail with CONFLICT unless the deployment's current revision is this one."
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
@@ -103,50 +102,27 @@ class RollbackDeploymentPayload(_DeploymentPayload):
 
 @strawberry.type
 class DeploymentMutations:
-    @strawberry.mutation(description="Deploy a model: one version at 100% of the traffic.")
-    async def create_deployment(
-        self, info: Info, input: InputArg[CreateDeploymentInput]
-    ) -> CreateDeploymentPayload:
-        return await mutate(
-            info,
-            CreateDeploymentPayload,
-            "deployment",
-            "Deployment",
-            lambda: deployments.create_deployment(info.context, input),
-        )
-
-    @strawberry.mutation(description="Replace a deployment's traffic split (at most 100% in all).")
-    async def shift_traffic(
-        self, info: Info, input: InputArg[ShiftTrafficInput]
-    ) -> ShiftTrafficPayload:
-        return await mutate(
-            info,
-            ShiftTrafficPayload,
-            "deployment",
-            "Deployment",
-            lambda: deployments.shift_traffic(info.context, input),
-        )
-
-    @strawberry.mutation(description="Give one served version all traffic; status ACTIVE.")
-    async def promote_deployment(
-        self, info: Info, input: InputArg[PromoteDeploymentInput]
-    ) -> PromoteDeploymentPayload:
-        return await mutate(
-            info,
-            PromoteDeploymentPayload,
-            "deployment",
-            "Deployment",
-            lambda: deployments.promote_deployment(info.context, input),
-        )
-
-    @strawberry.mutation(description="Give an earlier version all traffic; status ROLLED_BACK.")
-    async def rollback_deployment(
-        self, info: Info, input: InputArg[RollbackDeploymentInput]
-    ) -> RollbackDeploymentPayload:
-        return await mutate(
-            info,
-            RollbackDeploymentPayload,
-            "deployment",
-            "Deployment",
-            lambda: deployments.rollback_deployment(info.context, input),
-        )
+    create_deployment = command(
+        deployments.CreateDeployment,
+        CreateDeploymentInput,
+        CreateDeploymentPayload,
+        description="Deploy a model: one version at 100% of the traffic.",
+    )
+    shift_traffic = command(
+        deployments.ShiftTraffic,
+        ShiftTrafficInput,
+        ShiftTrafficPayload,
+        description="Replace a deployment's traffic split (at most 100% in all).",
+    )
+    promote_deployment = command(
+        deployments.PromoteDeployment,
+        PromoteDeploymentInput,
+        PromoteDeploymentPayload,
+        description="Give one served version all traffic; status ACTIVE.",
+    )
+    rollback_deployment = command(
+        deployments.RollbackDeployment,
+        RollbackDeploymentInput,
+        RollbackDeploymentPayload,
+        description="Give an earlier version all traffic; status ROLLED_BACK.",
+    )

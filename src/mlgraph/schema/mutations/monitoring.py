@@ -10,8 +10,7 @@ from mlgraph.resolvers import monitoring
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.enums import DriftKind, Operator, Severity
 from mlgraph.schema.monitoring import Alert, AlertRule
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, Outcome, UserError, mutate
-from mlgraph.schema.relay import Info
+from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
 
 _REVISION = "Fail with CONFLICT unless the alert rule's current revision is this one."
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
@@ -151,84 +150,45 @@ class ResolveAlertPayload(_AlertPayload):
 
 @strawberry.type
 class MonitoringMutations:
-    @strawberry.mutation(description="Record a batch of drift measurements of a deployment.")
-    async def record_drift_metrics(
-        self, info: Info, input: InputArg[RecordDriftMetricsInput]
-    ) -> RecordDriftMetricsPayload:
-        async def action() -> Outcome:
-            recorded = await monitoring.record_drift_metrics(info.context, input)
-            return Outcome(recorded, {"count": len(input.metrics)})
-
-        return await mutate(info, RecordDriftMetricsPayload, "deployment", "Deployment", action)
-
-    @strawberry.mutation(description="Create an alert rule on drift metrics (enabled).")
-    async def create_alert_rule(
-        self, info: Info, input: InputArg[CreateAlertRuleInput]
-    ) -> CreateAlertRulePayload:
-        return await mutate(
-            info,
-            CreateAlertRulePayload,
-            "alert_rule",
-            "AlertRule",
-            lambda: monitoring.create_alert_rule(info.context, input),
-        )
-
-    @strawberry.mutation(description="Change an alert rule's name, threshold or severity.")
-    async def update_alert_rule(
-        self, info: Info, input: InputArg[UpdateAlertRuleInput]
-    ) -> UpdateAlertRulePayload:
-        return await mutate(
-            info,
-            UpdateAlertRulePayload,
-            "alert_rule",
-            "AlertRule",
-            lambda: monitoring.update_alert_rule(info.context, input),
-        )
-
-    @strawberry.mutation(description="Turn a disabled alert rule on.")
-    async def enable_alert_rule(
-        self, info: Info, input: InputArg[EnableAlertRuleInput]
-    ) -> EnableAlertRulePayload:
-        return await mutate(
-            info,
-            EnableAlertRulePayload,
-            "alert_rule",
-            "AlertRule",
-            lambda: monitoring.enable_alert_rule(info.context, input),
-        )
-
-    @strawberry.mutation(description="Turn an enabled alert rule off.")
-    async def disable_alert_rule(
-        self, info: Info, input: InputArg[DisableAlertRuleInput]
-    ) -> DisableAlertRulePayload:
-        return await mutate(
-            info,
-            DisableAlertRulePayload,
-            "alert_rule",
-            "AlertRule",
-            lambda: monitoring.disable_alert_rule(info.context, input),
-        )
-
-    @strawberry.mutation(description="Acknowledge a firing alert.")
-    async def acknowledge_alert(
-        self, info: Info, input: InputArg[AcknowledgeAlertInput]
-    ) -> AcknowledgeAlertPayload:
-        return await mutate(
-            info,
-            AcknowledgeAlertPayload,
-            "alert",
-            "Alert",
-            lambda: monitoring.acknowledge_alert(info.context, input),
-        )
-
-    @strawberry.mutation(description="Resolve a firing or acknowledged alert.")
-    async def resolve_alert(
-        self, info: Info, input: InputArg[ResolveAlertInput]
-    ) -> ResolveAlertPayload:
-        return await mutate(
-            info,
-            ResolveAlertPayload,
-            "alert",
-            "Alert",
-            lambda: monitoring.resolve_alert(info.context, input),
-        )
+    record_drift_metrics = command(
+        monitoring.RecordDriftMetrics,
+        RecordDriftMetricsInput,
+        RecordDriftMetricsPayload,
+        description="Record a batch of drift measurements of a deployment.",
+    )
+    create_alert_rule = command(
+        monitoring.CreateAlertRule,
+        CreateAlertRuleInput,
+        CreateAlertRulePayload,
+        description="Create an alert rule on drift metrics (enabled).",
+    )
+    update_alert_rule = command(
+        monitoring.UpdateAlertRule,
+        UpdateAlertRuleInput,
+        UpdateAlertRulePayload,
+        description="Change an alert rule's name, threshold or severity.",
+    )
+    enable_alert_rule = command(
+        monitoring.EnableAlertRule,
+        EnableAlertRuleInput,
+        EnableAlertRulePayload,
+        description="Turn a disabled alert rule on.",
+    )
+    disable_alert_rule = command(
+        monitoring.DisableAlertRule,
+        DisableAlertRuleInput,
+        DisableAlertRulePayload,
+        description="Turn an enabled alert rule off.",
+    )
+    acknowledge_alert = command(
+        monitoring.AcknowledgeAlert,
+        AcknowledgeAlertInput,
+        AcknowledgeAlertPayload,
+        description="Acknowledge a firing alert.",
+    )
+    resolve_alert = command(
+        monitoring.ResolveAlert,
+        ResolveAlertInput,
+        ResolveAlertPayload,
+        description="Resolve a firing or acknowledged alert.",
+    )

@@ -7,9 +7,8 @@ from strawberry.scalars import JSON
 
 from mlgraph.resolvers import pipelines
 from mlgraph.schema.enums import JobStatus
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.pipelines import Job, Pipeline
-from mlgraph.schema.relay import Info
 
 _REVISION = "Fail with CONFLICT unless the current revision is this one."
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
@@ -27,6 +26,18 @@ class PipelineNodeInput:
     )
 
 
+@strawberry.input(description="A dependency between two steps of a pipeline.")
+class PipelineEdgeInput:
+    from_: str = strawberry.field(name="from", description="The node id that runs first.")
+    to: str = strawberry.field(description="The node id that runs after it.")
+
+
+_EDGES = (
+    "Dependencies between the nodes (at most 1000), forming a DAG: a cycle is CYCLE. The edges "
+    "into a locked node are part of it (LOCKED)."
+)
+
+
 @strawberry.input(description="A new pipeline in a project.")
 class CreatePipelineInput:
     project_id: strawberry.ID = strawberry.field(description="The owning project.")
@@ -35,17 +46,25 @@ class CreatePipelineInput:
     nodes: list[PipelineNodeInput] | None = strawberry.field(
         default=None, description=f"{_NODES} Default: none."
     )
+    edges: list[PipelineEdgeInput] | None = strawberry.field(
+        default=None, description=f"{_EDGES} Default: none."
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
 
 
 @strawberry.input(
-    description="Replace a pipeline's nodes. Locked nodes must be passed unchanged "
-    "(same kind and config); they keep their lock."
+    description="Replace a pipeline's nodes (and edges). Locked nodes must be passed unchanged "
+    "(same kind and config, same edges into them); they keep their lock."
 )
 class UpdatePipelineNodesInput:
     pipeline_id: strawberry.ID = strawberry.field(description="The pipeline.")
     expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
     nodes: list[PipelineNodeInput] = strawberry.field(description=f"The new node list. {_NODES}")
+    edges: list[PipelineEdgeInput] | None = strawberry.field(
+        default=None,
+        description=f"The new edge list. {_EDGES} Default: the current edges (each must still "
+        "name two nodes).",
+    )
 
 
 @strawberry.input(description="Lock nodes so `updatePipelineNodes` cannot change or remove them.")
@@ -153,84 +172,45 @@ class CancelJobPayload(_JobPayload):
 
 @strawberry.type
 class PipelineMutations:
-    @strawberry.mutation(description="Create a pipeline in a project.")
-    async def create_pipeline(
-        self, info: Info, input: InputArg[CreatePipelineInput]
-    ) -> CreatePipelinePayload:
-        return await mutate(
-            info,
-            CreatePipelinePayload,
-            "pipeline",
-            "Pipeline",
-            lambda: pipelines.create_pipeline(info.context, input),
-        )
-
-    @strawberry.mutation(
-        description="Replace a pipeline's nodes; locked nodes must stay as they are."
+    create_pipeline = command(
+        pipelines.CreatePipeline,
+        CreatePipelineInput,
+        CreatePipelinePayload,
+        description="Create a pipeline in a project.",
     )
-    async def update_pipeline_nodes(
-        self, info: Info, input: InputArg[UpdatePipelineNodesInput]
-    ) -> UpdatePipelineNodesPayload:
-        return await mutate(
-            info,
-            UpdatePipelineNodesPayload,
-            "pipeline",
-            "Pipeline",
-            lambda: pipelines.update_pipeline_nodes(info.context, input),
-        )
-
-    @strawberry.mutation(description="Lock pipeline nodes against change and removal.")
-    async def lock_pipeline_nodes(
-        self, info: Info, input: InputArg[LockPipelineNodesInput]
-    ) -> LockPipelineNodesPayload:
-        return await mutate(
-            info,
-            LockPipelineNodesPayload,
-            "pipeline",
-            "Pipeline",
-            lambda: pipelines.lock_pipeline_nodes(info.context, input),
-        )
-
-    @strawberry.mutation(description="Unlock pipeline nodes.")
-    async def unlock_pipeline_nodes(
-        self, info: Info, input: InputArg[UnlockPipelineNodesInput]
-    ) -> UnlockPipelineNodesPayload:
-        return await mutate(
-            info,
-            UnlockPipelineNodesPayload,
-            "pipeline",
-            "Pipeline",
-            lambda: pipelines.unlock_pipeline_nodes(info.context, input),
-        )
-
-    @strawberry.mutation(description="Queue a run of a pipeline: a PIPELINE_RUN job.")
-    async def start_pipeline_run(
-        self, info: Info, input: InputArg[StartPipelineRunInput]
-    ) -> StartPipelineRunPayload:
-        return await mutate(
-            info,
-            StartPipelineRunPayload,
-            "job",
-            "Job",
-            lambda: pipelines.start_pipeline_run(info.context, input),
-        )
-
-    @strawberry.mutation(description="Report a job's status, progress or message (for runners).")
-    async def update_job(self, info: Info, input: InputArg[UpdateJobInput]) -> UpdateJobPayload:
-        return await mutate(
-            info,
-            UpdateJobPayload,
-            "job",
-            "Job",
-            lambda: pipelines.update_job(info.context, input),
-        )
-
-    @strawberry.mutation(description="Cancel a queued or running job.")
-    async def cancel_job(self, info: Info, input: InputArg[CancelJobInput]) -> CancelJobPayload:
-        return await mutate(
-            info,
-            CancelJobPayload,
-            "job",
-            "Job",
-            lambda: pipelines.cancel_job(info.context, input),
-        )
+    update_pipeline_nodes = command(
+        pipelines.UpdatePipelineNodes,
+        UpdatePipelineNodesInput,
+        UpdatePipelineNodesPayload,
+        description="Replace a pipeline's nodes; locked nodes must stay as they are.",
+    )
+    lock_pipeline_nodes = command(
+        pipelines.LockPipelineNodes,
+        LockPipelineNodesInput,
+        LockPipelineNodesPayload,
+        description="Lock pipeline nodes against change and removal.",
+    )
+    unlock_pipeline_nodes = command(
+        pipelines.UnlockPipelineNodes,
+        UnlockPipelineNodesInput,
+        UnlockPipelineNodesPayload,
+        description="Unlock pipeline nodes.",
+    )
+    start_pipeline_run = command(
+        pipelines.StartPipelineRun,
+        StartPipelineRunInput,
+        StartPipelineRunPayload,
+        description="Queue a run of a pipeline: a PIPELINE_RUN job.",
+    )
+    update_job = command(
+        pipelines.UpdateJob,
+        UpdateJobInput,
+        UpdateJobPayload,
+        description="Report a job's status, progress or message (for runners).",
+    )
+    cancel_job = command(
+        pipelines.CancelJob,
+        CancelJobInput,
+        CancelJobPayload,
+        description="Cancel a queued or running job.",
+    )

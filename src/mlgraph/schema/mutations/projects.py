@@ -6,9 +6,8 @@ import strawberry
 
 from mlgraph.resolvers import projects
 from mlgraph.schema.enums import Role
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.payloads import REMOVED_OBJECTS_DOC, USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.projects import Project
-from mlgraph.schema.relay import Info
 
 _REVISION = "Fail with CONFLICT unless the current revision is this one."
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
@@ -44,6 +43,12 @@ class ArchiveProjectInput:
 
 @strawberry.input(description="Reopen an archived project for writes.")
 class UnarchiveProjectInput:
+    id: strawberry.ID = strawberry.field(description="The project (archived).")
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
+@strawberry.input(description="Delete an archived project and everything in it.")
+class DeleteProjectInput:
     id: strawberry.ID = strawberry.field(description="The project (archived).")
     expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
 
@@ -88,6 +93,15 @@ class UnarchiveProjectPayload(_ProjectPayload):
     pass
 
 
+@strawberry.type(description="Result of `deleteProject`.")
+class DeleteProjectPayload:
+    deleted_project_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the deleted project."
+    )
+    removed_objects: int | None = strawberry.field(default=None, description=REMOVED_OBJECTS_DOC)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
 @strawberry.type(description="Result of `addProjectMember`: the project with its members.")
 class AddProjectMemberPayload(_ProjectPayload):
     pass
@@ -100,80 +114,48 @@ class RemoveProjectMemberPayload(_ProjectPayload):
 
 @strawberry.type
 class ProjectMutations:
-    @strawberry.mutation(description="Create a project; the caller becomes its ADMIN.")
-    async def create_project(
-        self, info: Info, input: InputArg[CreateProjectInput]
-    ) -> CreateProjectPayload:
-        return await mutate(
-            info,
-            CreateProjectPayload,
-            "project",
-            "Project",
-            lambda: projects.create_project(info.context, input),
-        )
-
-    @strawberry.mutation(description="Change a project's name, description or protected aliases.")
-    async def update_project(
-        self, info: Info, input: InputArg[UpdateProjectInput]
-    ) -> UpdateProjectPayload:
-        return await mutate(
-            info,
-            UpdateProjectPayload,
-            "project",
-            "Project",
-            lambda: projects.update_project(info.context, input),
-        )
-
-    @strawberry.mutation(
+    create_project = command(
+        projects.CreateProject,
+        CreateProjectInput,
+        CreateProjectPayload,
+        description="Create a project; the caller becomes its ADMIN.",
+    )
+    update_project = command(
+        projects.UpdateProject,
+        UpdateProjectInput,
+        UpdateProjectPayload,
+        description="Change a project's name, description or protected aliases.",
+    )
+    archive_project = command(
+        projects.ArchiveProject,
+        ArchiveProjectInput,
+        ArchiveProjectPayload,
         description="Archive a project (ADMIN): it then refuses writes (PROJECT_ARCHIVED) "
-        "until `unarchiveProject`."
+        "until `unarchiveProject`.",
     )
-    async def archive_project(
-        self, info: Info, input: InputArg[ArchiveProjectInput]
-    ) -> ArchiveProjectPayload:
-        return await mutate(
-            info,
-            ArchiveProjectPayload,
-            "project",
-            "Project",
-            lambda: projects.archive_project(info.context, input),
-        )
-
-    @strawberry.mutation(
+    unarchive_project = command(
+        projects.UnarchiveProject,
+        UnarchiveProjectInput,
+        UnarchiveProjectPayload,
         description="Unarchive a project (ADMIN): the one write an archived project accepts, "
-        "besides taking access away (`removeProjectMember`, `revokeApiKey`)."
+        "besides taking access away (`removeProjectMember`, `revokeApiKey`).",
     )
-    async def unarchive_project(
-        self, info: Info, input: InputArg[UnarchiveProjectInput]
-    ) -> UnarchiveProjectPayload:
-        return await mutate(
-            info,
-            UnarchiveProjectPayload,
-            "project",
-            "Project",
-            lambda: projects.unarchive_project(info.context, input),
-        )
-
-    @strawberry.mutation(description="Grant a principal a role in a project, or change it.")
-    async def add_project_member(
-        self, info: Info, input: InputArg[AddProjectMemberInput]
-    ) -> AddProjectMemberPayload:
-        return await mutate(
-            info,
-            AddProjectMemberPayload,
-            "project",
-            "Project",
-            lambda: projects.add_project_member(info.context, input),
-        )
-
-    @strawberry.mutation(description="Remove a principal's role (a project keeps one ADMIN).")
-    async def remove_project_member(
-        self, info: Info, input: InputArg[RemoveProjectMemberInput]
-    ) -> RemoveProjectMemberPayload:
-        return await mutate(
-            info,
-            RemoveProjectMemberPayload,
-            "project",
-            "Project",
-            lambda: projects.remove_project_member(info.context, input),
-        )
+    delete_project = command(
+        projects.DeleteProject,
+        DeleteProjectInput,
+        DeleteProjectPayload,
+        description="Delete an archived project (ADMIN) with everything in it, objects in the "
+        "store included. Its audit entries stay (readable by platform admins) and verify.",
+    )
+    add_project_member = command(
+        projects.AddProjectMember,
+        AddProjectMemberInput,
+        AddProjectMemberPayload,
+        description="Grant a principal a role in a project, or change it.",
+    )
+    remove_project_member = command(
+        projects.RemoveProjectMember,
+        RemoveProjectMemberInput,
+        RemoveProjectMemberPayload,
+        description="Remove a principal's role (a project keeps one ADMIN).",
+    )

@@ -7,9 +7,8 @@ from strawberry.scalars import JSON
 
 from mlgraph.resolvers import registry
 from mlgraph.schema.enums import RiskTier, Stage
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, UserError, mutate
+from mlgraph.schema.payloads import REMOVED_OBJECTS_DOC, USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.registry import Model, ModelVersion
-from mlgraph.schema.relay import Info
 
 _REVISION = "Fail with CONFLICT unless the current revision is this one."
 _MODEL_REVISION = (
@@ -55,6 +54,22 @@ class UpdateModelInput:
 class ArchiveModelInput:
     model_id: strawberry.ID = strawberry.field(description="The model.")
     expected_revision: int | None = strawberry.field(default=None, description=_MODEL_REVISION)
+
+
+@strawberry.input(description="Delete a model with its versions.")
+class DeleteModelInput:
+    model_id: strawberry.ID = strawberry.field(
+        description="The model (no deployment, no version in PRODUCTION)."
+    )
+    expected_revision: int | None = strawberry.field(default=None, description=_MODEL_REVISION)
+
+
+@strawberry.input(description="Delete a model version with its artifacts.")
+class DeleteModelVersionInput:
+    version_id: strawberry.ID = strawberry.field(
+        description="The version (not in PRODUCTION, not deployed, no alias but `latest`)."
+    )
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
 
 
 @strawberry.input(description="A new version of a model; it starts in DRAFT.")
@@ -146,6 +161,27 @@ class ArchiveModelPayload(_ModelPayload):
     pass
 
 
+@strawberry.type(description="Result of `deleteModel`.")
+class DeleteModelPayload:
+    deleted_model_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the deleted model."
+    )
+    removed_objects: int | None = strawberry.field(default=None, description=REMOVED_OBJECTS_DOC)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `deleteModelVersion`.")
+class DeleteModelVersionPayload:
+    model: Model | None = strawberry.field(
+        description="The version's model after the delete (`latest` moved to the highest left)."
+    )
+    deleted_model_version_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the deleted version."
+    )
+    removed_objects: int | None = strawberry.field(default=None, description=REMOVED_OBJECTS_DOC)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
 @strawberry.type(description="Result of `createModelVersion`.")
 class CreateModelVersionPayload(_ModelVersionPayload):
     pass
@@ -173,98 +209,67 @@ class RemoveModelAliasPayload(_ModelPayload):
 
 @strawberry.type
 class RegistryMutations:
-    @strawberry.mutation(description="Register a model in a project.")
-    async def register_model(
-        self, info: Info, input: InputArg[RegisterModelInput]
-    ) -> RegisterModelPayload:
-        return await mutate(
-            info,
-            RegisterModelPayload,
-            "model",
-            "Model",
-            lambda: registry.register_model(info.context, input),
-        )
-
-    @strawberry.mutation(description="Change a model's description, tags, risk tier or policy.")
-    async def update_model(
-        self, info: Info, input: InputArg[UpdateModelInput]
-    ) -> UpdateModelPayload:
-        return await mutate(
-            info,
-            UpdateModelPayload,
-            "model",
-            "Model",
-            lambda: registry.update_model(info.context, input),
-        )
-
-    @strawberry.mutation(description="Archive a model.")
-    async def archive_model(
-        self, info: Info, input: InputArg[ArchiveModelInput]
-    ) -> ArchiveModelPayload:
-        return await mutate(
-            info,
-            ArchiveModelPayload,
-            "model",
-            "Model",
-            lambda: registry.archive_model(info.context, input),
-        )
-
-    @strawberry.mutation(description="Add a version (DRAFT) to a model; `latest` follows it.")
-    async def create_model_version(
-        self, info: Info, input: InputArg[CreateModelVersionInput]
-    ) -> CreateModelVersionPayload:
-        return await mutate(
-            info,
-            CreateModelVersionPayload,
-            "model_version",
-            "ModelVersion",
-            lambda: registry.create_model_version(info.context, input),
-        )
-
-    @strawberry.mutation(description="Move a version to another stage (promotion is checked).")
-    async def transition_model_version(
-        self, info: Info, input: InputArg[TransitionModelVersionInput]
-    ) -> TransitionModelVersionPayload:
-        return await mutate(
-            info,
-            TransitionModelVersionPayload,
-            "model_version",
-            "ModelVersion",
-            lambda: registry.transition_model_version(info.context, input),
-        )
-
-    @strawberry.mutation(description="Approve a version as the calling principal.")
-    async def approve_model_version(
-        self, info: Info, input: InputArg[ApproveModelVersionInput]
-    ) -> ApproveModelVersionPayload:
-        return await mutate(
-            info,
-            ApproveModelVersionPayload,
-            "model_version",
-            "ModelVersion",
-            lambda: registry.approve_model_version(info.context, input),
-        )
-
-    @strawberry.mutation(description="Set or move an alias of a model.")
-    async def set_model_alias(
-        self, info: Info, input: InputArg[SetModelAliasInput]
-    ) -> SetModelAliasPayload:
-        return await mutate(
-            info,
-            SetModelAliasPayload,
-            "model",
-            "Model",
-            lambda: registry.set_model_alias(info.context, input),
-        )
-
-    @strawberry.mutation(description="Remove an alias of a model.")
-    async def remove_model_alias(
-        self, info: Info, input: InputArg[RemoveModelAliasInput]
-    ) -> RemoveModelAliasPayload:
-        return await mutate(
-            info,
-            RemoveModelAliasPayload,
-            "model",
-            "Model",
-            lambda: registry.remove_model_alias(info.context, input),
-        )
+    register_model = command(
+        registry.RegisterModel,
+        RegisterModelInput,
+        RegisterModelPayload,
+        description="Register a model in a project.",
+    )
+    update_model = command(
+        registry.UpdateModel,
+        UpdateModelInput,
+        UpdateModelPayload,
+        description="Change a model's description, tags, risk tier or policy.",
+    )
+    archive_model = command(
+        registry.ArchiveModel,
+        ArchiveModelInput,
+        ArchiveModelPayload,
+        description="Archive a model.",
+    )
+    delete_model = command(
+        registry.DeleteModel,
+        DeleteModelInput,
+        DeleteModelPayload,
+        description="Delete a model with its versions, artifacts (objects in the store "
+        "included), aliases and approvals. Refused while a deployment serves it (IN_USE) or a "
+        "version is in PRODUCTION (POLICY_VIOLATION); its audit entries stay.",
+    )
+    create_model_version = command(
+        registry.CreateModelVersion,
+        CreateModelVersionInput,
+        CreateModelVersionPayload,
+        description="Add a version (DRAFT) to a model; `latest` follows it.",
+    )
+    transition_model_version = command(
+        registry.TransitionModelVersion,
+        TransitionModelVersionInput,
+        TransitionModelVersionPayload,
+        description="Move a version to another stage (promotion is checked).",
+    )
+    approve_model_version = command(
+        registry.ApproveModelVersion,
+        ApproveModelVersionInput,
+        ApproveModelVersionPayload,
+        description="Approve a version as the calling principal.",
+    )
+    delete_model_version = command(
+        registry.DeleteModelVersion,
+        DeleteModelVersionInput,
+        DeleteModelVersionPayload,
+        description="Delete a version with its artifacts (objects in the store included); "
+        "`latest` moves to the highest version left. Refused in PRODUCTION (POLICY_VIOLATION), "
+        "while deployed or named by another alias (IN_USE); its audit entries stay.",
+    )
+    set_model_alias = command(
+        registry.SetModelAlias,
+        SetModelAliasInput,
+        SetModelAliasPayload,
+        description="Set or move an alias of a model.",
+    )
+    remove_model_alias = command(
+        registry.RemoveModelAlias,
+        RemoveModelAliasInput,
+        RemoveModelAliasPayload,
+        description="Remove an alias of a model.",
+    )

@@ -6,8 +6,7 @@ import strawberry
 
 from mlgraph.resolvers import webhooks
 from mlgraph.schema.enums import WebhookFormat
-from mlgraph.schema.payloads import USER_ERRORS_DOC, InputArg, Outcome, UserError, mutate
-from mlgraph.schema.relay import Info
+from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.webhooks import Webhook, WebhookDelivery
 
 _REVISION = "Fail with CONFLICT unless the webhook's current revision is this one."
@@ -122,71 +121,44 @@ class RedeliverWebhookDeliveryPayload:
 
 @strawberry.type
 class WebhookMutations:
-    @strawberry.mutation(description="Register a webhook; its signing secret is returned once.")
-    async def create_webhook(
-        self, info: Info, input: InputArg[CreateWebhookInput]
-    ) -> CreateWebhookPayload:
-        async def action() -> Outcome:
-            made = await webhooks.create_webhook(info.context, input)
-            return Outcome(made.webhook_id, {"secret": made.secret})
-
-        return await mutate(info, CreateWebhookPayload, "webhook", "Webhook", action)
-
-    @strawberry.mutation(description="Change a webhook's URL, event types, format or state.")
-    async def update_webhook(
-        self, info: Info, input: InputArg[UpdateWebhookInput]
-    ) -> UpdateWebhookPayload:
-        return await mutate(
-            info,
-            UpdateWebhookPayload,
-            "webhook",
-            "Webhook",
-            lambda: webhooks.update_webhook(info.context, input),
-        )
-
-    @strawberry.mutation(
-        description="New signing secret, returned once; the old one keeps signing beside it "
-        "for the configured overlap (24 h by default)."
+    create_webhook = command(
+        webhooks.CreateWebhook,
+        CreateWebhookInput,
+        CreateWebhookPayload,
+        description="Register a webhook; its signing secret is returned once.",
     )
-    async def rotate_webhook_secret(
-        self, info: Info, input: InputArg[RotateWebhookSecretInput]
-    ) -> RotateWebhookSecretPayload:
-        async def action() -> Outcome:
-            made = await webhooks.rotate_webhook_secret(info.context, input)
-            return Outcome(made.webhook_id, {"secret": made.secret})
 
-        return await mutate(info, RotateWebhookSecretPayload, "webhook", "Webhook", action)
+    update_webhook = command(
+        webhooks.UpdateWebhook,
+        UpdateWebhookInput,
+        UpdateWebhookPayload,
+        description="Change a webhook's URL, event types, format or state.",
+    )
 
-    @strawberry.mutation(description="Delete a webhook and its delivery log.")
-    async def delete_webhook(
-        self, info: Info, input: InputArg[DeleteWebhookInput]
-    ) -> DeleteWebhookPayload:
-        async def action() -> Outcome:
-            await webhooks.delete_webhook(info.context, input)
-            return Outcome(None, {"deleted_webhook_id": strawberry.ID(input.webhook_id)})
+    rotate_webhook_secret = command(
+        webhooks.RotateWebhookSecret,
+        RotateWebhookSecretInput,
+        RotateWebhookSecretPayload,
+        description="New signing secret, returned once; the old one keeps signing beside it "
+        "for the configured overlap (24 h by default).",
+    )
 
-        return await mutate(info, DeleteWebhookPayload, "deleted_webhook_id", "Webhook", action)
+    delete_webhook = command(
+        webhooks.DeleteWebhook,
+        DeleteWebhookInput,
+        DeleteWebhookPayload,
+        description="Delete a webhook and its delivery log.",
+    )
 
-    @strawberry.mutation(description="Send a `webhook.ping` to the endpoint (once, no retries).")
-    async def ping_webhook(
-        self, info: Info, input: InputArg[PingWebhookInput]
-    ) -> PingWebhookPayload:
-        return await mutate(
-            info,
-            PingWebhookPayload,
-            "delivery",
-            "WebhookDelivery",
-            lambda: webhooks.ping_webhook(info.context, input),
-        )
-
-    @strawberry.mutation(description="Send a finished delivery again, with a fresh retry schedule.")
-    async def redeliver_webhook_delivery(
-        self, info: Info, input: InputArg[RedeliverWebhookDeliveryInput]
-    ) -> RedeliverWebhookDeliveryPayload:
-        return await mutate(
-            info,
-            RedeliverWebhookDeliveryPayload,
-            "delivery",
-            "WebhookDelivery",
-            lambda: webhooks.redeliver_webhook_delivery(info.context, input),
-        )
+    ping_webhook = command(
+        webhooks.PingWebhook,
+        PingWebhookInput,
+        PingWebhookPayload,
+        description="Send a `webhook.ping` to the endpoint (once, no retries).",
+    )
+    redeliver_webhook_delivery = command(
+        webhooks.RedeliverWebhookDelivery,
+        RedeliverWebhookDeliveryInput,
+        RedeliverWebhookDeliveryPayload,
+        description="Send a finished delivery again, with a fresh retry schedule.",
+    )

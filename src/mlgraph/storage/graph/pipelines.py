@@ -24,6 +24,8 @@ ENTITIES = (
             name="Unique within the project.",
             description="What the pipeline does.",
             nodes="The pipeline's steps, as declared by its owner.",
+            edges="Dependencies between the steps, `{from, to}` node ids: `to` runs after "
+            "`from`. They form a DAG.",
             revision=REVISION,
             **STAMPS,
         ),

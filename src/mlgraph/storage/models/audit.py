@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Sequence, String, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Sequence, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlgraph.storage.db import Base, Entity
@@ -28,9 +28,8 @@ class AuditEntry(Entity):
     seq: Mapped[int] = mapped_column(BigInteger, AUDIT_SEQ, unique=True)
     chain_id: Mapped[uuid.UUID]
     chain_seq: Mapped[int] = mapped_column(BigInteger)
-    project_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("project.id", ondelete="SET NULL"), index=True
-    )
+    #: No foreign key: the entries of a deleted project keep its id (it is in every hash).
+    project_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(200), index=True)
     action: Mapped[str] = mapped_column(String(100), index=True)
     entity_type: Mapped[str] = mapped_column(String(64), index=True)

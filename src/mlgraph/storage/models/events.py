@@ -14,8 +14,10 @@ from mlgraph.storage.types import JSONDoc, UTCDateTime, utcnow
 class OutboxEvent(Base):
     """An event written in the same transaction as the change that caused it.
 
-    ``position`` is the stream cursor; the dispatcher publishes rows in that order and sets
-    ``dispatched_at``.
+    ``position`` is the order of insertion. ``stream_position`` is the live stream's cursor,
+    given by the dispatcher (with ``dispatched_at``) in the order it publishes: positions are
+    drawn when rows are inserted, so they need not follow commit order, while each dispatched
+    batch commits after the one before it.
     """
 
     __tablename__ = "outbox_event"
@@ -33,8 +35,10 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    stream_position: Mapped[int | None] = mapped_column(BigInteger)
 
 
+Index("ix_outbox_event_stream_position", OutboxEvent.stream_position, unique=True)
 Index(
     "ix_outbox_event_undispatched",
     OutboxEvent.position,

@@ -17,8 +17,8 @@ class DriftMetric(Entity):
     __table_args__ = finite("score", "threshold")
 
     project_id: Mapped[uuid.UUID] = project_fk()
-    deployment_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
+    deployment_id: Mapped[uuid.UUID] = mapped_column(  # indexed by the two below
+        ForeignKey("deployment.id", ondelete="CASCADE")
     )
     kind: Mapped[DriftKind] = mapped_column(enum_column(DriftKind), index=True)
     metric: Mapped[str] = mapped_column(String(64), index=True)
@@ -36,6 +36,14 @@ Index(
     DriftMetric.deployment_id,
     DriftMetric.created_at,
     DriftMetric.id,
+)
+#: Alert evaluation: a deployment's latest windows of one metric and kind.
+Index(
+    "ix_drift_metric_deployment_id_metric_kind_window_end",
+    DriftMetric.deployment_id,
+    DriftMetric.metric,
+    DriftMetric.kind,
+    DriftMetric.window_end,
 )
 
 

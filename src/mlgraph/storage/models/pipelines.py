@@ -21,6 +21,7 @@ class Pipeline(Entity):
     name: Mapped[str] = mapped_column(String(200), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     nodes: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    edges: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
     revision: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": revision}

@@ -77,6 +77,11 @@ class ObjectStore(Protocol):
         """A URL that downloads the object until it expires."""
         ...
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with ``prefix`` (a folder, ending in ``/``);
+        returns how many there were."""
+        ...
+
     async def check(self) -> None:
         """Raise if the store is unreachable (used by /readyz)."""
         ...

@@ -7,6 +7,20 @@ import uuid
 from urllib.parse import quote
 
 
+def project_prefix(project_id: uuid.UUID) -> str:
+    """Every object of a project is under it."""
+    return f"projects/{project_id}/"
+
+
+def model_prefix(project_id: uuid.UUID, model_id: uuid.UUID) -> str:
+    return f"{project_prefix(project_id)}models/{model_id}/"
+
+
+def version_prefix(project_id: uuid.UUID, model_id: uuid.UUID, version_id: uuid.UUID) -> str:
+    """Every artifact of a model version is under it."""
+    return f"{model_prefix(project_id, model_id)}versions/{version_id}/"
+
+
 def artifact_key(
     project_id: uuid.UUID,
     model_id: uuid.UUID,
@@ -14,17 +28,15 @@ def artifact_key(
     artifact_id: uuid.UUID,
     file_name: str,
 ) -> str:
-    return (
-        f"projects/{project_id}/models/{model_id}/versions/{version_id}/"
-        f"{artifact_id}/{quote(file_name, safe='')}"
-    )
+    prefix = version_prefix(project_id, model_id, version_id)
+    return f"{prefix}{artifact_id}/{quote(file_name, safe='')}"
 
 
 def job_logs_key(project_id: uuid.UUID, job_id: uuid.UUID) -> str:
     """Where runners write a job's log."""
-    return f"projects/{project_id}/jobs/{job_id}/logs.txt"
+    return f"{project_prefix(project_id)}jobs/{job_id}/logs.txt"
 
 
 def drift_report_key(project_id: uuid.UUID, deployment_id: uuid.UUID, name: str) -> str:
     """Where a monitor writes a drift metric's JSON report (``name`` checked by the caller)."""
-    return f"projects/{project_id}/deployments/{deployment_id}/reports/{name}"
+    return f"{project_prefix(project_id)}deployments/{deployment_id}/reports/{name}"

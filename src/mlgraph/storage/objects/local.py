@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -100,6 +101,18 @@ class LocalObjectStore:
             tmp.replace(path)
 
         await asyncio.to_thread(write)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        def remove() -> int:
+            folder = self._path(prefix.rstrip("/"))
+            if not folder.is_dir():
+                return 0
+            count = sum(1 for p in folder.rglob("*") if p.is_file())
+            shutil.rmtree(folder)
+            shutil.rmtree(self._path(prefix.rstrip("/"), META), ignore_errors=True)
+            return count
+
+        return await asyncio.to_thread(remove)
 
     async def check(self) -> None:
         def probe() -> None:

@@ -1,5 +1,6 @@
 """S3 (AWS, MinIO, Ceph, any S3-compatible endpoint) through aiobotocore: one long-lived client
-per process, its connection pool sized by configuration, every call bounded by timeouts."""
+per process, its connection pool sized by configuration, every call bounded by timeouts and
+made inside a span (``S3.<Operation>``, with bucket and key; presigning is local, no call)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
+from opentelemetry.trace import SpanKind
 
 from mlgraph.errors import ObjectStoreDenied, ObjectStoreError, ObjectTooLarge
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectInfo, PresignedUpload
+from mlgraph.telemetry.tracing import set_error, span
 
 CHUNK = 1 << 20
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -30,19 +33,31 @@ class _Missing(Exception):
 
 
 @contextmanager
-def _translated(key: str) -> Iterator[None]:
-    """botocore/aiohttp failures as ``ObjectStoreError``s; a missing object as ``_Missing``."""
-    try:
-        yield
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _MISSING:
-            raise _Missing(key) from None
-        if code in _DENIED:
-            raise ObjectStoreDenied("the object store denied access") from None
-        raise ObjectStoreError(f"the object store answered {code or 'an error'}") from None
-    except (BotoCoreError, aiohttp.ClientError, TimeoutError, OSError):
-        raise ObjectStoreError("the object store is unreachable or timed out") from None
+def _call(operation: str, bucket: str, key: str) -> Iterator[None]:
+    """One S3 call's span; botocore/aiohttp failures as ``ObjectStoreError``s (the span's
+    error), a missing object as ``_Missing`` (an answer, not an error)."""
+    attributes = {
+        "rpc.system": "aws-api",
+        "rpc.service": "S3",
+        "rpc.method": operation,
+        "aws.s3.bucket": bucket,
+        "aws.s3.key": key,
+    }
+    with span(f"S3.{operation}", attributes, kind=SpanKind.CLIENT, record_errors=False) as current:
+        try:
+            yield
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            current.set_attribute("aws.s3.error_code", code)
+            if code in _MISSING:
+                raise _Missing(key) from None
+            set_error(current, code)
+            if code in _DENIED:
+                raise ObjectStoreDenied("the object store denied access") from None
+            raise ObjectStoreError(f"the object store answered {code or 'an error'}") from None
+        except (BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            set_error(current, type(exc).__name__)
+            raise ObjectStoreError("the object store is unreachable or timed out") from None
 
 
 class S3ObjectStore:
@@ -80,7 +95,7 @@ class S3ObjectStore:
 
     async def head(self, key: str) -> ObjectInfo | None:
         try:
-            with _translated(key):
+            with _call("HeadObject", self.bucket, key):
                 r = await self.client.head_object(
                     Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"
                 )
@@ -104,7 +119,7 @@ class S3ObjectStore:
             return info.sha256
         h = hashlib.sha256()
         try:
-            with _translated(key):
+            with _call("GetObject", self.bucket, key):
                 r = await self.client.get_object(Bucket=self.bucket, Key=key)
                 async with r["Body"] as body:
                     while chunk := await body.read(CHUNK):
@@ -115,7 +130,7 @@ class S3ObjectStore:
 
     async def read(self, key: str, *, max_bytes: int) -> bytes | None:
         try:
-            with _translated(key):
+            with _call("GetObject", self.bucket, key):
                 r = await self.client.get_object(Bucket=self.bucket, Key=key)
                 async with r["Body"] as body:
                     if int(r["ContentLength"]) > max_bytes:
@@ -126,7 +141,7 @@ class S3ObjectStore:
             return None
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        with _translated(key):
+        with _call("PutObject", self.bucket, key):
             await self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
             )
@@ -167,9 +182,24 @@ class S3ObjectStore:
         )
         return url
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """One listing page (up to 1,000 keys) and one ``DeleteObjects`` per page (one span,
+        ``S3.DeletePrefix``, for them all)."""
+        removed = 0
+        with _call("DeletePrefix", self.bucket, prefix):
+            pages = self.client.get_paginator("list_objects_v2")
+            async for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    await self.client.delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                    )
+                    removed += len(keys)
+        return removed
+
     async def check(self) -> None:
         try:
-            with _translated(self.bucket):
+            with _call("HeadBucket", self.bucket, ""):
                 await self.client.head_bucket(Bucket=self.bucket)
         except _Missing:
             raise ObjectStoreError(f"bucket {self.bucket} does not exist") from None
