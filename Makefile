@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.run-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NPM_STAMP := federation/node_modules/.installed-$(shell cat federation/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: run test check schema bench bench-writes bench-webhooks clean simulate browser compose federation federation-deps supergraph
+.PHONY: run test check schema bench bench-writes bench-webhooks bench-subscribers clean simulate browser compose federation federation-deps supergraph
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,6 +90,10 @@ bench: $(STAMP) federation-deps
 bench-writes: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(BIN)/python bench/writes.py $(BENCH_ARGS)
+
+## bench-subscribers: graphql-transport-ws subscribers, commit -> client latency and RSS per connection, 1k/5k/10k and 2 x 10k, PostgreSQL (not in test)
+bench-subscribers: $(STAMP)
+	$(BIN)/python bench/subscribers.py $(BENCH_ARGS)
 
 ## bench-webhooks: webhook commit -> delivery latency, 1,000 events to 10 loopback receivers, PostgreSQL (not in test)
 bench-webhooks: $(STAMP)

@@ -1,17 +1,23 @@
-"""Benchmark: N WebSocket subscribers on one server process receive each job update.
+"""Benchmark: N graphql-transport-ws subscribers receive each job update.
 
-Not a test: it prints figures. Starts `mlgraph serve` (one worker) as a real process on a
-database of its own (PostgreSQL by default, so the LISTEN/NOTIFY broker is in the path;
-``--sqlite`` for the embedded default), opens N graphql-transport-ws connections that each
-subscribe to one job, then reports that job's progress ``--events`` times and prints, per N:
+Not a test: it prints figures. Starts ``mlgraph serve`` (one worker per replica) as real
+processes on a database of their own (PostgreSQL by default, so the LISTEN/NOTIFY broker is
+in the path; ``--sqlite`` for the embedded default), opens N connections that each subscribe to
+one job (spread evenly over the replicas), then reports that job's progress ``--events`` times
+on the first replica and prints, per run:
 
 * delivery latency p50/p99/max from commit to client: the client's receive time minus the
   event's ``occurredAt`` (set in the committing transaction; same host, same clock);
-* server memory per connection: growth of the server's RSS from before the first connection
-  to when all N are subscribed, divided by N.
+* server memory per idle connection: growth of each replica's RSS from before the first
+  connection to when all its connections are subscribed (and one event went out), over N;
+* the load generator's own CPU per received message, so its share of the latency is visible.
 
-    .venv/bin/python bench/subscribers.py                     # N = 100 and 1000
-    .venv/bin/python bench/subscribers.py --counts 100 --events 10 --sqlite
+The load generator is one process per replica (the file-descriptor limit is per process),
+each holding its sockets with websockets' sans-I/O protocol on a plain asyncio protocol: a
+received frame costs a few microseconds, and its receive time is taken when its bytes arrive.
+
+    .venv/bin/python bench/subscribers.py                       # 1k, 5k, 10k; 2 x 10k
+    .venv/bin/python bench/subscribers.py --counts 100 --replica-runs --sqlite
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ from typing import Any
 
 import asyncpg
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -41,6 +51,19 @@ SUBSCRIPTION = (
     "{ cursor occurredAt progress } }"
 )
 NODES = [{"id": "train", "kind": "train"}]
+WAVE = 250  # connections opened at once
+
+
+def raise_fd_limit() -> None:
+    """As many file descriptors as the hard limit allows (children inherit it)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -48,6 +71,124 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+# -- the load generator (``--load``: a child process per replica) ----------------------------
+
+
+class Socket(asyncio.Protocol):
+    """One graphql-transport-ws client: init, subscribe, then note each message's arrival."""
+
+    def __init__(self, url: str, init: bytes, subscribe: bytes, load: Load) -> None:
+        self.ws = ClientProtocol(parse_uri(url), subprotocols=[Subprotocol("graphql-transport-ws")])
+        self.init, self.subscribe, self.load = init, subscribe, load
+        self.transport: Any = None
+        self.received = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # uvloop's transports are not asyncio.Transport's
+        self.ws.send_request(self.ws.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Response):
+                if event.status_code != 101:
+                    self.load.fail(f"handshake answered {event.status_code}")
+                self.ws.send_text(self.init)
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                self._message(now, event.data)
+            elif isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
+                self.load.fail(f"closed by the server: {event.data[2:]!r}")
+        self._flush()
+
+    def _message(self, now: float, data: bytes) -> None:
+        if b'"errors"' in data or b'"type":"complete"' in data:
+            self.load.fail(f"subscription ended: {bytes(data[:300])!r}")
+            self.load.ended += 1
+        elif b'"type":"next"' in data:
+            self.received += 1
+            if self.received == 1:
+                self.load.warm += 1
+            if self.load.timing:
+                self.load.arrivals.append((now, data))
+        elif b'"type":"connection_ack"' in data:
+            self.ws.send_text(self.subscribe)
+            self.load.subscribed += 1
+        else:
+            self.load.fail(f"unexpected message {data[:200]!r}")
+
+    def _flush(self) -> None:
+        for chunk in self.ws.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.load.lost += 1
+
+
+class Load:
+    def __init__(self) -> None:
+        self.subscribed = self.warm = self.lost = self.ended = 0
+        self.timing = False
+        self.arrivals: list[tuple[float, bytes]] = []
+        self.failures: dict[str, int] = {}
+
+    def fail(self, why: str) -> None:
+        self.failures[why] = self.failures.get(why, 0) + 1
+
+
+def say(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+async def generate_load(url: str, n: int, token: str, variables: dict[str, Any]) -> None:
+    """The child's protocol on stdout/stdin: ``subscribed`` -> ``warm`` -> (``time``) ->
+    (``report``) -> latencies."""
+    loop = asyncio.get_running_loop()
+    load = Load()
+    init = json.dumps({"type": "connection_init", "payload": {"token": token}}).encode()
+    query = {"query": SUBSCRIPTION, "variables": variables}
+    subscribe = json.dumps({"id": "1", "type": "subscribe", "payload": query}).encode()
+    address = parse_uri(url)
+    sockets: list[Socket] = []
+    for start in range(0, n, WAVE):
+        size = min(WAVE, n - start)
+        made = await asyncio.gather(
+            *(
+                loop.create_connection(
+                    lambda: Socket(url, init, subscribe, load), address.host, address.port
+                )
+                for _ in range(size)
+            )
+        )
+        sockets += [protocol for _, protocol in made]
+        while load.subscribed < len(sockets) - load.lost:  # noqa: ASYNC110 - counted in callbacks
+            await asyncio.sleep(0.01)
+    say(subscribed=load.subscribed, failures=load.failures)
+    while load.warm < n - load.ended - load.lost:  # noqa: ASYNC110 - counted in callbacks
+        await asyncio.sleep(0.05)
+    say(warm=load.warm, failures=load.failures)
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    await stdin.readline()  # "time"
+    cpu = time.process_time()
+    load.timing = True
+    await stdin.readline()  # "report"
+    cpu = time.process_time() - cpu
+    latencies = []
+    for at, data in load.arrivals:
+        update = json.loads(data)["payload"]["data"]["jobUpdated"]
+        if update["progress"] == 0.0:  # a warm-up event that arrived late: not timed
+            continue
+        latencies.append(at - datetime.fromisoformat(update["occurredAt"]).timestamp())
+    received = max(len(load.arrivals), 1)
+    say(latencies=latencies, lost=load.lost, ended=load.ended, cpu_us=cpu / received * 1e6)
+
+
+# -- the servers and the run ----------------------------------------------------------------
 
 
 async def fresh_postgres(name: str) -> str:
@@ -76,14 +217,16 @@ class Server:
 
     def start(self) -> None:
         cli = str(ROOT / ".venv" / "bin" / "mlgraph")
-        subprocess.run([cli, "db", "upgrade"], env=self.env, check=True, capture_output=True)
         self.proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            [cli, "serve", "--port", str(self.port)], env=self.env, stderr=subprocess.DEVNULL
+            [cli, "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     async def ready(self) -> None:
         async with httpx.AsyncClient() as client:
-            for _ in range(200):
+            for _ in range(400):
                 try:
                     if (await client.get(f"{self.base}/healthz")).status_code == 200:
                         return
@@ -92,17 +235,20 @@ class Server:
                 await asyncio.sleep(0.05)
         raise RuntimeError("server did not start")
 
+    @property
+    def rss_kib(self) -> int:
+        assert self.proc is not None
+        return rss_kib(self.proc.pid)
+
+    @property
+    def cpu_s(self) -> float:
+        assert self.proc is not None
+        return cpu_s(self.proc.pid)
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(10)
-
-
-async def call(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Any:
-    body = (await client.post("/graphql", json={"query": query, "variables": variables})).json()
-    if body.get("errors"):
-        raise RuntimeError(body["errors"])
-    return body["data"]
 
 
 async def mutate(client: httpx.AsyncClient, name: str, input: dict[str, Any], sel: str) -> Any:
@@ -110,121 +256,165 @@ async def mutate(client: httpx.AsyncClient, name: str, input: dict[str, Any], se
         f"mutation($input: {name[0].upper()}{name[1:]}Input!) {{ {name}(input: $input) "
         f"{{ {sel} userErrors {{ code }} }} }}"
     )
-    return (await call(client, query, {"input": input}))[name]
+    for _ in range(5):  # a server busy with thousands of sockets may pass its deadline
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": {"input": input}}
+        )
+        body = response.json()
+        if response.status_code != 503:
+            break
+    if body.get("errors") or body["data"][name]["userErrors"]:
+        raise RuntimeError(body)
+    return body["data"][name]
 
 
-async def subscriber(
-    url: str,
-    token: str,
-    variables: dict[str, Any],
-    number: int,
-    seen: set[int],
-    latencies: list[float],
-) -> ClientConnection:
-    ws = await connect(url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
-    await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
-    assert json.loads(await ws.recv())["type"] == "connection_ack"
-    query = {"query": SUBSCRIPTION, "variables": variables}
-    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": query}))
+class LoadProcess:
+    """A ``--load`` child and its line protocol."""
 
-    async def read() -> None:
-        async for raw in ws:
-            now = time.time()
-            message = json.loads(raw)
-            if message.get("type") != "next":
-                print("unexpected:", message, file=sys.stderr)
-            if message.get("type") == "next":
-                at = message["payload"]["data"]["jobUpdated"]["occurredAt"]
-                committed = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
-                latencies.append(now - committed)
-                seen.add(number)
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
 
-    asyncio.get_running_loop().create_task(read())
-    return ws
+    async def read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the load generator died")
+        answer: dict[str, Any] = json.loads(line)
+        for why, count in answer.get("failures", {}).items():
+            print(f"load generator: {count} x {why}", file=sys.stderr)
+        return answer
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
 
 
-async def run(server: Server, token: str, n: int, events: int, gap_s: float) -> dict[str, Any]:
+async def start_load(url: str, n: int, token: str, variables: dict[str, Any]) -> LoadProcess:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--load",
+        json.dumps({"url": url, "n": n, "token": token, "variables": variables}),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        limit=2**30,
+    )
+    return LoadProcess(proc)
+
+
+async def run(servers: list[Server], token: str, n: int, events: int, gap_s: float) -> Any:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.base, headers=headers, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=servers[0].base, headers=headers, timeout=60) as client:
+        slug = f"b{n}-{len(servers)}-{time.monotonic_ns()}"
         project = await mutate(
-            client, "createProject", {"slug": f"b{n}", "name": f"b{n}"}, "project { id }"
+            client, "createProject", {"slug": slug, "name": slug}, "project { id }"
         )
         pid = project["project"]["id"]
-        pl = await mutate(
-            client,
-            "createPipeline",
-            {"projectId": pid, "name": "t", "nodes": NODES},
-            "pipeline { id }",
-        )
-        job = await mutate(
-            client, "startPipelineRun", {"pipelineId": pl["pipeline"]["id"]}, "job { id }"
-        )
-        jid = job["job"]["id"]
-        assert server.proc is not None
-        await asyncio.sleep(0.5)
-        before = rss_kib(server.proc.pid)
-        latencies: list[float] = []
-        seen: set[int] = set()
-        url = server.base.replace("http", "ws") + "/graphql"
-        sockets = []
-        for start in range(0, n, 100):  # connect in waves of 100
-            sockets += await asyncio.gather(
-                *(
-                    subscriber(url, token, {"p": pid, "j": jid}, i, seen, latencies)
-                    for i in range(start, min(n, start + 100))
-                )
-            )
-        # warm-up events until every subscription has received one (so all are registered)
-        deadline, warm = time.monotonic() + 60, 0
-        while len(seen) < n and time.monotonic() < deadline:
+        nodes = {"projectId": pid, "name": "t", "nodes": NODES}
+        pipeline = await mutate(client, "createPipeline", nodes, "pipeline { id }")
+        run_input = {"pipelineId": pipeline["pipeline"]["id"]}
+        jid = (await mutate(client, "startPipelineRun", run_input, "job { id }"))["job"]["id"]
+        await mutate(client, "updateJob", {"jobId": jid, "status": "RUNNING"}, "job { id }")
+        await asyncio.sleep(1.0)
+        before = [s.rss_kib for s in servers]
+        share = n // len(servers)
+        variables = {"p": pid, "j": jid}
+        loads = [
+            await start_load(s.base.replace("http", "ws") + "/graphql", share, token, variables)
+            for s in servers
+        ]
+        for load in loads:
+            await load.read()  # subscribed
+        warm = asyncio.gather(*(load.read() for load in loads))
+        warm_events = 0
+        while not warm.done():  # until every subscription has received one
             await mutate(client, "updateJob", {"jobId": jid, "progress": 0.0}, "job { id }")
-            warm += 1
-            await asyncio.sleep(0.5)
+            warm_events += 1
+            await asyncio.wait([warm], timeout=1.0)
+        await warm
+        await asyncio.sleep(2.0)
+        after = [s.rss_kib for s in servers]
+        for load in loads:
+            load.send("time")
         await asyncio.sleep(0.5)
-        after = rss_kib(server.proc.pid)
-        latencies.clear()
+        cpu = [s.cpu_s for s in servers]
         for i in range(events):
-            await mutate(
-                client,
-                "updateJob",
-                {"jobId": jid, "progress": (i + 1) / (events + 1)},
-                "job { id }",
-            )
+            progress = {"jobId": jid, "progress": (i + 1) / (events + 1)}
+            await mutate(client, "updateJob", progress, "job { id }")
             await asyncio.sleep(gap_s)
-        deadline = time.monotonic() + 30
-        while len(latencies) < n * events and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        for ws in sockets:
-            await ws.close()
-    ms = sorted(x * 1000 for x in latencies)
+        await asyncio.sleep(3.0)
+        cpu = [s.cpu_s - c for s, c in zip(servers, cpu, strict=True)]
+        for load in loads:
+            load.send("report")
+        reports = [await load.read() for load in loads]
+        for load in loads:
+            await load.proc.wait()
+    ms = sorted(x * 1000 for r in reports for x in r["latencies"])
     return {
-        "subscribers": n,
+        "subscribers": share * len(servers),
+        "replicas": len(servers),
         "events": events,
-        "warm_up_events": warm,
-        "delivered": f"{len(ms)}/{n * events}",
+        "gap_s": gap_s,
+        "warm_up_events": warm_events,
+        "delivered": f"{len(ms)}/{share * len(servers) * events}",
+        "subscriptions_ended_or_lost": sum(r["ended"] + r["lost"] for r in reports),
         "p50_ms": round(statistics.median(ms), 1) if ms else None,
         "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 1) if ms else None,
         "max_ms": round(ms[-1], 1) if ms else None,
-        "rss_per_connection_kib": round((after - before) / n, 1),
+        "rss_per_connection_kib": [
+            round((a - b) / share, 1) for a, b in zip(after, before, strict=True)
+        ],
+        "server_cpu_us_per_message": [
+            round(c / max(len(ms), 1) * len(servers) * 1e6, 1) for c in cpu
+        ],
+        "load_generator_cpu_us_per_message": [round(r["cpu_us"], 1) for r in reports],
     }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| subscribers | replicas | delivered | commit -> client p50 | p99 | max "
+        "| RSS per idle connection | server CPU per message |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        rss = " / ".join(f"{x} KiB" for x in r["rss_per_connection_kib"])
+        cpu = " / ".join(f"{x} µs" for x in r["server_cpu_us_per_message"])
+        lines.append(
+            f"| {r['subscribers']:,} | {r['replicas']} | {r['delivered']} | {r['p50_ms']} ms "
+            f"| {r['p99_ms']} ms | {r['max_ms']} ms | {rss} | {cpu} |"
+        )
+    return "\n".join(lines)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--counts", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--counts", type=int, nargs="+", default=[1000, 5000, 10000])
+    parser.add_argument(
+        "--replica-runs",
+        type=int,
+        nargs="*",
+        default=[20000],
+        help="subscriber totals to run over 2 replicas (none: skip)",
+    )
     parser.add_argument("--events", type=int, default=20)
-    parser.add_argument("--gap", type=float, default=0.25, help="seconds between events")
+    parser.add_argument("--gap", type=float, default=0.5, help="seconds between events")
     parser.add_argument("--sqlite", action="store_true")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8765, help="first replica's port")
+    parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))  # the server inherits it
+    raise_fd_limit()
+    if args.load:
+        spec = json.loads(args.load)
+        await generate_load(spec["url"], spec["n"], spec["token"], spec["variables"])
+        return
     sys.path.insert(0, str(ROOT / "src"))
     from mlgraph.auth.local_issuer import issue_token
     from mlgraph.settings import Settings
 
+    rows = []
     with tempfile.TemporaryDirectory() as data_dir:
-        db_name = f"mlgraph_bench_subs_{os.getpid()}"
+        db_name = f"mlg_subs_bench_{os.getpid()}"
         url = "" if args.sqlite else await fresh_postgres(db_name)
         env = {
             **os.environ,
@@ -236,17 +426,33 @@ async def main() -> None:
         token = issue_token(
             settings, subject="bench@example.com", roles=settings.oidc_admin_roles[:1]
         )
-        for n in args.counts:
-            server = Server(env, args.port)
-            server.start()
+        cli = str(ROOT / ".venv" / "bin" / "mlgraph")
+        upgrade = [cli, "db", "upgrade"]
+        subprocess.run(upgrade, env=env, check=True, capture_output=True)  # noqa: S603, ASYNC221 - before any load
+        plan = [(n, 1) for n in args.counts]
+        plan += [(n, 2) for n in args.replica_runs if not args.sqlite]
+        for n, replicas in plan:
+            servers = [Server(env, args.port + i) for i in range(replicas)]
             try:
-                await server.ready()
-                print(json.dumps(await run(server, token, n, args.events, args.gap)), flush=True)
+                for server in servers:
+                    server.start()
+                for server in servers:
+                    await server.ready()
+                row = await run(servers, token, n, args.events, args.gap)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
             finally:
-                server.stop()
+                for server in servers:
+                    server.stop()
         if not args.sqlite:
             await drop_postgres(db_name)
+    print(table(rows))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        import uvloop
+    except ImportError:  # the server uses it when installed; the load generator too
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

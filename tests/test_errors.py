@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 
 import pytest
+from graphql import GraphQLError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from mlgraph.errors import ErrorCode
 from mlgraph.ids import encode_cursor, encode_global_id
+from mlgraph.schema.errors import classify
 from tests import factories as f
 from tests.conftest import Backend
 
@@ -160,3 +164,12 @@ async def test_a_nul_character_in_a_filter_is_bad_input_not_an_outage(db: Backen
     else:
         assert "errors" not in body
         assert body["data"] == {"models": {"totalCount": 0}}
+
+
+def test_an_outage_in_a_subscription_stream_is_unavailable_not_leaked() -> None:
+    """A subscription's stream failing on an exhausted pool (an error without a path, as
+    strawberry reports a stream's exception) reads UNAVAILABLE with our message."""
+    pool = PoolTimeout("QueuePool limit of size 10 overflow 10 reached, connection timed out")
+    code, message, _ = classify(GraphQLError(str(pool), original_error=pool))
+    assert code is ErrorCode.UNAVAILABLE
+    assert "QueuePool" not in message

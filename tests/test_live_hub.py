@@ -13,17 +13,18 @@ from mlgraph.errors import BadUserInput
 from mlgraph.live.brokers import InProcessBroker
 from mlgraph.live.dispatcher import Dispatcher
 from mlgraph.live.events import (
-    LiveEvent,
     check_retained,
     decode_stream_cursor,
     encode_stream_cursor,
     prune,
     read_after,
 )
-from mlgraph.live.hub import Hub, SlowConsumer
+from mlgraph.live.hub import Hub, Interest, SlowConsumer
+from mlgraph.live.renders import Renders
 from mlgraph.storage import models as m
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import insert_outbox, unit_of_work
+from tests import factories as f
 from tests.conftest import Backend
 from tests.live import until
 
@@ -41,8 +42,8 @@ async def publish(db: Backend, n: int) -> None:
     await Dispatcher(db.sessions, InProcessBroker()).dispatch_once()
 
 
-def anything(_: LiveEvent) -> bool:
-    return True
+#: ``emit``'s events belong to no project.
+JOBS = Interest(None, ("job.updated",))
 
 
 async def test_a_slow_subscriber_is_dropped_with_a_reason(db: Backend) -> None:
@@ -50,7 +51,7 @@ async def test_a_slow_subscriber_is_dropped_with_a_reason(db: Backend) -> None:
     await hub.start()
     await hub.ready()
     reasons: list[str] = []
-    stream = hub.stream(anything, after=None, topics=(), queue_size=2, on_overflow=reasons.append)
+    stream = hub.stream(JOBS, after=None, queue_size=2, on_overflow=reasons.append)
     async with asyncio.timeout(10):
         first = asyncio.ensure_future(anext(stream))  # registers, then waits
         await until(lambda: hub.subscriber_count == 1)
@@ -68,6 +69,67 @@ async def test_a_slow_subscriber_is_dropped_with_a_reason(db: Backend) -> None:
             await anext(stream)
     assert hub.subscriber_count == 0
     await hub.stop()
+
+
+async def test_an_event_is_offered_to_its_project_and_entity_subscribers_only(
+    db: Backend,
+) -> None:
+    """Fan-out costs O(matching subscribers): 200 subscribers of another project, or of
+    another job, are never offered the event."""
+    mine, other = f.project(slug="mine"), f.project(slug="other")
+    await f.save(db.sessions, mine, other)
+    job, elsewhere = uuid.uuid4(), uuid.uuid4()
+    hub = Hub(db.sessions, poll_interval_s=60)
+    await hub.start()
+    await hub.ready()
+    interests = [Interest(other.id, ("job.updated",))] * 100
+    interests += [Interest(mine.id, ("job.updated",), elsewhere)] * 100
+    interests += [Interest(mine.id, ("job.updated",)), Interest(mine.id, ("job.updated",), job)]
+    now = hub.position  # live from here: no read of the log's end to race with the event
+    streams = [hub.stream(i, after=now, queue_size=4, on_overflow=print) for i in interests]
+    async with asyncio.timeout(10):
+        nexts = [asyncio.ensure_future(anext(s)) for s in streams]
+        await until(lambda: hub.subscriber_count == len(interests))
+        async with unit_of_work(db.sessions, actor="test", request_id="r") as tx:
+            tx.emit("job.updated", "Job", job, mine.id, {"i": 1})
+        await Dispatcher(db.sessions, InProcessBroker()).dispatch_once()
+        await hub.catch_up()
+        assert hub.offers == 2
+        assert [(await n).payload for n in nexts[-2:]] == [{"i": 1}, {"i": 1}]
+        assert not any(n.done() for n in nexts[:-2])
+        for n in nexts[:-2]:
+            n.cancel()
+    await hub.stop()
+
+
+async def test_subscribers_alike_share_one_result_per_event() -> None:
+    """The first subscriber of (event, selection, rights) computes; the others wait for its
+    result, even when the first one is cancelled meanwhile."""
+    renders = Renders()
+    started = asyncio.Event()
+    release = asyncio.Event()
+    calls = 0
+
+    async def compute() -> str:
+        nonlocal calls
+        calls += 1
+        started.set()
+        await release.wait()
+        return "result"
+
+    owner = object()
+    first = asyncio.ensure_future(renders.result(("e1", id(owner)), owner, compute))
+    await started.wait()
+    others = [
+        asyncio.ensure_future(renders.result(("e1", id(owner)), owner, compute)) for _ in range(5)
+    ]
+    await asyncio.sleep(0)
+    first.cancel()
+    release.set()
+    assert await asyncio.gather(*others) == ["result"] * 5
+    assert calls == 1
+    assert await renders.result(("e2", id(owner)), owner, compute) == "result"
+    assert calls == 2
 
 
 async def test_dispatcher_marks_in_batches_and_wakes_the_hub(db: Backend) -> None:

@@ -196,3 +196,26 @@ async def test_deployment_events_carry_the_recorded_event(app: Instance) -> None
     assert update["kind"] == "CREATED"
     assert update["deployment"] == {"id": created["deployment"]["id"], "name": "fraud-prod"}
     assert update["event"]["kind"] == "CREATED"
+
+
+async def test_subscribers_of_one_selection_share_the_event_read(app: Instance) -> None:
+    # given three dashboards of one admin subscribed to the same job with the same selection
+    pid, job_id = await project_with_job(app)
+    received: list[list[dict[str, Any]]] = [[], [], []]
+    listeners = [
+        asyncio.create_task(
+            collect(ws_client(app, TRANSPORT_WS), JOB_UPDATED, {"p": pid, "j": job_id}, 1, into)
+        )
+        for into in received
+    ]
+    await subscribed(app, 3)
+    renders = app.live.hub.renders
+    computed, shared = renders.computed, renders.shared
+    # when the runner reports once
+    await report(app, job_id, status="RUNNING", progress=0.25)
+    await asyncio.wait_for(asyncio.gather(*listeners), 10)
+    # then all three see the job as it is now, executed once and shared by the other two
+    assert [r[0]["jobUpdated"]["job"] for r in received] == [
+        {"id": job_id, "status": "RUNNING"}
+    ] * 3
+    assert (renders.computed - computed, renders.shared - shared) == (1, 2)

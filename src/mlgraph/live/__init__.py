@@ -27,7 +27,9 @@ after a higher one became visible, and an event whose mutation commits late join
 round.
 
 Modules: ``events`` (outbox rows as stream events, cursors, retention), ``brokers``,
-``dispatcher``, ``hub`` (fan-out with bounded queues), ``connection`` (a WebSocket's or SSE
+``dispatcher``, ``hub`` (fan-out with bounded queues, subscribers indexed by project and
+entity), ``renders`` (an event's result computed once per selection and rights, shared by the
+subscribers alike), ``connection`` (a WebSocket's or SSE
 response's credential, re-checks and close), ``runtime`` (what the app's lifespan starts).
 The GraphQL side is ``mlgraph.schema.subscriptions``; the WebSocket edge is
 ``mlgraph.app.websockets``.

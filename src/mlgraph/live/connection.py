@@ -178,8 +178,9 @@ class LiveConnection:
         credential = self._credential
         assert credential is not None
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._recheck_now.wait(), self._next_check_in(credential))
+            with contextlib.suppress(TimeoutError):  # a timeout, not wait_for: no extra task
+                async with asyncio.timeout(self._next_check_in(credential)):
+                    await self._recheck_now.wait()
             self._recheck_now.clear()
             try:
                 self.principal = await self._check(credential)

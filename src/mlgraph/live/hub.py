@@ -1,6 +1,9 @@
 """The hub: one per replica. It tails the outbox by position and fans events out to the
 subscriptions of this replica, each through a bounded queue.
 
+Subscribers are indexed by their :class:`Interest` (project, entity), so an event is offered
+to the subscribers that may match it, not to every subscriber of the replica.
+
 ``stream()`` is what a subscription iterates: it registers first (so nothing that arrives
 live is missed), replays ``after < position <= where the hub stood`` from the outbox, then
 yields live events, skipping anything at or before what it already yielded. A subscription
@@ -14,18 +17,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlgraph.live.events import LiveEvent, last_position, read_after, settled_position
+from mlgraph.live.renders import Renders
 from mlgraph.live.tasks import stop_task
 from mlgraph.telemetry.metrics import SUBSCRIPTIONS
 
 log = logging.getLogger("mlgraph.live")
-Match = Callable[[LiveEvent], bool]
+#: The hub's index key: (project id, entity id or None for every entity of the project).
+Key = tuple[uuid.UUID | None, uuid.UUID | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Interest:
+    """What a subscription wants: events of one project, of these topics, of one entity
+    (``entity_id``) or of every entity (None)."""
+
+    project_id: uuid.UUID | None
+    topics: tuple[str, ...]
+    entity_id: uuid.UUID | None = None
+
+    @property
+    def key(self) -> Key:
+        return (self.project_id, self.entity_id)
+
+    def match(self, event: LiveEvent) -> bool:
+        return (
+            event.project_id == self.project_id
+            and event.topic in self.topics
+            and (self.entity_id is None or event.entity_id == self.entity_id)
+        )
 
 
 class StreamEnded(Exception):
@@ -46,17 +74,17 @@ _END: Final = object()
 
 
 class Subscriber:
-    __slots__ = ("ended", "match", "on_overflow", "overflowed", "queue")
+    __slots__ = ("ended", "interest", "on_overflow", "overflowed", "queue")
 
-    def __init__(self, match: Match, size: int, on_overflow: Callable[[str], None]) -> None:
-        self.match = match
+    def __init__(self, interest: Interest, size: int, on_overflow: Callable[[str], None]) -> None:
+        self.interest = interest
         self.queue: asyncio.Queue[LiveEvent | object] = asyncio.Queue(size + 1)
         self.on_overflow = on_overflow
         self.overflowed = False
         self.ended: StreamEnded | None = None
 
     def offer(self, event: LiveEvent) -> None:
-        if self.ended is not None or not self.match(event):
+        if self.ended is not None or event.topic not in self.interest.topics:
             return
         if self.queue.qsize() < self.queue.maxsize - 1:
             self.queue.put_nowait(event)
@@ -84,17 +112,22 @@ class Hub:
         self._sessions = sessions
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
-        self._subscribers: set[Subscriber] = set()
+        self._subscribers: dict[Key, set[Subscriber]] = {}
+        self._count = 0
         #: Called with every event (live connections watch for revoked keys, role changes).
         self.listeners: set[Callable[[LiveEvent], None]] = set()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # position is known
         self.position = 0
+        #: Results of events shared by subscribers that resolve them alike.
+        self.renders = Renders()
+        #: How many times an event was offered to a subscriber (each offer is a possible match).
+        self.offers = 0
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        return self._count
 
     async def start(self) -> None:
         """Tail from the log's end on the first start (as soon as the database answers: the
@@ -116,19 +149,19 @@ class Hub:
 
     async def stream(
         self,
-        match: Match,
+        interest: Interest,
         *,
         after: int | None,
-        topics: tuple[str, ...],
         queue_size: int,
         on_overflow: Callable[[str], None],
         owner: set[Subscriber] | None = None,
     ) -> AsyncGenerator[LiveEvent, None]:
-        """Events matching ``match``; ``owner`` (a connection's set) holds the subscriber
+        """Events matching ``interest``; ``owner`` (a connection's set) holds the subscriber
         while the stream runs, so the connection can end it."""
         await self._ready.wait()
-        subscriber = Subscriber(match, queue_size, on_overflow)
-        self._subscribers.add(subscriber)
+        subscriber = Subscriber(interest, queue_size, on_overflow)
+        self._subscribers.setdefault(interest.key, set()).add(subscriber)
+        self._count += 1
         if owner is not None:
             owner.add(subscriber)
         SUBSCRIPTIONS.inc()
@@ -140,13 +173,17 @@ class Hub:
             )
             while last < live_from:
                 replay = await read_after(
-                    self._sessions, last, limit=self._batch_size, upto=live_from, topics=topics
+                    self._sessions,
+                    last,
+                    limit=self._batch_size,
+                    upto=live_from,
+                    topics=interest.topics,
                 )
                 if not replay:
                     break
                 for event in replay:
                     last = event.position
-                    if match(event):
+                    if interest.match(event):
                         yield event
             while True:
                 item = await subscriber.queue.get()
@@ -158,9 +195,29 @@ class Hub:
                     yield item
         finally:
             SUBSCRIPTIONS.dec()
-            self._subscribers.discard(subscriber)
+            self._forget(subscriber)
             if owner is not None:
                 owner.discard(subscriber)
+
+    def _forget(self, subscriber: Subscriber) -> None:
+        key = subscriber.interest.key
+        subscribers = self._subscribers.get(key)
+        if subscribers is not None and subscriber in subscribers:
+            subscribers.discard(subscriber)
+            self._count -= 1
+            if not subscribers:
+                del self._subscribers[key]
+
+    def _offer(self, event: LiveEvent) -> None:
+        """To the subscribers of the event's entity and of its whole project."""
+        for key in ((event.project_id, None), (event.project_id, event.entity_id)):
+            subscribers = self._subscribers.get(key)
+            if subscribers:
+                self.offers += len(subscribers)
+                for subscriber in list(subscribers):
+                    subscriber.offer(event)
+            if event.entity_id is None:
+                break
 
     async def catch_up(self) -> int:
         """Read and fan out everything after ``position``; returns how many events."""
@@ -168,8 +225,7 @@ class Hub:
         while True:
             events = await read_after(self._sessions, self.position, limit=self._batch_size)
             for event in events:
-                for subscriber in list(self._subscribers):
-                    subscriber.offer(event)
+                self._offer(event)
                 for listener in list(self.listeners):
                     listener(event)
                 self.position = event.position

@@ -58,12 +58,14 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, str, dict[str, Any]]:
     if isinstance(original, MlgraphError):
         extra = {"field": original.field} if original.field else {}
         return original.code, original.message, {**extra, **original.details}
-    if original is None or isinstance(original, GraphQLError) or error.path is None:
-        return ErrorCode.BAD_USER_INPUT, error.message, {}
-    if is_bad_value(original):
+    if original is not None and is_bad_value(original):
         return ErrorCode.BAD_USER_INPUT, _DATA_ERROR, {}
+    # Before the path test: a subscription stream's failure has no path, and an outage there
+    # (the pool exhausted by a burst of subscribes) is no fault of the input.
     if isinstance(original, UNAVAILABLE_ERRORS):
         return ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, {}
+    if original is None or isinstance(original, GraphQLError) or error.path is None:
+        return ErrorCode.BAD_USER_INPUT, error.message, {}
     return ErrorCode.INTERNAL, "Internal error; quote the request id when reporting it.", {}
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from graphql import (
     GraphQLEnumType,
@@ -60,7 +60,11 @@ from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
+from mlgraph.live.renders import rights
 from mlgraph.schema.executor_contract import check_executor_base
+
+if TYPE_CHECKING:
+    from mlgraph.schema.subscriptions import EventRun
 
 __all__ = ["BREADTH_FIRST", "Executor", "install_direct_resolvers", "relation_field", "then"]
 
@@ -256,16 +260,32 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         # (id(source), id(field details)) -> (source, value) of resolvers called ahead.
         self._ahead: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._selections: dict[int, tuple[FieldDetailsList, Selection]] = {}
+        #: Set on a subscription event's executor (``build_per_event_executor``).
+        self._event_run: EventRun | None = None
 
     def build_per_event_executor(self, payload: Any) -> Executor:
-        """A subscription event runs with the context its payload brings (``LiveUpdate``'s
-        ``event_context``): its own principal, loaders and object-store cache."""
+        """A subscription event runs as its payload says (``LiveUpdate``'s ``event_run``):
+        with its own principal, loaders and object-store cache, and its result shared with
+        the subscribers of the same selection and rights (``execute_operation``)."""
         executor = cast("Executor", super().build_per_event_executor(payload))
-        context = getattr(payload, "event_context", None)
-        if context is not None:
-            executor.context_value = context
+        executor._event_run = getattr(payload, "event_run", None)
         executor._ahead = {}
         return executor
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        run = self._event_run
+        if run is None:
+            return super().execute_operation(serially)
+        variables = repr(sorted(self.variable_values.coerced.items()))
+        key = (run.position, id(self.operation), variables, rights(run.principal))
+        execute = super().execute_operation
+
+        async def compute() -> Any:
+            self.context_value = run.context()
+            result = execute(serially)
+            return await result if self.is_awaitable(result) else result
+
+        return run.renders.result(key, self.operation, compute)
 
     def _field_plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet

@@ -1,7 +1,7 @@
 """What ``schema.execution.Executor`` relies on in graphql-core's ``Executor`` (through
 strawberry's ``StrawberryGraphQLCoreExecutionContext``), checked when it is imported.
 
-The executor overrides five methods and calls, or reads, more of the base class's internals.
+The executor overrides six methods and calls, or reads, more of the base class's internals.
 graphql-core and strawberry-graphql are pinned to exact versions (``pyproject.toml``); a bump
 that renames or reorders any of these stops the import with the member named, instead of a
 resolver path that answers differently or fails at run time.
@@ -26,6 +26,7 @@ METHODS: dict[str, tuple[str, ...]] = {
     # overridden
     "__init__": ("self", "args", "kwargs"),
     "build_per_event_executor": ("self", "payload"),
+    "execute_operation": ("self", "serially"),
     "execute_fields": (
         "self",
         "parent_type",
@@ -52,7 +53,14 @@ METHODS: dict[str, tuple[str, ...]] = {
     "with_abort_signal": ("self", "awaitable"),
 }
 #: Instance attributes the executor reads (declared on graphql-core's ``Executor``).
-ATTRIBUTES = ("context_value", "variable_values", "hide_suggestions", "middleware_manager")
+ATTRIBUTES = (
+    "context_value",
+    "variable_values",
+    "hide_suggestions",
+    "middleware_manager",
+    "operation",
+    "is_awaitable",
+)
 
 
 class ExecutorContractBroken(ImportError):

@@ -6,9 +6,12 @@ entity fields (``job``, ``alert``, ``deployment``...) are read when the event is
 the subscriber's current rights; the other fields are the state the event recorded.
 
 Every event runs with its own ``Context`` (``Context.for_event``): the subscriber's principal
-as of that event, fresh loaders and a fresh object-store cache. The update carries it and the
-executor runs the event's selection with it (``Executor.build_per_event_executor``), so the
-operations of one socket never share a principal, loaders or cached rows.
+as of that event, fresh loaders and a fresh object-store cache. The update carries an
+:class:`EventRun` and the executor runs the event's selection with it
+(``Executor.build_per_event_executor``), so the operations of one socket never share a
+principal, loaders or cached rows. Subscribers with the same selection and the same rights
+share one execution per event (``mlgraph.live.renders``): the event's entity is read once,
+not once per subscriber.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from typing import Annotated, Any
 
 import strawberry
 
+from mlgraph.auth.principal import Principal
 from mlgraph.context import Context
 from mlgraph.errors import BadUserInput, Forbidden, NotFound, RateLimited, Unauthenticated
 from mlgraph.ids import decode_global_id
 from mlgraph.live.connection import FORBIDDEN, UNAUTHORIZED
 from mlgraph.live.events import LiveEvent, check_retained, decode_stream_cursor
-from mlgraph.live.hub import SlowConsumer, StreamEnded
+from mlgraph.live.hub import Interest, SlowConsumer, StreamEnded
+from mlgraph.live.renders import Renders
 from mlgraph.schema.columns import owned_by
 from mlgraph.schema.deployments import Deployment, DeploymentEvent
 from mlgraph.schema.enums import AlertStatus, DeploymentEventKind, JobStatus
@@ -47,6 +52,20 @@ AfterArg = Annotated[
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class EventRun:
+    """One subscriber's event: its position, the subscriber's principal as of the event,
+    the socket's context and the hub's shared results."""
+
+    position: int
+    principal: Principal
+    socket: Context
+    renders: Renders
+
+    def context(self) -> Context:
+        return self.socket.for_event(self.principal)
+
+
 @strawberry.interface(description="An event from the outbox, pushed live or replayed.")
 class LiveUpdate:
     cursor: str = strawberry.field(description="Stream position: pass it as `after` to resume.")
@@ -57,13 +76,13 @@ class LiveUpdate:
     occurred_at: datetime = strawberry.field(description="When the change was committed.")
     entity_pk: strawberry.Private[uuid.UUID | None]
     payload: strawberry.Private[dict[str, Any]]
-    #: The context this event's selection runs with (read by the executor).
-    event_context: strawberry.Private[Context]
+    #: How this event's selection runs (read by the executor).
+    event_run: strawberry.Private[EventRun]
 
     @classmethod
-    def fields_of(cls, event: LiveEvent, context: Context) -> dict[str, Any]:
+    def fields_of(cls, event: LiveEvent, run: EventRun) -> dict[str, Any]:
         return {
-            "event_context": context,
+            "event_run": run,
             "cursor": event.cursor,
             "event_id": strawberry.ID(str(event.event_id)),
             "topic": event.topic,
@@ -119,20 +138,6 @@ class DeploymentUpdate(LiveUpdate):
         return node
 
 
-@dataclass(frozen=True)
-class _Scope:
-    project_id: uuid.UUID
-    topics: tuple[str, ...]
-    entity_id: uuid.UUID | None
-
-    def match(self, event: LiveEvent) -> bool:
-        return (
-            event.project_id == self.project_id
-            and event.topic in self.topics
-            and (self.entity_id is None or event.entity_id == self.entity_id)
-        )
-
-
 def _pk(global_id: str, type_name: str, field: str) -> uuid.UUID:
     found, pk = decode_global_id(global_id, field=field)
     if found != type_name:
@@ -146,7 +151,7 @@ async def _open(
     topics: tuple[str, ...],
     entity: tuple[str, str | None, str] | None,
     after: str | None,
-) -> AsyncIterator[tuple[LiveEvent, Context]]:
+) -> AsyncIterator[tuple[LiveEvent, EventRun]]:
     """Check the arguments and the caller's rights, then stream the matching events."""
     live = info.context.live
     if live is None:
@@ -168,19 +173,17 @@ async def _open(
     position = None if after is None else decode_stream_cursor(after)
     if position is not None:
         await check_retained(ctx.sessions, position)
-    scope = _Scope(pid, topics, entity_id)
-    return _guarded(info, scope, position)
+    return _guarded(info, Interest(pid, topics, entity_id), position)
 
 
 async def _guarded(
-    info: Info, scope: _Scope, after: int | None
-) -> AsyncIterator[tuple[LiveEvent, Context]]:
+    info: Info, interest: Interest, after: int | None
+) -> AsyncIterator[tuple[LiveEvent, EventRun]]:
     ctx, live = info.context, info.context.live
     assert live is not None
     stream = live.hub.stream(
-        scope.match,
+        interest,
         after=after,
-        topics=scope.topics,
         queue_size=ctx.settings.live_queue_size,
         on_overflow=live.overflow,
         owner=live.subscribers,
@@ -191,7 +194,7 @@ async def _guarded(
                 raise Forbidden("your role in this project was removed")
             principal = live.principal
             assert principal is not None
-            yield event, ctx.for_event(principal)
+            yield event, EventRun(event.position, principal, ctx, live.hub.renders)
     except SlowConsumer as slow:
         raise RateLimited(slow.reason) from None
     except StreamEnded as ended:
@@ -217,9 +220,9 @@ class Subscription:
         after: AfterArg = None,
     ) -> AsyncGenerator[JobUpdate, None]:
         events = await _open(info, project_id, JOB_TOPICS, ("Job", job_id, "jobId"), after)
-        async for e, context in events:
+        async for e, run in events:
             yield JobUpdate(
-                **LiveUpdate.fields_of(e, context),
+                **LiveUpdate.fields_of(e, run),
                 status=JobStatus(e.payload["status"]),
                 progress=float(e.payload.get("progress") or 0.0),
             )
@@ -232,9 +235,9 @@ class Subscription:
         self, info: Info, project_id: ProjectArg, after: AfterArg = None
     ) -> AsyncGenerator[AlertUpdate, None]:
         events = await _open(info, project_id, ALERT_TOPICS, None, after)
-        async for e, context in events:
+        async for e, run in events:
             yield AlertUpdate(
-                **LiveUpdate.fields_of(e, context), status=AlertStatus(e.payload["status"])
+                **LiveUpdate.fields_of(e, run), status=AlertStatus(e.payload["status"])
             )
 
     @strawberry.subscription(
@@ -258,9 +261,9 @@ class Subscription:
             ("Deployment", deployment_id, "deploymentId"),
             after,
         )
-        async for e, context in events:
+        async for e, run in events:
             yield DeploymentUpdate(
-                **LiveUpdate.fields_of(e, context), kind=DeploymentEventKind(e.payload["kind"])
+                **LiveUpdate.fields_of(e, run), kind=DeploymentEventKind(e.payload["kind"])
             )
 
 
