@@ -87,7 +87,7 @@ async def test_a_declared_field_reaches_sdl_both_read_paths_and_audit(
     compiled = await gql(query, {"id": artifact["id"]})
     assert compiled.json()["data"]["node"] == {"fileName": "w.bin", "storageKey": key}
     assert (compiled.headers["x-mlgraph-plan"] == "compiled") == (db.name == "postgresql")
-    uncompiled = ARTIFACT.replace("fileName", "downloadUrl")  # an object-store field
+    uncompiled = "rateLimit { limit }"  # not from the declarations: never compiled
     mixed = f"query($id: ID!) {{ {ARTIFACT} other: {uncompiled} }}"
     resolver = await gql(mixed, {"id": artifact["id"]})
     assert resolver.headers["x-mlgraph-plan"] != "compiled"

@@ -9,6 +9,7 @@ import pytest
 
 import mlgraph.schema
 from mlgraph.schema import build_schema
+from mlgraph.schema.limits import Limits
 
 DEEP = "{ projects { nodes { pipelines { nodes { runs { nodes { id } } } } } } }"
 ALIASES = "{ a: __typename b: __typename c: __typename }"
@@ -26,14 +27,14 @@ async def test_limits_hold_and_each_document_is_validated_once(
         return validate(schema, document, rules)
 
     monkeypatch.setattr(mlgraph.schema, "validate_document", counted)
-    schema = build_schema(max_depth=3, max_aliases=2)
+    schema = build_schema(limits=Limits(depth=3, aliases=2))
     for _ in range(3):
         deep, aliases, plain = [await schema.execute(q) for q in (DEEP, ALIASES, PLAIN)]
         assert deep.errors is not None
-        assert [e.extensions["code"] for e in deep.errors] == ["BAD_USER_INPUT"]
+        assert [e.extensions["code"] for e in deep.errors] == ["QUERY_TOO_DEEP"]
         assert "depth" in deep.errors[0].message
         assert aliases.errors is not None
-        assert [e.extensions["code"] for e in aliases.errors] == ["BAD_USER_INPUT"]
+        assert [e.extensions["code"] for e in aliases.errors] == ["TOO_MANY_ALIASES"]
         assert "aliases" in aliases.errors[0].message
         assert (plain.errors, plain.data) == (None, {"__typename": "Query"})
     assert len(validated) == 3  # each text once, however often it comes
