@@ -17,8 +17,6 @@ from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
-    from starlette.responses import Response
-
     from mlgraph.live.connection import LiveConnection
 
 
@@ -49,8 +47,6 @@ class Context:
     compiled_engine: AsyncEngine | None = None
     #: Which read path answered: ``"compiled"`` or ``"resolver"``.
     plan: str = "resolver"
-    #: The HTTP response being prepared (strawberry's sub-response: status and headers), if any.
-    response: Response | None = None
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""

@@ -271,7 +271,7 @@ class GraphQLApp(GraphQL[Context, None]):
             return JSONResponse(body, status_code=400)
 
     #: Automatic persisted queries and the trusted manifest (``create_app`` sets it).
-    persisted = PersistedQueries(None)
+    persisted: PersistedQueries
 
     def encode_json(self, data: object) -> str:
         """Compact UTF-8 JSON; a compiled ``data`` (PostgreSQL's JSON text) is passed through."""
@@ -383,10 +383,9 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         setattr(state, CONTEXT_KEY, context)  # for the rate-limit headers (app.ratelimit)
         sse = "text/event-stream" in request.headers.get("accept", "")
-        if isinstance(request, Request) and not sse:
-            context.response = response
-            engine: AsyncEngine = state.engine
-            if state.settings.compiled_reads and engine.dialect.name == "postgresql":
+        engine: AsyncEngine = state.engine
+        if isinstance(request, Request) and not sse and state.settings.compiled_reads:
+            if engine.dialect.name == "postgresql":
                 context.compiled_engine = engine
         if state.live is not None and (isinstance(request, WebSocket) or sse):
             context.live = state.live_connection = LiveConnection(
