@@ -81,17 +81,20 @@ BREADTH_FIRST = {_BREADTH_FIRST_KEY: True}
 
 
 def relation_field(
-    direct: Callable[..., Any],
+    many: Callable[..., list[Any]],
     *,
     selection: bool = False,
     reference: Callable[..., Any] | None = None,
 ) -> dict[str, Any]:
-    """Metadata of a relation field: ``BREADTH_FIRST``, and ``direct`` as its resolver.
+    """Metadata of a relation field: ``BREADTH_FIRST``, and ``many`` as its resolver.
 
-    ``direct`` takes graphql-core's ``(source, info, **arguments)`` (GraphQL names, coerced
-    values) and uses only ``info.context``: ``install_direct_resolvers`` puts it in place of
-    strawberry's wrapper, which would build an ``Info`` and convert the arguments into
-    strawberry's input types on every call (hundreds of calls per dashboard).
+    ``many`` takes graphql-core's ``(sources, info, **arguments)`` (GraphQL names, coerced
+    values), uses only ``info.context`` and returns one result per source (a value, or a
+    future of it). The breadth-first walk calls it once for all the objects of a level, so
+    what depends only on the arguments (checking them, finding the loader) is done once per
+    level instead of once per object; ``install_direct_resolvers`` makes it, for one source,
+    the field's resolver in place of strawberry's wrapper, which would build an ``Info`` and
+    convert the arguments into strawberry's input types on every call.
 
     With ``selection``, the breadth-first walk also passes ``selection=``: a ``Selection`` of
     what the field's answer reads, so the resolver can load only the columns it needs.
@@ -100,10 +103,22 @@ def relation_field(
     subgraph (``install_direct_resolvers``' ``foreign``)."""
     return {
         _BREADTH_FIRST_KEY: True,
-        _DIRECT_KEY: direct,
+        _DIRECT_KEY: many,
         _SELECTION_KEY: selection,
         _REFERENCE_KEY: reference,
     }
+
+
+class Direct:
+    """A relation field's resolver: its ``many`` for one source."""
+
+    __slots__ = ("many",)
+
+    def __init__(self, many: Callable[..., list[Any]]) -> None:
+        self.many = many
+
+    def __call__(self, source: Any, info: Any, **arguments: Any) -> Any:
+        return self.many([source], info, **arguments)[0]
 
 
 #: What a field's answer reads, per object type below it (up to the next relation field):
@@ -115,18 +130,18 @@ Selection = dict[str, frozenset[str] | None]
 def install_direct_resolvers(
     schema: GraphQLSchema, foreign: Callable[[str], bool] = lambda _: False
 ) -> None:
-    """Make each ``relation_field``'s direct resolver the field's resolver, or its
+    """Make each ``relation_field``'s ``many`` (as a ``Direct``) the field's resolver, or its
     ``reference`` resolver where ``foreign(target type name)``."""
     for named in schema.type_map.values():
         if not isinstance(named, GraphQLObjectType):
             continue
         for field in named.fields.values():
             metadata = _metadata(field)
-            direct, reference = metadata.get(_DIRECT_KEY), metadata.get(_REFERENCE_KEY)
+            many, reference = metadata.get(_DIRECT_KEY), metadata.get(_REFERENCE_KEY)
             if reference is not None and foreign(get_named_type(field.type).name):
                 field.resolve = reference
-            elif direct is not None:
-                field.resolve = direct
+            elif many is not None:
+                field.resolve = Direct(many)
 
 
 def then(future: asyncio.Future[T], fn: Callable[[T], V]) -> V | asyncio.Future[V]:
@@ -554,8 +569,9 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                     info = self.build_resolve_info(
                         field_def, to_nodes(sub_details), object_type, path
                     )
-                    for source in sources:
-                        result = _call(field_def, source, info, args)
+                    for source, result in zip(
+                        sources, _call(field_def, sources, info, args), strict=True
+                    ):
                         if self.is_awaitable(result):
                             future = asyncio.ensure_future(result)
                             pending.append((source, sub_details, field_def.type, future))
@@ -640,13 +656,26 @@ def _metadata(field_def: GraphQLField) -> Mapping[str, Any]:
 
 
 def _call(
-    field_def: GraphQLField, source: Any, info: GraphQLResolveInfo[Any], args: dict[str, Any]
-) -> Any:
-    """The resolver's result, or ``Undefined`` if it raised (execution will raise it again)."""
-    try:
-        return field_def.resolve(source, info, **args)  # type: ignore[misc]
-    except Exception:
-        return Undefined
+    field_def: GraphQLField,
+    sources: list[Any],
+    info: GraphQLResolveInfo[Any],
+    args: dict[str, Any],
+) -> list[Any]:
+    """The resolver's result for each source (one call for all of them where it is a
+    ``Direct``), ``Undefined`` where it raised (execution will call it again, and report)."""
+    resolve = field_def.resolve
+    if isinstance(resolve, Direct):
+        try:
+            return resolve.many(sources, info, **args)
+        except Exception:
+            return [Undefined] * len(sources)
+    results = []
+    for source in sources:
+        try:
+            results.append(resolve(source, info, **args))  # type: ignore[misc]
+        except Exception:
+            results.append(Undefined)
+    return results
 
 
 def _objects(value: Any) -> Iterator[Any]:

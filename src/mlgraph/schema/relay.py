@@ -9,6 +9,7 @@ import enum
 import functools
 import importlib
 import inspect
+import operator
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Annotated, Any, Generic, Self, TypeVar
@@ -33,6 +34,7 @@ from mlgraph.storage.types import UTCDateTime
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 V = TypeVar("V")
+N = TypeVar("N", bound="Node")
 #: Field metadata of a connection: its relation's page cap (``page_cap``).
 _PAGE_CAP_KEY = "mlgraph.page_cap"
 
@@ -47,12 +49,16 @@ class Node:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
-        decl = ENTITIES[cls.__name__]
-        columns = _COLUMNS[decl.name]
-        values = {f: getattr(row, c, None) for f, c in columns}  # None: not read
-        return cls(
-            id=strawberry.ID(encode_global_id(decl.name, row.id)), pk=row.id, row=row, **values
-        )
+        """The node of ``row`` (a field whose column the row lacks is None: not read)."""
+        return _builder(cls, getattr(row, "_fields", None))(row)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Row[Any]]) -> list[Self]:
+        """The nodes of rows of one statement (one shape: its columns are looked up once)."""
+        if not rows:
+            return []
+        build = _builder(cls, rows[0]._fields)
+        return [build(row) for row in rows]
 
     @classmethod
     def reference(cls, pk: uuid.UUID) -> Self:
@@ -70,6 +76,47 @@ class Reference:
 
 
 _COLUMNS = {n: tuple(d.columns.items()) for n, d in ENTITIES.items()}
+
+
+_BUILDERS: dict[tuple[type[Any], tuple[str, ...] | None], Callable[[Any], Any]] = {}
+
+
+def _builder(cls: type[N], fields: tuple[str, ...] | None) -> Callable[[Any], N]:
+    """``_build``, made once per node type and row shape."""
+    build = _BUILDERS.get((cls, fields))
+    if build is None:
+        if len(_BUILDERS) > 4096:  # shapes follow selections, which clients choose
+            _BUILDERS.clear()
+        build = _BUILDERS[cls, fields] = _build(cls, fields)
+    return build
+
+
+def _build(cls: type[N], fields: tuple[str, ...] | None) -> Callable[[Any], N]:
+    """How a row of columns ``fields`` (None: not a row; its attributes are read) becomes a
+    ``cls`` node. A column the row lacks is None; a row's values are read by index, because
+    asking a row for a column it lacks raises (and SQLAlchemy builds an error) on every call."""
+    name = cls.__name__
+    columns = _COLUMNS[name]
+    if fields is None:
+        return lambda row: cls(
+            id=strawberry.ID(encode_global_id(name, row.id)),
+            pk=row.id,
+            row=row,
+            **{f: getattr(row, c, None) for f, c in columns},
+        )
+    index = {column: i for i, column in enumerate(fields)}
+    names = ("pk", *(f for f, c in columns if c in index))
+    at = (index["id"], *(index[c] for _, c in columns if c in index))
+    read = operator.itemgetter(*at) if len(at) > 1 else lambda row: (row[at[0]],)
+    unread: dict[str, Any] = {f: None for f, c in columns if c not in index}
+
+    def build(row: Row[Any]) -> N:
+        values = dict(zip(names, read(row), strict=True))
+        return cls(
+            id=strawberry.ID(encode_global_id(name, values["pk"])), row=row, **unread, **values
+        )
+
+    return build
 
 
 @functools.cache
@@ -281,37 +328,43 @@ def _columns_for(target: str, names: frozenset[str] | None, order: str) -> froze
     return frozenset(columns)
 
 
-def resolve_connection(
+def resolve_connections(
     info: Info,
-    root: Any,
+    roots: Sequence[Any],
     rel: Relation,
     args: PageArgs,
     columns: frozenset[str] | None = None,
-) -> Connection[Any] | Awaitable[Connection[Any]]:
-    """The page of ``root``'s ``rel``: at once when its loader has it, else an awaitable.
+) -> list[Connection[Any] | Awaitable[Connection[Any]]]:
+    """The page of each root's ``rel``: at once when its loader has it, else an awaitable.
 
     ``columns``: only these of the target's columns (the rest of each node stays None)."""
     loaders = info.context.loaders
-    parent = _parent_key(root, rel)
     column = args.order.column
-    count_loader = loaders.count(rel, args.filters)
     cls = node_class(rel.target)
+    pages = loaders.page(rel, args, columns)
 
     def cursor(row: Row[Any]) -> str:
         return encode_cursor(column, getattr(row, column), row.id)
 
-    def build(page: PageRows) -> Connection[Any]:
-        rows = page.rows
-        return Connection(
-            count=lambda: then(count_loader.load(parent), int),
-            has_next=page.has_next,
-            has_previous=page.has_previous,
-            rows=rows,
-            nodes=[cls.from_row(r) for r in rows],
-            cursor=cursor,
-        )
+    def connection_of(parent: Hashable) -> Callable[[PageRows], Connection[Any]]:
+        def count() -> Awaitable[int] | int:  # only when `totalCount` is selected
+            return then(loaders.count(rel, args.filters).load(parent), int)
 
-    return then(loaders.page(rel, args, columns).load(parent), build)
+        def build(page: PageRows) -> Connection[Any]:
+            rows = page.rows
+            return Connection(
+                count=count,
+                has_next=page.has_next,
+                has_previous=page.has_previous,
+                rows=rows,
+                nodes=cls.from_rows(rows),
+                cursor=cursor,
+            )
+
+        return build
+
+    parents = [_parent_key(root, rel) for root in roots]
+    return [then(pages.load(parent), connection_of(parent)) for parent in parents]
 
 
 _FIRST = Annotated[
@@ -342,8 +395,8 @@ def connection(owner: str, name: str) -> Any:
     order_input = ORDER_INPUTS.get(rel.target)
     filter_input = FILTER_INPUTS.get(rel.target) if rel.filterable else None
 
-    def direct(
-        root: Any,
+    def many(
+        roots: Sequence[Any],
         info: Any,
         first: int | None = None,
         after: str | None = None,
@@ -352,10 +405,10 @@ def connection(owner: str, name: str) -> Any:
         orderBy: Any = None,
         filter: Any = None,
         selection: Selection | None = None,
-    ) -> Any:
+    ) -> list[Any]:
         args = page_args(rel, first, after, last, before, orderBy, filter)
         columns = None if selection is None else _columns_read(rel, args, selection)
-        return resolve_connection(info, root, rel, args, columns)
+        return resolve_connections(info, roots, rel, args, columns)
 
     def resolve(
         root: Any,
@@ -367,8 +420,8 @@ def connection(owner: str, name: str) -> Any:
         order_by: Any = UNSET,
         filter: Any = UNSET,
     ) -> Any:
-        """strawberry's view of the field (its arguments); ``direct`` is what runs."""
-        return direct(root, info, first, after, last, before, order_by, filter)
+        """strawberry's view of the field (its arguments); ``many`` is what runs."""
+        return many([root], info, first, after, last, before, order_by, filter)[0]
 
     annotations: dict[str, Any] = {
         "root": Any,
@@ -393,7 +446,7 @@ def connection(owner: str, name: str) -> Any:
         resolver=resolve,
         description=_description(rel),
         metadata={
-            **relation_field(direct, selection=True),
+            **relation_field(many, selection=True),
             **owned_by(owner_domain(owner, rel)),
             _PAGE_CAP_KEY: rel.page_cap,
         },
@@ -420,11 +473,14 @@ def one(owner: str, name: str) -> Any:
     def node(row: Row[Any] | None) -> Node | None:
         return None if row is None else node_class(rel.target).from_row(row)
 
+    def many(roots: Sequence[Any], info: Any) -> list[Any]:
+        rows = info.context.loaders.by_key(rel.target)
+        keys = [getattr(root.row, rel.parent_key) for root in roots]
+        return [None if key is None else then(rows.load(key), node) for key in keys]
+
     def resolve(root: Any, info: Info) -> Any:
-        value = getattr(root.row, rel.parent_key)
-        if value is None:
-            return None
-        return then(info.context.loaders.by_key(rel.target).load(value), node)
+        """strawberry's view of the field; ``many`` is what runs."""
+        return many([root], info)[0]
 
     def reference(root: Any, info: Any) -> Node | None:
         value = getattr(root.row, rel.parent_key)
@@ -435,7 +491,7 @@ def one(owner: str, name: str) -> Any:
         resolver=resolve,
         description=_description(rel),
         metadata={
-            **relation_field(resolve, reference=reference),
+            **relation_field(many, reference=reference),
             **owned_by(owner_domain(owner, rel)),
         },
     )
@@ -447,16 +503,20 @@ def listing(owner: str, name: str) -> Any:
     assert rel.kind == "list"
 
     def nodes(rows: list[Row[Any]]) -> list[Node]:
-        cls = node_class(rel.target)
-        return [cls.from_row(r) for r in rows]
+        return node_class(rel.target).from_rows(rows)
+
+    def many(roots: Sequence[Any], info: Any) -> list[Any]:
+        lists = info.context.loaders.list(rel)
+        return [then(lists.load(_parent_key(root, rel)), nodes) for root in roots]
 
     def resolve(root: Any, info: Info) -> Any:
-        return then(info.context.loaders.list(rel).load(_parent_key(root, rel)), nodes)
+        """strawberry's view of the field; ``many`` is what runs."""
+        return many([root], info)[0]
 
     resolve.__annotations__ = {"root": Any, "info": Info}
     return strawberry.field(
         resolver=resolve,
         description=_description(rel),
-        metadata={**relation_field(resolve), **owned_by(owner_domain(owner, rel))},
+        metadata={**relation_field(many), **owned_by(owner_domain(owner, rel))},
         directives=[list_size(rel.page_cap)],
     )

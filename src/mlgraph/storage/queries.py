@@ -257,9 +257,13 @@ async def pages(
     """One page of target rows (only ``columns``, if given) for every parent key, in one
     statement."""
     grouped: dict[Hashable, list[Row[Any]]] = defaultdict(list)
-    root = relation.child_key is None and relation.through is None
-    for row in await db.execute(_page_query(db, relation, parents, args, visible, columns)):
-        grouped[ROOT_KEY if root else row.mlg_parent].append(row)
+    result = await db.execute(_page_query(db, relation, parents, args, visible, columns))
+    if relation.child_key is None and relation.through is None:
+        grouped[ROOT_KEY] = list(result)
+    else:
+        parent_at = list(result.keys()).index("mlg_parent")  # by index: cheaper per row
+        for row in result:
+            grouped[row[parent_at]].append(row)
     result = {}
     for parent in parents:
         rows = grouped.get(parent, [])
