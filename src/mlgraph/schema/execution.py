@@ -290,7 +290,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     def execute_operation(self, serially: bool | None = None) -> Any:
         run = self._event_run
         if run is None:
-            return super().execute_operation(serially)
+            return self._then_release(super().execute_operation(serially))
         variables = repr(sorted(self.variable_values.coerced.items()))
         key = (run.position, id(self.operation), variables, rights(run.principal))
         execute = super().execute_operation
@@ -301,6 +301,36 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             return await result if self.is_awaitable(result) else result
 
         return run.renders.result(key, self.operation, compute)
+
+    def _then_release(self, result: Any) -> Any:
+        """``result``; once it is there, the executor lets go of the request's objects.
+
+        graphql-core's executor holds bound methods of itself (``async_helpers``), a
+        reference cycle that only the garbage collector frees, and through
+        ``context_value`` it would keep every row and object the request's loaders read
+        until then (measured on the dashboard: a gen-0 collection of ~90,000 objects every
+        ten requests, ~150 ms of CPU each). Work still running after the result (errors
+        settled in the background, incremental delivery) keeps everything as it is."""
+        if not self.is_awaitable(result):
+            self._release()
+            return result
+
+        async def released() -> Any:
+            try:
+                return await result
+            finally:
+                self._release()
+
+        return released()
+
+    def _release(self) -> None:
+        if self.background_futures or self.pending_incremental_futures:
+            return
+        self.context_value = None
+        self.root_value = None
+        self._ahead.clear()
+        self._field_plans.clear()
+        self._selections.clear()
 
     def _field_plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet

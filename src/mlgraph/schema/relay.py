@@ -338,33 +338,52 @@ def resolve_connections(
     """The page of each root's ``rel``: at once when its loader has it, else an awaitable.
 
     ``columns``: only these of the target's columns (the rest of each node stays None)."""
-    loaders = info.context.loaders
-    column = args.order.column
-    cls = node_class(rel.target)
-    pages = loaders.page(rel, args, columns)
-
-    def cursor(row: Row[Any]) -> str:
-        return encode_cursor(column, getattr(row, column), row.id)
-
-    def connection_of(parent: Hashable) -> Callable[[PageRows], Connection[Any]]:
-        def count() -> Awaitable[int] | int:  # only when `totalCount` is selected
-            return then(loaders.count(rel, args.filters).load(parent), int)
-
-        def build(page: PageRows) -> Connection[Any]:
-            rows = page.rows
-            return Connection(
-                count=count,
-                has_next=page.has_next,
-                has_previous=page.has_previous,
-                rows=rows,
-                nodes=cls.from_rows(rows),
-                cursor=cursor,
-            )
-
-        return build
-
+    level = _Pages(info.context, rel, args)
+    pages = info.context.loaders.page(rel, args, columns)
     parents = [_parent_key(root, rel) for root in roots]
-    return [then(pages.load(parent), connection_of(parent)) for parent in parents]
+    return [then(pages.load(parent), _ConnectionOf(level, parent)) for parent in parents]
+
+
+class _Pages:
+    """What the connections of one relation, page and level share."""
+
+    __slots__ = ("args", "cls", "column", "context", "rel")
+
+    def __init__(self, context: Context, rel: Relation, args: PageArgs) -> None:
+        self.context, self.rel, self.args = context, rel, args
+        self.column = args.order.column
+        self.cls = node_class(rel.target)
+
+    def cursor(self, row: Row[Any]) -> str:
+        return encode_cursor(self.column, getattr(row, self.column), row.id)
+
+
+class _ConnectionOf:
+    """The connection of one parent, from its page. A class, not closures: a function
+    defined in a function evaluates its annotations each time (this module must not
+    postpone them), and there is one of these per parent object."""
+
+    __slots__ = ("level", "parent")
+
+    def __init__(self, level: _Pages, parent: Hashable) -> None:
+        self.level, self.parent = level, parent
+
+    def __call__(self, page: PageRows) -> Connection[Any]:
+        level, rows = self.level, page.rows
+        return Connection(
+            count=self.count,
+            has_next=page.has_next,
+            has_previous=page.has_previous,
+            rows=rows,
+            nodes=level.cls.from_rows(rows),
+            cursor=level.cursor,
+        )
+
+    def count(self) -> Awaitable[int] | int:
+        """``totalCount``: its loader is asked only when it is selected."""
+        level = self.level
+        counts = level.context.loaders.count(level.rel, level.args.filters)
+        return then(counts.load(self.parent), int)
 
 
 _FIRST = Annotated[
