@@ -191,7 +191,10 @@ def _record(
             actor=tx.actor,
         )
     )
-    tx.audit(action, "Deployment", deployment.id, deployment.project_id, before=before, after=after)
+    project = deployment.project_id
+    tx.audit(
+        action, "Deployment", deployment.id, project, before=before, after=after, reason=message
+    )
     tx.emit(
         "deployment.updated",
         "Deployment",
