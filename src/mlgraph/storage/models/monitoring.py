@@ -105,6 +105,6 @@ class Downtime(Entity):
     rule_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("alert_rule.id", ondelete="CASCADE"), index=True
     )
-    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
