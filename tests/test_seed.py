@@ -68,7 +68,8 @@ async def test_the_demo_as_make_run_leaves_it_keeps_the_rules(tmp_path: Path) ->
                 )
         # and no seeded webhook is on without a signing secret: each says how to turn it on
         hooks = await served.data(
-            "{ projects(first: 10) { nodes { webhooks(first: 10) { nodes { enabled disabledReason } } } } }"
+            "{ projects(first: 10) { nodes { webhooks(first: 10) { nodes {"
+            " enabled disabledReason } } } } }"
         )
         seeded_hooks = [h for p in hooks["projects"]["nodes"] for h in p["webhooks"]["nodes"]]
         assert seeded_hooks
