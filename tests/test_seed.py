@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from mlgraph.seed import SEEDED_WITHOUT_SECRET, seed_bulk, seed_demo, seed_demo_objects
+from mlgraph.seed import SEEDED_DISABLED_REASON, seed_bulk, seed_demo, seed_demo_objects
 from mlgraph.storage import audit
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import ArtifactStatus
@@ -74,7 +74,7 @@ async def test_the_demo_as_make_run_leaves_it_keeps_the_rules(tmp_path: Path) ->
         seeded_hooks = [h for p in hooks["projects"]["nodes"] for h in p["webhooks"]["nodes"]]
         assert seeded_hooks
         assert {(h["enabled"], h["disabledReason"]) for h in seeded_hooks} == {
-            (False, SEEDED_WITHOUT_SECRET)
+            (False, SEEDED_DISABLED_REASON)
         }
         # when every project is written to at once (the simulator keeps writing too)
         headers = await asyncio.to_thread(served.admin_headers)

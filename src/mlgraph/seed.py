@@ -138,7 +138,7 @@ def demo_bytes(artifact: m.Artifact) -> bytes:
 
 
 #: Why a seeded webhook is disabled (``Webhook.disabledReason``).
-SEEDED_WITHOUT_SECRET = (
+SEEDED_DISABLED_REASON = (
     "seeded without a signing secret: rotateWebhookSecret, then updateWebhook(enabled: true)"
 )
 
@@ -694,7 +694,7 @@ class _Seeder:
                 event_types=["deployment.*", "alert.fired"],
                 secret="",
                 enabled=False,
-                disabled_reason=SEEDED_WITHOUT_SECRET,
+                disabled_reason=SEEDED_DISABLED_REASON,
             )
             if wi:
                 rng.random()  # the draw that once decided `enabled`, kept for the sequence
