@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import operator
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,11 +51,11 @@ _OPEN = (AlertStatus.PENDING, AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
 async def evaluate_alert_rules(
     tx: UnitOfWork, deployment: Deployment, measured: set[tuple[str, DriftKind]]
 ) -> None:
-    """Four statements whatever the batch holds: the rules (locked), the latest windows they
-    need, the open alerts, the downtimes. The open alerts are read after the lock, in a
-    statement of their own: one read in the locking statement (a join) would come from its
-    snapshot, taken before it waited, and miss the alert the batch it waited for has just
-    opened."""
+    """Three statements whatever the batch holds: the rules (locked), the latest windows they
+    need, the open alerts; a fourth (the downtimes) only when an alert is about to fire. The
+    open alerts are read after the lock, in a statement of their own: one read in the locking
+    statement (a join) would come from its snapshot, taken before it waited, and miss the
+    alert the batch it waited for has just opened."""
     s = tx.session
     rules = (
         await s.scalars(
@@ -85,14 +85,20 @@ async def evaluate_alert_rules(
             )
         )
     }
-    downtimes = await _downtimes(tx, deployment, windows)
+    downtimes: list[Downtime] | None = None
+
+    async def silenced(rule: AlertRule, end: datetime) -> bool:
+        """Whether a downtime covers ``end`` for the rule (read once, when first needed)."""
+        nonlocal downtimes
+        if downtimes is None:
+            downtimes = await _downtimes(tx, deployment, windows)
+        return any(
+            d.rule_id in (None, rule.id) and d.starts_at <= end < d.ends_at for d in downtimes
+        )
+
     for rule in rules:
         periods = _periods(rule, windows)
-        quiet = bool(periods) and any(
-            d.rule_id in (None, rule.id) and d.starts_at <= periods[0][0] < d.ends_at
-            for d in downtimes
-        )
-        _evaluate(tx, rule, deployment, periods, open_alerts.get(rule.id), quiet=quiet)
+        await _evaluate(tx, rule, deployment, periods, open_alerts.get(rule.id), silenced)
 
 
 async def _downtimes(tx: UnitOfWork, deployment: Deployment, windows: _Windows) -> list[Downtime]:
@@ -175,21 +181,20 @@ def _periods(rule: AlertRule, windows: _Windows) -> list[tuple[datetime, float]]
     return [(end, merged[end]) for end in latest]
 
 
-def _evaluate(
+async def _evaluate(
     tx: UnitOfWork,
     rule: AlertRule,
     deployment: Deployment,
     periods: list[tuple[datetime, float]],
     open_alert: Alert | None,
-    *,
-    quiet: bool,
+    silenced: Callable[[AlertRule, datetime], Awaitable[bool]],
 ) -> None:
     compare = COMPARE[rule.operator]
     breached = [compare(v, rule.threshold) for _, v in periods]
     holds = len(periods) >= rule.evaluation_periods and all(breached)
     if open_alert is not None and periods and not breached[0]:
         if open_alert.status == AlertStatus.PENDING:
-            _clear(tx, open_alert, periods[0][1])
+            _clear(tx, open_alert)
         else:
             _resolve(tx, open_alert, periods[0][1])
     elif not holds:
@@ -198,12 +203,13 @@ def _evaluate(
         end, value = periods[0]
         if rule.for_seconds > 0:
             _pend(tx, rule, deployment, end, value)
-        elif not quiet:
+        elif not await silenced(rule, end):
             _fire(tx, rule, deployment, value)
-    elif open_alert.status == AlertStatus.PENDING and not quiet:
+    elif open_alert.status == AlertStatus.PENDING:
         end, value = periods[0]
         assert open_alert.active_since is not None
-        if (end - open_alert.active_since).total_seconds() >= rule.for_seconds:
+        held = (end - open_alert.active_since).total_seconds() >= rule.for_seconds
+        if held and not await silenced(rule, end):
             _promote(tx, rule, open_alert, value)
 
 
@@ -256,7 +262,7 @@ def _promote(tx: UnitOfWork, rule: AlertRule, alert: Alert, value: float) -> Non
     tx.record(alert, "alert.fire", "alert.fired", before=before, payload=_event(alert, rule))
 
 
-def _clear(tx: UnitOfWork, alert: Alert, value: float) -> None:
+def _clear(tx: UnitOfWork, alert: Alert) -> None:
     """A PENDING alert whose breach ended before it fired: resolved, audited only."""
     before = snapshot(alert)
     alert.status, alert.resolved_at = AlertStatus.RESOLVED, utcnow()
