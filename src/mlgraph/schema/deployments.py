@@ -33,7 +33,9 @@ if TYPE_CHECKING:  # mypy sees the generated types as Node
     Deployment: TypeAlias = Node
     DeploymentTarget: TypeAlias = Node
     DeploymentEvent: TypeAlias = Node
+    Rollout: TypeAlias = Node
 else:
     Deployment = entity_type("Deployment", _DeploymentFields)
     DeploymentTarget = entity_type("DeploymentTarget", _DeploymentTargetFields)
     DeploymentEvent = entity_type("DeploymentEvent")
+    Rollout = entity_type("Rollout")
