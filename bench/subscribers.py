@@ -401,6 +401,9 @@ async def main() -> None:
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between events")
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--port", type=int, default=8765, help="first replica's port")
+    parser.add_argument(
+        "--database", default=f"mlg_subs_bench_{os.getpid()}", help="PostgreSQL database to use"
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_fd_limit()
@@ -414,7 +417,7 @@ async def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as data_dir:
-        db_name = f"mlg_subs_bench_{os.getpid()}"
+        db_name = args.database
         url = "" if args.sqlite else await fresh_postgres(db_name)
         env = {
             **os.environ,
