@@ -313,7 +313,6 @@ async def test_a_client_that_stops_reading_is_dropped_as_a_slow_consumer(
         await still_serving(app)
 
 
-
 async def test_a_directly_written_next_message_is_what_strawberry_would_send(
     app: Instance,
 ) -> None:

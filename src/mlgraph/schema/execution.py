@@ -277,6 +277,8 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         self._selections: dict[int, tuple[FieldDetailsList, Selection]] = {}
         #: Set on a subscription event's executor (``build_per_event_executor``).
         self._event_run: EventRun | None = None
+        #: The coerced variables as a key (``render_key``), once computed.
+        self._variables_key: str | None = None
 
     def build_per_event_executor(self, payload: Any) -> Executor:
         """A subscription event runs as its payload says (``LiveUpdate``'s ``event_run``):
@@ -304,11 +306,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
             SUBSCRIBING.set(self)
         return super().build_resolve_info(field_def, field_nodes, parent_type, path)
 
-    def render_key(self, run: EventRun) -> Hashable:
-        """What an event's result depends on: the event, the selection and its variables, and
-        the subscriber's rights (``mlgraph.live.renders``)."""
-        variables = repr(sorted(self.variable_values.coerced.items()))
-        return (run.position, id(self.operation), variables, rights(run.principal))
+    def render_key(self, position: int, rights: Hashable) -> Hashable:
+        """What the result of the event at ``position`` depends on: the event, the selection
+        and its variables, and the subscriber's ``rights`` (``mlgraph.live.renders``)."""
+        if self._variables_key is None:
+            self._variables_key = repr(sorted(self.variable_values.coerced.items()))
+        return (position, id(self.operation), self._variables_key, rights)
 
     async def render(self, payload: Any) -> ExecutionResult:
         """A subscription event's result (``payload``, a ``LiveUpdate``, as the root value), as
@@ -320,7 +323,7 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         run = self._event_run
         if run is None:
             return super().execute_operation(serially)
-        key = self.render_key(run)
+        key = self.render_key(run.position, rights(run.principal))
         execute = super().execute_operation
 
         async def compute() -> Any:

@@ -19,7 +19,7 @@ whose result has errors goes through strawberry's chain like every event over SS
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -34,7 +34,7 @@ from mlgraph.live.connection import FORBIDDEN, UNAUTHORIZED
 from mlgraph.live.delivery import DIRECT, Direct
 from mlgraph.live.events import LiveEvent, check_retained, decode_stream_cursor
 from mlgraph.live.hub import Interest, SlowConsumer, StreamEnded
-from mlgraph.live.renders import Renders
+from mlgraph.live.renders import Renders, rights
 from mlgraph.schema.columns import owned_by
 from mlgraph.schema.deployments import Deployment, DeploymentEvent
 from mlgraph.schema.enums import AlertStatus, DeploymentEventKind, JobStatus
@@ -205,28 +205,39 @@ async def _open(
 
 class _Shared:
     """Direct delivery of one subscription: its events' ``next`` payloads, encoded once per
-    (event, selection, variables, rights) and written to its socket."""
+    (event, selection, variables, rights) and written to its socket. What a subscriber does
+    per event is a lookup and a write; the first one of its kind renders the event."""
 
-    __slots__ = ("direct", "executor", "renders")
+    __slots__ = ("build", "context", "direct", "executor", "principal", "renders", "rights")
 
-    def __init__(self, direct: Direct, executor: Executor, renders: Renders) -> None:
+    def __init__(
+        self, direct: Direct, executor: Executor, renders: Renders, context: Context, build: Build
+    ) -> None:
         self.direct, self.executor, self.renders = direct, executor, renders
+        self.context, self.build = context, build
+        self.principal: Principal | None = None
+        self.rights: Hashable = None
 
-    async def send(self, update: LiveUpdate) -> bool:
+    def update(self, event: LiveEvent, principal: Principal) -> LiveUpdate:
+        return self.build(event, EventRun(event.position, principal, self.context, self.renders))
+
+    async def send(self, event: LiveEvent, principal: Principal) -> bool:
         """Send the event's ``next`` message; False when its result has errors (strawberry's
-        chain reports those, with the subscriber's own request id)."""
-        executor, run = self.executor, update.event_run
-        key = ("next", executor.render_key(run))
+        chain reports those, each with the subscriber's own request id)."""
+        if principal is not self.principal:
+            self.principal, self.rights = principal, rights(principal)
+        executor = self.executor
+        key = ("next", executor.render_key(event.position, self.rights))
         payload: str | None = await self.renders.result(
-            key, executor.operation, lambda: self._payload(update)
+            key, executor.operation, lambda: self._payload(event, principal)
         )
         if payload is None:
             return False
         await self.direct.send_next(payload)
         return True
 
-    async def _payload(self, update: LiveUpdate) -> str | None:
-        result = await self.executor.render(update)
+    async def _payload(self, event: LiveEvent, principal: Principal) -> str | None:
+        result = await self.executor.render(self.update(event, principal))
         return None if result.errors else self.direct.encode({"data": result.data})
 
 
@@ -237,7 +248,7 @@ async def _guarded(
     assert live is not None
     direct, executor = DIRECT.get(), SUBSCRIBING.get()
     shared = (
-        _Shared(direct, executor, live.hub.renders)
+        _Shared(direct, executor, live.hub.renders, ctx, build)
         if direct is not None and executor is not None and ctx.settings.live_direct_delivery
         else None
     )
@@ -254,9 +265,10 @@ async def _guarded(
                 raise Forbidden("your role in this project was removed")
             principal = live.principal
             assert principal is not None
-            update = build(event, EventRun(event.position, principal, ctx, live.hub.renders))
-            if shared is None or not await shared.send(update):
-                yield update
+            if shared is None:
+                yield build(event, EventRun(event.position, principal, ctx, live.hub.renders))
+            elif not await shared.send(event, principal):
+                yield shared.update(event, principal)
     except SlowConsumer as slow:
         raise RateLimited(slow.reason) from None
     except StreamEnded as ended:
