@@ -150,9 +150,10 @@ class Hub:
         await self._ready.wait()
 
     async def stop(self) -> None:
+        """Stop tailing. A round of ``settled_position`` still finishes (within seconds) for
+        the subscribers waiting on it: they outlive a stopped hub (it may start again)."""
         await stop_task(self._task)
-        await stop_task(self._settler)
-        self._task = self._settler = None
+        self._task = None
 
     def wake(self, last: int = 0) -> None:
         """Something was published up to ``last`` (0: unknown, look anyway)."""
