@@ -11,12 +11,14 @@ from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.enums import DriftKind, Operator, Severity
 from mlgraph.schema.monitoring import Alert, AlertRule
 from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
+from mlgraph.schema.raw_inputs import raw_input
 
 _REVISION = "Fail with CONFLICT unless the alert rule's current revision is this one."
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
 _PERIODS = "Consecutive breaching windows before an alert fires, 1 to 100."
 
 
+@raw_input
 @strawberry.input(description="One drift measurement of one feature over a time window.")
 class DriftMetricInput:
     kind: DriftKind = strawberry.field(description="Data, concept or prediction drift.")
@@ -37,6 +39,7 @@ class DriftMetricInput:
     )
 
 
+@raw_input
 @strawberry.input(description="A batch of drift measurements of one deployment.")
 class RecordDriftMetricsInput:
     deployment_id: strawberry.ID = strawberry.field(description="The monitored deployment.")
