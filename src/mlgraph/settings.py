@@ -218,6 +218,17 @@ class Settings(BaseSettings):
     live_init_timeout_s: float = Field(
         default=10.0, gt=0, description="Time a WebSocket client has to send connection_init."
     )
+    live_direct_delivery: bool = Field(
+        default=True,
+        description="graphql-transport-ws subscriptions write each event's `next` message "
+        "themselves, encoded once per selection and rights; off: through strawberry's "
+        "per-subscriber stream (about 4x the CPU per message, bench/subscribers.py).",
+    )
+    live_ws_implementation: Literal["websockets", "websockets-sansio"] = Field(
+        default="websockets-sansio",
+        description="uvicorn's WebSocket protocol: websockets' sans-I/O core (timers, no "
+        "task per connection) or its legacy asyncio protocol (three tasks per connection).",
+    )
     live_ws_deflate: bool = Field(
         default=False,
         description="WebSocket permessage-deflate. Off: small JSON events gain little, and each "

@@ -53,7 +53,7 @@ from mlgraph.app.ratelimit import CONTEXT_KEY, RateLimitHeaders, running_limiter
 from mlgraph.app.sse import LineFeedSSETransport
 from mlgraph.app.telemetry import Telemetry
 from mlgraph.app.tracecontext import traceparent
-from mlgraph.app.websockets import LimitedWebSocketAdapter
+from mlgraph.app.websockets import LimitedWebSocketAdapter, TransportWSHandler
 from mlgraph.auth.backends import (
     Authenticator,
     BackendUnavailable,
@@ -208,6 +208,7 @@ class GraphQLApp(GraphQL[Context, None]):
     subscription over server-sent events (strawberry's graphql-sse transport)."""
 
     websocket_adapter_class = LimitedWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
     max_message_bytes = 64 * 1024
     stream_transport_classes_by_protocol = {
         **GraphQL.stream_transport_classes_by_protocol,

@@ -36,10 +36,12 @@ the compiled path, and the rest of the suite holds its errors and null propagati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from graphql import (
+    ExecutionResult,
     GraphQLEnumType,
     GraphQLError,
     GraphQLField,
@@ -50,6 +52,7 @@ from graphql import (
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    OperationType,
     Undefined,
     get_argument_values,
     get_named_type,
@@ -66,7 +69,14 @@ from mlgraph.schema.executor_contract import check_executor_base
 if TYPE_CHECKING:
     from mlgraph.schema.subscriptions import EventRun
 
-__all__ = ["BREADTH_FIRST", "Executor", "install_direct_resolvers", "relation_field", "then"]
+__all__ = [
+    "BREADTH_FIRST",
+    "SUBSCRIBING",
+    "Executor",
+    "install_direct_resolvers",
+    "relation_field",
+    "then",
+]
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -248,6 +258,11 @@ def _read_leaf(source: Any, leaf: Leaf) -> Any:
 
 check_executor_base(StrawberryGraphQLCoreExecutionContext)
 
+#: The executor of the subscription whose root field is being resolved (set in that
+#: operation's task): the subscription's stream renders its events with it
+#: (``mlgraph.schema.subscriptions``, direct delivery).
+SUBSCRIBING: ContextVar[Executor | None] = ContextVar("mlgraph_subscribing", default=None)
+
 
 class Executor(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's executor with the short cuts described in this module's docstring."""
@@ -262,6 +277,8 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         self._selections: dict[int, tuple[FieldDetailsList, Selection]] = {}
         #: Set on a subscription event's executor (``build_per_event_executor``).
         self._event_run: EventRun | None = None
+        #: The coerced variables as a key (``render_key``), once computed.
+        self._variables_key: str | None = None
 
     def build_per_event_executor(self, payload: Any) -> Executor:
         """A subscription event runs as its payload says (``LiveUpdate``'s ``event_run``):
@@ -272,12 +289,41 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         executor._ahead = {}
         return executor
 
+    def build_resolve_info(
+        self,
+        field_def: GraphQLField,
+        field_nodes: list[Any],
+        parent_type: GraphQLObjectType,
+        path: Path,
+    ) -> GraphQLResolveInfo[Any]:
+        """graphql-core's; for a subscription's root field (its source stream), ``SUBSCRIBING``
+        names this executor."""
+        if (
+            path.prev is None
+            and self._event_run is None
+            and self.operation.operation is OperationType.SUBSCRIPTION
+        ):
+            SUBSCRIBING.set(self)
+        return super().build_resolve_info(field_def, field_nodes, parent_type, path)
+
+    def render_key(self, position: int, rights: Hashable) -> Hashable:
+        """What the result of the event at ``position`` depends on: the event, the selection
+        and its variables, and the subscriber's ``rights`` (``mlgraph.live.renders``)."""
+        if self._variables_key is None:
+            self._variables_key = repr(sorted(self.variable_values.coerced.items()))
+        return (position, id(self.operation), self._variables_key, rights)
+
+    async def render(self, payload: Any) -> ExecutionResult:
+        """A subscription event's result (``payload``, a ``LiveUpdate``, as the root value), as
+        graphql-core's stream would produce it (shared like it: ``execute_operation``)."""
+        result = self.build_per_event_executor(payload).execute_operation(False)
+        return cast("ExecutionResult", await result if self.is_awaitable(result) else result)
+
     def execute_operation(self, serially: bool | None = None) -> Any:
         run = self._event_run
         if run is None:
             return super().execute_operation(serially)
-        variables = repr(sorted(self.variable_values.coerced.items()))
-        key = (run.position, id(self.operation), variables, rights(run.principal))
+        key = self.render_key(run.position, rights(run.principal))
         execute = super().execute_operation
 
         async def compute() -> Any:
