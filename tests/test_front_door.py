@@ -94,6 +94,38 @@ async def test_graphiql_runs_the_tour_signed_in_offline_with_docs_and_a_subscrip
         assert off_loopback(page.requests) == []
 
 
+# Every request body the page's fetch() sends, kept in the page before its scripts run.
+RECORD_BODIES = """window.sentBodies = [];
+const send = window.fetch;
+window.fetch = (input, init) => {
+  window.sentBodies.push(String((init && init.body) || ""));
+  return send(input, init);
+};"""
+
+
+async def test_graphiql_with_introspection_off_asks_for_no_schema_and_still_runs_the_tour(
+    tmp_path: Path,
+) -> None:
+    async with mlgraph_serve(tmp_path, MLGRAPH_INTROSPECTION="false") as s:
+        async with chromium() as browser:
+            page = await browser.new_page()
+            await page.call("Page.addScriptToEvaluateOnNewDocument", source=RECORD_BODIES)
+            await page.goto(f"{s.url}/graphql")
+            await page.wait_for("!!document.querySelector('.graphiql-execute-button')")
+            notice = await page.evaluate(
+                "(e => e.hidden ? '' : e.innerText)(document.getElementById('introspection-off'))"
+            )
+            assert "Introspection is off" in notice
+            await page.evaluate("document.querySelector('.graphiql-execute-button').click()")
+            await page.wait_for(f"{RESULT}.includes('Fraud Detection')")
+            await page.screenshot("graphiql-introspection-off")
+            bodies = await page.evaluate("window.sentBodies")
+            assert any("Tour" in b for b in bodies)
+            assert not [b for b in bodies if "__schema" in b]  # it would be refused
+            # no schema error shown: GraphiQL was told there is none to load
+            assert "Error fetching schema" not in await page.evaluate("document.body.innerText")
+
+
 async def test_the_dashboard_shows_the_demo_and_a_mutation_in_its_live_feed_within_2_s(
     served: Served,
 ) -> None:
@@ -141,6 +173,41 @@ async def test_the_dashboard_shows_the_demo_and_a_mutation_in_its_live_feed_with
             within=2.0,
         )
         await page.screenshot("dashboard-live")
+        assert off_loopback(page.requests) == []
+
+
+CANDIDATES = """{ deployments(first: 50) { nodes { id name
+  targets { version { id } } model { versions(first: 50) { nodes { id stage } } } } } }"""
+START_ROLLOUT = """mutation($d: ID!, $v: ID!) { startRollout(input: {deploymentId: $d,
+  canaryVersionId: $v, steps: [10, 50, 100], intervalSeconds: 3600,
+  gateMetrics: [{metric: "error_rate", operator: GT, threshold: 0.05}]}) {
+  rollout { id } userErrors { code } } }"""
+
+
+async def test_the_dashboard_shows_a_rollouts_progress_and_gates(served: Served) -> None:
+    deployments = (await served.data(CANDIDATES))["deployments"]["nodes"]
+    d, v = next(
+        (d, v)
+        for d in deployments
+        for v in d["model"]["versions"]["nodes"]
+        if v["stage"] in ("STAGING", "PRODUCTION")
+        and v["id"] not in {t["version"]["id"] for t in d["targets"]}
+    )
+    started = (await served.data(START_ROLLOUT, {"d": d["id"], "v": v["id"]}))["startRollout"]
+    assert started["userErrors"] == []
+    rollout = started["rollout"]["id"]
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{served.url}/")
+        await page.wait_for(f"!!document.querySelector('.rollout[data-rollout-id=\"{rollout}\"]')")
+        shown = await page.evaluate(
+            f"document.querySelector('.rollout[data-rollout-id=\"{rollout}\"]').innerText"
+        )
+        assert "rollout RUNNING" in shown
+        assert "10% (step 1/3: 10 \u2192 50 \u2192 100)" in shown
+        assert "no FIRING alert \u2265 WARNING" in shown
+        assert "error_rate not GT 0.05" in shown
+        await page.screenshot("dashboard-rollout")
         assert off_loopback(page.requests) == []
 
 

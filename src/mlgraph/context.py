@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mlgraph.auth.principal import Principal
 from mlgraph.loaders import Loaders
 from mlgraph.loaders.objects import ObjectLoaders
-from mlgraph.ratelimit import Estimate, RateLimiter, RateStatus
+from mlgraph.ratelimit import Clock, Estimate, RateLimiter, RateStatus
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
@@ -47,6 +49,11 @@ class Context:
     compiled_engine: AsyncEngine | None = None
     #: Which read path answered: ``"compiled"`` or ``"resolver"``.
     plan: str = "resolver"
+    #: The app's clock (``create_app(clock=...)``): rollout steps are timed by it.
+    clock: Clock = time.time
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""
@@ -69,6 +76,7 @@ class Context:
         idempotency_key: str | None = None,
         traceparent: str = "",
         limiter: RateLimiter | None = None,
+        clock: Clock = time.time,
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
         loaders = Loaders(sessions, principal.visible_projects())
@@ -84,6 +92,7 @@ class Context:
             idempotency_key,
             traceparent=traceparent,
             limiter=limiter,
+            clock=clock,
         )
 
     def for_event(self, principal: Principal) -> Context:

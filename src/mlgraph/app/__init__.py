@@ -53,7 +53,7 @@ from mlgraph.app.ratelimit import CONTEXT_KEY, RateLimitHeaders, running_limiter
 from mlgraph.app.sse import LineFeedSSETransport
 from mlgraph.app.telemetry import Telemetry
 from mlgraph.app.tracecontext import traceparent
-from mlgraph.app.websockets import LimitedWebSocketAdapter
+from mlgraph.app.websockets import LimitedWebSocketAdapter, TransportWSHandler
 from mlgraph.auth.backends import (
     Authenticator,
     BackendUnavailable,
@@ -71,11 +71,12 @@ from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
 from mlgraph.ratelimit import Clock, RateLimiter
+from mlgraph.rollouts import running_scheduler
 from mlgraph.schema import DOMAIN_NAMES, Limits, build_schema
 from mlgraph.schema.errors import DEADLINE_MESSAGE, coded_error
 from mlgraph.schema.scalars import check_json
 from mlgraph.settings import Settings
-from mlgraph.storage.db import create_engine, create_sessions
+from mlgraph.storage.db import create_compiled_engine, create_engine, create_sessions
 from mlgraph.storage.objects import ObjectStore, UploadRefused, open_store
 from mlgraph.storage.objects.local import LocalObjectStore
 from mlgraph.telemetry import metrics, tracing
@@ -88,12 +89,15 @@ RETRY_AFTER_S = 2
 
 class State(TypedDict):
     engine: AsyncEngine
+    #: The compiled read path's (``create_compiled_engine``); ``engine`` when given one.
+    compiled_engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     objects: ObjectStore
     settings: Settings
     verifiers: dict[str, TokenVerifier]
     live: Live | None
     limiter: RateLimiter
+    clock: Clock
 
 
 class BodyLimit:
@@ -209,6 +213,7 @@ class GraphQLApp(GraphQL[Context, None]):
     subscription over server-sent events (strawberry's graphql-sse transport)."""
 
     websocket_adapter_class = LimitedWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
     max_message_bytes = 64 * 1024
     stream_transport_classes_by_protocol = {
         **GraphQL.stream_transport_classes_by_protocol,
@@ -385,10 +390,11 @@ class GraphQLApp(GraphQL[Context, None]):
             objects=state.objects,
             idempotency_key=request.headers.get("idempotency-key"),
             limiter=state.limiter,
+            clock=state.clock,
         )
         setattr(state, CONTEXT_KEY, context)  # for the rate-limit headers (app.ratelimit)
         sse = "text/event-stream" in request.headers.get("accept", "")
-        engine: AsyncEngine = state.engine
+        engine: AsyncEngine = state.compiled_engine
         if isinstance(request, Request) and not sse and state.settings.compiled_reads:
             if engine.dialect.name == "postgresql":
                 context.compiled_engine = engine
@@ -525,7 +531,8 @@ def create_app(
     clock: Clock = time.time,
 ) -> Starlette:
     """The app. Pass ``engine`` to share one the caller owns (tests count its statements),
-    ``clock`` to run the rate limits on another time than the wall clock's (tests)."""
+    ``clock`` to run the rate limits and rollout steps on another time than the wall clock's
+    (tests)."""
     settings = settings or Settings()
     domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
     if settings.telemetry:
@@ -570,6 +577,12 @@ def create_app(
         async with httpx.AsyncClient(timeout=5) as http, AsyncExitStack() as stack:
             if engine is None:
                 stack.push_async_callback(db.dispose)  # runs last, after live stopped
+            compiled = db
+            if engine is None and settings.compiled_reads and settings.is_postgresql:
+                compiled = create_compiled_engine(settings)
+                stack.push_async_callback(compiled.dispose)
+                if settings.telemetry:
+                    tracing.trace_engine(compiled)
             stack.callback(metrics.worker_exited)
             objects = await stack.enter_async_context(open_store(settings))
             limiter = await stack.enter_async_context(running_limiter(settings, clock))
@@ -577,14 +590,18 @@ def create_app(
             if settings.live_enabled:
                 live = await stack.enter_async_context(running_live(settings, sessions))
             app_.state.live = live  # for tests and benchmarks that drive the dispatcher
+            rollouts = await stack.enter_async_context(running_scheduler(settings, sessions, clock))
+            app_.state.rollouts = rollouts  # for tests that drive the scheduler
             yield {
                 "engine": db,
+                "compiled_engine": compiled,
                 "sessions": sessions,
                 "objects": objects,
                 "settings": settings,
                 "verifiers": _verifiers(settings, http),
                 "live": live,
                 "limiter": limiter,
+                "clock": clock,
             }
 
     app = Starlette(

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlgraph.context import Context
-from mlgraph.errors import Problem, UserErrorCode, UserErrors
+from mlgraph.errors import Forbidden, Problem, UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
-from mlgraph.resolvers.commands import Command, Target
+from mlgraph.resolvers.commands import Command, Delete, Target
 from mlgraph.resolvers.common import Checks, decode_id, fetch, snapshot
-from mlgraph.storage.enums import DeploymentEventKind, DeploymentStatus
+from mlgraph.storage.enums import DeploymentEventKind, DeploymentStatus, Environment, Role
 from mlgraph.storage.models import (
     Deployment,
     DeploymentEvent,
@@ -29,12 +29,14 @@ from mlgraph.storage.models import (
     Model,
     ModelVersion,
 )
+from mlgraph.storage.objects.keys import deployment_prefix
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
     from mlgraph.schema.mutations.deployments import (  # noqa: F401
         CreateDeploymentInput,
+        DeleteDeploymentInput,
         PromoteDeploymentInput,
         RollbackDeploymentInput,
         ShiftTrafficInput,
@@ -152,8 +154,10 @@ async def _apply(
     action: str,
     status: DeploymentStatus | None = None,
     message: str = "",
+    extra: dict[str, Any] | None = None,
 ) -> uuid.UUID:
-    """Replace the traffic split, touch the deployment (new revision), record the change."""
+    """Replace the traffic split, touch the deployment (new revision), record the change
+    (``extra`` joins the event's data)."""
     s = tx.session
     old = {t.version_id: t.traffic_percent for t in targets}
     new = {vid: pct for vid, pct in split.items() if pct > 0.0}
@@ -164,7 +168,7 @@ async def _apply(
         deployment.status = status
     deployment.updated_at = utcnow()
     await s.flush()
-    data = {"from": _traffic(old), "to": _traffic(new)}
+    data = {"from": _traffic(old), "to": _traffic(new), **(extra or {})}
     _record(tx, deployment, kind, action, before, _state(deployment, new), message, data)
     return deployment.id
 
@@ -179,6 +183,22 @@ def _record(
     message: str,
     data: dict[str, Any],
 ) -> None:
+    add_event(tx, deployment, kind, message, data)
+    project = deployment.project_id
+    tx.audit(
+        action, "Deployment", deployment.id, project, before=before, after=after, reason=message
+    )
+
+
+def add_event(
+    tx: UnitOfWork,
+    deployment: Deployment,
+    kind: DeploymentEventKind,
+    message: str,
+    data: dict[str, Any],
+) -> None:
+    """The ``DeploymentEvent`` row and its ``deployment.updated`` outbox event (subscriptions
+    and webhooks); the caller writes the audit entry."""
     event_id = uuid.uuid4()
     tx.session.add(
         DeploymentEvent(
@@ -191,7 +211,6 @@ def _record(
             actor=tx.actor,
         )
     )
-    tx.audit(action, "Deployment", deployment.id, deployment.project_id, before=before, after=after)
     tx.emit(
         "deployment.updated",
         "Deployment",
@@ -441,3 +460,24 @@ class RollbackDeployment(Command["RollbackDeploymentInput", Deployment]):
             message=self.input.reason,
         )
         return deployment
+
+
+class DeleteDeployment(Delete["DeleteDeploymentInput", Deployment]):
+    """A deployment with its traffic split, events, drift metrics (and their reports in the
+    store), alerts and the alert rules scoped to it. An EDITOR deletes any but an ACTIVE
+    PRODUCTION one, which needs a project ADMIN (FORBIDDEN otherwise). Once a model's
+    deployments are gone, ``deleteModel`` can delete it."""
+
+    target = _DEPLOYMENT
+    action, topic = "deployment.delete", "deployment.deleted"
+
+    async def refuse(self, deployment: Deployment) -> None:
+        live = (
+            deployment.environment == Environment.PRODUCTION
+            and deployment.status == DeploymentStatus.ACTIVE
+        )
+        if live and not self.ctx.principal.can(deployment.project_id, Role.ADMIN):
+            raise Forbidden("deleting an ACTIVE PRODUCTION deployment needs the ADMIN role")
+
+    def objects(self, deployment: Deployment) -> str:
+        return deployment_prefix(deployment.project_id, deployment.id)

@@ -5,6 +5,7 @@ This module deliberately avoids ``from __future__ import annotations``: the fact
 resolver signatures from real types at import time.
 """
 
+import datetime
 import enum
 import functools
 import importlib
@@ -35,6 +36,8 @@ Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 V = TypeVar("V")
 N = TypeVar("N", bound="Node")
+#: The ``asOf`` answer of a list: ``(root, info, when) -> nodes`` (or an awaitable of them).
+AsOf = Callable[[Any, Any, datetime.datetime], Any]
 #: Field metadata of a connection: its relation's page cap (``page_cap``).
 _PAGE_CAP_KEY = "mlgraph.page_cap"
 
@@ -76,6 +79,13 @@ class Reference:
 
 
 _COLUMNS = {n: tuple(d.columns.items()) for n, d in ENTITIES.items()}
+
+
+def override_column(type_name: str, field: str) -> None:
+    """``type_name.field`` has a resolver of its own (``schema.declared``): ``from_row`` no
+    longer passes the column as a value (the resolver reads it from ``row``)."""
+    _COLUMNS[type_name] = tuple(p for p in _COLUMNS[type_name] if p[0] != field)
+    _BUILDERS.clear()
 
 
 _BUILDERS: dict[tuple[type[Any], tuple[str, ...] | None], Callable[[Any], Any]] = {}
@@ -516,23 +526,48 @@ def one(owner: str, name: str) -> Any:
     )
 
 
-def listing(owner: str, name: str) -> Any:
-    """A short bounded list for the relation ``owner.name`` (at most its page cap)."""
+def listing(owner: str, name: str, as_of: AsOf | None = None, as_of_doc: str = "") -> Any:
+    """A short bounded list for the relation ``owner.name`` (at most its page cap).
+
+    ``as_of`` adds an ``asOf: DateTime`` argument answered by it (``schema.history``): the
+    list as it was then. Without the argument the field is the declared relation."""
     rel = relation(owner, name)
     assert rel.kind == "list"
 
     def nodes(rows: list[Row[Any]]) -> list[Node]:
         return node_class(rel.target).from_rows(rows)
 
-    def many(roots: Sequence[Any], info: Any) -> list[Any]:
+    def now(roots: Sequence[Any], info: Any) -> list[Any]:
         lists = info.context.loaders.list(rel)
         return [then(lists.load(_parent_key(root, rel)), nodes) for root in roots]
 
-    def resolve(root: Any, info: Info) -> Any:
-        """strawberry's view of the field; ``many`` is what runs."""
-        return many([root], info)[0]
+    many: Callable[..., list[Any]] = now
+    if as_of is None:
 
-    resolve.__annotations__ = {"root": Any, "info": Info}
+        def resolve(root: Any, info: Info) -> Any:
+            """strawberry's view of the field; ``many`` is what runs."""
+            return now([root], info)[0]
+
+        resolve.__annotations__ = {"root": Any, "info": Info}
+    else:
+        answer = as_of
+
+        def many(roots: Sequence[Any], info: Any, asOf: Any = None) -> list[Any]:
+            if asOf is None:
+                return now(roots, info)
+            return [answer(root, info, asOf) for root in roots]
+
+        def resolve(root: Any, info: Info, as_of: Any = UNSET) -> Any:  # type: ignore[misc]
+            """strawberry's view of the field; ``many`` is what runs."""
+            return many([root], info, _given(as_of))[0]
+
+        resolve.__annotations__ = {
+            "root": Any,
+            "info": Info,
+            "as_of": Annotated[
+                datetime.datetime | None, strawberry.argument(description=as_of_doc)
+            ],
+        }
     return strawberry.field(
         resolver=resolve,
         description=_description(rel),
