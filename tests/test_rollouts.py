@@ -496,4 +496,4 @@ async def test_statements_per_tick_and_per_step(db: Backend) -> None:
     db.sql.start()
     assert await sched.tick() == 3
     per_step = db.sql.stop()
-    assert per_step == 3 * (12 if db.name == "postgresql" else 14) + 1, db.sql.statements
+    assert per_step == 3 * (11 if db.name == "postgresql" else 14) + 1, db.sql.statements
