@@ -184,7 +184,10 @@ def _record(
     data: dict[str, Any],
 ) -> None:
     add_event(tx, deployment, kind, message, data)
-    tx.audit(action, "Deployment", deployment.id, deployment.project_id, before=before, after=after)
+    project = deployment.project_id
+    tx.audit(
+        action, "Deployment", deployment.id, project, before=before, after=after, reason=message
+    )
 
 
 def add_event(

@@ -59,8 +59,13 @@ class UnitOfWork:
         *,
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
+        reason: str | None = None,
     ) -> None:
-        changes = {"before": before, "after": after}
+        """An audit entry; ``reason``, the why a caller gave, is kept as ``changes.reason``
+        (the histories of ``storage.history`` show it)."""
+        changes: dict[str, Any] = {"before": before, "after": after}
+        if reason:
+            changes["reason"] = reason
         self.audits.append(AuditRecord(action, entity_type, entity_id, project_id, changes))
 
     def record(
@@ -71,12 +76,16 @@ class UnitOfWork:
         *,
         before: dict[str, Any] | None,
         payload: dict[str, Any],
+        reason: str | None = None,
     ) -> None:
         """The usual pair for a changed ``row``: an audit entry (before, and the ``snapshot``
         of the row now) and an outbox event, both about the row's graph type and project."""
         entity_type = entity_for_table(row.__table__.name).name
         project_id = row.id if entity_type == "Project" else row.project_id
-        self.audit(action, entity_type, row.id, project_id, before=before, after=snapshot(row))
+        after = snapshot(row)
+        self.audit(
+            action, entity_type, row.id, project_id, before=before, after=after, reason=reason
+        )
         self.emit(topic, entity_type, row.id, project_id, payload)
 
     def emit(
