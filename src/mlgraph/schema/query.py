@@ -17,7 +17,7 @@ from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.monitoring import Alert
 from mlgraph.schema.projects import Project, Viewer
 from mlgraph.schema.ratelimit import RateLimit, rate_limit
-from mlgraph.schema.registry import Model
+from mlgraph.schema.registry import Model, ModelVersion
 from mlgraph.schema.relay import Connection, Info, Node, connection, load_node
 
 MAX_NODES = 100
@@ -44,6 +44,7 @@ class Query:
 
     projects: Connection[Project] = connection("Query", "projects")
     models: Connection[Model] = connection("Query", "models")
+    model_versions: Connection[ModelVersion] = connection("Query", "model_versions")
     deployments: Connection[Deployment] = connection("Query", "deployments")
     alerts: Connection[Alert] = connection("Query", "alerts")
     audit_entries: Connection[AuditEntry] = connection("Query", "audit_entries")
