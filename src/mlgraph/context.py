@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -14,6 +14,7 @@ from mlgraph.loaders.objects import ObjectLoaders
 from mlgraph.ratelimit import Estimate, RateLimiter, RateStatus
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
+from mlgraph.storage.reads import IssuedDownload
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ class Context:
     compiled_engine: AsyncEngine | None = None
     #: Which read path answered: ``"compiled"`` or ``"resolver"``.
     plan: str = "resolver"
+    #: The client's network address (HTTP and WebSocket requests), for the read audit.
+    client_address: str = ""
+    #: Artifact download URLs issued so far, recorded after execution (``schema.readaudit``).
+    downloads: list[IssuedDownload] = field(default_factory=list)
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""
@@ -69,6 +74,7 @@ class Context:
         idempotency_key: str | None = None,
         traceparent: str = "",
         limiter: RateLimiter | None = None,
+        client_address: str = "",
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
         loaders = Loaders(sessions, principal.visible_projects())
@@ -84,6 +90,7 @@ class Context:
             idempotency_key,
             traceparent=traceparent,
             limiter=limiter,
+            client_address=client_address,
         )
 
     def for_event(self, principal: Principal) -> Context:
@@ -94,6 +101,7 @@ class Context:
             principal=principal,
             loaders=Loaders(self.sessions, principal.visible_projects()),
             stored=_object_loaders(self.objects, self.settings),
+            downloads=[],
         )
 
 

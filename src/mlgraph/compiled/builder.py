@@ -290,7 +290,9 @@ class Builder:
             return marker(slot, f"{a}.{ident(decl.project_column)}::text || ':' || {a}.id::text")
         if kind == "download_url":  # null until AVAILABLE, like the resolver
             available = self._sql(decl.table.alias(a).c.status == ArtifactStatus.AVAILABLE)
-            url = marker(slot, column("storage_key"))
+            # the project and the artifact for the read audit, then the key
+            ids = f"{a}.{ident(decl.project_column)}::text || ':' || {a}.id::text || ':' || "
+            url = marker(slot, ids + column("storage_key"))
             return f"(CASE WHEN {available} THEN {url} ELSE 'null' END)"
         key = column("storage_key" if kind == "stored_object" else "report_key")
         return f"coalesce({marker(slot, key)}, 'null')"

@@ -10,7 +10,7 @@ import strawberry
 from mlgraph.errors import BadUserInput, Forbidden
 from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.audit import verify_audit_chain
-from mlgraph.schema.audit import AuditChainReport, AuditEntry
+from mlgraph.schema.audit import ArtifactDownload, AuditChainReport, AuditEntry
 from mlgraph.schema.columns import owned_by
 from mlgraph.schema.cost import list_size
 from mlgraph.schema.deployments import Deployment
@@ -48,6 +48,7 @@ class Query:
     deployments: Connection[Deployment] = connection("Query", "deployments")
     alerts: Connection[Alert] = connection("Query", "alerts")
     audit_entries: Connection[AuditEntry] = connection("Query", "audit_entries")
+    artifact_downloads: Connection[ArtifactDownload] = connection("Query", "artifact_downloads")
 
     @strawberry.field(
         description="Any object by global ID; null if absent or not visible.",

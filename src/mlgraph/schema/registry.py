@@ -84,7 +84,6 @@ class _ModelFields:
             "Versions of this model side by side by metric, and the best by one of them. "
             "An id that is not a version of this model (or not visible) is NOT_FOUND."
         ),
-        directives=[list_size(impact.MAX_COMPARED)],
     )
     async def compare_versions(
         self,
@@ -144,7 +143,12 @@ class _ArtifactFields:
     async def stored(self, info: Info) -> StoredObject | None:
         return await stored_object(info, self.row.storage_key)  # type: ignore[attr-defined]
 
-    @strawberry.field(description="A presigned download URL; null until the artifact is AVAILABLE.")
+    @strawberry.field(
+        description=(
+            "A presigned download URL; null until the artifact is AVAILABLE. Each URL issued "
+            "is recorded (`downloads`, `Query.artifactDownloads`)."
+        )
+    )
     async def download_url(
         self,
         info: Info,
@@ -154,7 +158,9 @@ class _ArtifactFields:
     ) -> str | None:
         if self.status is not ArtifactStatus.AVAILABLE:  # type: ignore[attr-defined]
             return None
-        return await download_url(info, self.row.storage_key, expires_in)  # type: ignore[attr-defined]
+        row = self.row  # type: ignore[attr-defined]
+        issued = (row.project_id, row.id)
+        return await download_url(info, row.storage_key, expires_in, artifact=issued)
 
 
 if TYPE_CHECKING:  # mypy sees the generated types as Node

@@ -99,6 +99,13 @@ ROOT: dict[str, Relation] = {
             order=Order("seq", descending=True),
             description="The audit trail (filter by entity, actor, action, time)",
         ),
+        Relation(
+            "artifact_downloads",
+            "ArtifactDownload",
+            "connection",
+            order=NEWEST,
+            description="Download URLs issued (the read audit; filter by project, artifact, actor)",
+        ),
     )
 }
 

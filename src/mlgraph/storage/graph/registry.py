@@ -175,6 +175,15 @@ ENTITIES = (
             updated_at="When last changed.",
         ),
         orders={"FILE_NAME": "file_name", **TIME_ORDERS},
-        relations=rels(one("version", "ModelVersion", "version_id", "The version it belongs to.")),
+        relations=rels(
+            one("version", "ModelVersion", "version_id", "The version it belongs to."),
+            many(
+                "downloads",
+                "ArtifactDownload",
+                "artifact_id",
+                "Download URLs issued for it (the read audit)",
+                order=NEWEST,
+            ),
+        ),
     ),
 )

@@ -9,6 +9,7 @@ from mlgraph.storage.models.monitoring import Alert, AlertRule, DriftMetric
 from mlgraph.storage.models.pipelines import Job, Pipeline
 from mlgraph.storage.models.projects import Project, ProjectMember
 from mlgraph.storage.models.ratelimit import RateLimitBucket
+from mlgraph.storage.models.reads import ArtifactDownload
 from mlgraph.storage.models.registry import (
     Artifact,
     Model,
@@ -29,6 +30,7 @@ __all__ = [
     "AlertRule",
     "ApiKey",
     "Artifact",
+    "ArtifactDownload",
     "AuditEntry",
     "AuditHead",
     "Deployment",
