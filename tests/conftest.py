@@ -174,6 +174,7 @@ async def backend(
         gc_freeze=False,
         port=port,
         live_enabled=False,
+        rollout_scheduler=False,  # rollout tests run schedulers of their own, on fake clocks
         rate_limit_points=10**9,
     )
     engine = create_engine(settings)

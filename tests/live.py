@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from starlette.applications import Starlette
 
 from mlgraph.app import create_app
 from mlgraph.live.runtime import Live
+from mlgraph.ratelimit import Clock
 from mlgraph.settings import Settings
 from tests.conftest import ADMIN, Backend, serve, stop, truncate
 
@@ -105,9 +107,11 @@ def live_settings(backend: Backend, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def instance(backend: Backend, **overrides: Any) -> AsyncIterator[Instance]:
+async def instance(
+    backend: Backend, clock: Clock = time.time, **overrides: Any
+) -> AsyncIterator[Instance]:
     settings = live_settings(backend, **overrides)
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     server, task, base_url = await serve(app)
     headers = backend.headers(ADMIN, admin=True)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=headers) as client:

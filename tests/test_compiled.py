@@ -316,6 +316,14 @@ def test_explain_prints_the_sql_or_why_it_falls_back(tmp_path: Path) -> None:
     computed.write_text("query($n: Int!) { auditEntries(first: $n) { nodes { entity { id } } } }")
     why = runner.invoke(main, ["explain", str(computed), "--variables", '{"n": 1}'])
     assert "AuditEntry.entity is computed by a resolver" in why.output
+    # refused as the server would refuse it: the limits apply (depth 11 > 10)
+    deep = tmp_path / "d.graphql"
+    chain = "{ " + "project { models(first: 1) { nodes { " * 4 + "id" + " } } }" * 4 + " }"
+    deep.write_text('{ node(id: "x") { ... on Model ' + chain + " } }")
+    too_deep = runner.invoke(main, ["explain", str(deep)])
+    assert too_deep.exit_code == 1
+    assert too_deep.output.startswith("plan: refused before it runs")
+    assert "reason: QUERY_TOO_DEEP: " in too_deep.output
 
 
 def test_compiled_reads_setting_comes_from_the_environment(

@@ -21,6 +21,7 @@ EXPECTED: dict[str, str | None] = {
     "dashboard.graphql": None,
     "dashboard_panels.graphql": None,
     "tour.graphql": None,
+    "rollouts.graphql": None,
     "live/alerts_fired.graphql": "subscriptions run on the resolver path",
     "live/deployment_events.graphql": "subscriptions run on the resolver path",
     "live/job_updates.graphql": "subscriptions run on the resolver path",

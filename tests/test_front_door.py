@@ -94,6 +94,38 @@ async def test_graphiql_runs_the_tour_signed_in_offline_with_docs_and_a_subscrip
         assert off_loopback(page.requests) == []
 
 
+# Every request body the page's fetch() sends, kept in the page before its scripts run.
+RECORD_BODIES = """window.sentBodies = [];
+const send = window.fetch;
+window.fetch = (input, init) => {
+  window.sentBodies.push(String((init && init.body) || ""));
+  return send(input, init);
+};"""
+
+
+async def test_graphiql_with_introspection_off_asks_for_no_schema_and_still_runs_the_tour(
+    tmp_path: Path,
+) -> None:
+    async with mlgraph_serve(tmp_path, MLGRAPH_INTROSPECTION="false") as s:
+        async with chromium() as browser:
+            page = await browser.new_page()
+            await page.call("Page.addScriptToEvaluateOnNewDocument", source=RECORD_BODIES)
+            await page.goto(f"{s.url}/graphql")
+            await page.wait_for("!!document.querySelector('.graphiql-execute-button')")
+            notice = await page.evaluate(
+                "(e => e.hidden ? '' : e.innerText)(document.getElementById('introspection-off'))"
+            )
+            assert "Introspection is off" in notice
+            await page.evaluate("document.querySelector('.graphiql-execute-button').click()")
+            await page.wait_for(f"{RESULT}.includes('Fraud Detection')")
+            await page.screenshot("graphiql-introspection-off")
+            bodies = await page.evaluate("window.sentBodies")
+            assert any("Tour" in b for b in bodies)
+            assert not [b for b in bodies if "__schema" in b]  # it would be refused
+            # no schema error shown: GraphiQL was told there is none to load
+            assert "Error fetching schema" not in await page.evaluate("document.body.innerText")
+
+
 async def test_the_dashboard_shows_the_demo_and_a_mutation_in_its_live_feed_within_2_s(
     served: Served,
 ) -> None:

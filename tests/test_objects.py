@@ -368,9 +368,7 @@ async def test_a_hundred_objects_cost_a_hundred_concurrent_heads_each_key_once(
     version, rows = await many_artifacts(store, 100)
     store.proxy.reset()
     store.proxy.delay = 0.1
-    started = time.monotonic()
     data = await store.db.data(HUNDRED, {"id": encode_global_id("ModelVersion", version.id)})
-    elapsed = time.monotonic() - started
     nodes = data["node"]["a"]["nodes"]
     assert [n["object"] for n in nodes] == [{"exists": True, "size": r.size_bytes} for r in rows]
     heads = [c for c in store.proxy.calls if c.method == "HEAD"]
@@ -382,7 +380,6 @@ async def test_a_hundred_objects_cost_a_hundred_concurrent_heads_each_key_once(
         in_flight += step
         peak = max(peak, in_flight)
     assert peak == store.db.settings.object_concurrency == 16
-    assert elapsed < 100 * 0.1 / 4  # sequential HEADs would take 10 s
 
 
 async def test_one_missing_object_leaves_the_other_99(store: Store) -> None:

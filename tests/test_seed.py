@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from mlgraph.seed import seed_bulk, seed_demo, seed_demo_objects
+from mlgraph.seed import SEEDED_DISABLED_REASON, seed_bulk, seed_demo, seed_demo_objects
 from mlgraph.storage import audit
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import ArtifactStatus
@@ -66,6 +66,16 @@ async def test_the_demo_as_make_run_leaves_it_keeps_the_rules(tmp_path: Path) ->
                     a["sizeBytes"],
                     a["sha256"],
                 )
+        # and no seeded webhook is on without a signing secret: each says how to turn it on
+        hooks = await served.data(
+            "{ projects(first: 10) { nodes { webhooks(first: 10) { nodes {"
+            " enabled disabledReason } } } } }"
+        )
+        seeded_hooks = [h for p in hooks["projects"]["nodes"] for h in p["webhooks"]["nodes"]]
+        assert seeded_hooks
+        assert {(h["enabled"], h["disabledReason"]) for h in seeded_hooks} == {
+            (False, SEEDED_DISABLED_REASON)
+        }
         # when every project is written to at once (the simulator keeps writing too)
         headers = await asyncio.to_thread(served.admin_headers)
         async with httpx.AsyncClient(base_url=served.url, headers=headers, timeout=60) as c:

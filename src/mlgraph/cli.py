@@ -268,15 +268,24 @@ def explain(
     from mlgraph.auth.principal import Principal
     from mlgraph.compiled import Fallback
     from mlgraph.schema import Limits, build_schema
+    from mlgraph.schema.limits import refusals
 
     settings = Settings()
     values = json.loads(variables) if variables else None
     if values is not None and not isinstance(values, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--variables")
     domains = tuple(d for d in DOMAIN_NAMES if subgraph in (None, d))
-    planner = build_schema(domains, limits=Limits.of(settings)).planner
+    limits = Limits.of(settings)
+    schema = build_schema(domains, limits=limits)
+    text = document.read_text()
+    if refused := refusals(limits, schema._schema, text):
+        click.echo("plan: refused before it runs, as the server would refuse it")
+        for error in refused:
+            code = getattr(error.original_error, "code", None)
+            click.echo(f"reason: {f'{code.value}: ' if code else ''}{error.message}")
+        raise SystemExit(1)
     admin = Principal(id="explain", display_name="explain", platform_admin=True)
-    plan = planner.plan(document.read_text(), operation, values, admin)
+    plan = schema.planner.plan(text, operation, values, admin)
     if isinstance(plan, Fallback):
         click.echo(f"plan: resolver\nreason: {plan.reason}")
         return

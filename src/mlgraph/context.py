@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mlgraph.auth.principal import Principal
 from mlgraph.loaders import Loaders
 from mlgraph.loaders.objects import ObjectLoaders
-from mlgraph.ratelimit import Estimate, RateLimiter, RateStatus
+from mlgraph.ratelimit import Clock, Estimate, RateLimiter, RateStatus
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
 from mlgraph.storage.reads import IssuedDownload
@@ -52,6 +54,11 @@ class Context:
     client_address: str = ""
     #: Artifact download URLs issued so far, recorded after execution (``schema.readaudit``).
     downloads: list[IssuedDownload] = field(default_factory=list)
+    #: The app's clock (``create_app(clock=...)``): rollout steps are timed by it.
+    clock: Clock = time.time
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """One transaction for a mutation's rows, audit entry and outbox event."""
@@ -75,6 +82,7 @@ class Context:
         traceparent: str = "",
         limiter: RateLimiter | None = None,
         client_address: str = "",
+        clock: Clock = time.time,
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
         loaders = Loaders(sessions, principal.visible_projects())
@@ -91,6 +99,7 @@ class Context:
             traceparent=traceparent,
             limiter=limiter,
             client_address=client_address,
+            clock=clock,
         )
 
     def for_event(self, principal: Principal) -> Context:

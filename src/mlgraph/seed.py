@@ -137,6 +137,12 @@ def demo_bytes(artifact: m.Artifact) -> bytes:
     return hashlib.shake_256(artifact.storage_key.encode()).digest(artifact.size_bytes)
 
 
+#: Why a seeded webhook is disabled (``Webhook.disabledReason``).
+SEEDED_DISABLED_REASON = (
+    "seeded without a signing secret: rotateWebhookSecret, then updateWebhook(enabled: true)"
+)
+
+
 @dataclass(frozen=True)
 class SeedSummary:
     """Rows inserted, per table name."""
@@ -675,8 +681,9 @@ class _Seeder:
         rng = self.rng
         for wi in range(rng.randint(1, 2)):
             created = self.at(c.project.created_at, 86400, 5 * 86400)
-            # No usable secret (seeding has no encryption key): they sign nothing until a
-            # rotateWebhookSecret. The bytes are still drawn, keeping the seeded sequence.
+            # No usable secret (seeding has no encryption key), so they are seeded disabled,
+            # saying how to turn them on; they would sign nothing. The bytes are still drawn,
+            # keeping the seeded sequence.
             rng.randbytes(24)
             hook = self.new(
                 c,
@@ -686,8 +693,11 @@ class _Seeder:
                 description=("Slack #ml-alerts relay", "PagerDuty bridge")[wi],
                 event_types=["deployment.*", "alert.fired"],
                 secret="",
-                enabled=wi == 0 or rng.random() < 0.5,
+                enabled=False,
+                disabled_reason=SEEDED_DISABLED_REASON,
             )
+            if wi:
+                rng.random()  # the draw that once decided `enabled`, kept for the sequence
             self.audit(c, created, "webhook.create", hook, {"url": hook.url})
             statuses = [DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.PENDING]
             statuses += rng.choices(statuses[:2], (4, 1), k=rng.randint(0, 3))

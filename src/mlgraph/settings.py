@@ -216,6 +216,14 @@ class Settings(BaseSettings):
         "connection's zlib state costs far more memory than the rest of it (bench/subscribers.py).",
     )
 
+    # Rollouts (see README "Progressive rollouts"): the scheduler each replica runs.
+    rollout_scheduler: bool = Field(
+        default=True, description="Run the rollout scheduler (steps, gates, rollbacks)."
+    )
+    rollout_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the rollout scheduler looks for due steps."
+    )
+
     # Webhooks (see README "Webhooks"): signing secrets, the SSRF guard, delivery and retries.
     webhooks_enabled: bool = Field(
         default=True, description="Run the webhook deliverer (fan-out and HTTP delivery)."

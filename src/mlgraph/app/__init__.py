@@ -71,6 +71,7 @@ from mlgraph.live.connection import LiveConnection, Refused, header_credential
 from mlgraph.live.runtime import Live, running_live
 from mlgraph.loaders import Loaders
 from mlgraph.ratelimit import Clock, RateLimiter
+from mlgraph.rollouts import running_scheduler
 from mlgraph.schema import DOMAIN_NAMES, Limits, build_schema
 from mlgraph.schema.errors import DEADLINE_MESSAGE, coded_error
 from mlgraph.schema.scalars import check_json
@@ -94,6 +95,7 @@ class State(TypedDict):
     verifiers: dict[str, TokenVerifier]
     live: Live | None
     limiter: RateLimiter
+    clock: Clock
 
 
 class BodyLimit:
@@ -381,6 +383,7 @@ class GraphQLApp(GraphQL[Context, None]):
             idempotency_key=request.headers.get("idempotency-key"),
             limiter=state.limiter,
             client_address=request.client.host if request.client else "",
+            clock=state.clock,
         )
         setattr(state, CONTEXT_KEY, context)  # for the rate-limit headers (app.ratelimit)
         sse = "text/event-stream" in request.headers.get("accept", "")
@@ -521,7 +524,8 @@ def create_app(
     clock: Clock = time.time,
 ) -> Starlette:
     """The app. Pass ``engine`` to share one the caller owns (tests count its statements),
-    ``clock`` to run the rate limits on another time than the wall clock's (tests)."""
+    ``clock`` to run the rate limits and rollout steps on another time than the wall clock's
+    (tests)."""
     settings = settings or Settings()
     domains = DOMAIN_NAMES if settings.subgraph is None else (settings.subgraph,)
     if settings.telemetry:
@@ -573,6 +577,8 @@ def create_app(
             if settings.live_enabled:
                 live = await stack.enter_async_context(running_live(settings, sessions))
             app_.state.live = live  # for tests and benchmarks that drive the dispatcher
+            rollouts = await stack.enter_async_context(running_scheduler(settings, sessions, clock))
+            app_.state.rollouts = rollouts  # for tests that drive the scheduler
             yield {
                 "engine": db,
                 "sessions": sessions,
@@ -581,6 +587,7 @@ def create_app(
                 "verifiers": _verifiers(settings, http),
                 "live": live,
                 "limiter": limiter,
+                "clock": clock,
             }
 
     app = Starlette(

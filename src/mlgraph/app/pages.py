@@ -82,6 +82,8 @@ def _config(settings: Settings) -> dict[str, object]:
         "devUser": DEMO_ADMIN,
         "operations": [vars(op) for op in operations(settings)],
         "maxSubscriptions": settings.live_max_subscriptions,
+        # Off: GraphiQL asks for no schema (it would be refused) and says why it has no docs.
+        "introspection": settings.introspection_active,
     }
 
 

@@ -31,7 +31,7 @@ from mlgraph.storage.models import Alert, AlertRule, Deployment, DriftMetric
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork, snapshot
 
-_COMPARE: dict[Operator, Callable[[float, float], bool]] = {
+COMPARE: dict[Operator, Callable[[float, float], bool]] = {
     Operator.GT: operator.gt,
     Operator.GTE: operator.ge,
     Operator.LT: operator.lt,
@@ -153,7 +153,7 @@ def _evaluate(
     values: list[float],
     open_alert: Alert | None,
 ) -> None:
-    compare = _COMPARE[rule.operator]
+    compare = COMPARE[rule.operator]
     breached = [compare(v, rule.threshold) for v in values]
     if open_alert is None and len(values) >= rule.evaluation_periods and all(breached):
         _fire(tx, rule, deployment, values[0])

@@ -152,8 +152,10 @@ async def _apply(
     action: str,
     status: DeploymentStatus | None = None,
     message: str = "",
+    extra: dict[str, Any] | None = None,
 ) -> uuid.UUID:
-    """Replace the traffic split, touch the deployment (new revision), record the change."""
+    """Replace the traffic split, touch the deployment (new revision), record the change
+    (``extra`` joins the event's data)."""
     s = tx.session
     old = {t.version_id: t.traffic_percent for t in targets}
     new = {vid: pct for vid, pct in split.items() if pct > 0.0}
@@ -164,7 +166,7 @@ async def _apply(
         deployment.status = status
     deployment.updated_at = utcnow()
     await s.flush()
-    data = {"from": _traffic(old), "to": _traffic(new)}
+    data = {"from": _traffic(old), "to": _traffic(new), **(extra or {})}
     _record(tx, deployment, kind, action, before, _state(deployment, new), message, data)
     return deployment.id
 
@@ -179,6 +181,19 @@ def _record(
     message: str,
     data: dict[str, Any],
 ) -> None:
+    add_event(tx, deployment, kind, message, data)
+    tx.audit(action, "Deployment", deployment.id, deployment.project_id, before=before, after=after)
+
+
+def add_event(
+    tx: UnitOfWork,
+    deployment: Deployment,
+    kind: DeploymentEventKind,
+    message: str,
+    data: dict[str, Any],
+) -> None:
+    """The ``DeploymentEvent`` row and its ``deployment.updated`` outbox event (subscriptions
+    and webhooks); the caller writes the audit entry."""
     event_id = uuid.uuid4()
     tx.session.add(
         DeploymentEvent(
@@ -191,7 +206,6 @@ def _record(
             actor=tx.actor,
         )
     )
-    tx.audit(action, "Deployment", deployment.id, deployment.project_id, before=before, after=after)
     tx.emit(
         "deployment.updated",
         "Deployment",

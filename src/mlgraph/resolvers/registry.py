@@ -12,7 +12,9 @@ Rules this module decides (beyond the input checks):
   Several versions of a model may be in PRODUCTION at once (canaries): promoting one does not
   demote the others.
 * Promotion to PRODUCTION names every failing reason: each required metric missing from the
-  version's metrics, no AVAILABLE WEIGHTS artifact, HIGH risk tier without an approval.
+  version's metrics, no AVAILABLE WEIGHTS artifact, HIGH risk tier without an approval. The
+  transitions and these rules are ``resolvers.promotion``'s one list, which
+  ``Query.evaluatePromotion`` reports without writing.
 * Aliases are part of their model: setting, moving or removing one (the automatic ``latest``
   included) increases ``Model.revision``, so ``expectedRevision`` guards alias moves too.
   ``latest`` always points at the version with the highest semver precedence (any stage;
@@ -36,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mlgraph.context import Context
 from mlgraph.errors import UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
+from mlgraph.resolvers import promotion
 from mlgraph.resolvers.commands import Command, Delete, Target
 from mlgraph.resolvers.common import (
     TEXT_MAX,
@@ -47,10 +50,9 @@ from mlgraph.resolvers.common import (
     mapping_of_numbers,
     snapshot,
 )
-from mlgraph.storage.enums import ArtifactKind, ArtifactStatus, RiskTier, Role, Stage
+from mlgraph.storage.enums import Role, Stage
 from mlgraph.storage.graph import relation
 from mlgraph.storage.models import (
-    Artifact,
     Deployment,
     DeploymentTarget,
     Job,
@@ -88,15 +90,6 @@ ALIASES_MAX = relation("Model", "aliases").page_cap
 LATEST = "latest"
 ALIAS = re.compile(r"[a-z0-9][a-z0-9._-]*")
 COMMIT_SHA = re.compile(r"[0-9a-fA-F]{7,40}")
-
-#: Allowed stage transitions; ARCHIVED is final.
-TRANSITIONS: Mapping[Stage, frozenset[Stage]] = {
-    Stage.DRAFT: frozenset({Stage.STAGING, Stage.ARCHIVED}),
-    Stage.STAGING: frozenset({Stage.PRODUCTION, Stage.DRAFT, Stage.ARCHIVED}),
-    Stage.PRODUCTION: frozenset({Stage.STAGING, Stage.ARCHIVED}),
-    Stage.ARCHIVED: frozenset(),
-}
-
 
 # --- input checks ---------------------------------------------------------------------------
 
@@ -492,46 +485,6 @@ class CreateModelVersion(Command["CreateModelVersionInput", Model]):
         return version
 
 
-async def _promotion_problems(
-    s: AsyncSession, checks: Checks, model: Model, version: ModelVersion
-) -> None:
-    """Every reason the promotion policy refuses ``version`` for PRODUCTION."""
-    for name in model.required_metrics:
-        if name not in version.metrics:
-            checks.fail(
-                UserErrorCode.POLICY_VIOLATION,
-                f"required metric {name!r} is missing from the version's metrics",
-                "versionId",
-            )
-    weights = await s.scalar(
-        select(Artifact.id)
-        .where(
-            Artifact.version_id == version.id,
-            Artifact.kind == ArtifactKind.WEIGHTS,
-            Artifact.status == ArtifactStatus.AVAILABLE,
-        )
-        .limit(1)
-    )
-    if weights is None:
-        checks.fail(
-            UserErrorCode.POLICY_VIOLATION,
-            "the version has no AVAILABLE artifact of kind WEIGHTS",
-            "versionId",
-        )
-    if model.risk_tier == RiskTier.HIGH:
-        approved = await s.scalar(
-            select(ModelVersionApproval.id)
-            .where(ModelVersionApproval.version_id == version.id)
-            .limit(1)
-        )
-        if approved is None:
-            checks.fail(
-                UserErrorCode.POLICY_VIOLATION,
-                "a HIGH risk tier model needs at least one approval before PRODUCTION",
-                "versionId",
-            )
-
-
 _VERSION = Target(ModelVersion, "version_id")
 
 
@@ -541,20 +494,10 @@ class TransitionModelVersion(Command["TransitionModelVersionInput", ModelVersion
     async def apply(self, version: ModelVersion) -> ModelVersion:
         s, target = self.tx.session, self.input.stage
         current = version.stage
-        if target not in TRANSITIONS[current]:
-            raise UserErrors.one(
-                UserErrorCode.INVALID_TRANSITION,
-                f"a {current.value} version cannot move to {target.value}",
-                "input",
-                "stage",
-            )
         model = await s.get_one(Model, version.model_id)
-        if target in (Stage.STAGING, Stage.PRODUCTION):
-            _refuse_if_archived(model, "versionId")
-        if target == Stage.PRODUCTION:
-            policy = Checks()
-            await _promotion_problems(s, policy, model, version)
-            policy.done()
+        refused = await promotion.problems(s, model, version, target, "input")
+        if refused:
+            raise UserErrors(refused)
         self.before = {"stage": current.value}
         version.stage = target
         return version

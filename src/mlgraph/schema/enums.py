@@ -23,6 +23,7 @@ from mlgraph.storage.enums import (
     Operator,
     RiskTier,
     Role,
+    RolloutStatus,
     Severity,
     Stage,
     WebhookFormat,
@@ -43,6 +44,7 @@ __all__ = [
     "Operator",
     "RiskTier",
     "Role",
+    "RolloutStatus",
     "Severity",
     "Stage",
     "WebhookFormat",
@@ -64,7 +66,14 @@ strawberry.enum(Environment, description="Where a deployment serves.")
 strawberry.enum(DeploymentStrategy, description="How traffic moves.")
 strawberry.enum(DeploymentStatus, description="A deployment's state.")
 strawberry.enum(DeploymentEventKind, description="What happened to a deployment.")
-strawberry.enum(DriftKind, description="Which distribution drifted.")
+strawberry.enum(
+    DriftKind,
+    description="Which distribution drifted, or OPERATIONAL for a series that is not drift.",
+)
+strawberry.enum(
+    RolloutStatus,
+    description="RUNNING -> PAUSED -> RUNNING ...; ends SUCCEEDED, ROLLED_BACK or ABORTED.",
+)
 strawberry.enum(Operator, description="Comparison of a metric to a threshold.")
 strawberry.enum(Severity, description="How urgent an alert is.")
 strawberry.enum(AlertStatus, description="An alert's state.")

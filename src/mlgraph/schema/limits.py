@@ -17,7 +17,7 @@ range is ``BAD_USER_INPUT``. JSON values (request bodies, ``JSON`` scalars) are 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ from graphql import (
     VariableNode,
     get_operation_ast,
     parse,
+    specified_rules,
     validate,
 )
 from graphql.execution.values import get_variable_values
@@ -282,6 +283,23 @@ def _rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
     return tuple(rules)
 
 
+def _with_limits(
+    base: Iterable[type[ASTValidationRule]], limits: Limits
+) -> tuple[type[ASTValidationRule], ...]:
+    """``base`` (graphql-core's rules, or strawberry's list of them) coded, and the limits'."""
+    return tuple(_CODED.get(rule, rule) for rule in (*base, *_rules(limits)))
+
+
+def refusals(limits: Limits, schema: GraphQLSchema, query: str) -> list[GraphQLError]:
+    """What a request of ``query`` is refused for before it runs (parsing and validation, the
+    limits included), for ``mlgraph explain`` to report as the server would."""
+    try:
+        document = parse(query, max_tokens=limits.tokens)
+    except GraphQLError as error:
+        return [error]
+    return validate(schema, document, _with_limits(specified_rules, limits))
+
+
 class Limiter(SchemaExtension):
     """The limits as one strawberry extension: the parser's token count, validation rules of
     the document alone (the same objects every request, so a validation cache hits), and at
@@ -294,8 +312,7 @@ class Limiter(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options["max_tokens"] = self.limits.tokens
-        rules = (*context.validation_rules, *_rules(self.limits))
-        context.validation_rules = tuple(_CODED.get(rule, rule) for rule in rules)
+        context.validation_rules = _with_limits(context.validation_rules, self.limits)
         yield
 
     def on_parse(self) -> Iterator[None]:

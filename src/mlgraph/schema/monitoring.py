@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # mypy sees the generated types as Node
     DriftMetric: TypeAlias = Node
     AlertRule: TypeAlias = Node
     Alert: TypeAlias = Node
+    Downtime: TypeAlias = Node
 else:
     DriftMetric = entity_type("DriftMetric", _DriftMetricFields)
     AlertRule = entity_type("AlertRule")
     Alert = entity_type("Alert")
+    Downtime = entity_type("Downtime")

@@ -16,6 +16,7 @@ from mlgraph.schema.cost import list_size
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.monitoring import Alert
 from mlgraph.schema.projects import Project, Viewer
+from mlgraph.schema.promotion import evaluate_promotion
 from mlgraph.schema.ratelimit import RateLimit, rate_limit
 from mlgraph.schema.registry import Model, ModelVersion
 from mlgraph.schema.relay import Connection, Info, Node, connection, load_node
@@ -84,6 +85,16 @@ class Query:
     )
     def rate_limit(self, info: Info) -> RateLimit | None:
         return rate_limit(info.context)
+
+    evaluate_promotion = strawberry.field(
+        resolver=evaluate_promotion,
+        description=(
+            "Dry-run `transitionModelVersion`: every reason the promotion policy would refuse "
+            "moving the version to `stage`, and nothing written. Null if the version is absent "
+            "or not visible."
+        ),
+        metadata=owned_by("registry"),
+    )
 
     @strawberry.field(
         description="Re-compute the audit chain, naming the first broken entry (platform ADMIN).",

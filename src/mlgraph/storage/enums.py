@@ -78,12 +78,28 @@ class DeploymentEventKind(enum.StrEnum):
     PROMOTED = "PROMOTED"
     ROLLED_BACK = "ROLLED_BACK"
     STATUS_CHANGED = "STATUS_CHANGED"
+    ROLLOUT_STARTED = "ROLLOUT_STARTED"
+    ROLLOUT_STEP = "ROLLOUT_STEP"
+    ROLLOUT_PAUSED = "ROLLOUT_PAUSED"
+    ROLLOUT_RESUMED = "ROLLOUT_RESUMED"
+    ROLLOUT_SUCCEEDED = "ROLLOUT_SUCCEEDED"
+    ROLLOUT_ABORTED = "ROLLOUT_ABORTED"
+
+
+class RolloutStatus(enum.StrEnum):
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    SUCCEEDED = "SUCCEEDED"
+    ROLLED_BACK = "ROLLED_BACK"
+    ABORTED = "ABORTED"
 
 
 class DriftKind(enum.StrEnum):
     DATA = "DATA"
     CONCEPT = "CONCEPT"
     PREDICTION = "PREDICTION"
+    #: Not drift: an operational series (latency p99, error rate, throughput).
+    OPERATIONAL = "OPERATIONAL"
 
 
 class Operator(enum.StrEnum):
@@ -100,6 +116,7 @@ class Severity(enum.StrEnum):
 
 
 class AlertStatus(enum.StrEnum):
+    PENDING = "PENDING"
     FIRING = "FIRING"
     ACKNOWLEDGED = "ACKNOWLEDGED"
     RESOLVED = "RESOLVED"

@@ -11,6 +11,12 @@ EVENT_TYPES: tuple[str, ...] = (
     "deployment.promoted",
     "deployment.rolled_back",
     "deployment.failed",
+    "deployment.rollout_started",
+    "deployment.rollout_step",
+    "deployment.rollout_paused",
+    "deployment.rollout_resumed",
+    "deployment.rollout_succeeded",
+    "deployment.rollout_aborted",
     "model_version.created",
     "model_version.stage_changed",
     "model_alias.moved",
@@ -27,6 +33,17 @@ _DEPLOYMENT_KINDS = {
     "TRAFFIC_SHIFTED": "deployment.traffic_shifted",
     "PROMOTED": "deployment.promoted",
     "ROLLED_BACK": "deployment.rolled_back",
+    **{
+        kind: f"deployment.{kind.lower()}"
+        for kind in (
+            "ROLLOUT_STARTED",
+            "ROLLOUT_STEP",
+            "ROLLOUT_PAUSED",
+            "ROLLOUT_RESUMED",
+            "ROLLOUT_SUCCEEDED",
+            "ROLLOUT_ABORTED",
+        )
+    },
 }
 _TERMINAL_JOB = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 

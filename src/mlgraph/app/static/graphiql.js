@@ -27,6 +27,10 @@
       "no Authorization header; MLGRAPH_DEV_SIGN_IN=false turns it off.";
   }
 
+  // With introspection off the server refuses __schema: no schema is asked for (schema: null)
+  // and the docs pane stays shut, instead of GraphiQL showing a schema error.
+  if (!config.introspection) document.getElementById("introspection-off").hidden = false;
+
   // HTTP requests: the dev header under the tab's own headers. WebSocket (graphql-transport-ws):
   // the same headers as the connection_init payload, read when each connection opens.
   const fetcher = GraphiQL.createFetcher({
@@ -69,7 +73,8 @@
         defaultTabs: tabs(projectId),
         defaultHeaders: config.devHeaders ? pretty(config.devHeaders) : undefined,
         defaultEditorToolsVisibility: true,
-        visiblePlugin: GraphiQL.React.DOC_EXPLORER_PLUGIN,
+        visiblePlugin: config.introspection ? GraphiQL.React.DOC_EXPLORER_PLUGIN : undefined,
+        ...(config.introspection ? {} : { schema: null }),
         isHeadersEditorEnabled: true,
         shouldPersistHeaders: false,
         inputValueDeprecation: true,

@@ -12,6 +12,7 @@ from mlgraph.schema.mutations.monitoring import MonitoringMutations
 from mlgraph.schema.mutations.pipelines import PipelineMutations
 from mlgraph.schema.mutations.projects import ProjectMutations
 from mlgraph.schema.mutations.registry import RegistryMutations
+from mlgraph.schema.mutations.rollouts import RolloutMutations
 from mlgraph.schema.mutations.webhooks import WebhookMutations
 from mlgraph.storage.graph import DomainName
 
@@ -20,6 +21,7 @@ _DOMAINS: tuple[tuple[type, DomainName], ...] = (
     (PipelineMutations, "pipelines"),
     (RegistryMutations, "registry"),
     (DeploymentMutations, "deployments"),
+    (RolloutMutations, "deployments"),
     (MonitoringMutations, "monitoring"),
     (ArtifactMutations, "registry"),
     (ApiKeyMutations, "projects"),
@@ -36,6 +38,7 @@ class Mutation(
     PipelineMutations,
     RegistryMutations,
     DeploymentMutations,
+    RolloutMutations,
     MonitoringMutations,
     ArtifactMutations,
     ApiKeyMutations,

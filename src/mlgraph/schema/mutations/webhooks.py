@@ -8,6 +8,7 @@ from mlgraph.resolvers import webhooks
 from mlgraph.schema.enums import WebhookFormat
 from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
 from mlgraph.schema.webhooks import Webhook, WebhookDelivery
+from mlgraph.webhooks.events import EVENT_TYPES
 
 _REVISION = "Fail with CONFLICT unless the webhook's current revision is this one."
 _KEY_DOC = (
@@ -15,10 +16,9 @@ _KEY_DOC = (
     "verify `webhook-signature` with it (Standard Webhooks)."
 )
 _EVENT_TYPES = (
-    "Event types to receive: `deployment.created`, `deployment.traffic_shifted`, "
-    "`deployment.promoted`, `deployment.rolled_back`, `deployment.failed`, "
-    "`model_version.created`, `model_version.stage_changed`, `model_alias.moved`, "
-    "`alert.fired`, `alert.resolved`, `job.finished`; or `<group>.*` (e.g. `deployment.*`), `*`."
+    "Event types to receive: "
+    + ", ".join(f"`{t}`" for t in EVENT_TYPES)
+    + "; or `<group>.*` (e.g. `deployment.*`), `*`."
 )
 
 

@@ -7,6 +7,7 @@ from mlgraph.storage.graph.declare import (
     STAMPS,
     TIME_ORDERS,
     EntityDecl,
+    Field,
     Filter,
     Order,
     Relation,
@@ -57,6 +58,13 @@ ENTITIES = (
                 order=NEWEST,
             ),
             many(
+                "rollouts",
+                "Rollout",
+                "deployment_id",
+                "Progressive rollout plans, the newest (the current one) first",
+                order=NEWEST,
+            ),
+            many(
                 "drift_metrics", "DriftMetric", "deployment_id", "Drift measurements", order=NEWEST
             ),
             many(
@@ -65,6 +73,13 @@ ENTITIES = (
                 "deployment_id",
                 "Alerts on this deployment",
                 order=Order("fired_at", descending=True),
+            ),
+            many(
+                "downtimes",
+                "Downtime",
+                "deployment_id",
+                "Scheduled downtimes of this deployment",
+                order=Order("starts_at", descending=True),
             ),
         ),
     ),
@@ -81,6 +96,43 @@ ENTITIES = (
         relations=rels(
             one("deployment", "Deployment", "deployment_id", "The deployment."),
             one("version", "ModelVersion", "version_id", "The served version."),
+        ),
+    ),
+    EntityDecl(
+        "Rollout",
+        m.Rollout,
+        "deployments",
+        "A progressive rollout: the canary version's traffic goes through `steps`, one every "
+        "`intervalSeconds`, while the gates hold; a failing gate rolls it back to the baseline.",
+        fields(
+            steps=Field("The canary's traffic share at each step, increasing.", type=list[float]),
+            interval_seconds="How long each step lasts before the next one.",
+            gate_severity="A FIRING alert on the deployment of this severity or higher rolls "
+            "the rollout back; null: alerts do not gate.",
+            gate_metrics="Metric thresholds checked at the end of each step on the windows "
+            "recorded during it: `[{metric, operator, threshold}]`; a breach rolls back.",
+            status="RUNNING, PAUSED, or how it ended.",
+            step="Index of the step applied last (0 = the first).",
+            canary_percent="The canary's traffic share now.",
+            step_started_at="When the current step was applied (or the rollout resumed).",
+            next_step_at="When the scheduler applies the next step; null unless RUNNING.",
+            finished_at="When it succeeded, rolled back or was aborted.",
+            reason="Why it rolled back or was aborted.",
+            revision=REVISION,
+            **STAMPS,
+        ),
+        orders=TIME_ORDERS,
+        filters=(Filter("status", "status", "in", "Any of these."),),
+        filter_description="Filter rollouts.",
+        relations=rels(
+            one("deployment", "Deployment", "deployment_id", "The deployment rolled out."),
+            one("canary", "ModelVersion", "canary_version_id", "The version rolled out."),
+            one(
+                "baseline",
+                "ModelVersion",
+                "baseline_version_id",
+                "The version served before; it gets all traffic back on a rollback.",
+            ),
         ),
     ),
     EntityDecl(

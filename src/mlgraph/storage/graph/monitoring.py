@@ -16,7 +16,7 @@ from mlgraph.storage.graph.declare import (
 
 _FIRED = Order("fired_at", descending=True)
 
-ENTITIES = (
+ENTITIES: tuple[EntityDecl, ...] = (
     EntityDecl(
         "DriftMetric",
         m.DriftMetric,
@@ -49,7 +49,8 @@ ENTITIES = (
         "AlertRule",
         m.AlertRule,
         "monitoring",
-        "A condition on drift metrics that fires alerts.",
+        "A condition on a metric series of deployments (drift, or OPERATIONAL series such as "
+        "latency p99, error rate, throughput) that fires alerts.",
         fields(
             name="Display name.",
             metric="Statistic the rule watches, e.g. `psi`.",
@@ -59,6 +60,8 @@ ENTITIES = (
             evaluation_periods="Consecutive breaches before firing.",
             severity="Severity of the alerts it fires.",
             enabled="Disabled rules are not evaluated.",
+            for_seconds="The breach must hold this long (by the windows' ends) before an alert "
+            "fires; until then the alert is PENDING (Prometheus `for`).",
             revision=REVISION,
             **STAMPS,
         ),
@@ -72,6 +75,13 @@ ENTITIES = (
                 "Only this deployment; null for every deployment.",
             ),
             many("alerts", "Alert", "rule_id", "Alerts fired by this rule", order=_FIRED),
+            many(
+                "downtimes",
+                "Downtime",
+                "rule_id",
+                "Scheduled downtimes of this rule",
+                order=Order("starts_at", descending=True),
+            ),
         ),
     ),
     EntityDecl(
@@ -84,7 +94,8 @@ ENTITIES = (
             status="Firing, acknowledged or resolved.",
             message="What breached.",
             value="The metric value that fired it.",
-            fired_at="When it fired.",
+            fired_at="When it fired (when it became PENDING, while it is).",
+            active_since="End of the first breaching window of this breach.",
             acknowledged_at="When acknowledged.",
             resolved_at="When resolved.",
             created_at="When recorded.",
@@ -100,6 +111,28 @@ ENTITIES = (
             one("project", "Project", "project_id", "The owning project."),
             one("rule", "AlertRule", "rule_id", "The rule that fired."),
             one("deployment", "Deployment", "deployment_id", "The deployment it concerns."),
+        ),
+    ),
+)
+
+ENTITIES += (
+    EntityDecl(
+        "Downtime",
+        m.Downtime,
+        "monitoring",
+        "Scheduled downtime: from `startsAt` to `endsAt` (by the measured windows' ends) no "
+        "alert fires in its scope; breaches still resolve.",
+        fields(
+            starts_at="Start of the downtime.",
+            ends_at="End of the downtime (exclusive).",
+            reason="Why (maintenance, a known incident).",
+            **STAMPS,
+        ),
+        orders={"STARTS_AT": "starts_at", **TIME_ORDERS},
+        relations=rels(
+            one("project", "Project", "project_id", "The owning project."),
+            one("deployment", "Deployment", "deployment_id", "Only this deployment; null: all."),
+            one("rule", "AlertRule", "rule_id", "Only this rule; null: every rule."),
         ),
     ),
 )

@@ -51,6 +51,13 @@ ENTITIES = (
                 "Alerts",
                 order=Order("fired_at", descending=True),
             ),
+            many(
+                "downtimes",
+                "Downtime",
+                "project_id",
+                "Scheduled downtimes: no alert fires in their scope meanwhile",
+                order=Order("starts_at", descending=True),
+            ),
             many("webhooks", "Webhook", "project_id", "Registered webhook endpoints"),
             many(
                 "members", "ProjectMember", "project_id", "Principals with a role in this project"

@@ -2,10 +2,15 @@
 
 from mlgraph.storage.models.audit import AuditEntry, AuditHead
 from mlgraph.storage.models.auth import ApiKey
-from mlgraph.storage.models.deployments import Deployment, DeploymentEvent, DeploymentTarget
+from mlgraph.storage.models.deployments import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentTarget,
+    Rollout,
+)
 from mlgraph.storage.models.events import OutboxEvent
 from mlgraph.storage.models.idempotency import IdempotencyKey
-from mlgraph.storage.models.monitoring import Alert, AlertRule, DriftMetric
+from mlgraph.storage.models.monitoring import Alert, AlertRule, Downtime, DriftMetric
 from mlgraph.storage.models.pipelines import Job, Pipeline
 from mlgraph.storage.models.projects import Project, ProjectMember
 from mlgraph.storage.models.ratelimit import RateLimitBucket
@@ -36,6 +41,7 @@ __all__ = [
     "Deployment",
     "DeploymentEvent",
     "DeploymentTarget",
+    "Downtime",
     "DriftMetric",
     "IdempotencyKey",
     "Job",
@@ -49,6 +55,7 @@ __all__ = [
     "Project",
     "ProjectMember",
     "RateLimitBucket",
+    "Rollout",
     "Webhook",
     "WebhookCursor",
     "WebhookDelivery",

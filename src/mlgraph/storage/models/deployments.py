@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -12,9 +13,11 @@ from mlgraph.storage.enums import (
     DeploymentStatus,
     DeploymentStrategy,
     Environment,
+    RolloutStatus,
+    Severity,
 )
 from mlgraph.storage.models._columns import enum_column, finite, project_fk
-from mlgraph.storage.types import JSONDoc
+from mlgraph.storage.types import JSONDoc, UTCDateTime
 
 
 class Deployment(Entity):
@@ -75,3 +78,36 @@ Index(
     DeploymentEvent.created_at,
     DeploymentEvent.id,
 )
+
+
+class Rollout(Entity):
+    """A progressive rollout plan on a deployment: the canary's traffic steps, the interval
+    between them and the gates; its state is advanced by the scheduler (``mlgraph.rollouts``)."""
+
+    __tablename__ = "rollout"
+
+    project_id: Mapped[uuid.UUID] = project_fk()
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
+    )
+    canary_version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_version.id", ondelete="CASCADE"), index=True
+    )
+    baseline_version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("model_version.id", ondelete="CASCADE"), index=True
+    )
+    steps: Mapped[list[float]] = mapped_column(JSONDoc)
+    interval_seconds: Mapped[int]
+    gate_severity: Mapped[Severity | None] = mapped_column(enum_column(Severity))
+    gate_metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
+    status: Mapped[RolloutStatus] = mapped_column(enum_column(RolloutStatus), index=True)
+    step: Mapped[int] = mapped_column(default=0)
+    canary_percent: Mapped[float] = mapped_column(default=0.0)
+    step_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the scheduler applies the next step (null unless RUNNING).
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    revision: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": revision}

@@ -63,6 +63,8 @@ class AlertRule(Entity):
     evaluation_periods: Mapped[int] = mapped_column(default=1)
     severity: Mapped[Severity] = mapped_column(enum_column(Severity), index=True)
     enabled: Mapped[bool] = mapped_column(default=True, index=True)
+    #: The breach must hold this long (window time) before an alert fires (Prometheus `for`).
+    for_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
     revision: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": revision}
@@ -84,5 +86,25 @@ class Alert(Entity):
     message: Mapped[str] = mapped_column(Text, default="")
     value: Mapped[float]
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: The end of the first window of the breach (PENDING until it has held ``for_seconds``).
+    active_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Downtime(Entity):
+    """Scheduled downtime: from ``starts_at`` to ``ends_at`` no alert fires on its scope
+    (a deployment, a rule, or both; neither: the whole project)."""
+
+    __tablename__ = "downtime"
+
+    project_id: Mapped[uuid.UUID] = project_fk()
+    deployment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
+    )
+    rule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("alert_rule.id", ondelete="CASCADE"), index=True
+    )
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
