@@ -38,7 +38,18 @@ from graphql.execution.collect_fields import (
     collect_subfields,
 )
 from graphql.execution.values import VariableValues, get_argument_values
-from sqlalchemy import BigInteger, ColumnElement, Float, Integer, String, Table
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    Table,
+    Uuid,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import asyncpg
 
 from mlgraph.auth.principal import Principal
@@ -62,6 +73,7 @@ from mlgraph.schema.query import MAX_NODES
 from mlgraph.schema.relay import page_args
 from mlgraph.storage.enums import ArtifactStatus
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter, Order, Relation
+from mlgraph.storage.lineage import DEFAULT_DEPTH, MAX_DEPTH, MAX_DOWNSTREAM, downstream_rows
 from mlgraph.storage.queries import PageArgs, Visible, filter_clause, sort_value
 from mlgraph.storage.types import UTCDateTime
 
@@ -252,6 +264,8 @@ class Builder:
         field = gql.fields[name]
         if kind.kind in _OBJECT_KINDS:
             return self._object_field(alias, decl, field, kind.kind, details)
+        if kind.kind == "downstream":
+            return self._downstream(alias, field, details)
         assert kind.relation is not None
         rel = kind.relation
         parent = f"{alias}.{ident(decl.table.c[rel.parent_key].name)}"
@@ -317,6 +331,31 @@ class Builder:
             f"{al}.{ident(alias_decl.table.c['alias'].name)} = {self.params.add(name, 'varchar')}"
         )
         return f"coalesce((SELECT {row} FROM {page} WHERE {named}), 'null')"
+
+    def _downstream(self, a: str, field: GraphQLField, details: Details) -> str:
+        """``ModelVersion.downstream``: the loader's own recursive walk (``storage.lineage``)
+        from row ``a``, each item ``{depth, version}`` in its order."""
+        depth = self._args(field, details).get("max_depth", DEFAULT_DEPTH)
+        if not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
+            raise Refused("maxDepth out of bounds")
+        root = literal_column(f"{a}.id", type_=Uuid)
+        rows = downstream_rows(None, root, depth, MAX_DOWNSTREAM, self.r.visible, postgresql=True)
+        d = self.alias()
+        item_type = self._object_type(field)
+        entries = []
+        for key, sub in self._sub(item_type, details).items():
+            part = self.r.fields.kind(item_type.name, sub[0].node.name.value).kind
+            if part == "typename":
+                entries.append((key, lit('"' + item_type.name + '"')))
+            elif part == "downstream_depth":
+                entries.append((key, f"{d}.mlg_depth::text"))
+            else:
+                version = self._object_type(item_type.fields["version"])
+                entries.append((key, self.node_object(d, version, sub)))
+        item = json_object(entries)
+        items = f"coalesce(string_agg({item}, ',' ORDER BY {d}.mlg_rank), '')"
+        page = self._sql(select(rows))
+        return f"(SELECT {concat([lit('['), items, lit(']')])} FROM ({page}) AS {d})"
 
     def _one_row(
         self, decl: EntityDecl, gql: GraphQLObjectType, details: Details, where: str
@@ -600,7 +639,7 @@ class Builder:
         clause = filter_clause(decl, spec, given, postgresql=True, table=decl.table.alias(a))
         return self._sql(clause)
 
-    def _sql(self, clause: ColumnElement[Any]) -> str:
+    def _sql(self, clause: ColumnElement[Any] | Select[Any]) -> str:
         """A SQLAlchemy clause as SQL text, its bound values renumbered into this statement's
         parameters."""
         compiled = clause.compile(dialect=_POSTGRESQL)

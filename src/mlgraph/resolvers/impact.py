@@ -20,11 +20,10 @@ from sqlalchemy import Row
 from mlgraph.context import Context
 from mlgraph.errors import BadUserInput, NotFound
 from mlgraph.ids import decode_global_id
+from mlgraph.storage.lineage import DEFAULT_DEPTH, MAX_DEPTH, MAX_DOWNSTREAM
 
-#: Lineage steps ``downstream`` walks at most, and the versions it returns at most.
-MAX_DEPTH = 10
-DEFAULT_DEPTH = 3
-MAX_DOWNSTREAM = 100
+__all__ = ["DEFAULT_DEPTH", "MAX_COMPARED", "MAX_DEPTH", "MAX_DOWNSTREAM", "compare_versions"]
+
 #: Versions one comparison takes at most.
 MAX_COMPARED = 20
 

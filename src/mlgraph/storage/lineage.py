@@ -23,6 +23,11 @@ from mlgraph.storage import models as m
 from mlgraph.storage.graph import ENTITIES
 from mlgraph.storage.queries import Visible, _any_of
 
+#: Lineage steps a walk takes at most, and by default; descendants it returns at most.
+MAX_DEPTH = 10
+DEFAULT_DEPTH = 3
+MAX_DOWNSTREAM = 100
+
 
 def downstream_rows(
     roots: ColumnElement[bool] | None,
