@@ -176,6 +176,41 @@ async def test_the_dashboard_shows_the_demo_and_a_mutation_in_its_live_feed_with
         assert off_loopback(page.requests) == []
 
 
+CANDIDATES = """{ deployments(first: 50) { nodes { id name
+  targets { version { id } } model { versions(first: 50) { nodes { id stage } } } } } }"""
+START_ROLLOUT = """mutation($d: ID!, $v: ID!) { startRollout(input: {deploymentId: $d,
+  canaryVersionId: $v, steps: [10, 50, 100], intervalSeconds: 3600,
+  gateMetrics: [{metric: "error_rate", operator: GT, threshold: 0.05}]}) {
+  rollout { id } userErrors { code } } }"""
+
+
+async def test_the_dashboard_shows_a_rollouts_progress_and_gates(served: Served) -> None:
+    deployments = (await served.data(CANDIDATES))["deployments"]["nodes"]
+    d, v = next(
+        (d, v)
+        for d in deployments
+        for v in d["model"]["versions"]["nodes"]
+        if v["stage"] in ("STAGING", "PRODUCTION")
+        and v["id"] not in {t["version"]["id"] for t in d["targets"]}
+    )
+    started = (await served.data(START_ROLLOUT, {"d": d["id"], "v": v["id"]}))["startRollout"]
+    assert started["userErrors"] == []
+    rollout = started["rollout"]["id"]
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{served.url}/")
+        await page.wait_for(f"!!document.querySelector('.rollout[data-rollout-id=\"{rollout}\"]')")
+        shown = await page.evaluate(
+            f"document.querySelector('.rollout[data-rollout-id=\"{rollout}\"]').innerText"
+        )
+        assert "rollout RUNNING" in shown
+        assert "10% (step 1/3: 10 \u2192 50 \u2192 100)" in shown
+        assert "no FIRING alert \u2265 WARNING" in shown
+        assert "error_rate not GT 0.05" in shown
+        await page.screenshot("dashboard-rollout")
+        assert off_loopback(page.requests) == []
+
+
 async def test_the_pages_load_nothing_from_elsewhere(served: Served) -> None:
     async with httpx.AsyncClient(base_url=served.url) as client:
         for path in ("/", "/graphql"):

@@ -454,3 +454,23 @@ async def test_rollout_panel_reads_the_same_on_both_paths(backend: Backend) -> N
     (current,) = shown["rollouts"]["nodes"]
     assert (current["step"], current["steps"], current["canaryPercent"]) == (1, [10, 50, 100], 50)
     assert current["gateMetrics"] == gates
+
+
+async def test_statements_per_tick_and_per_step(db: Backend) -> None:
+    """An idle round is one statement however many rollouts run; a step costs a fixed count."""
+    async with instance(db, rollout_scheduler=False) as inst:
+        rollouts = []
+        for _ in range(3):
+            _, _, new, deployment = await setup(inst)
+            gates = [{"metric": "error_rate", "operator": "GT", "threshold": 0.05}]
+            rollouts.append(await start(inst, deployment, new, gateMetrics=gates))
+    clock = FakeClock()
+    sched = Scheduler(db.sessions, clock=clock)  # on the counted engine
+    db.sql.start()
+    assert await sched.tick() == 0
+    assert db.sql.stop() == 1
+    clock.advance(INTERVAL + 1)
+    db.sql.start()
+    assert await sched.tick() == 3
+    per_step = db.sql.stop()
+    assert per_step == 3 * (12 if db.name == "postgresql" else 14) + 1, db.sql.statements

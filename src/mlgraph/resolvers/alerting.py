@@ -6,12 +6,20 @@ project-wide ones) and whose metric (and drift kind, if set) the batch measured:
 * a *period* is one measurement window (``windowEnd``) of the deployment; its value for the
   rule is the worst matching score in it (the largest for GT/GTE, the smallest for LT/LTE);
 * the rule *breaches* when each of its last ``evaluationPeriods`` periods breaches;
-* breach and no open (FIRING or ACKNOWLEDGED) alert for this rule and deployment: fire one;
-* the latest period does not breach and an alert is open: resolve it.
+* breach and no open (PENDING, FIRING or ACKNOWLEDGED) alert for this rule and deployment:
+  fire one; with a ``for_seconds`` the alert is PENDING first (``active_since`` = the end of the
+  latest window), and fires once a later batch still breaches with its latest window ending
+  ``for_seconds`` or more after ``active_since`` (Prometheus ``for``, on the windows' time);
+* the latest window ends inside a scheduled ``Downtime`` of the rule or deployment (or the
+  whole project): nothing fires (a breach may still become PENDING, and fires after the
+  downtime if it holds);
+* the latest period does not breach and an alert is open: resolve it (a PENDING one quietly:
+  it never fired).
 
 Firing and resolving each write an audit entry and an outbox event (``alert.fired``,
-``alert.resolved``) in the batch's transaction. Rules are locked (``FOR UPDATE``) while they
-are evaluated, so concurrent batches cannot both open an alert for the same rule and deployment.
+``alert.resolved``) in the batch's transaction; PENDING and its clearing only an audit entry.
+Rules are locked (``FOR UPDATE``) while they are evaluated, so concurrent batches cannot both
+open an alert for the same rule and deployment.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from __future__ import annotations
 import functools
 import operator
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +35,7 @@ from sqlalchemy import Integer, Select, bindparam, func, or_, select, union_all
 
 from mlgraph.ids import encode_global_id
 from mlgraph.storage.enums import AlertStatus, DriftKind, Operator
-from mlgraph.storage.models import Alert, AlertRule, Deployment, DriftMetric
+from mlgraph.storage.models import Alert, AlertRule, Deployment, Downtime, DriftMetric
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork, snapshot
 
@@ -37,16 +45,17 @@ COMPARE: dict[Operator, Callable[[float, float], bool]] = {
     Operator.LT: operator.lt,
     Operator.LTE: operator.le,
 }
-_OPEN = (AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
+_OPEN = (AlertStatus.PENDING, AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
 
 
 async def evaluate_alert_rules(
     tx: UnitOfWork, deployment: Deployment, measured: set[tuple[str, DriftKind]]
 ) -> None:
     """Three statements whatever the batch holds: the rules (locked), the latest windows they
-    need, the open alerts. The open alerts are read after the lock, in a statement of their
-    own: one read in the locking statement (a join) would come from its snapshot, taken before
-    it waited, and miss the alert the batch it waited for has just opened."""
+    need, the open alerts; a fourth (the downtimes) only when an alert is about to fire. The
+    open alerts are read after the lock, in a statement of their own: one read in the locking
+    statement (a join) would come from its snapshot, taken before it waited, and miss the
+    alert the batch it waited for has just opened."""
     s = tx.session
     rules = (
         await s.scalars(
@@ -76,8 +85,34 @@ async def evaluate_alert_rules(
             )
         )
     }
+    downtimes: list[Downtime] | None = None
+
+    async def silenced(rule: AlertRule, end: datetime) -> bool:
+        """Whether a downtime covers ``end`` for the rule (read once, when first needed)."""
+        nonlocal downtimes
+        if downtimes is None:
+            downtimes = await _downtimes(tx, deployment, windows)
+        return any(
+            d.rule_id in (None, rule.id) and d.starts_at <= end < d.ends_at for d in downtimes
+        )
+
     for rule in rules:
-        _evaluate(tx, rule, deployment, _periods(rule, windows), open_alerts.get(rule.id))
+        periods = _periods(rule, windows)
+        await _evaluate(tx, rule, deployment, periods, open_alerts.get(rule.id), silenced)
+
+
+async def _downtimes(tx: UnitOfWork, deployment: Deployment, windows: _Windows) -> list[Downtime]:
+    """The downtimes of the project (all of it, or this deployment) around the latest windows."""
+    ends = [rows[0][0] for rows in windows.values() if rows]
+    if not ends:
+        return []
+    stmt = select(Downtime).where(
+        Downtime.project_id == deployment.project_id,
+        or_(Downtime.deployment_id.is_(None), Downtime.deployment_id == deployment.id),
+        Downtime.starts_at <= max(ends),
+        Downtime.ends_at > min(ends),
+    )
+    return list((await tx.session.scalars(stmt)).all())
 
 
 #: (metric, kind) -> [(window_end, largest score, smallest score)], newest first
@@ -129,8 +164,8 @@ def _latest(parts: int) -> Select[Any]:
     return select(*latest.c).order_by(latest.c.window_end.desc())
 
 
-def _periods(rule: AlertRule, windows: _Windows) -> list[float]:
-    """The rule's value in each of the deployment's latest ``evaluation_periods`` windows
+def _periods(rule: AlertRule, windows: _Windows) -> list[tuple[datetime, float]]:
+    """(window end, the rule's value) of the deployment's latest ``evaluation_periods`` windows
     (a window holding several kinds counts once for a rule without a kind). Each kind's
     latest windows include every window among the latest of all kinds, so these suffice."""
     high = rule.operator in (Operator.GT, Operator.GTE)
@@ -143,22 +178,39 @@ def _periods(rule: AlertRule, windows: _Windows) -> list[float]:
             seen = merged.get(end)
             merged[end] = value if seen is None else (max if high else min)(seen, value)
     latest = sorted(merged, reverse=True)[: rule.evaluation_periods]
-    return [merged[end] for end in latest]
+    return [(end, merged[end]) for end in latest]
 
 
-def _evaluate(
+async def _evaluate(
     tx: UnitOfWork,
     rule: AlertRule,
     deployment: Deployment,
-    values: list[float],
+    periods: list[tuple[datetime, float]],
     open_alert: Alert | None,
+    silenced: Callable[[AlertRule, datetime], Awaitable[bool]],
 ) -> None:
     compare = COMPARE[rule.operator]
-    breached = [compare(v, rule.threshold) for v in values]
-    if open_alert is None and len(values) >= rule.evaluation_periods and all(breached):
-        _fire(tx, rule, deployment, values[0])
-    elif open_alert is not None and values and not breached[0]:
-        _resolve(tx, open_alert, values[0])
+    breached = [compare(v, rule.threshold) for _, v in periods]
+    holds = len(periods) >= rule.evaluation_periods and all(breached)
+    if open_alert is not None and periods and not breached[0]:
+        if open_alert.status == AlertStatus.PENDING:
+            _clear(tx, open_alert)
+        else:
+            _resolve(tx, open_alert, periods[0][1])
+    elif not holds:
+        return
+    elif open_alert is None:
+        end, value = periods[0]
+        if rule.for_seconds > 0:
+            _pend(tx, rule, deployment, end, value)
+        elif not await silenced(rule, end):
+            _fire(tx, rule, deployment, value)
+    elif open_alert.status == AlertStatus.PENDING:
+        end, value = periods[0]
+        assert open_alert.active_since is not None
+        held = (end - open_alert.active_since).total_seconds() >= rule.for_seconds
+        if held and not await silenced(rule, end):
+            _promote(tx, rule, open_alert, value)
 
 
 def _event(alert: Alert, rule: AlertRule) -> dict[str, object]:
@@ -172,6 +224,52 @@ def _event(alert: Alert, rule: AlertRule) -> dict[str, object]:
     }
 
 
+def _message(rule: AlertRule, deployment_name: str, value: float) -> str:
+    held = f" held {rule.for_seconds}s" if rule.for_seconds else ""
+    return (
+        f"{rule.name}: {rule.metric} {rule.operator.value} {rule.threshold} "
+        f"for {rule.evaluation_periods} period(s){held} on {deployment_name} (now {value:g})"
+    )
+
+
+def _pend(
+    tx: UnitOfWork, rule: AlertRule, deployment: Deployment, end: datetime, value: float
+) -> None:
+    """A breach that must hold ``for_seconds`` before it fires: PENDING, audited only."""
+    now = utcnow()
+    alert = Alert(
+        id=uuid.uuid4(),
+        project_id=deployment.project_id,
+        rule_id=rule.id,
+        deployment_id=deployment.id,
+        severity=rule.severity,
+        status=AlertStatus.PENDING,
+        message=_message(rule, deployment.name, value),
+        value=value,
+        fired_at=now,
+        active_since=end,
+        created_at=now,
+        updated_at=now,
+    )
+    tx.session.add(alert)
+    tx.audit("alert.pend", "Alert", alert.id, alert.project_id, before=None, after=snapshot(alert))
+
+
+def _promote(tx: UnitOfWork, rule: AlertRule, alert: Alert, value: float) -> None:
+    """PENDING -> FIRING: the breach held ``for_seconds``."""
+    before = snapshot(alert)
+    alert.status, alert.value, alert.fired_at = AlertStatus.FIRING, value, utcnow()
+    tx.record(alert, "alert.fire", "alert.fired", before=before, payload=_event(alert, rule))
+
+
+def _clear(tx: UnitOfWork, alert: Alert) -> None:
+    """A PENDING alert whose breach ended before it fired: resolved, audited only."""
+    before = snapshot(alert)
+    alert.status, alert.resolved_at = AlertStatus.RESOLVED, utcnow()
+    after = snapshot(alert)
+    tx.audit("alert.clear", "Alert", alert.id, alert.project_id, before=before, after=after)
+
+
 def _fire(tx: UnitOfWork, rule: AlertRule, deployment: Deployment, value: float) -> None:
     now = utcnow()
     alert = Alert(
@@ -181,10 +279,7 @@ def _fire(tx: UnitOfWork, rule: AlertRule, deployment: Deployment, value: float)
         deployment_id=deployment.id,
         severity=rule.severity,
         status=AlertStatus.FIRING,
-        message=(
-            f"{rule.name}: {rule.metric} {rule.operator.value} {rule.threshold} "
-            f"for {rule.evaluation_periods} period(s) on {deployment.name} (now {value:g})"
-        ),
+        message=_message(rule, deployment.name, value),
         value=value,
         fired_at=now,
         created_at=now,

@@ -8,36 +8,50 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlgraph.errors import UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.alerting import evaluate_alert_rules
-from mlgraph.resolvers.commands import Command, Target
+from mlgraph.resolvers.commands import Command, Delete, Target
 from mlgraph.resolvers.common import TEXT_MAX, Checks, fetch, snapshot
 from mlgraph.storage.bulk import insert_rows
 from mlgraph.storage.enums import AlertStatus
-from mlgraph.storage.models import Alert, AlertRule, Deployment, DriftMetric, Project
+from mlgraph.storage.models import (
+    Alert,
+    AlertRule,
+    Deployment,
+    Downtime,
+    DriftMetric,
+    Project,
+)
 from mlgraph.storage.objects.keys import drift_report_key
 from mlgraph.storage.types import utcnow
 
 if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
     from mlgraph.schema.mutations.monitoring import (  # noqa: F401
         AcknowledgeAlertInput,
+        CancelDowntimeInput,
         CreateAlertRuleInput,
         DisableAlertRuleInput,
         DriftMetricInput,
         EnableAlertRuleInput,
         RecordDriftMetricsInput,
         ResolveAlertInput,
+        ScheduleDowntimeInput,
         UpdateAlertRuleInput,
     )
+
+M = TypeVar("M", Deployment, AlertRule)
 
 METRICS_MAX = 1000
 METRIC_MAX, FEATURE_MAX = 64, 200
 PERIODS_MIN, PERIODS_MAX = 1, 100
+FOR_MAX = 7 * 86400
+DOWNTIME_MAX = timedelta(days=31)
 
 
 #: A relative name with no empty, "." or ".." part, so the key stays under its prefix.
@@ -157,6 +171,10 @@ def _check_rule(checks: Checks, input: CreateAlertRuleInput | UpdateAlertRuleInp
             f"evaluationPeriods must be within [{PERIODS_MIN}, {PERIODS_MAX}]",
             "evaluationPeriods",
         )
+    if input.for_seconds is not None and not 0 <= input.for_seconds <= FOR_MAX:
+        checks.fail(
+            UserErrorCode.INVALID, f"forSeconds must be within [0, {FOR_MAX}]", "forSeconds"
+        )
 
 
 class _RuleEvent:
@@ -202,6 +220,7 @@ class CreateAlertRule(_RuleEvent, Command["CreateAlertRuleInput", Project]):
             operator=input.operator,
             threshold=input.threshold,
             evaluation_periods=input.evaluation_periods,
+            for_seconds=input.for_seconds,
             severity=input.severity,
             enabled=True,
         )
@@ -222,7 +241,14 @@ class UpdateAlertRule(_RuleEvent, Command["UpdateAlertRuleInput", AlertRule]):
         _check_rule(checks, self.input)
 
     async def apply(self, rule: AlertRule) -> AlertRule:
-        for field in ("name", "threshold", "operator", "evaluation_periods", "severity"):
+        for field in (
+            "name",
+            "threshold",
+            "operator",
+            "evaluation_periods",
+            "for_seconds",
+            "severity",
+        ):
             value = getattr(self.input, field)
             if value is not None:
                 setattr(rule, field, value)
@@ -302,3 +328,63 @@ class ResolveAlert(AcknowledgeAlert):
     action = "alert.resolve"
     allowed = (AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
     to = AlertStatus.RESOLVED
+
+
+class ScheduleDowntime(Command["ScheduleDowntimeInput", Project]):
+    """No alert fires in the scope (project, or a deployment, or a rule) between the times."""
+
+    target = Target(Project, "project_id", lock=False)
+    action, topic, creates = "downtime.schedule", "downtime.scheduled", True
+
+    def check(self, checks: Checks) -> None:
+        input = self.input
+        checks.text(input.reason, "reason", max_len=TEXT_MAX)
+        if input.starts_at.tzinfo is None or input.ends_at.tzinfo is None:
+            checks.fail(UserErrorCode.INVALID, "times need a UTC offset", "endsAt")
+        elif input.ends_at <= input.starts_at:
+            checks.fail(UserErrorCode.INVALID, "endsAt must be after startsAt", "endsAt")
+        elif input.ends_at - input.starts_at > DOWNTIME_MAX:
+            checks.fail(UserErrorCode.LIMIT_EXCEEDED, f"at most {DOWNTIME_MAX.days} days", "endsAt")
+
+    async def apply(self, project: Project) -> Downtime:
+        input = self.input
+        deployment = await self._in(project, Deployment, input.deployment_id, "deploymentId")
+        rule = await self._in(project, AlertRule, input.alert_rule_id, "alertRuleId")
+        scope = {
+            "deployment_id": None if deployment is None else deployment.id,
+            "rule_id": None if rule is None else rule.id,
+        }
+        downtime = Downtime(
+            id=uuid.uuid4(),
+            project_id=project.id,
+            starts_at=input.starts_at,
+            ends_at=input.ends_at,
+            reason=input.reason,
+            **scope,
+        )
+        self.tx.session.add(downtime)
+        return downtime
+
+    async def _in(
+        self, project: Project, model: type[M], global_id: str | None, field: str
+    ) -> M | None:
+        """The scope's row named by ``field`` (None when not given); it must be the project's."""
+        if global_id is None:
+            return None
+        type_name = model.__name__
+        row = await fetch(self.ctx, self.tx.session, model, global_id, type_name, field)
+        if row.project_id != project.id:
+            raise UserErrors.one(
+                UserErrorCode.INVALID, f"{type_name} is not in this project", "input", field
+            )
+        return row
+
+    def event(self, changed: Downtime) -> dict[str, Any]:
+        return {"downtimeId": encode_global_id("Downtime", changed.id)}
+
+
+class CancelDowntime(Delete["CancelDowntimeInput", Downtime]):
+    """Remove a downtime (alerts fire again in its scope)."""
+
+    target = Target(Downtime, "downtime_id")
+    action, topic = "downtime.cancel", "downtime.deleted"

@@ -1,5 +1,5 @@
-// The dashboard at `/`: graphql/operations/dashboard.graphql and dashboard_panels.graphql over
-// HTTP, then jobUpdated, alertFired and deploymentEvents over graphql-transport-ws for the live
+// The dashboard at `/`: graphql/operations/dashboard.graphql, dashboard_panels.graphql and
+// rollouts.graphql (each deployment's current rollout: progress and gates) over HTTP, then jobUpdated, alertFired and deploymentEvents over graphql-transport-ws for the live
 // panels. Only the public GraphQL API; nothing from another origin.
 "use strict";
 (function () {
@@ -116,7 +116,19 @@
     return svg;
   }
 
-  function deploymentsPanel(panel) {
+  function rolloutLine(r) {
+    const gates = [];
+    if (r.gateSeverity) gates.push("no FIRING alert \u2265 " + r.gateSeverity);
+    for (const g of r.gateMetrics || []) gates.push(g.metric + " not " + g.operator + " " + g.threshold);
+    const next = r.nextStepAt ? " · next step " + new Date(r.nextStepAt).toLocaleTimeString() : "";
+    return el("div", { class: "rollout " + r.status, "data-rollout-id": r.id },
+      "rollout " + r.status + ": " + (r.canary ? r.canary.version : "?") + " ",
+      progressBar(r.canaryPercent / 100),
+      " " + r.canaryPercent + "% (step " + (r.step + 1) + "/" + r.steps.length + ": " + r.steps.join(" \u2192 ") + ")" + next,
+      el("small", {}, " gates: " + (gates.join(", ") || "none") + (r.reason ? " · " + r.reason : "")));
+  }
+
+  function deploymentsPanel(panel, rollouts) {
     const box = el("div", { class: "deployments" });
     for (const d of panel.deployments.nodes) {
       const split = d.targets
@@ -127,6 +139,7 @@
         el("div", { class: "deployment", "data-deployment-id": d.id },
           el("h3", {}, d.name + " ", el("small", {}, d.environment + " · " + d.status + " · " + d.strategy)),
           el("div", { class: "traffic" }, "traffic: " + (split || "none")),
+          rollouts.has(d.id) ? rolloutLine(rollouts.get(d.id)) : "",
           series.length ? chart(series) : el("div", { class: "no-drift" }, "no drift metrics yet")),
       );
     }
@@ -146,9 +159,13 @@
     if (!list.children.length) list.append(el("li", {}, "none"));
   }
 
-  function render(dashboard, panels) {
+  function render(dashboard, panels, rollouts) {
     runs.clear();
     const byId = new Map(panels.projects.nodes.map((p) => [p.id, p]));
+    const current = new Map(); // deployment id -> its current rollout
+    for (const p of rollouts ? rollouts.projects.nodes : []) {
+      for (const d of p.deployments.nodes) if (d.rollouts.nodes.length) current.set(d.id, d.rollouts.nodes[0]);
+    }
     const root = document.getElementById("projects");
     root.replaceChildren();
     for (const project of dashboard.projects.nodes) {
@@ -156,15 +173,19 @@
       root.append(el("section", { class: "project", "data-slug": project.slug },
         el("h2", {}, project.name),
         pipelinesTable(project),
-        deploymentsPanel(panel)));
+        deploymentsPanel(panel, current)));
     }
     renderAlerts(panels.projects.nodes);
     return dashboard.projects.nodes.map((p) => p.id);
   }
 
   async function load() {
-    const [dashboard, panels] = await Promise.all([graphql(ops.dashboard), graphql(ops.dashboard_panels)]);
-    return render(dashboard, panels);
+    const [dashboard, panels, rollouts] = await Promise.all([
+      graphql(ops.dashboard),
+      graphql(ops.dashboard_panels),
+      ops.rollouts ? graphql(ops.rollouts) : null,
+    ]);
+    return render(dashboard, panels, rollouts);
   }
 
   function refreshSoon() {

@@ -9,18 +9,27 @@ import strawberry
 from mlgraph.resolvers import monitoring
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.enums import DriftKind, Operator, Severity
-from mlgraph.schema.monitoring import Alert, AlertRule
+from mlgraph.schema.monitoring import Alert, AlertRule, Downtime
 from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
 
 _REVISION = "Fail with CONFLICT unless the alert rule's current revision is this one."
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
 _PERIODS = "Consecutive breaching windows before an alert fires, 1 to 100."
+_FOR = (
+    "How long (by the windows' ends) the breach must hold before the alert fires, 0 to "
+    "604800 s; meanwhile the alert is PENDING (Prometheus `for`)."
+)
 
 
 @strawberry.input(description="One drift measurement of one feature over a time window.")
 class DriftMetricInput:
-    kind: DriftKind = strawberry.field(description="Data, concept or prediction drift.")
-    metric: str = strawberry.field(description="Statistic used, e.g. `psi` (at most 64 chars).")
+    kind: DriftKind = strawberry.field(
+        description="Data, concept or prediction drift, or OPERATIONAL for another series."
+    )
+    metric: str = strawberry.field(
+        description="Statistic used, e.g. `psi`, or the series, e.g. `latency_p99`, "
+        "`error_rate`, `throughput` (at most 64 chars)."
+    )
     feature: str = strawberry.field(description="The feature, or `prediction` (at most 200 chars).")
     score: float = strawberry.field(description="Measured value (finite).")
     threshold: float = strawberry.field(description="Threshold the monitor applied (finite).")
@@ -57,6 +66,7 @@ class CreateAlertRuleInput:
         default=None, description="Only this kind of drift; null for any."
     )
     evaluation_periods: int = strawberry.field(default=1, description=_PERIODS)
+    for_seconds: int = strawberry.field(default=0, description=_FOR)
     deployment_id: strawberry.ID | None = strawberry.field(
         default=None, description="Only this deployment (in the project); null for all of them."
     )
@@ -71,6 +81,7 @@ class UpdateAlertRuleInput:
     threshold: float | None = strawberry.field(default=None, description="New limit (finite).")
     operator: Operator | None = strawberry.field(default=None, description="New comparison.")
     evaluation_periods: int | None = strawberry.field(default=None, description=_PERIODS)
+    for_seconds: int | None = strawberry.field(default=None, description=_FOR)
     severity: Severity | None = strawberry.field(default=None, description="New severity.")
 
 
@@ -97,6 +108,42 @@ class AcknowledgeAlertInput:
 @strawberry.input(description="Resolve a firing or acknowledged alert.")
 class ResolveAlertInput:
     alert_id: strawberry.ID = strawberry.field(description="The alert (FIRING or ACKNOWLEDGED).")
+
+
+@strawberry.input(description="A scheduled downtime: no alert fires in its scope meanwhile.")
+class ScheduleDowntimeInput:
+    project_id: strawberry.ID = strawberry.field(description="The project.")
+    starts_at: datetime = strawberry.field(
+        description="Start; compared with the end of the latest measured window."
+    )
+    ends_at: datetime = strawberry.field(description="End (exclusive), at most 31 days later.")
+    reason: str = strawberry.field(description="Why (required, at most 2000 characters).")
+    deployment_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only this deployment (in the project); null: all of them."
+    )
+    alert_rule_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only this rule (in the project); null: every rule."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input(description="Remove a scheduled downtime.")
+class CancelDowntimeInput:
+    downtime_id: strawberry.ID = strawberry.field(description="The downtime.")
+
+
+@strawberry.type(description="Result of `scheduleDowntime`.")
+class ScheduleDowntimePayload:
+    downtime: Downtime | None = strawberry.field(description="The downtime scheduled.")
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
+
+
+@strawberry.type(description="Result of `cancelDowntime`.")
+class CancelDowntimePayload:
+    deleted_downtime_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the removed downtime."
+    )
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
 
 
 @strawberry.type(description="Result of `recordDriftMetrics`.")
@@ -160,13 +207,13 @@ class MonitoringMutations:
         monitoring.CreateAlertRule,
         CreateAlertRuleInput,
         CreateAlertRulePayload,
-        description="Create an alert rule on drift metrics (enabled).",
+        description="Create an alert rule on a metric series (enabled).",
     )
     update_alert_rule = command(
         monitoring.UpdateAlertRule,
         UpdateAlertRuleInput,
         UpdateAlertRulePayload,
-        description="Change an alert rule's name, threshold or severity.",
+        description="Change an alert rule's name, threshold, `for` or severity.",
     )
     enable_alert_rule = command(
         monitoring.EnableAlertRule,
@@ -191,4 +238,16 @@ class MonitoringMutations:
         ResolveAlertInput,
         ResolveAlertPayload,
         description="Resolve a firing or acknowledged alert.",
+    )
+    schedule_downtime = command(
+        monitoring.ScheduleDowntime,
+        ScheduleDowntimeInput,
+        ScheduleDowntimePayload,
+        description="Schedule a downtime: no alert fires in its scope between its times.",
+    )
+    cancel_downtime = command(
+        monitoring.CancelDowntime,
+        CancelDowntimeInput,
+        CancelDowntimePayload,
+        description="Remove a scheduled downtime.",
     )
