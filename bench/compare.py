@@ -373,8 +373,11 @@ def admin_token() -> str:
 
 
 @contextlib.asynccontextmanager
-async def running(peer: Peer, db: str, pg_port: int, node: Path | None) -> AsyncIterator[Running]:
-    """``peer`` as a real server process on a free port, talking to PostgreSQL at ``pg_port``."""
+async def running(
+    peer: Peer, db: str, pg_port: int, node: Path | None, extra: dict[str, str] | None = None
+) -> AsyncIterator[Running]:
+    """``peer`` as a real server process on a free port, talking to PostgreSQL at ``pg_port``
+    (``extra``: MLGRAPH_* settings of this run over the peer's own, for mlgraph peers)."""
     port = free_port()
     log = tempfile.TemporaryFile()
     if peer.kind in ("mlgraph", "federation"):
@@ -389,6 +392,7 @@ async def running(peer: Peer, db: str, pg_port: int, node: Path | None) -> Async
             # set high enough never to refuse one.
             "MLGRAPH_RATE_LIMIT_POINTS": str(10**9),
             **dict(peer.env),
+            **(extra or {}),
         }
         cmd = [sys.executable, "-m", "mlgraph", "serve", "--workers", str(peer.workers)]
         if peer.kind == "federation":  # the gateway on `port`; subgraphs log their requests
@@ -990,7 +994,15 @@ async def main() -> int:
     parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--load", choices=["wrk", "python"], default=None, help="default: wrk")
     parser.add_argument("--verbose", action="store_true", help="print the counted statements")
+    parser.add_argument(
+        "--env",
+        nargs="*",
+        default=[],
+        metavar="MLGRAPH_NAME=VALUE",
+        help="settings for every mlgraph peer of this run, over the bench's (for trials)",
+    )
     args = parser.parse_args()
+    args.env = dict(item.split("=", 1) for item in args.env)
     if args.load is None:
         args.load = "wrk" if shutil.which("wrk") else "python"
         if args.load == "python":
@@ -1021,7 +1033,7 @@ async def main() -> int:
     try:
         for peer in peers:
             with stage(f"probe {peer.name}"):
-                async with running(peer, args.database, proxy_port, node) as run:
+                async with running(peer, args.database, proxy_port, node, args.env) as run:
                     headers = {"content-type": "application/json"}
                     if auth[peer.kind]:
                         headers["authorization"] = auth[peer.kind]
@@ -1055,7 +1067,7 @@ async def main() -> int:
     loads: dict[str, Load] = {}
     for peer in peers:
         with stage(f"load {peer.name} ({args.warmup:g} s warm-up + {args.seconds:g} s)"):
-            async with running(peer, args.database, PG_PORT, node) as run:
+            async with running(peer, args.database, PG_PORT, node, args.env) as run:
                 loads[peer.name] = load = await measure(run, auth[peer.kind], args)
         if load.failed:
             print(f"ABORT: {peer.name} failed {load.failed} requests under load", file=sys.stderr)

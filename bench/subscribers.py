@@ -62,8 +62,14 @@ def raise_fd_limit() -> None:
 
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process so far."""
+    return sum(user_system_s(pid))
+
+
+def user_system_s(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def rss_kib(pid: int) -> int:
@@ -241,9 +247,10 @@ class Server:
         return rss_kib(self.proc.pid)
 
     @property
-    def cpu_s(self) -> float:
+    def cpu_s(self) -> tuple[float, float]:
+        """User and system CPU seconds so far."""
         assert self.proc is not None
-        return cpu_s(self.proc.pid)
+        return user_system_s(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -343,7 +350,7 @@ async def run(servers: list[Server], token: str, n: int, events: int, gap_s: flo
             await mutate(client, "updateJob", progress, "job { id }")
             await asyncio.sleep(gap_s)
         await asyncio.sleep(3.0)
-        cpu = [s.cpu_s - c for s, c in zip(servers, cpu, strict=True)]
+        cpu = [(s.cpu_s[0] - c[0], s.cpu_s[1] - c[1]) for s, c in zip(servers, cpu, strict=True)]
         for load in loads:
             load.send("report")
         reports = [await load.read() for load in loads]
@@ -365,7 +372,10 @@ async def run(servers: list[Server], token: str, n: int, events: int, gap_s: flo
             round((a - b) / share, 1) for a, b in zip(after, before, strict=True)
         ],
         "server_cpu_us_per_message": [
-            round(c / max(len(ms), 1) * len(servers) * 1e6, 1) for c in cpu
+            round(sum(c) / max(len(ms), 1) * len(servers) * 1e6, 1) for c in cpu
+        ],
+        "server_system_cpu_us_per_message": [
+            round(c[1] / max(len(ms), 1) * len(servers) * 1e6, 1) for c in cpu
         ],
         "load_generator_cpu_us_per_message": [round(r["cpu_us"], 1) for r in reports],
     }
@@ -374,12 +384,17 @@ async def run(servers: list[Server], token: str, n: int, events: int, gap_s: flo
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| subscribers | replicas | delivered | commit -> client p50 | p99 | max "
-        "| RSS per idle connection | server CPU per message |",
+        "| RSS per idle connection | server CPU per message (of it system) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         rss = " / ".join(f"{x} KiB" for x in r["rss_per_connection_kib"])
-        cpu = " / ".join(f"{x} µs" for x in r["server_cpu_us_per_message"])
+        cpu = " / ".join(
+            f"{x} µs ({y} µs)"
+            for x, y in zip(
+                r["server_cpu_us_per_message"], r["server_system_cpu_us_per_message"], strict=True
+            )
+        )
         lines.append(
             f"| {r['subscribers']:,} | {r['replicas']} | {r['delivered']} | {r['p50_ms']} ms "
             f"| {r['p99_ms']} ms | {r['max_ms']} ms | {rss} | {cpu} |"
@@ -401,6 +416,9 @@ async def main() -> None:
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between events")
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--port", type=int, default=8765, help="first replica's port")
+    parser.add_argument(
+        "--database", default=f"mlg_subs_bench_{os.getpid()}", help="PostgreSQL database to use"
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
     raise_fd_limit()
@@ -414,7 +432,7 @@ async def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as data_dir:
-        db_name = f"mlg_subs_bench_{os.getpid()}"
+        db_name = args.database
         url = "" if args.sqlite else await fresh_postgres(db_name)
         env = {
             **os.environ,

@@ -135,8 +135,10 @@ def free_port() -> int:
 
 
 async def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    """Start ``app`` on a loopback port (free if 0); returns the server, its task and base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    """Start ``app`` on a loopback port (free if 0), with the WebSocket implementation ``mlgraph
+    serve`` uses by default; returns the server, its task and base URL."""
+    ws = Settings.model_fields["live_ws_implementation"].default
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws=ws)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -30,11 +30,15 @@ def test_every_declared_entity_is_a_node_type_with_its_fields(name: str) -> None
     assert "Node" in [i.name for i in gql_type.interfaces]
     declared = {camel(f) for f in [*decl.fields, *decl.relations]} | {"id"}
     # computed fields: the polymorphic audit entity, the alias lookup (through Model.aliases),
-    # the lineage walk and the comparison, and the fields read from the object store
+    # the lineage walk and the comparison, the fields read from the object store, and the
+    # histories read from the audit log
     extra = {
         "AuditEntry": {"entity"},
-        "Model": {"version", "compareVersions"},
-        "ModelVersion": {"downstream"},
+        "Model": {"version", "compareVersions", "aliasHistory"},
+        "ModelVersion": {"downstream", "stageHistory"},
+        "ModelAlias": {"auditEntry"},
+        "Deployment": {"trafficHistory"},
+        "DeploymentTarget": {"auditEntry"},
         "Artifact": {"object", "downloadUrl"},
         "Job": {"logsUrl"},
         "DriftMetric": {"report"},

@@ -23,7 +23,7 @@ from mlgraph.live.hub import Hub, Interest, SlowConsumer
 from mlgraph.live.renders import Renders
 from mlgraph.storage import models as m
 from mlgraph.storage.types import utcnow
-from mlgraph.storage.uow import insert_outbox, unit_of_work
+from mlgraph.storage.uow import outbox_insert, unit_of_work
 from tests import factories as f
 from tests.conftest import Backend
 from tests.live import until
@@ -195,7 +195,7 @@ async def test_an_event_committed_late_joins_the_stream_after_those_before_it(
             payload={"i": "late"},
             created_at=utcnow(),
         )
-        await insert_outbox(held, [late])
+        await held.execute(*outbox_insert(held, [late]))
         # a mutation with an event commits meanwhile, without waiting for it
         await asyncio.wait_for(emit(db, 1), 10)
         assert await dispatcher.dispatch_once() == 1
@@ -207,3 +207,39 @@ async def test_an_event_committed_late_joins_the_stream_after_those_before_it(
     async with db.sessions() as s:
         rows = await s.execute(select(m.OutboxEvent.payload).order_by(m.OutboxEvent.position))
         assert [r.payload for r in rows] == [{"i": "late"}, {"i": 0}]
+
+
+async def test_a_burst_of_subscribers_finds_the_stream_end_in_one_or_two_rounds(
+    db: Backend,
+) -> None:
+    """Where "live from now" starts waits until every committed event is in the stream; 300
+    subscribers arriving at once wait together (a round or two of statements), not one poll
+    each on the pool's sessions."""
+    hub = Hub(db.sessions, poll_interval_s=60)
+    await hub.start()
+    await hub.ready()
+    # given an event committed before anyone subscribed, not yet in the stream
+    await emit(db, 1)
+    reasons: list[str] = []
+    streams = [
+        hub.stream(JOBS, after=None, queue_size=4, on_overflow=reasons.append) for _ in range(300)
+    ]
+    firsts = [asyncio.ensure_future(anext(s)) for s in streams]
+    async with asyncio.timeout(20):
+        await until(lambda: hub.subscriber_count == 300)
+        # when the dispatcher publishes it, and then an event committed after they subscribed
+        await Dispatcher(db.sessions, InProcessBroker()).dispatch_once()
+        await until(lambda: hub._settler is not None and hub._settler.done())
+        await hub.catch_up()
+        before = await read_after(db.sessions, 0, limit=10)
+        await publish(db, 1)
+        await hub.catch_up()
+        received = await asyncio.gather(*firsts)
+    # then each gets only the later event, and the stream's end was read in at most two rounds
+    assert [e.position for e in before] == [before[0].position]
+    assert {e.position for e in received} == {before[0].position + 1}
+    assert hub.settle_rounds <= 2
+    assert not reasons
+    for stream in streams:
+        await stream.aclose()
+    await hub.stop()

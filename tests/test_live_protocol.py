@@ -311,3 +311,43 @@ async def test_a_client_that_stops_reading_is_dropped_as_a_slow_consumer(
         assert code == 1008
         assert reason.startswith("slow consumer")
         await still_serving(app)
+
+
+async def test_a_directly_written_next_message_is_what_strawberry_would_send(
+    app: Instance,
+) -> None:
+    # given two graphql-transport-ws clients (direct delivery) and a graphql-ws client
+    # (strawberry's own chain) subscribed to a project's jobs with one selection, one of the
+    # operation ids needing JSON escapes
+    p, pid = await project(app)
+    direct = [await open_ws(app), await open_ws(app)]
+    chain = await open_ws(app, LEGACY_WS)
+    for ws in [*direct, chain]:
+        assert (await init(ws, bearer(app)))["type"] == "connection_ack"
+    ids = ['op "1" é', "2"]
+    for ws, op_id in zip(direct, ids, strict=True):
+        await send(ws, subscribe(op_id, pid, PROJECT_JOBS))
+    await send(chain, {**subscribe("c", pid, PROJECT_JOBS), "type": "start"})
+    await subscribed(app, 3)
+    renders = app.live.hub.renders
+    computed, shared = renders.computed, renders.shared
+    # when a job starts
+    pl = f.pipeline(p)
+    await f.save(app.backend.sessions, pl)
+    await app.mutate(
+        "startPipelineRun", {"pipelineId": encode_global_id("Pipeline", pl.id)}, "job { id }"
+    )
+    # then each transport-ws client gets exactly the bytes strawberry's handler would have
+    # encoded for the payload strawberry's chain delivered
+    async with asyncio.timeout(5):
+        texts = [await ws.recv() for ws in direct]
+    payload = (await receive(chain))["payload"]
+    assert payload["data"]["jobUpdated"]["job"]["id"]
+    for text, op_id in zip(texts, ids, strict=True):
+        expected = {"id": op_id, "type": "next", "payload": payload}
+        assert text == json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
+    # and the event was executed once and its payload encoded once: the second direct
+    # subscriber and the chain's execution shared them
+    assert (renders.computed - computed, renders.shared - shared) == (2, 2)
+    for ws in [*direct, chain]:
+        await ws.close()

@@ -31,6 +31,14 @@ class Settings(BaseSettings):
         ),
     )
     db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "Connections opened past db_pool_size under load, closed again when returned: "
+            "0 keeps the pool fixed, and requests queue for a connection in arrival order."
+        ),
+    )
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
     db_pool_timeout_s: float = Field(
         default=30.0, gt=0, description="How long a request may queue for a pooled connection."
@@ -210,6 +218,17 @@ class Settings(BaseSettings):
     live_init_timeout_s: float = Field(
         default=10.0, gt=0, description="Time a WebSocket client has to send connection_init."
     )
+    live_direct_delivery: bool = Field(
+        default=True,
+        description="graphql-transport-ws subscriptions write each event's `next` message "
+        "themselves, encoded once per selection and rights; off: through strawberry's "
+        "per-subscriber stream (about 4x the CPU per message, bench/subscribers.py).",
+    )
+    live_ws_implementation: Literal["websockets", "websockets-sansio"] = Field(
+        default="websockets-sansio",
+        description="uvicorn's WebSocket protocol: websockets' sans-I/O core (timers, no "
+        "task per connection) or its legacy asyncio protocol (three tasks per connection).",
+    )
     live_ws_deflate: bool = Field(
         default=False,
         description="WebSocket permessage-deflate. Off: small JSON events gain little, and each "
@@ -337,6 +356,15 @@ class Settings(BaseSettings):
         description=(
             "Answer compilable read operations with one SQL statement on PostgreSQL "
             "(response header x-mlgraph-plan: compiled); false forces the resolver path."
+        ),
+    )
+    compiled_pool_size: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "PostgreSQL connections of the compiled read path: a pool of its own that never "
+            "grows, so compiled statements beyond it queue for a connection in arrival order "
+            "instead of sharing the cores among more backends (about the database's cores)."
         ),
     )
 

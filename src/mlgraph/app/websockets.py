@@ -4,7 +4,8 @@ strawberry's handlers already answer protocol misuse (unknown message type 4400,
 before ``connection_init`` 4401, duplicate id 4409, init timeout 4408, second init 4429). This
 adapter adds what they assume: a message size limit (close 1009), and messages that are JSON
 objects of the expected shape (anything else closes 4400 instead of reaching a handler that
-would index into it).
+would index into it). The graphql-transport-ws handler tells each operation's task where its
+``next`` messages go, so a subscription can write them itself (``mlgraph.live.delivery``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from typing import Any
 
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+
+from mlgraph.context import Context
+from mlgraph.live.delivery import DIRECT, Direct
 
 MESSAGE_TOO_BIG, BAD_MESSAGE = 1009, 4400
 _OPERATION_TYPES = ("subscribe", "start")
@@ -66,3 +78,20 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from e
         except WebSocketDisconnect:
             pass
+
+    async def send_text(self, text: str) -> None:
+        """An already encoded message (``send_json``'s second half)."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """strawberry's graphql-transport-ws handler; each operation's task knows its socket."""
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        adapter = self.websocket
+        if isinstance(adapter, LimitedWebSocketAdapter):
+            DIRECT.set(Direct.of(operation.id, self.view.encode_json_string, adapter.send_text))
+        await super().run_operation(operation)

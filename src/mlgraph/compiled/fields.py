@@ -2,10 +2,12 @@
 
 Every GraphQL field gets one ``FieldKind`` or a reason why the compiled path cannot answer it.
 A field is compilable when the resolver path would serve it straight from the declaration:
-a declared column with no resolver, the global id, or a relation served by the factories of
-``schema.relay`` (``connection``/``one``/``listing``); or when its resolver is one of the few
-``COMPUTED`` ones the compiled path restates (``Model.version(alias:)`` and
-``ModelVersion.downstream`` in SQL, the object-store fields by ``compiled.objects`` after the
+a declared column with no resolver (or a ``row_leaf`` one: ``ModelVersion.stage``), the global
+id, or a relation served by the factories of ``schema.relay`` (``connection``/``one``/``listing``,
+whose ``asOf`` argument, when given, sends the operation to the resolver path: ``AS_OF``); or
+when its resolver is one of the few ``COMPUTED`` ones the compiled path restates
+(``Model.version(alias:)`` and ``ModelVersion.downstream`` in SQL, the object-store fields by
+``compiled.objects`` after the
 statement). Anything else (another
 computed field, a field added later with its own resolver) falls back to the resolver path,
 so the compiled path can never answer differently from it.
@@ -29,6 +31,7 @@ from graphql import (
 from sqlalchemy import JSON, BigInteger, Boolean, Enum, Float, Integer, String
 from sqlalchemy.sql.schema import Column
 
+from mlgraph.schema.execution import row_leaf_column
 from mlgraph.storage.graph import ENTITIES, ROOT, VIEWER_MEMBERSHIPS, EntityDecl, Relation
 from mlgraph.storage.types import UTCDateTime
 
@@ -228,7 +231,7 @@ class FieldMap:
             key = (gql.name, name)
             if name == "id" and resolver is None:
                 self._kinds[key] = FieldKind("id")
-            elif python in decl.fields and resolver is None:
+            elif python in decl.fields and (resolver is None or row_leaf_column(field)):
                 column = decl.table.c[decl.columns[python]]
                 fmt = _format(field.type, column)
                 self._kinds[key] = (

@@ -106,18 +106,24 @@ async def settled_position(
     that subscribes after its mutation returned does not get that mutation's event. After
     ``within_s`` without a dispatcher, the end as it is."""
     async with sessions() as s:
-        committed = await s.scalar(select(func.max(OutboxEvent.position)))
-    pending = (
-        select(OutboxEvent.position)
-        .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.position <= (committed or 0))
-        .limit(1)
-    )
+        committed, end = (
+            await s.execute(
+                select(func.max(OutboxEvent.position), func.max(OutboxEvent.stream_position))
+            )
+        ).one()
+        pending = (
+            select(OutboxEvent.position)
+            .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.position <= (committed or 0))
+            .limit(1)
+        )
+        if await s.scalar(pending) is None:  # the usual case: the end as it was when asked
+            return int(end or 0)
     deadline = asyncio.get_running_loop().time() + within_s
     while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(poll_s)
         async with sessions() as s:
             if await s.scalar(pending) is None:
                 break
-        await asyncio.sleep(poll_s)
     return await last_position(sessions)
 
 

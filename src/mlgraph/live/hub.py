@@ -101,6 +101,12 @@ class Subscriber:
             self.queue.put_nowait(_END)  # the one slot kept free for this
 
 
+def _retrieved(future: asyncio.Future[int]) -> None:
+    """A round whose subscribers all left still has its error looked at (no warning)."""
+    if not future.cancelled():
+        future.exception()
+
+
 class Hub:
     def __init__(
         self,
@@ -124,6 +130,11 @@ class Hub:
         self.renders = Renders()
         #: How many times an event was offered to a subscriber (each offer is a possible match).
         self.offers = 0
+        #: The next round of ``settled_position`` (not started yet), and what runs the rounds.
+        self._settle: asyncio.Future[int] | None = None
+        self._settler: asyncio.Task[None] | None = None
+        #: How many rounds ran (each is a few statements, however many subscribers asked).
+        self.settle_rounds = 0
 
     @property
     def subscriber_count(self) -> int:
@@ -139,6 +150,8 @@ class Hub:
         await self._ready.wait()
 
     async def stop(self) -> None:
+        """Stop tailing. A round of ``settled_position`` still finishes (within seconds) for
+        the subscribers waiting on it: they outlive a stopped hub (it may start again)."""
         await stop_task(self._task)
         self._task = None
 
@@ -168,9 +181,7 @@ class Hub:
         live_from = self.position
         try:
             # Live from the log's end now (the hub itself may still be behind it).
-            last = (
-                max(live_from, await settled_position(self._sessions)) if after is None else after
-            )
+            last = max(live_from, await self.settled_position()) if after is None else after
             while last < live_from:
                 replay = await read_after(
                     self._sessions,
@@ -198,6 +209,29 @@ class Hub:
             self._forget(subscriber)
             if owner is not None:
                 owner.discard(subscriber)
+
+    async def settled_position(self) -> int:
+        """``events.settled_position``, computed once for every subscriber that asks before
+        a round starts: a burst of subscribes costs a few rounds, not a poll each (a burst of
+        1,000 polling on its own sessions emptied the pool, and the dispatcher waited too)."""
+        if self._settle is None:
+            self._settle = asyncio.get_running_loop().create_future()
+            self._settle.add_done_callback(_retrieved)
+            if self._settler is None or self._settler.done():
+                self._settler = asyncio.create_task(self._settle_rounds(), name="mlgraph-settle")
+        return await asyncio.shield(self._settle)
+
+    async def _settle_rounds(self) -> None:
+        while self._settle is not None:
+            round_, self._settle = self._settle, None
+            self.settle_rounds += 1
+            try:
+                round_.set_result(await settled_position(self._sessions))
+            except Exception as exc:  # each subscriber that asked reports it
+                round_.set_exception(exc)
+            finally:
+                if not round_.done():  # the hub stopped during the round
+                    round_.cancel()
 
     def _forget(self, subscriber: Subscriber) -> None:
         key = subscriber.interest.key

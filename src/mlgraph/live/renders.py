@@ -42,6 +42,8 @@ class Renders:
         entry = self._results.get(key)
         if entry is not None and entry[0] is owner:
             self.shared += 1
+            if entry[1].done():
+                return entry[1].result()
             return await asyncio.shield(entry[1])
         task = asyncio.ensure_future(compute())
         self._results[key] = (owner, task)

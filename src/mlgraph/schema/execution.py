@@ -36,10 +36,13 @@ the compiled path, and the rest of the suite holds its errors and null propagati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import operator
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from graphql import (
+    ExecutionResult,
     GraphQLEnumType,
     GraphQLError,
     GraphQLField,
@@ -50,6 +53,7 @@ from graphql import (
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    OperationType,
     Undefined,
     get_argument_values,
     get_named_type,
@@ -66,7 +70,16 @@ from mlgraph.schema.executor_contract import check_executor_base
 if TYPE_CHECKING:
     from mlgraph.schema.subscriptions import EventRun
 
-__all__ = ["BREADTH_FIRST", "Executor", "install_direct_resolvers", "relation_field", "then"]
+__all__ = [
+    "BREADTH_FIRST",
+    "SUBSCRIBING",
+    "Executor",
+    "install_direct_resolvers",
+    "relation_field",
+    "row_leaf",
+    "row_leaf_column",
+    "then",
+]
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -75,6 +88,7 @@ _BREADTH_FIRST_KEY = "mlgraph.breadth_first"
 _DIRECT_KEY = "mlgraph.direct"
 _SELECTION_KEY = "mlgraph.selection"
 _REFERENCE_KEY = "mlgraph.reference"
+_ROW_LEAF_KEY = "mlgraph.row_leaf"
 #: strawberry field metadata marking a resolver the executor may call ahead, breadth first:
 #: a read without side effects that returns its value, or a future of it.
 BREADTH_FIRST = {_BREADTH_FIRST_KEY: True}
@@ -104,6 +118,18 @@ def relation_field(
         _SELECTION_KEY: selection,
         _REFERENCE_KEY: reference,
     }
+
+
+def row_leaf(column: str) -> dict[str, Any]:
+    """Metadata of a leaf field with arguments (``ModelVersion.stage(asOf:)``) that, given
+    none, answers its object's ``row.<column>``: executed as a plain leaf, and read like one."""
+    return {_ROW_LEAF_KEY: column}
+
+
+def row_leaf_column(field_def: GraphQLField) -> str | None:
+    """The column a ``row_leaf`` field answers without arguments; None for other fields."""
+    column = _metadata(field_def).get(_ROW_LEAF_KEY)
+    return column if isinstance(column, str) else None
 
 
 #: What a field's answer reads, per object type below it (up to the next relation field):
@@ -159,12 +185,13 @@ def then(future: asyncio.Future[T], fn: Callable[[T], V]) -> V | asyncio.Future[
 
 
 class Leaf:
-    """A plain scalar or enum attribute."""
+    """A plain scalar or enum attribute (``row.<column>`` for a ``row_leaf`` field)."""
 
-    __slots__ = ("coerce", "non_null", "python_name")
+    __slots__ = ("coerce", "get", "non_null", "python_name")
 
     def __init__(self, python_name: str, coerce: Callable[[Any], Any], non_null: bool) -> None:
         self.python_name, self.coerce, self.non_null = python_name, coerce, non_null
+        self.get = operator.attrgetter(python_name)
 
 
 class Objects:
@@ -208,14 +235,19 @@ def _shortcut(
 ) -> Leaf | Objects | None:
     node = field_details_list[0].node
     field_def = parent_type.fields.get(node.name.value)
-    if field_def is None or field_def.args or node.arguments:
+    if field_def is None or node.arguments:
         return None
-    if not getattr(field_def.resolve, "_is_default", False):  # strawberry's basic field
+    column = _metadata(field_def).get(_ROW_LEAF_KEY)
+    if column is None and field_def.args:
         return None
+    if column is None and not getattr(field_def.resolve, "_is_default", False):
+        return None  # not strawberry's basic field
     definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     python_name = getattr(definition, "python_name", None)
     if python_name is None:
         return None
+    if column is not None:
+        python_name = f"row.{column}"
     return_type = field_def.type
     non_null = isinstance(return_type, GraphQLNonNull)
     inner = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
@@ -235,7 +267,7 @@ def _shortcut(
 def _read_leaf(source: Any, leaf: Leaf) -> Any:
     """The coerced value, or ``Undefined`` when graphql-core must handle the field itself."""
     try:
-        value = getattr(source, leaf.python_name)
+        value = leaf.get(source)
         if value is None:
             return Undefined if leaf.non_null else None
         if isinstance(value, Exception):
@@ -247,6 +279,11 @@ def _read_leaf(source: Any, leaf: Leaf) -> Any:
 
 
 check_executor_base(StrawberryGraphQLCoreExecutionContext)
+
+#: The executor of the subscription whose root field is being resolved (set in that
+#: operation's task): the subscription's stream renders its events with it
+#: (``mlgraph.schema.subscriptions``, direct delivery).
+SUBSCRIBING: ContextVar[Executor | None] = ContextVar("mlgraph_subscribing", default=None)
 
 
 class Executor(StrawberryGraphQLCoreExecutionContext):
@@ -262,6 +299,8 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         self._selections: dict[int, tuple[FieldDetailsList, Selection]] = {}
         #: Set on a subscription event's executor (``build_per_event_executor``).
         self._event_run: EventRun | None = None
+        #: The coerced variables as a key (``render_key``), once computed.
+        self._variables_key: str | None = None
 
     def build_per_event_executor(self, payload: Any) -> Executor:
         """A subscription event runs as its payload says (``LiveUpdate``'s ``event_run``):
@@ -272,12 +311,41 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         executor._ahead = {}
         return executor
 
+    def build_resolve_info(
+        self,
+        field_def: GraphQLField,
+        field_nodes: list[Any],
+        parent_type: GraphQLObjectType,
+        path: Path,
+    ) -> GraphQLResolveInfo[Any]:
+        """graphql-core's; for a subscription's root field (its source stream), ``SUBSCRIBING``
+        names this executor."""
+        if (
+            path.prev is None
+            and self._event_run is None
+            and self.operation.operation is OperationType.SUBSCRIPTION
+        ):
+            SUBSCRIBING.set(self)
+        return super().build_resolve_info(field_def, field_nodes, parent_type, path)
+
+    def render_key(self, position: int, rights: Hashable) -> Hashable:
+        """What the result of the event at ``position`` depends on: the event, the selection
+        and its variables, and the subscriber's ``rights`` (``mlgraph.live.renders``)."""
+        if self._variables_key is None:
+            self._variables_key = repr(sorted(self.variable_values.coerced.items()))
+        return (position, id(self.operation), self._variables_key, rights)
+
+    async def render(self, payload: Any) -> ExecutionResult:
+        """A subscription event's result (``payload``, a ``LiveUpdate``, as the root value), as
+        graphql-core's stream would produce it (shared like it: ``execute_operation``)."""
+        result = self.build_per_event_executor(payload).execute_operation(False)
+        return cast("ExecutionResult", await result if self.is_awaitable(result) else result)
+
     def execute_operation(self, serially: bool | None = None) -> Any:
         run = self._event_run
         if run is None:
             return super().execute_operation(serially)
-        variables = repr(sorted(self.variable_values.coerced.items()))
-        key = (run.position, id(self.operation), variables, rights(run.principal))
+        key = self.render_key(run.position, rights(run.principal))
         execute = super().execute_operation
 
         async def compute() -> Any:
@@ -585,8 +653,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 if field_def is None:  # __typename
                     continue
                 definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-                relation = _metadata(field_def).get(_DIRECT_KEY) is not None
-                if not relation and not getattr(field_def.resolve, "_is_default", False):
+                metadata = _metadata(field_def)
+                relation = metadata.get(_DIRECT_KEY) is not None
+                plain = getattr(field_def.resolve, "_is_default", False) or (
+                    metadata.get(_ROW_LEAF_KEY) is not None and not sub_details[0].node.arguments
+                )
+                if not relation and not plain:
                     names = None  # a resolver of its own: it may read anything
                 elif names is not None:
                     names.add(definition.python_name)

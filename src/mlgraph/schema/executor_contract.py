@@ -1,7 +1,7 @@
 """What ``schema.execution.Executor`` relies on in graphql-core's ``Executor`` (through
 strawberry's ``StrawberryGraphQLCoreExecutionContext``), checked when it is imported.
 
-The executor overrides six methods and calls, or reads, more of the base class's internals.
+The executor overrides seven methods and calls, or reads, more of the base class's internals.
 graphql-core and strawberry-graphql are pinned to exact versions (``pyproject.toml``); a bump
 that renames or reorders any of these stops the import with the member named, instead of a
 resolver path that answers differently or fails at run time.
@@ -44,9 +44,9 @@ METHODS: dict[str, tuple[str, ...]] = {
         "position_context",
     ),
     "complete_awaitable_value": _COMPLETE,
+    "build_resolve_info": ("self", "field_def", "field_nodes", "parent_type", "path"),
     # called
     "collect_subfields": ("self", "return_type", "field_details_list"),
-    "build_resolve_info": ("self", "field_def", "field_nodes", "parent_type", "path"),
     "complete_value": _COMPLETE,
     "handle_field_error": ("self", "raw_error", "return_type", "field_details_list", "path"),
     "settle_in_background": ("self", "awaitables"),

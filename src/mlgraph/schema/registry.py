@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
+from strawberry.types.unset import UNSET
 
 from mlgraph.resolvers import impact
+from mlgraph.schema import history
+from mlgraph.schema.audit import AuditEntry
 from mlgraph.schema.cost import list_size
 from mlgraph.schema.declared import entity_type
-from mlgraph.schema.enums import ArtifactStatus
+from mlgraph.schema.enums import ArtifactStatus, Stage
+from mlgraph.schema.execution import row_leaf
 from mlgraph.schema.objects import (
     DEFAULT_EXPIRES_IN,
     EXPIRES_IN_DOC,
@@ -18,7 +23,7 @@ from mlgraph.schema.objects import (
     download_url,
     stored_object,
 )
-from mlgraph.schema.relay import Info, Node
+from mlgraph.schema.relay import Info, Node, listing
 from mlgraph.storage.graph import relation
 
 
@@ -65,6 +70,11 @@ def _compared(row: Any, names: list[str], values: list[float | None]) -> Compare
 
 
 class _ModelFields:
+    aliases = listing("Model", "aliases", history.aliases_as_of, history.AS_OF_DOC)
+    alias_history = history.history_field(
+        "alias", "id", history.AliasChange, "Moves of this model's aliases"
+    )
+
     @strawberry.field(description="The version an alias points at; null if there is no such alias.")
     async def version(
         self,
@@ -133,6 +143,38 @@ class _ModelVersionFields:
         found = await impact.downstream(info.context, self.pk, max_depth)  # type: ignore[attr-defined]
         return [DownstreamVersion(depth=d, version=ModelVersion.from_row(r)) for r, d in found]
 
+    @strawberry.field(
+        description=f"Lifecycle stage; with `asOf`, the stage then (null before the version's "
+        f"first recorded stage). {history.AS_OF_DOC}",
+        metadata=row_leaf("stage"),
+    )
+    async def stage(
+        self,
+        info: Info,
+        as_of: Annotated[
+            datetime | None, strawberry.argument(description=history.AS_OF_DOC)
+        ] = UNSET,
+    ) -> Stage | None:
+        row = self.row  # type: ignore[attr-defined]
+        if as_of is UNSET or as_of is None:
+            return row.stage  # type: ignore[no-any-return]
+        return await history.stage_as_of(info, row.id, as_of)
+
+    stage_history = history.history_field(
+        "stage", "id", history.StageChange, "Changes of this version's stage"
+    )
+
+
+class _ModelAliasFields:
+    @strawberry.field(
+        description=(
+            "The audit entry that set the alias to this version (as of `asOf` when the list "
+            "was asked as of a time); null if none was recorded."
+        )
+    )
+    async def audit_entry(self, info: Info) -> AuditEntry | None:
+        return await history.proof_of_alias(info, self.row)  # type: ignore[attr-defined]
+
 
 class _ArtifactFields:
     @strawberry.field(
@@ -171,5 +213,5 @@ if TYPE_CHECKING:  # mypy sees the generated types as Node
 else:
     Model = entity_type("Model", _ModelFields)
     ModelVersion = entity_type("ModelVersion", _ModelVersionFields)
-    ModelAlias = entity_type("ModelAlias")
+    ModelAlias = entity_type("ModelAlias", _ModelAliasFields)
     Artifact = entity_type("Artifact", _ArtifactFields)

@@ -5,6 +5,7 @@ This module deliberately avoids ``from __future__ import annotations``: the fact
 resolver signatures from real types at import time.
 """
 
+import datetime
 import enum
 import functools
 import importlib
@@ -41,6 +42,8 @@ from mlgraph.storage.types import UTCDateTime
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 V = TypeVar("V")
+#: The ``asOf`` answer of a list: ``(root, info, when) -> nodes`` (or an awaitable of them).
+AsOf = Callable[[Any, Any, datetime.datetime], Any]
 #: Field metadata of a connection: its relation's page cap (``page_cap``).
 _PAGE_CAP_KEY = "mlgraph.page_cap"
 
@@ -78,6 +81,12 @@ class Reference:
 
 
 _COLUMNS = {n: tuple(d.columns.items()) for n, d in ENTITIES.items()}
+
+
+def override_column(type_name: str, field: str) -> None:
+    """``type_name.field`` has a resolver of its own (``schema.declared``): ``from_row`` no
+    longer passes the column as a value (the resolver reads it from ``row``)."""
+    _COLUMNS[type_name] = tuple(p for p in _COLUMNS[type_name] if p[0] != field)
 
 
 @functools.cache
@@ -492,8 +501,11 @@ def one(owner: str, name: str) -> Any:
     )
 
 
-def listing(owner: str, name: str) -> Any:
-    """A short bounded list for the relation ``owner.name`` (at most its page cap)."""
+def listing(owner: str, name: str, as_of: AsOf | None = None, as_of_doc: str = "") -> Any:
+    """A short bounded list for the relation ``owner.name`` (at most its page cap).
+
+    ``as_of`` adds an ``asOf: DateTime`` argument answered by it (``schema.history``): the
+    list as it was then. Without the argument the field is the declared relation."""
     rel = relation(owner, name)
     assert rel.kind == "list"
 
@@ -501,13 +513,36 @@ def listing(owner: str, name: str) -> Any:
         cls = node_class(rel.target)
         return [cls.from_row(r) for r in rows]
 
-    def resolve(root: Any, info: Info) -> Any:
+    def now(root: Any, info: Info) -> Any:
         return then(info.context.loaders.list(rel).load(_parent_key(root, rel)), nodes)
 
-    resolve.__annotations__ = {"root": Any, "info": Info}
+    direct: Callable[..., Any] = now
+    if as_of is None:
+
+        def resolve(root: Any, info: Info) -> Any:
+            return now(root, info)
+
+        resolve.__annotations__ = {"root": Any, "info": Info}
+    else:
+        answer = as_of
+
+        def direct(root: Any, info: Any, asOf: Any = None) -> Any:
+            return now(root, info) if asOf is None else answer(root, info, asOf)
+
+        def resolve(root: Any, info: Info, as_of: Any = UNSET) -> Any:  # type: ignore[misc]
+            """strawberry's view of the field; ``direct`` is what runs."""
+            return direct(root, info, _given(as_of))
+
+        resolve.__annotations__ = {
+            "root": Any,
+            "info": Info,
+            "as_of": Annotated[
+                datetime.datetime | None, strawberry.argument(description=as_of_doc)
+            ],
+        }
     return strawberry.field(
         resolver=resolve,
         description=_description(rel),
-        metadata={**relation_field(resolve), **owned_by(owner_domain(owner, rel))},
+        metadata={**relation_field(direct), **owned_by(owner_domain(owner, rel))},
         directives=[list_size(rel.page_cap)],
     )

@@ -11,13 +11,15 @@ as of that event, fresh loaders and a fresh object-store cache. The update carri
 (``Executor.build_per_event_executor``), so the operations of one socket never share a
 principal, loaders or cached rows. Subscribers with the same selection and the same rights
 share one execution per event (``mlgraph.live.renders``): the event's entity is read once,
-not once per subscriber.
+not once per subscriber. Over graphql-transport-ws they also share its encoded ``next``
+payload, which the stream writes to each socket itself (``mlgraph.live.delivery``); an event
+whose result has errors goes through strawberry's chain like every event over SSE.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -29,12 +31,14 @@ from mlgraph.context import Context
 from mlgraph.errors import BadUserInput, Forbidden, NotFound, RateLimited, Unauthenticated
 from mlgraph.ids import decode_global_id
 from mlgraph.live.connection import FORBIDDEN, UNAUTHORIZED
+from mlgraph.live.delivery import DIRECT, Direct
 from mlgraph.live.events import LiveEvent, check_retained, decode_stream_cursor
 from mlgraph.live.hub import Interest, SlowConsumer, StreamEnded
-from mlgraph.live.renders import Renders
+from mlgraph.live.renders import Renders, rights
 from mlgraph.schema.columns import owned_by
 from mlgraph.schema.deployments import Deployment, DeploymentEvent
 from mlgraph.schema.enums import AlertStatus, DeploymentEventKind, JobStatus
+from mlgraph.schema.execution import SUBSCRIBING, Executor
 from mlgraph.schema.monitoring import Alert
 from mlgraph.schema.pipelines import Job
 from mlgraph.schema.relay import Info, node_class
@@ -145,13 +149,36 @@ def _pk(global_id: str, type_name: str, field: str) -> uuid.UUID:
     return pk
 
 
+#: A subscription's root value for one event.
+Build = Callable[[LiveEvent, EventRun], LiveUpdate]
+
+
+def _job_update(e: LiveEvent, run: EventRun) -> LiveUpdate:
+    return JobUpdate(
+        **LiveUpdate.fields_of(e, run),
+        status=JobStatus(e.payload["status"]),
+        progress=float(e.payload.get("progress") or 0.0),
+    )
+
+
+def _alert_update(e: LiveEvent, run: EventRun) -> LiveUpdate:
+    return AlertUpdate(**LiveUpdate.fields_of(e, run), status=AlertStatus(e.payload["status"]))
+
+
+def _deployment_update(e: LiveEvent, run: EventRun) -> LiveUpdate:
+    return DeploymentUpdate(
+        **LiveUpdate.fields_of(e, run), kind=DeploymentEventKind(e.payload["kind"])
+    )
+
+
 async def _open(
     info: Info,
     project_id: str,
     topics: tuple[str, ...],
     entity: tuple[str, str | None, str] | None,
     after: str | None,
-) -> AsyncIterator[tuple[LiveEvent, EventRun]]:
+    build: Build,
+) -> AsyncIterator[Any]:
     """Check the arguments and the caller's rights, then stream the matching events."""
     live = info.context.live
     if live is None:
@@ -173,14 +200,58 @@ async def _open(
     position = None if after is None else decode_stream_cursor(after)
     if position is not None:
         await check_retained(ctx.sessions, position)
-    return _guarded(info, Interest(pid, topics, entity_id), position)
+    return _guarded(info, Interest(pid, topics, entity_id), position, build)
+
+
+class _Shared:
+    """Direct delivery of one subscription: its events' ``next`` payloads, encoded once per
+    (event, selection, variables, rights) and written to its socket. What a subscriber does
+    per event is a lookup and a write; the first one of its kind renders the event."""
+
+    __slots__ = ("build", "context", "direct", "executor", "principal", "renders", "rights")
+
+    def __init__(
+        self, direct: Direct, executor: Executor, renders: Renders, context: Context, build: Build
+    ) -> None:
+        self.direct, self.executor, self.renders = direct, executor, renders
+        self.context, self.build = context, build
+        self.principal: Principal | None = None
+        self.rights: Hashable = None
+
+    def update(self, event: LiveEvent, principal: Principal) -> LiveUpdate:
+        return self.build(event, EventRun(event.position, principal, self.context, self.renders))
+
+    async def send(self, event: LiveEvent, principal: Principal) -> bool:
+        """Send the event's ``next`` message; False when its result has errors (strawberry's
+        chain reports those, each with the subscriber's own request id)."""
+        if principal is not self.principal:
+            self.principal, self.rights = principal, rights(principal)
+        executor = self.executor
+        key = ("next", executor.render_key(event.position, self.rights))
+        payload: str | None = await self.renders.result(
+            key, executor.operation, lambda: self._payload(event, principal)
+        )
+        if payload is None:
+            return False
+        await self.direct.send_next(payload)
+        return True
+
+    async def _payload(self, event: LiveEvent, principal: Principal) -> str | None:
+        result = await self.executor.render(self.update(event, principal))
+        return None if result.errors else self.direct.encode({"data": result.data})
 
 
 async def _guarded(
-    info: Info, interest: Interest, after: int | None
-) -> AsyncIterator[tuple[LiveEvent, EventRun]]:
+    info: Info, interest: Interest, after: int | None, build: Build
+) -> AsyncIterator[LiveUpdate]:
     ctx, live = info.context, info.context.live
     assert live is not None
+    direct, executor = DIRECT.get(), SUBSCRIBING.get()
+    shared = (
+        _Shared(direct, executor, live.hub.renders, ctx, build)
+        if direct is not None and executor is not None and ctx.settings.live_direct_delivery
+        else None
+    )
     stream = live.hub.stream(
         interest,
         after=after,
@@ -194,7 +265,10 @@ async def _guarded(
                 raise Forbidden("your role in this project was removed")
             principal = live.principal
             assert principal is not None
-            yield event, EventRun(event.position, principal, ctx, live.hub.renders)
+            if shared is None:
+                yield build(event, EventRun(event.position, principal, ctx, live.hub.renders))
+            elif not await shared.send(event, principal):
+                yield shared.update(event, principal)
     except SlowConsumer as slow:
         raise RateLimited(slow.reason) from None
     except StreamEnded as ended:
@@ -219,13 +293,9 @@ class Subscription:
         ] = None,
         after: AfterArg = None,
     ) -> AsyncGenerator[JobUpdate, None]:
-        events = await _open(info, project_id, JOB_TOPICS, ("Job", job_id, "jobId"), after)
-        async for e, run in events:
-            yield JobUpdate(
-                **LiveUpdate.fields_of(e, run),
-                status=JobStatus(e.payload["status"]),
-                progress=float(e.payload.get("progress") or 0.0),
-            )
+        job = ("Job", job_id, "jobId")
+        async for update in await _open(info, project_id, JOB_TOPICS, job, after, _job_update):
+            yield update
 
     @strawberry.subscription(
         description="Alerts of a project fired, acknowledged or resolved.",
@@ -234,11 +304,9 @@ class Subscription:
     async def alert_fired(
         self, info: Info, project_id: ProjectArg, after: AfterArg = None
     ) -> AsyncGenerator[AlertUpdate, None]:
-        events = await _open(info, project_id, ALERT_TOPICS, None, after)
-        async for e, run in events:
-            yield AlertUpdate(
-                **LiveUpdate.fields_of(e, run), status=AlertStatus(e.payload["status"])
-            )
+        events = await _open(info, project_id, ALERT_TOPICS, None, after, _alert_update)
+        async for update in events:
+            yield update
 
     @strawberry.subscription(
         description="Traffic shifts, promotions, rollbacks of deployments.",
@@ -260,11 +328,10 @@ class Subscription:
             DEPLOYMENT_TOPICS,
             ("Deployment", deployment_id, "deploymentId"),
             after,
+            _deployment_update,
         )
-        async for e, run in events:
-            yield DeploymentUpdate(
-                **LiveUpdate.fields_of(e, run), kind=DeploymentEventKind(e.payload["kind"])
-            )
+        async for update in events:
+            yield update
 
 
 __all__ = ["AlertUpdate", "DeploymentUpdate", "JobUpdate", "Subscription"]
