@@ -1,7 +1,7 @@
 """read audit: every issued artifact download URL
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-01 14:10:00
 
 * ``artifact_download``: one row per download URL handed out (``Artifact.downloadUrl``), with
@@ -17,7 +17,7 @@ from alembic import op
 import mlgraph.storage.types
 
 revision: str = "0016"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
