@@ -880,6 +880,99 @@ async def measure(run: Running, auth: str, args: argparse.Namespace) -> Load:
     return load
 
 
+# --- the compiled statement alone ----------------------------------------------------------
+
+STATEMENT_RUNS = 100
+
+
+@dataclasses.dataclass
+class StatementCost:
+    """The compiled dashboard statement, run alone: one connection, one prepared statement,
+    ``STATEMENT_RUNS`` sequential executions per ``plan_cache_mode``."""
+
+    backend_ms: dict[str, float]  # backend CPU per execution, by plan_cache_mode
+    explained: dict[str, tuple[float, float]]  # EXPLAIN ANALYZE planning, execution ms
+    answer_bytes: int
+
+    def lines(self) -> list[str]:
+        out = [
+            f"compiled statement alone ({STATEMENT_RUNS} sequential executions on one "
+            f"connection, {self.answer_bytes:,} bytes of JSON; the compiled pool runs "
+            "force_generic_plan):"
+        ]
+        for mode, ms in self.backend_ms.items():
+            out.append(f"  backend CPU, plan_cache_mode {mode}: {ms:.2f} ms/execution")
+        for mode, (planning, execution) in self.explained.items():
+            out.append(
+                f"  EXPLAIN ANALYZE EXECUTE, plan_cache_mode {mode}: planning {planning:.2f} ms, "
+                f"execution {execution:.2f} ms"
+            )
+        return out
+
+
+async def statement_cost(db: str) -> StatementCost:
+    """What PostgreSQL spends on the compiled statement itself, without the server or a load:
+    the figure the compiled peer's "PostgreSQL CPU ms/req" should come close to."""
+    from mlgraph.auth.principal import Principal
+    from mlgraph.compiled.planner import Statement
+    from mlgraph.schema import build_schema
+
+    admin = Principal(id="bench", display_name="bench", platform_admin=True)
+    plan = build_schema().planner.plan(MLGRAPH_QUERY, None, None, admin)
+    assert isinstance(plan, Statement), plan
+    dsn = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{db}"
+    backend_ms: dict[str, float] = {}
+    explained: dict[str, tuple[float, float]] = {}
+    row = None
+    for mode in ("auto", "force_generic_plan"):
+        conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": mode})
+        try:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            prepared = await conn.prepare(plan.sql)
+            for _ in range(10):  # past PostgreSQL's five custom plans of a new statement
+                row = await prepared.fetchrow(*plan.params)
+            before = cpu_seconds(pids={pid})[pid]
+            for _ in range(STATEMENT_RUNS):
+                row = await prepared.fetchrow(*plan.params)
+            backend_ms[mode] = (cpu_seconds(pids={pid})[pid] - before) * 1000 / STATEMENT_RUNS
+            if mode == "auto":  # what auto does when it keeps planning: a custom plan
+                await conn.execute("SET plan_cache_mode = force_custom_plan")
+                explained["force_custom_plan"] = await _explain(conn, plan.sql, plan.params)
+            else:
+                explained[mode] = await _explain(conn, plan.sql, plan.params)
+        finally:
+            await conn.close()
+    assert row is not None
+    return StatementCost(backend_ms, explained, len("".join(row)))
+
+
+async def _explain(conn: Any, sql: str, params: tuple[Any, ...]) -> tuple[float, float]:
+    """Planning and execution time of ``sql`` as a prepared statement (its plan as the
+    session's plan_cache_mode picks it), from EXPLAIN ANALYZE EXECUTE."""
+    await conn.execute(f"PREPARE bench_dashboard AS {sql}")
+    try:
+        args = ", ".join(_sql_literal(p) for p in params)
+        for _ in range(6):
+            await conn.fetch(f"EXECUTE bench_dashboard({args})")
+        lines = [
+            r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE) EXECUTE bench_dashboard({args})")
+        ]
+    finally:
+        await conn.execute("DEALLOCATE bench_dashboard")
+    found = {
+        line.split(":")[0].strip(): float(line.split(":")[1].split()[0])
+        for line in lines
+        if line.startswith(("Planning Time", "Execution Time"))
+    }
+    return found.get("Planning Time", 0.0), found["Execution Time"]
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"the dashboard's parameters are page sizes, not {value!r}")
+    return str(value)
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -1080,6 +1173,10 @@ async def main() -> int:
 
     print()
     print("\n".join(report(probes, loads, load_tool, sql_note)))
+    if any(PEERS[name].expected_plan == "compiled" for name in loads):
+        with stage("the compiled statement alone"):
+            cost = await statement_cost(args.database)
+        print("\n".join(cost.lines()))
     return 0
 
 
