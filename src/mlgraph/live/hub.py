@@ -25,6 +25,7 @@ from typing import Final
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mlgraph.live.credentials import CredentialChecks
 from mlgraph.live.events import LiveEvent, last_position, read_after, settled_position
 from mlgraph.live.renders import Renders
 from mlgraph.live.tasks import stop_task
@@ -114,6 +115,7 @@ class Hub:
         *,
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
+        credential_ttl_s: float = 15.0,
     ) -> None:
         self._sessions = sessions
         self._batch_size = batch_size
@@ -135,6 +137,8 @@ class Hub:
         self._settler: asyncio.Task[None] | None = None
         #: How many rounds ran (each is a few statements, however many subscribers asked).
         self.settle_rounds = 0
+        #: The live connections' credential checks, shared by credential.
+        self.credentials = CredentialChecks(credential_ttl_s)
 
     @property
     def subscriber_count(self) -> int:
