@@ -373,8 +373,11 @@ def admin_token() -> str:
 
 
 @contextlib.asynccontextmanager
-async def running(peer: Peer, db: str, pg_port: int, node: Path | None) -> AsyncIterator[Running]:
-    """``peer`` as a real server process on a free port, talking to PostgreSQL at ``pg_port``."""
+async def running(
+    peer: Peer, db: str, pg_port: int, node: Path | None, extra: dict[str, str] | None = None
+) -> AsyncIterator[Running]:
+    """``peer`` as a real server process on a free port, talking to PostgreSQL at ``pg_port``
+    (``extra``: MLGRAPH_* settings of this run over the peer's own, for mlgraph peers)."""
     port = free_port()
     log = tempfile.TemporaryFile()
     if peer.kind in ("mlgraph", "federation"):
@@ -389,6 +392,7 @@ async def running(peer: Peer, db: str, pg_port: int, node: Path | None) -> Async
             # set high enough never to refuse one.
             "MLGRAPH_RATE_LIMIT_POINTS": str(10**9),
             **dict(peer.env),
+            **(extra or {}),
         }
         cmd = [sys.executable, "-m", "mlgraph", "serve", "--workers", str(peer.workers)]
         if peer.kind == "federation":  # the gateway on `port`; subgraphs log their requests
@@ -876,6 +880,99 @@ async def measure(run: Running, auth: str, args: argparse.Namespace) -> Load:
     return load
 
 
+# --- the compiled statement alone ----------------------------------------------------------
+
+STATEMENT_RUNS = 100
+
+
+@dataclasses.dataclass
+class StatementCost:
+    """The compiled dashboard statement, run alone: one connection, one prepared statement,
+    ``STATEMENT_RUNS`` sequential executions per ``plan_cache_mode``."""
+
+    backend_ms: dict[str, float]  # backend CPU per execution, by plan_cache_mode
+    explained: dict[str, tuple[float, float]]  # EXPLAIN ANALYZE planning, execution ms
+    answer_bytes: int
+
+    def lines(self) -> list[str]:
+        out = [
+            f"compiled statement alone ({STATEMENT_RUNS} sequential executions on one "
+            f"connection, {self.answer_bytes:,} bytes of JSON; the compiled pool runs "
+            "force_generic_plan):"
+        ]
+        for mode, ms in self.backend_ms.items():
+            out.append(f"  backend CPU, plan_cache_mode {mode}: {ms:.2f} ms/execution")
+        for mode, (planning, execution) in self.explained.items():
+            out.append(
+                f"  EXPLAIN ANALYZE EXECUTE, plan_cache_mode {mode}: planning {planning:.2f} ms, "
+                f"execution {execution:.2f} ms"
+            )
+        return out
+
+
+async def statement_cost(db: str) -> StatementCost:
+    """What PostgreSQL spends on the compiled statement itself, without the server or a load:
+    the figure the compiled peer's "PostgreSQL CPU ms/req" should come close to."""
+    from mlgraph.auth.principal import Principal
+    from mlgraph.compiled.planner import Statement
+    from mlgraph.schema import build_schema
+
+    admin = Principal(id="bench", display_name="bench", platform_admin=True)
+    plan = build_schema().planner.plan(MLGRAPH_QUERY, None, None, admin)
+    assert isinstance(plan, Statement), plan
+    dsn = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{db}"
+    backend_ms: dict[str, float] = {}
+    explained: dict[str, tuple[float, float]] = {}
+    row = None
+    for mode in ("auto", "force_generic_plan"):
+        conn = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": mode})
+        try:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            prepared = await conn.prepare(plan.sql)
+            for _ in range(10):  # past PostgreSQL's five custom plans of a new statement
+                row = await prepared.fetchrow(*plan.params)
+            before = cpu_seconds(pids={pid})[pid]
+            for _ in range(STATEMENT_RUNS):
+                row = await prepared.fetchrow(*plan.params)
+            backend_ms[mode] = (cpu_seconds(pids={pid})[pid] - before) * 1000 / STATEMENT_RUNS
+            if mode == "auto":  # what auto does when it keeps planning: a custom plan
+                await conn.execute("SET plan_cache_mode = force_custom_plan")
+                explained["force_custom_plan"] = await _explain(conn, plan.sql, plan.params)
+            else:
+                explained[mode] = await _explain(conn, plan.sql, plan.params)
+        finally:
+            await conn.close()
+    assert row is not None
+    return StatementCost(backend_ms, explained, len("".join(row)))
+
+
+async def _explain(conn: Any, sql: str, params: tuple[Any, ...]) -> tuple[float, float]:
+    """Planning and execution time of ``sql`` as a prepared statement (its plan as the
+    session's plan_cache_mode picks it), from EXPLAIN ANALYZE EXECUTE."""
+    await conn.execute(f"PREPARE bench_dashboard AS {sql}")
+    try:
+        args = ", ".join(_sql_literal(p) for p in params)
+        for _ in range(6):
+            await conn.fetch(f"EXECUTE bench_dashboard({args})")
+        lines = [
+            r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE) EXECUTE bench_dashboard({args})")
+        ]
+    finally:
+        await conn.execute("DEALLOCATE bench_dashboard")
+    found = {
+        line.split(":")[0].strip(): float(line.split(":")[1].split()[0])
+        for line in lines
+        if line.startswith(("Planning Time", "Execution Time"))
+    }
+    return found.get("Planning Time", 0.0), found["Execution Time"]
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"the dashboard's parameters are page sizes, not {value!r}")
+    return str(value)
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -990,7 +1087,15 @@ async def main() -> int:
     parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--load", choices=["wrk", "python"], default=None, help="default: wrk")
     parser.add_argument("--verbose", action="store_true", help="print the counted statements")
+    parser.add_argument(
+        "--env",
+        nargs="*",
+        default=[],
+        metavar="MLGRAPH_NAME=VALUE",
+        help="settings for every mlgraph peer of this run, over the bench's (for trials)",
+    )
     args = parser.parse_args()
+    args.env = dict(item.split("=", 1) for item in args.env)
     if args.load is None:
         args.load = "wrk" if shutil.which("wrk") else "python"
         if args.load == "python":
@@ -1021,7 +1126,7 @@ async def main() -> int:
     try:
         for peer in peers:
             with stage(f"probe {peer.name}"):
-                async with running(peer, args.database, proxy_port, node) as run:
+                async with running(peer, args.database, proxy_port, node, args.env) as run:
                     headers = {"content-type": "application/json"}
                     if auth[peer.kind]:
                         headers["authorization"] = auth[peer.kind]
@@ -1055,7 +1160,7 @@ async def main() -> int:
     loads: dict[str, Load] = {}
     for peer in peers:
         with stage(f"load {peer.name} ({args.warmup:g} s warm-up + {args.seconds:g} s)"):
-            async with running(peer, args.database, PG_PORT, node) as run:
+            async with running(peer, args.database, PG_PORT, node, args.env) as run:
                 loads[peer.name] = load = await measure(run, auth[peer.kind], args)
         if load.failed:
             print(f"ABORT: {peer.name} failed {load.failed} requests under load", file=sys.stderr)
@@ -1068,6 +1173,10 @@ async def main() -> int:
 
     print()
     print("\n".join(report(probes, loads, load_tool, sql_note)))
+    if any(PEERS[name].expected_plan == "compiled" for name in loads):
+        with stage("the compiled statement alone"):
+            cost = await statement_cost(args.database)
+        print("\n".join(cost.lines()))
     return 0
 
 

@@ -11,9 +11,12 @@ Not a test: it prints figures (``make bench-writes``). In one run it measures:
 mlgraph runs as a real server with 2 workers on a database of its own (created, migrated and
 bulk-seeded with ``seed_bulk(projects=10)`` once, then reused), loaded by ``wrk`` with 8
 connections (bench/wrk_writes.lua: bodies round-robin; an answer with errors or userErrors counts
-as failed). After the load, the audit chain is verified (``mlgraph audit verify``'s check), so
-the figures are for writes that kept it intact. Only ratios from one run mean anything on a
-shared machine. Examples:
+as failed). CPU is measured per call: mlgraph's processes from /proc, the PostgreSQL backends
+sampled every 0.1 s while the load runs (``compare.BackendCpu``: backends a pool opens and
+closes meanwhile count too), and the whole machine's busy CPU (the figure vmstat shows), the
+same way for pgbench's transactions, so each workload prints beside pgbench. After the load,
+the audit chain is verified (``mlgraph audit verify``'s check), so the figures are for writes
+that kept it intact. Only ratios from one run mean anything on a shared machine. Examples:
 
     make bench-writes
     .venv/bin/python bench/writes.py --seconds 30 --workloads one-metric
@@ -107,20 +110,42 @@ async def prepare(db: str, projects: int) -> list[str]:
     return [encode_global_id("Deployment", row["id"]) for row in rows]
 
 
-def pgbench(db: str, seconds: float, clients: int) -> tuple[float, float]:
-    """TPC-B on its own database: (transactions/s, mean latency ms)."""
+@dataclass
+class Reference:
+    """pgbench TPC-B in this run: the machine's reference for small transactions."""
+
+    tps: float
+    latency_ms: float
+    transactions: int
+    db_cpu_s: float  # its PostgreSQL backends, sampled as for mlgraph (compare.BackendCpu)
+    machine_cpu_s: float  # the whole machine's busy CPU meanwhile (pgbench itself included)
+
+    def per_transaction_ms(self, seconds: float) -> float:
+        return seconds / self.transactions * 1000 if self.transactions else 0.0
+
+
+async def pgbench(db: str, seconds: float, clients: int) -> Reference:
+    """TPC-B on its own database, its backends' CPU sampled while it runs."""
     base = ["-h", compare.PG_HOST, "-p", str(compare.PG_PORT), "-U", "postgres"]
-    subprocess.run(["dropdb", *base, "--if-exists", db], check=True)  # noqa: S603, S607
-    subprocess.run(["createdb", *base, db], check=True)  # noqa: S603, S607
+    for cmd in (["dropdb", *base, "--if-exists", db], ["createdb", *base, db]):
+        await asyncio.to_thread(subprocess.run, cmd, check=True)
     init = ["pgbench", *base, "-i", "-s", "10", "-q", db]
-    subprocess.run(init, check=True, capture_output=True)  # noqa: S603
+    await asyncio.to_thread(subprocess.run, init, check=True, capture_output=True)
     run = ["pgbench", *base, "-c", str(clients), "-j", "2", "-T", f"{seconds:g}", db]
-    done = subprocess.run(run, check=True, capture_output=True, text=True)  # noqa: S603
+    async with compare.BackendCpu(db) as db_cpu:
+        machine_before = compare.machine_cpu_seconds()
+        done = await asyncio.to_thread(
+            subprocess.run, run, check=True, capture_output=True, text=True
+        )
+        machine = compare.machine_cpu_seconds() - machine_before
     tps = re.search(r"tps = ([\d.]+) \(without initial", done.stdout)
     latency = re.search(r"latency average = ([\d.]+) ms", done.stdout)
-    if tps is None or latency is None:
+    count = re.search(r"number of transactions actually processed: (\d+)", done.stdout)
+    if tps is None or latency is None or count is None:
         raise RuntimeError(f"cannot read pgbench's output:\n{done.stdout}\n{done.stderr}")
-    return float(tps.group(1)), float(latency.group(1))
+    return Reference(
+        float(tps.group(1)), float(latency.group(1)), int(count.group(1)), db_cpu.seconds, machine
+    )
 
 
 # --- the load -------------------------------------------------------------------------------
@@ -200,13 +225,14 @@ async def measure(
     await asyncio.to_thread(wrk, run.url, payloads, auth, args.warmup, args.clients)
     await compare.wait_idle(run.process.pid)
     server_before = compare.cpu_seconds(group=run.process.pid)
-    db_before = compare.cpu_seconds(pids=await compare.backend_pids(args.database))
-    load = await asyncio.to_thread(wrk, run.url, payloads, auth, args.seconds, args.clients)
-    await compare.wait_idle(run.process.pid)
+    async with compare.BackendCpu(args.database) as db_cpu:
+        machine_before = compare.machine_cpu_seconds()
+        load = await asyncio.to_thread(wrk, run.url, payloads, auth, args.seconds, args.clients)
+        load.machine_cpu_s = compare.machine_cpu_seconds() - machine_before
+        await compare.wait_idle(run.process.pid)
     server_after = compare.cpu_seconds(group=run.process.pid)
-    db_after = compare.cpu_seconds(pids=await compare.backend_pids(args.database))
     load.server_cpu_s = sum(v - server_before.get(k, 0) for k, v in server_after.items())
-    load.db_cpu_s = sum(v - db_before.get(k, 0) for k, v in db_after.items())
+    load.db_cpu_s, load.db_sessions = db_cpu.seconds, db_cpu.sessions
     return load
 
 
@@ -230,27 +256,38 @@ async def verify_chain(db: str) -> str:
 # --- report ---------------------------------------------------------------------------------
 
 
-def report(
-    loads: dict[str, compare.Load], reference: tuple[float, float], args: argparse.Namespace
-) -> None:
-    tps, latency = reference
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.1f}×" if reference else "-"
+
+
+def report(loads: dict[str, compare.Load], ref: Reference, args: argparse.Namespace) -> None:
+    """Each workload beside pgbench: rate, latency and CPU per call (mlgraph's processes, its
+    PostgreSQL backends sampled every 0.1 s, and the whole machine's busy CPU, which every other
+    figure must fit inside), and the ratios to pgbench's per transaction."""
     print()
     print(
-        f"| workload | calls/s | metrics/s | p50 ms | p99 ms | failed | server CPU ms/call "
-        f"| PostgreSQL CPU ms/call | vs pgbench |"
+        "| workload | calls/s | metrics/s | p50 ms | p99 ms | failed | server CPU ms/call "
+        "| PostgreSQL CPU ms/call | PG sessions opened | machine CPU ms/call "
+        "| calls/s vs pgbench tps | PostgreSQL CPU vs pgbench | machine CPU vs pgbench |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- |" + " ---: |" * 12)
+    ref_db = ref.per_transaction_ms(ref.db_cpu_s)
+    ref_machine = ref.per_transaction_ms(ref.machine_cpu_s)
     print(
-        f"| pgbench TPC-B ({args.clients} clients) | {tps:,.0f} | | {latency:.1f} (mean) "
-        "| | | | | 1.00× |"
+        f"| pgbench TPC-B ({args.clients} clients) | {ref.tps:,.0f} | | {ref.latency_ms:.1f} "
+        f"(mean) | | | | {ref_db:.2f} | | {ref_machine:.2f} | 1.00× | 1.0× | 1.0× |"
     )
     for name, load in loads.items():
         w = WORKLOADS[name]
+        sent = load.requests + load.in_flight
+        db_ms = (load.db_cpu_s or 0.0) / sent * 1000 if sent else 0.0
+        machine_ms = load.machine_cpu_s / load.requests * 1000 if load.requests else 0.0
         print(
             f"| {name} | {load.rps:,.1f} | {load.rps * w.metrics_per_call:,.0f} "
             f"| {load.p50_ms:.1f} | {load.p99_ms:.1f} | {load.failed} "
-            f"| {load.per_request_ms(load.server_cpu_s)} | {load.per_request_ms(load.db_cpu_s)} "
-            f"| {load.rps / tps:.3f}× |"
+            f"| {load.per_request_ms(load.server_cpu_s)} | {db_ms:.2f} | {load.db_sessions} "
+            f"| {machine_ms:.1f} | {load.rps / ref.tps:.3f}× "
+            f"| {ratio(db_ms, ref_db)} | {ratio(machine_ms, ref_machine)} |"
         )
     print()
     cores = os.cpu_count() or 1
@@ -300,9 +337,7 @@ async def main() -> int:
     with compare.stage("databases"):
         deployments = await prepare(args.database, args.projects)
     with compare.stage(f"pgbench TPC-B, {args.clients} clients, {args.seconds:g} s"):
-        reference = await asyncio.to_thread(
-            pgbench, args.pgbench_database, args.seconds, args.clients
-        )
+        reference = await pgbench(args.pgbench_database, args.seconds, args.clients)
     auth = f"Bearer {compare.admin_token()}"
     peer = compare.Peer("writes", f"mlgraph, {args.workers} workers", "mlgraph", args.workers)
     loads: dict[str, compare.Load] = {}

@@ -23,7 +23,7 @@ from mlgraph.live.hub import Hub, Interest, SlowConsumer
 from mlgraph.live.renders import Renders
 from mlgraph.storage import models as m
 from mlgraph.storage.types import utcnow
-from mlgraph.storage.uow import insert_outbox, unit_of_work
+from mlgraph.storage.uow import outbox_insert, unit_of_work
 from tests import factories as f
 from tests.conftest import Backend
 from tests.live import until
@@ -195,7 +195,7 @@ async def test_an_event_committed_late_joins_the_stream_after_those_before_it(
             payload={"i": "late"},
             created_at=utcnow(),
         )
-        await insert_outbox(held, [late])
+        await held.execute(*outbox_insert(held, [late]))
         # a mutation with an event commits meanwhile, without waiting for it
         await asyncio.wait_for(emit(db, 1), 10)
         assert await dispatcher.dispatch_once() == 1

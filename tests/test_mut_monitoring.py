@@ -575,10 +575,52 @@ async def test_a_batch_costs_the_same_statements_whatever_its_size(db: Backend) 
 
     one, many = await statements(1), await statements(600)
     assert len(one) == len(many)
-    # the deployment, its project's archive mark, the INSERT, the rules, their windows, the
-    # open alerts, the audit head, the audit entry with the head's move (SQLite: the next
-    # seq, the entry, the head), the outbox event, the payload's deployment
-    assert len(one) == (10 if db.name == "postgresql" else 12)
+    # the deployment with its project's archive mark, the INSERT, the rules, their windows,
+    # the open alerts, the audit head, then the audit entry, the outbox event and the head's
+    # move in one statement (SQLite: the next seq, the entry, the outbox event, the head); the
+    # payload's deployment is not selected, so it is not read
+    assert len(one) == (7 if db.name == "postgresql" else 10)
     inserts = [x for x in many if x.lstrip().upper().startswith("INSERT INTO DRIFT_METRIC")]
     assert len(inserts) == 1
     assert await count(db, m.DriftMetric) == 601
+
+
+async def test_the_payload_reads_the_entity_only_when_it_is_selected(db: Backend) -> None:
+    s = await setup(db)
+    window = iter(range(1, 10))
+
+    async def statements(selection: str) -> tuple[int, dict[str, Any]]:
+        n = next(window)
+        item = metric(windowStart=f"2026-03-0{n}T00:00:00Z", windowEnd=f"2026-03-0{n}T01:00:00Z")
+        db.sql.start()
+        payload = await mutate(
+            db,
+            "recordDriftMetrics",
+            {"deploymentId": s.deployment_id, "metrics": [item]},
+            selection,
+        )
+        db.sql.stop()
+        assert payload["userErrors"] == []
+        return len(db.sql.statements), payload
+
+    await statements("count")  # the project's audit chain starts
+    bare, _ = await statements("count")
+    shown, payload = await statements("count deployment { id name }")
+    assert shown == bare + 1
+    assert payload["deployment"] == {"id": s.deployment_id, "name": s.deployment.name}
+    # through an inline fragment and a named one, too
+    inline, payload = await statements(
+        "count ... on RecordDriftMetricsPayload { deployment { id } }"
+    )
+    assert inline == shown
+    assert payload["deployment"] == {"id": s.deployment_id}
+    assert db.client is not None
+    query = (
+        "mutation($input: RecordDriftMetricsInput!) { recordDriftMetrics(input: $input) "
+        "{ ...Shown userErrors { code } } } "
+        "fragment Shown on RecordDriftMetricsPayload { count deployment { name } }"
+    )
+    item = metric(windowStart="2026-03-09T00:00:00Z", windowEnd="2026-03-09T01:00:00Z")
+    variables = {"input": {"deploymentId": s.deployment_id, "metrics": [item]}}
+    body = (await db.client.post("/graphql", json={"query": query, "variables": variables})).json()
+    assert body["data"]["recordDriftMetrics"]["deployment"] == {"name": s.deployment.name}

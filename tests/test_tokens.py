@@ -27,6 +27,7 @@ from joserfc import jws
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
+from mlgraph.auth import tokens as tokens_module
 from mlgraph.auth.local_issuer import (
     KEY_FILE,
     LOCAL_ISSUER,
@@ -845,3 +846,27 @@ def test_key_file_permissions_are_0600_regardless_of_umask(tmp_path: Path) -> No
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / KEY_FILE).stat().st_mode) == 0o600
+
+
+async def test_a_token_used_again_is_not_verified_again_but_still_expires(
+    idp: OidcServer, clock: Clock, verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a client that sends the same token with every request, its signature is checked
+    once; its time claims are checked on every use, so it still expires on time."""
+    signatures: list[str] = []
+    decode = tokens_module.jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        signatures.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(tokens_module.jwt, "decode", counted)
+    token = idp.sign(claims(idp, clock, exp=int(clock()) + 60))
+    for _ in range(5):
+        assert (await verifier.verify(token)).subject == "user-1"
+    assert signatures == [token]
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    await refused(verifier, tampered)  # another text: verified in full, and refused
+    clock.advance(60 + 30)
+    await refused(verifier, token)
+    await refused(verifier, token)

@@ -31,6 +31,14 @@ class Settings(BaseSettings):
         ),
     )
     db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        description=(
+            "Connections opened past db_pool_size under load, closed again when returned: "
+            "0 keeps the pool fixed, and requests queue for a connection in arrival order."
+        ),
+    )
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
     db_pool_timeout_s: float = Field(
         default=30.0, gt=0, description="How long a request may queue for a pooled connection."
@@ -348,6 +356,15 @@ class Settings(BaseSettings):
         description=(
             "Answer compilable read operations with one SQL statement on PostgreSQL "
             "(response header x-mlgraph-plan: compiled); false forces the resolver path."
+        ),
+    )
+    compiled_pool_size: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "PostgreSQL connections of the compiled read path: a pool of its own that never "
+            "grows, so compiled statements beyond it queue for a connection in arrival order "
+            "instead of sharing the cores among more backends (about the database's cores)."
         ),
     )
 

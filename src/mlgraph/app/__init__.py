@@ -76,7 +76,7 @@ from mlgraph.schema import DOMAIN_NAMES, Limits, build_schema
 from mlgraph.schema.errors import DEADLINE_MESSAGE, coded_error
 from mlgraph.schema.scalars import check_json
 from mlgraph.settings import Settings
-from mlgraph.storage.db import create_engine, create_sessions
+from mlgraph.storage.db import create_compiled_engine, create_engine, create_sessions
 from mlgraph.storage.objects import ObjectStore, UploadRefused, open_store
 from mlgraph.storage.objects.local import LocalObjectStore
 from mlgraph.telemetry import metrics, tracing
@@ -89,6 +89,8 @@ RETRY_AFTER_S = 2
 
 class State(TypedDict):
     engine: AsyncEngine
+    #: The compiled read path's (``create_compiled_engine``); ``engine`` when given one.
+    compiled_engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     objects: ObjectStore
     settings: Settings
@@ -383,11 +385,12 @@ class GraphQLApp(GraphQL[Context, None]):
             objects=state.objects,
             idempotency_key=request.headers.get("idempotency-key"),
             limiter=state.limiter,
+            client_address=request.client.host if request.client else "",
             clock=state.clock,
         )
         setattr(state, CONTEXT_KEY, context)  # for the rate-limit headers (app.ratelimit)
         sse = "text/event-stream" in request.headers.get("accept", "")
-        engine: AsyncEngine = state.engine
+        engine: AsyncEngine = state.compiled_engine
         if isinstance(request, Request) and not sse and state.settings.compiled_reads:
             if engine.dialect.name == "postgresql":
                 context.compiled_engine = engine
@@ -570,6 +573,12 @@ def create_app(
         async with httpx.AsyncClient(timeout=5) as http, AsyncExitStack() as stack:
             if engine is None:
                 stack.push_async_callback(db.dispose)  # runs last, after live stopped
+            compiled = db
+            if engine is None and settings.compiled_reads and settings.is_postgresql:
+                compiled = create_compiled_engine(settings)
+                stack.push_async_callback(compiled.dispose)
+                if settings.telemetry:
+                    tracing.trace_engine(compiled)
             stack.callback(metrics.worker_exited)
             objects = await stack.enter_async_context(open_store(settings))
             limiter = await stack.enter_async_context(running_limiter(settings, clock))
@@ -581,6 +590,7 @@ def create_app(
             app_.state.rollouts = rollouts  # for tests that drive the scheduler
             yield {
                 "engine": db,
+                "compiled_engine": compiled,
                 "sessions": sessions,
                 "objects": objects,
                 "settings": settings,

@@ -32,6 +32,7 @@ import logging
 import math
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,6 +85,8 @@ SUPPORTED_ALGORITHMS: Mapping[str, tuple[type[RSAKey] | type[ECKey], str | None]
 #: Longest token accepted at all (joserfc's own caps are ~129 KiB; real tokens are a few KiB).
 MAX_TOKEN_CHARS = 16 * 1024
 MIN_RSA_BITS = 2048
+#: Tokens whose signature was verified, kept with the key that verified it (per verifier).
+VERIFIED_CACHE_SIZE = 1024
 #: After a failed JWKS fetch, wait this long (at most ``refetch_s``) before trying again.
 FAILURE_RETRY_S = 5.0
 
@@ -343,6 +346,11 @@ class TokenVerifier:
         self._registries = {
             alg: JWSRegistry(algorithms=[alg], strict_check_header=False) for alg in self.algorithms
         }
+        # token -> (the key that verified its signature, its claims). A client sends the same
+        # token with every request until it expires: its signature (an ES256 verification,
+        # ~10% of a compiled dashboard request's server CPU) is checked once per key. The
+        # time claims are checked again on every use, and a rotated key set misses.
+        self._verified: OrderedDict[str, tuple[Key, dict[str, Any]]] = OrderedDict()
 
     async def verify(self, token: str) -> TokenIdentity:
         """The identity a valid token carries; raises :class:`InvalidToken` otherwise."""
@@ -367,7 +375,20 @@ class TokenVerifier:
             raise InvalidToken("token has no key id")
 
         key = self._find_key(await self._keys.key_set(kid=kid), kid, alg)
-        claims = self._decode(token, key, alg)
+        verified = self._verified.get(token)
+        if verified is not None and verified[0] is key:
+            self._verified.move_to_end(token)
+            claims = verified[1]
+            try:
+                self._validate(claims)
+            except InvalidToken:
+                del self._verified[token]
+                raise
+        else:
+            claims = self._decode(token, key, alg)
+            self._verified[token] = (key, claims)
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
         return self._identity(claims)
 
     @staticmethod
@@ -389,22 +410,30 @@ class TokenVerifier:
         raise InvalidToken("signing key does not fit the algorithm")
 
     def _decode(self, token: str, key: Key, alg: str) -> dict[str, Any]:
-        now = int(self._now())
         try:
             decoded = jwt.decode(token, key, algorithms=[alg], registry=self._registries[alg])
+        except JoseError as error:
+            raise InvalidToken(_reason(error)) from None
+        except (ValueError, TypeError, KeyError, RecursionError):
+            raise InvalidToken("malformed token") from None
+        self._validate(decoded.claims)
+        return decoded.claims
+
+    def _validate(self, claims: dict[str, Any]) -> None:
+        """The claims' issuer, audience, subject and times (``exp``, ``nbf``, ``iat``), now."""
+        try:
             jwt.JWTClaimsRegistry(
-                now=now,
+                now=int(self._now()),
                 leeway=self._leeway_s,
                 iss={"essential": True, "value": self.issuer},
                 aud={"essential": True, "value": self.audience},
                 exp={"essential": True},
                 sub={"essential": True},
-            ).validate(decoded.claims)
+            ).validate(claims)
         except JoseError as error:
             raise InvalidToken(_reason(error)) from None
         except (ValueError, TypeError, KeyError, RecursionError):
             raise InvalidToken("malformed token") from None
-        return decoded.claims
 
     def _identity(self, claims: dict[str, Any]) -> TokenIdentity:
         subject: str = claims["sub"]

@@ -50,6 +50,9 @@ CACHE_SIZE = 1000
 #: Built statements kept (each a few kB of SQL text): the operations a deployment serves.
 STATEMENT_CACHE_SIZE = 256
 _DIRECTIVES = {"include", "skip"}
+#: The argument that asks a field for its value in the past (``schema.history``): the resolver
+#: path answers it.
+AS_OF = "asOf"
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,8 @@ class Planner:
         if name.startswith("__") and name != "__typename":
             raise NotCompilable("introspection runs on the resolver path")
         kind = self.fields.kind(parent.name, name)
+        if any(argument.name.value == AS_OF for argument in node.arguments or ()):
+            raise NotCompilable(f"{parent.name}.{name}(asOf:) is read from the audit log")
         if node.selection_set is None or kind.kind == "typename":
             return
         assert isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)

@@ -22,11 +22,13 @@ from aiodataloader import DataLoader
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from mlgraph.storage import queries
+from mlgraph.storage import history, lineage, queries
 from mlgraph.storage.graph import ENTITIES, Relation
 from mlgraph.storage.queries import Columns, FilterValues, PageArgs, PageRows, Visible
 from mlgraph.telemetry.tracing import span
 
+#: One key's recorded changes, oldest first (``storage.history``).
+History = list[history.Change]
 BatchFn = Callable[[list[Hashable]], Coroutine[Any, Any, list[Any]]]
 
 
@@ -108,6 +110,19 @@ class Loaders:
             ("count", relation, filters), f"{relation.target}.{relation.name} count", batch
         )
 
+    def downstream(
+        self, max_depth: int, limit: int
+    ) -> DataLoader[Hashable, list[tuple[Row[Any], int]]]:
+        """``versions_downstream_of_version_id``: each version's descendants with their depth
+        (``storage.lineage``), one recursive statement per batch."""
+
+        async def batch(roots: list[Hashable]) -> list[list[tuple[Row[Any], int]]]:
+            async with self._engine.connect() as db:
+                found = await lineage.downstream(db, roots, max_depth, limit, self.visible)  # type: ignore[arg-type]
+            return [found[r] for r in roots]  # type: ignore[index]
+
+        return self._loader(("downstream", max_depth, limit), "ModelVersion.downstream", batch)
+
     def list(self, relation: Relation) -> DataLoader[Hashable, list[Row[Any]]]:
         """``<target>s_by_<child key>``: short bounded lists per parent key."""
 
@@ -117,6 +132,17 @@ class Loaders:
             return [found[p] for p in parents]
 
         return self._loader(("list", relation), f"{relation.target}.{relation.name} list", batch)
+
+    def history(self, kind: history.Kind) -> DataLoader[Hashable, History]:
+        """``<kind>_history_by_id``: the recorded changes of each model (aliases), version
+        (stage) or deployment (traffic), oldest first, from the audit log (``storage.history``)."""
+
+        async def batch(keys: list[Hashable]) -> list[History]:
+            async with self._engine.connect() as db:
+                found = await history.entries(db, kind, keys, self.visible)  # type: ignore[arg-type]
+            return [history.changes(kind, found.get(k, [])) for k in keys]
+
+        return self._loader(("history", kind), f"{kind}_history_by_id", batch)
 
 
 _AUTOCOMMIT: dict[AsyncEngine, AsyncEngine] = {}

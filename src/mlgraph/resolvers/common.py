@@ -7,6 +7,7 @@ so nothing is written and no audit entry appears.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -17,7 +18,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlgraph.context import Context
@@ -138,12 +139,13 @@ async def fetch(
     This is the write side of the one policy; the read side is the loaders' visibility filter.
     """
     pk = decode_id(global_id, type_name, *field)
-    stmt = select(model).where(model.id == pk)  # type: ignore[attr-defined]
-    if lock and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = (await session.scalars(stmt)).first()
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    project = type_name == "Project"
+    stmt = _fetch_statement(model, lock and postgresql, not archived_ok and postgresql, project)
+    found = (await session.execute(stmt, {"pk": pk})).first()
+    row = None if found is None else found[0]
     visible = ctx.principal.visible_projects()
-    project_id = getattr(row, "project_id", None) if type_name != "Project" else pk
+    project_id = getattr(row, "project_id", None) if not project else pk
     if row is None or (visible is not None and project_id not in visible):
         raise UserErrors.one(
             UserErrorCode.NOT_FOUND, f"no {type_name} with id {global_id!r}", "input", *field
@@ -151,9 +153,46 @@ async def fetch(
     if not ctx.principal.can(project_id, role):
         raise Forbidden(f"this needs the {role.value} role in the {type_name}'s project")
     if not archived_ok:
-        locked = row if type_name == "Project" and lock else None
-        await refuse_archived(session, project_id, locked, *field)
-    return row
+        archived = row.archived_at if project else found[1]
+        if archived is not None:
+            raise _archived(*field)
+    return row  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _fetch_statement(
+    model: type[Base], lock: bool, share_project: bool, project: bool
+) -> Select[Any]:
+    """One statement for ``fetch``: the row by ``:pk``, with its project's archive mark (a
+    project is its own). ``lock``: the row ``FOR UPDATE``; ``share_project``: the project
+    ``FOR SHARE`` (an archive waits for the writes that saw the project open, and no write
+    lands after it). Built once per shape: statement construction is most of SQLAlchemy's
+    cost for a one-row read."""
+    table: Any = model.__table__
+    if project:
+        stmt: Select[Any] = select(model).where(table.c.id == bindparam("pk"))
+        if lock:
+            return stmt.with_for_update()
+        return stmt.with_for_update(read=True) if share_project else stmt
+    projects: Any = Project.__table__
+    stmt = (
+        select(model, projects.c.archived_at)
+        .join_from(model, projects, projects.c.id == table.c.project_id)
+        .where(table.c.id == bindparam("pk"))
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=table)
+        return stmt.suffix_with("FOR SHARE OF project") if share_project else stmt
+    return stmt.with_for_update(of=projects, read=True) if share_project else stmt
+
+
+def _archived(*field: str) -> UserErrors:
+    return UserErrors.one(
+        UserErrorCode.PROJECT_ARCHIVED,
+        "the project is archived: unarchive it to change anything in it",
+        "input",
+        *field,
+    )
 
 
 async def refuse_archived(
@@ -170,12 +209,7 @@ async def refuse_archived(
             stmt = stmt.with_for_update(read=True)
         archived = await session.scalar(stmt)
     if archived is not None:
-        raise UserErrors.one(
-            UserErrorCode.PROJECT_ARCHIVED,
-            "the project is archived: unarchive it to change anything in it",
-            "input",
-            *field,
-        )
+        raise _archived(*field)
 
 
 def check_revision(row: Any, expected: int | None) -> None:

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mlgraph.context import Context
-from mlgraph.errors import Problem, UserErrorCode, UserErrors
+from mlgraph.errors import Forbidden, Problem, UserErrorCode, UserErrors
 from mlgraph.ids import encode_global_id
-from mlgraph.resolvers.commands import Command, Target
+from mlgraph.resolvers.commands import Command, Delete, Target
 from mlgraph.resolvers.common import Checks, decode_id, fetch, snapshot
-from mlgraph.storage.enums import DeploymentEventKind, DeploymentStatus
+from mlgraph.storage.enums import DeploymentEventKind, DeploymentStatus, Environment, Role
 from mlgraph.storage.models import (
     Deployment,
     DeploymentEvent,
@@ -29,12 +29,14 @@ from mlgraph.storage.models import (
     Model,
     ModelVersion,
 )
+from mlgraph.storage.objects.keys import deployment_prefix
 from mlgraph.storage.types import utcnow
 from mlgraph.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:  # the inputs are named in the Command["..."] bases (ruff misses those)
     from mlgraph.schema.mutations.deployments import (  # noqa: F401
         CreateDeploymentInput,
+        DeleteDeploymentInput,
         PromoteDeploymentInput,
         RollbackDeploymentInput,
         ShiftTrafficInput,
@@ -182,7 +184,10 @@ def _record(
     data: dict[str, Any],
 ) -> None:
     add_event(tx, deployment, kind, message, data)
-    tx.audit(action, "Deployment", deployment.id, deployment.project_id, before=before, after=after)
+    project = deployment.project_id
+    tx.audit(
+        action, "Deployment", deployment.id, project, before=before, after=after, reason=message
+    )
 
 
 def add_event(
@@ -455,3 +460,24 @@ class RollbackDeployment(Command["RollbackDeploymentInput", Deployment]):
             message=self.input.reason,
         )
         return deployment
+
+
+class DeleteDeployment(Delete["DeleteDeploymentInput", Deployment]):
+    """A deployment with its traffic split, events, drift metrics (and their reports in the
+    store), alerts and the alert rules scoped to it. An EDITOR deletes any but an ACTIVE
+    PRODUCTION one, which needs a project ADMIN (FORBIDDEN otherwise). Once a model's
+    deployments are gone, ``deleteModel`` can delete it."""
+
+    target = _DEPLOYMENT
+    action, topic = "deployment.delete", "deployment.deleted"
+
+    async def refuse(self, deployment: Deployment) -> None:
+        live = (
+            deployment.environment == Environment.PRODUCTION
+            and deployment.status == DeploymentStatus.ACTIVE
+        )
+        if live and not self.ctx.principal.can(deployment.project_id, Role.ADMIN):
+            raise Forbidden("deleting an ACTIVE PRODUCTION deployment needs the ADMIN role")
+
+    def objects(self, deployment: Deployment) -> str:
+        return deployment_prefix(deployment.project_id, deployment.id)

@@ -108,9 +108,6 @@ class RecordDriftMetrics(Command["RecordDriftMetricsInput", Deployment]):
         tx, now = self.tx, utcnow()
         rows = [
             {
-                "id": uuid.uuid4(),
-                "project_id": deployment.project_id,
-                "deployment_id": deployment.id,
                 "kind": item.kind,
                 "metric": item.metric,
                 "feature": item.feature,
@@ -122,12 +119,16 @@ class RecordDriftMetrics(Command["RecordDriftMetricsInput", Deployment]):
                 "report_key": None
                 if item.report_name is None
                 else drift_report_key(deployment.project_id, deployment.id, item.report_name),
-                "created_at": now,
-                "updated_at": now,
             }
             for item in self.input.metrics
         ]
-        await insert_drift_metrics(tx.session, rows)
+        batch = {
+            "project_id": deployment.project_id,
+            "deployment_id": deployment.id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        await insert_drift_metrics(tx.session, rows, batch)
         measured = {(item.metric, item.kind) for item in self.input.metrics}
         await evaluate_alert_rules(tx, deployment, measured)
         detected = sum(1 for r in rows if r["detected"])
@@ -154,10 +155,15 @@ class RecordDriftMetrics(Command["RecordDriftMetricsInput", Deployment]):
         return deployment
 
 
-async def insert_drift_metrics(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """One INSERT per batch, the same statement for any batch size (``storage.bulk``)."""
+async def insert_drift_metrics(
+    s: AsyncSession, rows: list[dict[str, Any]], batch: dict[str, Any]
+) -> None:
+    """One INSERT per batch, the same statement for any batch size (``storage.bulk``): the
+    values of each metric as arrays, the batch's own (``batch``) once, ids made by the
+    database."""
     postgresql = s.get_bind().dialect.name == "postgresql"
-    await s.execute(*insert_rows(DriftMetric, rows, postgresql=postgresql))
+    stmt, params = insert_rows(DriftMetric, rows, postgresql=postgresql, same=batch, fresh_ids=True)
+    await s.execute(stmt, params)
 
 
 def _check_rule(checks: Checks, input: CreateAlertRuleInput | UpdateAlertRuleInput) -> None:

@@ -362,7 +362,12 @@ def _touch(model: Model) -> None:
 
 
 async def _point_alias(
-    tx: UnitOfWork, model: Model, alias: str, version_id: uuid.UUID, found: ModelAlias | None
+    tx: UnitOfWork,
+    model: Model,
+    alias: str,
+    version_id: uuid.UUID,
+    found: ModelAlias | None,
+    reason: str | None = None,
 ) -> None:
     """Set (or move) ``alias`` to ``version_id``, with its audit entry and event."""
     s = tx.session
@@ -386,6 +391,7 @@ async def _point_alias(
         "model_alias.set",
         "model_alias.moved",
         before=before,
+        reason=reason,
         payload={
             "modelId": _gid("Model", model.id),
             "alias": alias,
@@ -491,6 +497,9 @@ _VERSION = Target(ModelVersion, "version_id")
 class TransitionModelVersion(Command["TransitionModelVersionInput", ModelVersion]):
     target = _VERSION
 
+    def check(self, checks: Checks) -> None:
+        checks.text(self.input.reason, "reason", max_len=TEXT_MAX, required=False)
+
     async def apply(self, version: ModelVersion) -> ModelVersion:
         s, target = self.tx.session, self.input.stage
         current = version.stage
@@ -511,6 +520,7 @@ class TransitionModelVersion(Command["TransitionModelVersionInput", ModelVersion
             changed.project_id,
             before=before,
             after={"stage": changed.stage.value},
+            reason=self.input.reason,
         )
         self.tx.emit(
             "model_version.transitioned",
@@ -663,6 +673,7 @@ class SetModelAlias(Command["SetModelAliasInput", Model]):
 
     def check(self, checks: Checks) -> None:
         _check_alias(checks, self.input.alias)
+        checks.text(self.input.reason, "reason", max_len=TEXT_MAX, required=False)
 
     async def apply(self, model: Model) -> Model:
         ctx, s, alias = self.ctx, self.tx.session, self.input.alias
@@ -693,7 +704,7 @@ class SetModelAlias(Command["SetModelAliasInput", Model]):
                     "input",
                     "alias",
                 )
-        await _point_alias(self.tx, model, alias, version.id, found)
+        await _point_alias(self.tx, model, alias, version.id, found, self.input.reason)
         return model
 
 
@@ -702,6 +713,7 @@ class RemoveModelAlias(Command["RemoveModelAliasInput", Model]):
 
     def check(self, checks: Checks) -> None:
         _check_alias(checks, self.input.alias)
+        checks.text(self.input.reason, "reason", max_len=TEXT_MAX, required=False)
 
     async def apply(self, model: Model) -> Model:
         s, alias, tx = self.tx.session, self.input.alias, self.tx
@@ -721,6 +733,7 @@ class RemoveModelAlias(Command["RemoveModelAliasInput", Model]):
             model.project_id,
             before=before,
             after=None,
+            reason=self.input.reason,
         )
         tx.emit(
             "model_alias.moved",

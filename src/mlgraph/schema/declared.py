@@ -2,7 +2,8 @@
 
 ``entity_type(name, computed)`` builds the entity's strawberry type: its scalar fields come
 from the declaration (description, and the GraphQL type of the column), its relation fields from
-the declared relations, and ``computed`` adds the hand-written fields (resolvers of their own).
+the declared relations, and ``computed`` adds the hand-written fields (resolvers of their own;
+one named like a column replaces that column's field, e.g. ``ModelVersion.stage(asOf:)``).
 Every field carries the domain that owns it, which is how ``build_schema(domains)`` cuts a
 subgraph out of the one set of types.
 """
@@ -13,7 +14,7 @@ import strawberry
 from strawberry.types.field import StrawberryField
 
 from mlgraph.schema.columns import column_type, owned_by
-from mlgraph.schema.relay import Connection, Node, connection, listing, one
+from mlgraph.schema.relay import Connection, Node, connection, listing, one, override_column
 from mlgraph.storage.graph import ENTITIES, Relation
 
 
@@ -51,6 +52,9 @@ def entity_type(name: str, computed: type | None = None) -> Any:
         if isinstance(value, StrawberryField):
             value.metadata = {**(value.metadata or {}), **owned_by(decl.domain)}  # type: ignore[assignment]
             namespace[attr] = value
+            if attr in decl.fields:  # a column given arguments (``stage(asOf:)``): its resolver
+                del annotations[attr]  # types it, and the row keeps the column's value
+                override_column(name, attr)
     namespace["__annotations__"] = annotations
     cls = type(name, (Node,), namespace)
     return strawberry.federation.type(keys=["id"], description=decl.description)(cls)

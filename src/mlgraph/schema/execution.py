@@ -36,6 +36,7 @@ the compiled path, and the rest of the suite holds its errors and null propagati
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -75,6 +76,8 @@ __all__ = [
     "Executor",
     "install_direct_resolvers",
     "relation_field",
+    "row_leaf",
+    "row_leaf_column",
     "then",
 ]
 
@@ -85,6 +88,7 @@ _BREADTH_FIRST_KEY = "mlgraph.breadth_first"
 _DIRECT_KEY = "mlgraph.direct"
 _SELECTION_KEY = "mlgraph.selection"
 _REFERENCE_KEY = "mlgraph.reference"
+_ROW_LEAF_KEY = "mlgraph.row_leaf"
 #: strawberry field metadata marking a resolver the executor may call ahead, breadth first:
 #: a read without side effects that returns its value, or a future of it.
 BREADTH_FIRST = {_BREADTH_FIRST_KEY: True}
@@ -114,6 +118,18 @@ def relation_field(
         _SELECTION_KEY: selection,
         _REFERENCE_KEY: reference,
     }
+
+
+def row_leaf(column: str) -> dict[str, Any]:
+    """Metadata of a leaf field with arguments (``ModelVersion.stage(asOf:)``) that, given
+    none, answers its object's ``row.<column>``: executed as a plain leaf, and read like one."""
+    return {_ROW_LEAF_KEY: column}
+
+
+def row_leaf_column(field_def: GraphQLField) -> str | None:
+    """The column a ``row_leaf`` field answers without arguments; None for other fields."""
+    column = _metadata(field_def).get(_ROW_LEAF_KEY)
+    return column if isinstance(column, str) else None
 
 
 #: What a field's answer reads, per object type below it (up to the next relation field):
@@ -169,12 +185,13 @@ def then(future: asyncio.Future[T], fn: Callable[[T], V]) -> V | asyncio.Future[
 
 
 class Leaf:
-    """A plain scalar or enum attribute."""
+    """A plain scalar or enum attribute (``row.<column>`` for a ``row_leaf`` field)."""
 
-    __slots__ = ("coerce", "non_null", "python_name")
+    __slots__ = ("coerce", "get", "non_null", "python_name")
 
     def __init__(self, python_name: str, coerce: Callable[[Any], Any], non_null: bool) -> None:
         self.python_name, self.coerce, self.non_null = python_name, coerce, non_null
+        self.get = operator.attrgetter(python_name)
 
 
 class Objects:
@@ -218,14 +235,19 @@ def _shortcut(
 ) -> Leaf | Objects | None:
     node = field_details_list[0].node
     field_def = parent_type.fields.get(node.name.value)
-    if field_def is None or field_def.args or node.arguments:
+    if field_def is None or node.arguments:
         return None
-    if not getattr(field_def.resolve, "_is_default", False):  # strawberry's basic field
+    column = _metadata(field_def).get(_ROW_LEAF_KEY)
+    if column is None and field_def.args:
         return None
+    if column is None and not getattr(field_def.resolve, "_is_default", False):
+        return None  # not strawberry's basic field
     definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     python_name = getattr(definition, "python_name", None)
     if python_name is None:
         return None
+    if column is not None:
+        python_name = f"row.{column}"
     return_type = field_def.type
     non_null = isinstance(return_type, GraphQLNonNull)
     inner = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
@@ -245,7 +267,7 @@ def _shortcut(
 def _read_leaf(source: Any, leaf: Leaf) -> Any:
     """The coerced value, or ``Undefined`` when graphql-core must handle the field itself."""
     try:
-        value = getattr(source, leaf.python_name)
+        value = leaf.get(source)
         if value is None:
             return Undefined if leaf.non_null else None
         if isinstance(value, Exception):
@@ -631,8 +653,12 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
                 if field_def is None:  # __typename
                     continue
                 definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-                relation = _metadata(field_def).get(_DIRECT_KEY) is not None
-                if not relation and not getattr(field_def.resolve, "_is_default", False):
+                metadata = _metadata(field_def)
+                relation = metadata.get(_DIRECT_KEY) is not None
+                plain = getattr(field_def.resolve, "_is_default", False) or (
+                    metadata.get(_ROW_LEAF_KEY) is not None and not sub_details[0].node.arguments
+                )
+                if not relation and not plain:
                     names = None  # a resolver of its own: it may read anything
                 elif names is not None:
                     names.add(definition.python_name)

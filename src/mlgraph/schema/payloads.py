@@ -10,7 +10,7 @@
 ``mutate`` (which ``command`` fields run) turns ``UserErrors`` (and lost races: unique
 violations, stale revisions) into ``userErrors`` after the transaction has rolled back, clears
 the request's loaders so later fields read the committed state, and loads the changed entity
-through the same loader as ``node(id:)``.
+through the same loader as ``node(id:)`` when the answer selects it.
 
 An integrity error is a lost race only for a constraint named in ``RACES``: a natural key
 (DUPLICATE: the name, slug or version is taken), a key two writers can both claim (CONFLICT),
@@ -23,15 +23,17 @@ response; the unit of work has rolled everything back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, TypeVar
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionNode
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from mlgraph.errors import Forbidden, Internal, Problem, UserErrorCode, UserErrors
 from mlgraph.resolvers.commands import Command, Outcome
+from mlgraph.resolvers.common import camel
 from mlgraph.schema.relay import Info, node_class
 from mlgraph.storage.integrity import violation
 
@@ -184,10 +186,37 @@ async def mutate(
         errors = [UserError.of(p) for p in problems]
         return payload(**{field: None, "user_errors": errors})
     entity: Any = None
-    if outcome.entity_id is not None and entity_type is not None:
+    if outcome.entity_id is not None and entity_type is not None and selects(info, field):
         row = await info.context.loaders.by_key(entity_type).load(outcome.entity_id)
         entity = None if row is None else node_class(entity_type).from_row(row)
     return payload(**{field: entity, "user_errors": [], **outcome.fields})
+
+
+def selects(info: Info, python_name: str) -> bool:
+    """Whether the operation selects the payload field ``python_name`` (through fragments
+    too; a field under ``@skip``/``@include`` counts as selected): the changed entity is read
+    only for an answer that shows it."""
+    name = camel(python_name)
+    fragments = info._raw_info.fragments
+
+    def within(selections: Iterable[SelectionNode]) -> bool:
+        for node in selections:
+            if isinstance(node, FieldNode):
+                if node.name.value == name:
+                    return True
+            elif isinstance(node, InlineFragmentNode):
+                if within(node.selection_set.selections):
+                    return True
+            elif isinstance(node, FragmentSpreadNode):
+                fragment = fragments.get(node.name.value)
+                if fragment is None or within(fragment.selection_set.selections):
+                    return True
+        return False
+
+    return any(
+        node.selection_set is not None and within(node.selection_set.selections)
+        for node in info._raw_info.field_nodes
+    )
 
 
 REMOVED_OBJECTS_DOC = (

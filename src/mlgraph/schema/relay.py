@@ -5,6 +5,7 @@ This module deliberately avoids ``from __future__ import annotations``: the fact
 resolver signatures from real types at import time.
 """
 
+import datetime
 import enum
 import functools
 import importlib
@@ -26,13 +27,23 @@ from mlgraph.schema.columns import owned_by
 from mlgraph.schema.cost import connection_size, list_size
 from mlgraph.schema.execution import BREADTH_FIRST, Selection, relation_field, then
 from mlgraph.schema.filters import FILTER_INPUTS
-from mlgraph.storage.graph import ENTITIES, EntityDecl, Order, Relation, owner_domain, relation
-from mlgraph.storage.queries import ROOT_KEY, FilterValues, PageArgs, PageRows
+from mlgraph.storage.graph import (
+    ENTITIES,
+    EntityDecl,
+    NumberKey,
+    Order,
+    Relation,
+    owner_domain,
+    relation,
+)
+from mlgraph.storage.queries import ROOT_KEY, FilterValues, NumberRange, PageArgs, PageRows
 from mlgraph.storage.types import UTCDateTime
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 V = TypeVar("V")
+#: The ``asOf`` answer of a list: ``(root, info, when) -> nodes`` (or an awaitable of them).
+AsOf = Callable[[Any, Any, datetime.datetime], Any]
 #: Field metadata of a connection: its relation's page cap (``page_cap``).
 _PAGE_CAP_KEY = "mlgraph.page_cap"
 
@@ -70,6 +81,12 @@ class Reference:
 
 
 _COLUMNS = {n: tuple(d.columns.items()) for n, d in ENTITIES.items()}
+
+
+def override_column(type_name: str, field: str) -> None:
+    """``type_name.field`` has a resolver of its own (``schema.declared``): ``from_row`` no
+    longer passes the column as a value (the resolver reads it from ``row``)."""
+    _COLUMNS[type_name] = tuple(p for p in _COLUMNS[type_name] if p[0] != field)
 
 
 @functools.cache
@@ -146,20 +163,34 @@ class OrderDirection(enum.Enum):
     DESC = "DESC"
 
 
+def _number_key(decl: EntityDecl) -> NumberKey | None:
+    """The entity's ``NumberKey`` order, if it declares one (at most one)."""
+    keys = [o for o in decl.orders.values() if isinstance(o, NumberKey)]
+    assert len(keys) <= 1, decl.name
+    return keys[0] if keys else None
+
+
 def _order_input(decl: EntityDecl) -> Any:
     members: Any = enum.Enum(f"{decl.name}OrderField", dict(decl.orders))  # type: ignore[misc]
     fields = strawberry.enum(
         members, description=f"Fields a {decl.name} connection can be ordered by."
     )
-
-    class OrderInput:
-        field: fields = strawberry.field(description="The field to order by.")  # type: ignore[valid-type]
-        direction: OrderDirection = strawberry.field(
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__annotations__": {"field": fields, "direction": OrderDirection},
+        "field": strawberry.field(description="The field to order by."),
+        "direction": strawberry.field(
             default=OrderDirection.ASC, description="Ascending (default) or descending."
-        )
+        ),
+    }
+    number = _number_key(decl)
+    if number is not None:
+        namespace["__annotations__"][number.argument] = str | None
+        namespace[number.argument] = strawberry.field(default=None, description=number.description)
+    order_input = type("OrderInput", (), namespace)
 
     return strawberry.input(
-        OrderInput,
+        order_input,
         name=f"{decl.name}Order",
         description=f"Ordering of a {decl.name} connection; ties break on id, same direction.",
     )
@@ -187,10 +218,41 @@ def _filter_values(decl: EntityDecl, value: Any) -> FilterValues:
             continue
         if spec.op == "global_id":
             given = decode_global_id(given, field=f"filter.{spec.name}")[1]
+        elif spec.op == "number_ranges":
+            given = tuple(_number_range(item, f"filter.{spec.name}") for item in given)
         elif isinstance(given, list):
             given = tuple(given)
         out.append((spec.name, given))
     return tuple(out)
+
+
+def _number_range(item: Any, field: str) -> NumberRange:
+    name = _input(item, "name")
+    if not name:
+        raise BadUserInput("a range needs the `name` of its number", field=f"{field}.name")
+    bounds = {b: _input(item, b) for b in ("gte", "gt", "lte", "lt")}
+    return NumberRange(name, **{b: None if v is None else float(v) for b, v in bounds.items()})
+
+
+def _order(decl: EntityDecl, default: Order, order_by: Any) -> Order:
+    """The order ``order_by`` asks for (``default`` without one); a ``NumberKey`` field needs
+    its name argument, and only it takes one."""
+    if order_by is None:
+        return default
+    descending = _input(order_by, "direction") is OrderDirection.DESC
+    chosen = _input(order_by, "field").value
+    number = _number_key(decl)
+    key = None if number is None else _input(order_by, number.argument)
+    if isinstance(chosen, NumberKey):
+        if not key:
+            name = f"orderBy.{chosen.argument}"
+            raise BadUserInput(f"ordering by {chosen.argument} needs its name", field=name)
+        return Order(chosen.column, descending, key=key)
+    if key is not None and number is not None:
+        raise BadUserInput(
+            f"`{number.argument}` is only for ordering by it", field=f"orderBy.{number.argument}"
+        )
+    return Order(chosen, descending=descending)
 
 
 def page_size(value: int | None, name: str, cap: int) -> int | None:
@@ -234,14 +296,11 @@ def page_args(
     first, last = page_size(first, "first", rel.page_cap), page_size(last, "last", rel.page_cap)
     if first is not None and last is not None:
         raise BadUserInput("pass `first` or `last`, not both", field="last")
-    order = rel.order
-    if order_by is not None:
-        direction = _input(order_by, "direction")
-        order = Order(_input(order_by, "field").value, descending=direction is OrderDirection.DESC)
-    is_time = isinstance(decl.table.c[order.column].type, UTCDateTime)
+    order = _order(decl, rel.order, order_by)
+    is_time = order.key is None and isinstance(decl.table.c[order.column].type, UTCDateTime)
 
     def key(cursor: str | None, name: str) -> tuple[Any, uuid.UUID] | None:
-        return None if cursor is None else decode_cursor(cursor, order.column, is_time, field=name)
+        return None if cursor is None else decode_cursor(cursor, order.name, is_time, field=name)
 
     return PageArgs(
         limit=last if last is not None else (first if first is not None else rel.default_page),
@@ -293,12 +352,13 @@ def resolve_connection(
     ``columns``: only these of the target's columns (the rest of each node stays None)."""
     loaders = info.context.loaders
     parent = _parent_key(root, rel)
-    column = args.order.column
+    name = args.order.name
+    column = args.order.column if args.order.key is None else "mlg_sort"
     count_loader = loaders.count(rel, args.filters)
     cls = node_class(rel.target)
 
     def cursor(row: Row[Any]) -> str:
-        return encode_cursor(column, getattr(row, column), row.id)
+        return encode_cursor(name, getattr(row, column), row.id)
 
     def build(page: PageRows) -> Connection[Any]:
         rows = page.rows
@@ -441,8 +501,11 @@ def one(owner: str, name: str) -> Any:
     )
 
 
-def listing(owner: str, name: str) -> Any:
-    """A short bounded list for the relation ``owner.name`` (at most its page cap)."""
+def listing(owner: str, name: str, as_of: AsOf | None = None, as_of_doc: str = "") -> Any:
+    """A short bounded list for the relation ``owner.name`` (at most its page cap).
+
+    ``as_of`` adds an ``asOf: DateTime`` argument answered by it (``schema.history``): the
+    list as it was then. Without the argument the field is the declared relation."""
     rel = relation(owner, name)
     assert rel.kind == "list"
 
@@ -450,13 +513,36 @@ def listing(owner: str, name: str) -> Any:
         cls = node_class(rel.target)
         return [cls.from_row(r) for r in rows]
 
-    def resolve(root: Any, info: Info) -> Any:
+    def now(root: Any, info: Info) -> Any:
         return then(info.context.loaders.list(rel).load(_parent_key(root, rel)), nodes)
 
-    resolve.__annotations__ = {"root": Any, "info": Info}
+    direct: Callable[..., Any] = now
+    if as_of is None:
+
+        def resolve(root: Any, info: Info) -> Any:
+            return now(root, info)
+
+        resolve.__annotations__ = {"root": Any, "info": Info}
+    else:
+        answer = as_of
+
+        def direct(root: Any, info: Any, asOf: Any = None) -> Any:
+            return now(root, info) if asOf is None else answer(root, info, asOf)
+
+        def resolve(root: Any, info: Info, as_of: Any = UNSET) -> Any:  # type: ignore[misc]
+            """strawberry's view of the field; ``direct`` is what runs."""
+            return direct(root, info, _given(as_of))
+
+        resolve.__annotations__ = {
+            "root": Any,
+            "info": Info,
+            "as_of": Annotated[
+                datetime.datetime | None, strawberry.argument(description=as_of_doc)
+            ],
+        }
     return strawberry.field(
         resolver=resolve,
         description=_description(rel),
-        metadata={**relation_field(resolve), **owned_by(owner_domain(owner, rel))},
+        metadata={**relation_field(direct), **owned_by(owner_domain(owner, rel))},
         directives=[list_size(rel.page_cap)],
     )

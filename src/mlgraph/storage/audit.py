@@ -92,10 +92,20 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+#: Another INSERT to run with the entries, and its parameters (``bulk.insert_rows``).
+Rider = tuple[Insert, Mapping[str, Any]]
+
+
 async def append(
-    session: AsyncSession, records: Sequence[AuditRecord], *, actor: str, request_id: str
+    session: AsyncSession,
+    records: Sequence[AuditRecord],
+    *,
+    actor: str,
+    request_id: str,
+    riders: Sequence[Rider] = (),
 ) -> int:
-    """Append ``records`` to their projects' chains inside the caller's transaction."""
+    """Append ``records`` to their projects' chains inside the caller's transaction, and run
+    ``riders`` (the outbox events) with them."""
     return await append_entries(
         session,
         [
@@ -111,16 +121,22 @@ async def append(
             }
             for r in records
         ],
+        riders,
     )
 
 
-async def append_entries(session: AsyncSession, entries: Sequence[Mapping[str, Any]]) -> int:
+async def append_entries(
+    session: AsyncSession, entries: Sequence[Mapping[str, Any]], riders: Sequence[Rider] = ()
+) -> int:
     """The one serializer: link ``entries`` (in the given order) to their chains' heads, under
     the heads' locks. Each mapping holds what :func:`audit_hash` reads but ``seq`` (and may
     name the entry's ``id``). Returns how many. On PostgreSQL, for one chain whose head exists,
-    two statements whatever the count: lock the head, then insert the entries and move the
-    head in one (each further chain adds its head's move)."""
+    two statements whatever the count: lock the head, then insert the entries, run the
+    ``riders`` (other INSERTs, e.g. the outbox events) and move the head in one (each further
+    chain adds its head's move). Elsewhere, or without entries, the riders run on their own."""
     if not entries:
+        for rider, params in riders:
+            await session.execute(rider, params)
         return 0
     heads = await _lock_heads(session, sorted({chain_of(e["project_id"]) for e in entries}))
     next_seq = None if _is_postgres(session) else await _max_seq(session) + 1
@@ -144,14 +160,20 @@ async def append_entries(session: AsyncSession, entries: Sequence[Mapping[str, A
         if next_seq is not None:  # SQLite: no sequences, one writer at a time
             row["seq"], next_seq = next_seq, next_seq + 1
         rows.append(row)
-    appended, params = insert_rows(AuditEntry, rows, postgresql=_is_postgres(session))
+    postgresql = _is_postgres(session)
+    appended, params = insert_rows(AuditEntry, rows, postgresql=postgresql, prefix="audit")
     moves = [
         {"head": chain, "head_seq": n, "head_hash": digest} for chain, (n, digest) in heads.items()
     ]
-    if _is_postgres(session):  # the INSERT rides along with the first head's UPDATE
-        await session.execute(_move_head_after(appended), {**params, **moves.pop(0)})
+    if postgresql:  # the INSERTs ride along with the first head's UPDATE
+        inserts = (appended, *(rider for rider, _ in riders))
+        for _, more in riders:
+            params = {**params, **more}
+        await session.execute(_move_head_after(inserts), {**params, **moves.pop(0)})
     else:
         await session.execute(appended)
+        for rider, more in riders:
+            await session.execute(rider, more)
     for move in moves:
         await session.execute(_MOVE_HEAD, move)
     return len(rows)
@@ -166,8 +188,18 @@ _MOVE_HEAD = (  # Core, on the table: with a parameter mapping the ORM would bul
 
 
 @functools.cache
-def _move_head_after(appended: Insert) -> Update:
-    return _MOVE_HEAD.add_cte(appended.cte("appended"))
+def _move_head_after(inserts: tuple[Insert, ...]) -> Update:
+    """The head's UPDATE with ``inserts`` as CTEs (each runs once, whatever its rows)."""
+    return _MOVE_HEAD.add_cte(*(x.cte(f"insert_{n}") for n, x in enumerate(inserts)))
+
+
+#: The heads of ``:chains``, locked in chain order (a Core statement, built once).
+_LOCK_HEADS = (
+    select(_HEADS.c.chain_id, _HEADS.c.seq, _HEADS.c.hash)
+    .where(_HEADS.c.chain_id.in_(bindparam("chains", expanding=True)))
+    .order_by(_HEADS.c.chain_id)
+    .with_for_update()
+)
 
 
 async def _lock_heads(
@@ -175,13 +207,8 @@ async def _lock_heads(
 ) -> dict[uuid.UUID, tuple[int, str]]:
     """(position, hash) of each chain's head, locked until the transaction ends; a head that
     does not exist yet is created at position 0 on the legacy chain's last hash."""
-    stmt = (
-        select(AuditHead.chain_id, AuditHead.seq, AuditHead.hash)
-        .where(AuditHead.chain_id.in_(chains))
-        .order_by(AuditHead.chain_id)
-        .with_for_update()
-    )
-    heads = {row.chain_id: (row.seq, row.hash) for row in await session.execute(stmt)}
+    found = await session.execute(_LOCK_HEADS, {"chains": chains})
+    heads = {row.chain_id: (row.seq, row.hash) for row in found}
     missing = [c for c in chains if c not in heads]
     if missing:
         start = await genesis(session)
@@ -191,7 +218,7 @@ async def _lock_heads(
             .values([{"chain_id": c, "seq": 0, "hash": start} for c in missing])
             .on_conflict_do_nothing()
         )
-        again = await session.execute(stmt.where(AuditHead.chain_id.in_(missing)))
+        again = await session.execute(_LOCK_HEADS, {"chains": missing})
         heads.update({row.chain_id: (row.seq, row.hash) for row in again})
     return heads
 

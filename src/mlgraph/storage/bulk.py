@@ -2,13 +2,18 @@
 
 On PostgreSQL the values travel as one array per column (``INSERT ... SELECT ... FROM
 unnest(:a, :b, ...)``): a batch of 1 and a batch of 1,000 are the same statement, built once
-per table and column set, compiled and prepared once. SQLite gets a plain multi-row
-``VALUES``.
+per table and column set, compiled and prepared once. Values every row shares (``same``: the
+batch's deployment, its time stamps) travel once, as plain parameters, and ``fresh_ids``
+leaves the ids to PostgreSQL (``gen_random_uuid()``): for a batch of 1,000 drift metrics,
+encoding 14 arrays of 1,000 values (uuid4 for each row) was a fifth of the call's CPU. Each
+statement's parameters carry its ``prefix``, so several can ride in one statement as CTEs
+(``storage.audit``). SQLite gets a plain multi-row ``VALUES``.
 """
 
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,23 +22,48 @@ from sqlalchemy.orm import DeclarativeBase
 
 
 def insert_rows(
-    model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]], *, postgresql: bool
+    model: type[DeclarativeBase],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    postgresql: bool,
+    same: Mapping[str, Any] | None = None,
+    fresh_ids: bool = False,
+    prefix: str = "rows",
 ) -> tuple[Insert, dict[str, Any]]:
-    """The INSERT of ``rows`` (mappings with the same keys) into ``model``'s table, and its
-    parameters: ``session.execute(*insert_rows(...))``. A Core statement on the table (the ORM
-    would take a parameter mapping for a bulk insert of objects)."""
+    """The INSERT of ``rows`` (mappings with the same keys) into ``model``'s table, each also
+    holding ``same``, and its parameters: ``session.execute(*insert_rows(...))``. A Core
+    statement on the table (the ORM would take a parameter mapping for a bulk insert of
+    objects). ``fresh_ids``: each row gets a new uuid (the rows hold no ``id``)."""
     table: Any = model.__table__
+    same = same or {}
     if not postgresql:
-        return insert(table).values(list(rows)), {}
-    columns = tuple(rows[0])
-    return _unnest_insert(model, columns), {f"rows_{c}": [r[c] for r in rows] for c in columns}
+        ids = [{"id": uuid.uuid4()} if fresh_ids else {} for _ in rows]
+        return insert(table).values(
+            [{**i, **r, **same} for i, r in zip(ids, rows, strict=True)]
+        ), {}
+    columns, shared = tuple(rows[0]), tuple(same)
+    params = {f"{prefix}_{c}": [r[c] for r in rows] for c in columns}
+    params.update({f"{prefix}_{c}": v for c, v in same.items()})
+    return _unnest_insert(model, columns, shared, fresh_ids, prefix), params
 
 
 @functools.cache
-def _unnest_insert(model: type[DeclarativeBase], columns: tuple[str, ...]) -> Insert:
+def _unnest_insert(
+    model: type[DeclarativeBase],
+    columns: tuple[str, ...],
+    shared: tuple[str, ...],
+    fresh_ids: bool,
+    prefix: str,
+) -> Insert:
     table: Any = model.__table__
-    arrays = [bindparam(f"rows_{c}", type_=ARRAY(table.c[c].type)) for c in columns]
+    arrays = [bindparam(f"{prefix}_{c}", type_=ARRAY(table.c[c].type)) for c in columns]
     # unnest in FROM, not in the select list: there PostgreSQL evaluates the other
     # expressions (a sequence's nextval for a column left out) once more after the last row
     values = func.unnest(*arrays).table_valued(*columns).render_derived(name="v")
-    return insert(table).from_select(list(columns), select(*(values.c[c] for c in columns)))
+    selected: list[Any] = [values.c[c] for c in columns]
+    selected += [bindparam(f"{prefix}_{c}", type_=table.c[c].type) for c in shared]
+    names = [*columns, *shared]
+    if fresh_ids:
+        selected.append(func.gen_random_uuid())
+        names.append("id")
+    return insert(table).from_select(names, select(*selected))

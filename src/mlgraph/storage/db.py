@@ -47,18 +47,20 @@ class Entity(Base):
     )
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """One engine per process; bounded connect and statement time so a dead database fails fast."""
+def create_engine(settings: Settings, **server_settings: str) -> AsyncEngine:
+    """One engine per process; bounded connect and statement time so a dead database fails fast.
+    ``server_settings``: PostgreSQL settings of every session of this engine."""
     url = settings.effective_database_url
     asyncpg = url.startswith("postgresql+asyncpg")
     kwargs: dict[str, Any] = {"pool_pre_ping": not asyncpg}  # asyncpg: _ping on checkout
     if url.startswith("postgresql"):
         kwargs["pool_size"] = settings.db_pool_size
+        kwargs["max_overflow"] = settings.db_max_overflow
         kwargs["pool_timeout"] = settings.db_pool_timeout_s
         kwargs["connect_args"] = {
             "timeout": settings.db_connect_timeout_s,
             "command_timeout": settings.db_statement_timeout_s,
-            "server_settings": {"application_name": "mlgraph"},
+            "server_settings": {"application_name": "mlgraph", **server_settings},
         }
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +72,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def create_compiled_engine(settings: Settings) -> AsyncEngine:
+    """The compiled read path's engine (PostgreSQL): a fixed pool of ``compiled_pool_size``
+    connections (no overflow: no session opened or closed under load, and statements past the
+    pool wait in arrival order) whose prepared statements always run their generic plan.
+
+    Each compiled operation is one prepared statement (asyncpg's statement cache) with the
+    same shape on every call, and only page sizes, cursors and filter values as parameters.
+    Left to ``plan_cache_mode = auto``, PostgreSQL kept planning the dashboard statement on
+    every execution (a custom plan: about 0.8 ms of the statement's 6.6 ms backend CPU)."""
+    update = {"db_pool_size": settings.compiled_pool_size, "db_max_overflow": 0}
+    return create_engine(
+        settings.model_copy(update=update),
+        application_name="mlgraph-compiled",
+        plan_cache_mode="force_generic_plan",
+    )
 
 
 #: A connection back in the pool for less than this is handed out again without a ping: it

@@ -10,7 +10,7 @@ allows one writer at a time, so on SQLite units of work take a per-engine lock f
 whole transaction (no read-then-upgrade deadlocks, no forked audit chain). On PostgreSQL the
 audit entries lock only their projects' chain heads (``storage.audit``), so writes to
 different projects do not wait for each other; outbox events take no lock (the dispatcher
-orders the stream).
+orders the stream) and are inserted in the audit entries' statement.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.storage import audit
-from mlgraph.storage.audit import AuditRecord
+from mlgraph.storage.audit import AuditRecord, Rider
 from mlgraph.storage.bulk import insert_rows
 from mlgraph.storage.graph import entity_for_table
 from mlgraph.storage.models import OutboxEvent
@@ -59,8 +59,13 @@ class UnitOfWork:
         *,
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
+        reason: str | None = None,
     ) -> None:
-        changes = {"before": before, "after": after}
+        """An audit entry; ``reason``, the why a caller gave, is kept as ``changes.reason``
+        (the histories of ``storage.history`` show it)."""
+        changes: dict[str, Any] = {"before": before, "after": after}
+        if reason:
+            changes["reason"] = reason
         self.audits.append(AuditRecord(action, entity_type, entity_id, project_id, changes))
 
     def record(
@@ -71,12 +76,16 @@ class UnitOfWork:
         *,
         before: dict[str, Any] | None,
         payload: dict[str, Any],
+        reason: str | None = None,
     ) -> None:
         """The usual pair for a changed ``row``: an audit entry (before, and the ``snapshot``
         of the row now) and an outbox event, both about the row's graph type and project."""
         entity_type = entity_for_table(row.__table__.name).name
         project_id = row.id if entity_type == "Project" else row.project_id
-        self.audit(action, entity_type, row.id, project_id, before=before, after=snapshot(row))
+        after = snapshot(row)
+        self.audit(
+            action, entity_type, row.id, project_id, before=before, after=after, reason=reason
+        )
         self.emit(topic, entity_type, row.id, project_id, payload)
 
     def emit(
@@ -152,12 +161,12 @@ _OUTBOX_COLUMNS = (
 )
 
 
-async def insert_outbox(session: AsyncSession, events: list[OutboxEvent]) -> None:
-    """Insert ``events`` in one statement. No lock: their stream positions are given when the
-    dispatcher publishes them (``live.dispatcher``)."""
+def outbox_insert(session: AsyncSession, events: list[OutboxEvent]) -> Rider:
+    """The INSERT of ``events`` (one statement) and its parameters. No lock: their stream
+    positions are given when the dispatcher publishes them (``live.dispatcher``)."""
     rows = [{c: getattr(e, c) for c in _OUTBOX_COLUMNS} for e in events]
     postgresql = session.get_bind().dialect.name == "postgresql"
-    await session.execute(*insert_rows(OutboxEvent, rows, postgresql=postgresql))
+    return insert_rows(OutboxEvent, rows, postgresql=postgresql, prefix="outbox")
 
 
 def on_outbox_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Callable[[], None]:
@@ -181,9 +190,8 @@ async def unit_of_work(
         tx = UnitOfWork(session, actor, request_id, traceparent)
         yield tx
         await session.flush()
-        await audit.append(session, tx.audits, actor=actor, request_id=request_id)
-        if tx.events:
-            await insert_outbox(session, tx.events)
+        riders = [outbox_insert(session, tx.events)] if tx.events else []
+        await audit.append(session, tx.audits, actor=actor, request_id=request_id, riders=riders)
     if tx.events:
         for callback in list(_COMMIT_CALLBACKS.get(engine.sync_engine, ())):
             callback()

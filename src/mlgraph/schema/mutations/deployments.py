@@ -8,7 +8,7 @@ from strawberry.scalars import JSON
 from mlgraph.resolvers import deployments
 from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.enums import DeploymentStrategy, Environment
-from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
+from mlgraph.schema.payloads import REMOVED_OBJECTS_DOC, USER_ERRORS_DOC, UserError, command
 
 _REVISION = "Fail with CONFLICT unless the deployment's current revision is this one."
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
@@ -74,6 +74,14 @@ class RollbackDeploymentInput:
     expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
 
 
+@strawberry.input(description="Delete a deployment with its events, drift metrics and alerts.")
+class DeleteDeploymentInput:
+    deployment_id: strawberry.ID = strawberry.field(
+        description="The deployment (an ACTIVE one in PRODUCTION needs a project ADMIN)."
+    )
+    expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+
+
 @strawberry.type
 class _DeploymentPayload:
     deployment: Deployment | None = strawberry.field(description="The deployment after the change.")
@@ -98,6 +106,15 @@ class PromoteDeploymentPayload(_DeploymentPayload):
 @strawberry.type(description="Result of `rollbackDeployment`.")
 class RollbackDeploymentPayload(_DeploymentPayload):
     pass
+
+
+@strawberry.type(description="Result of `deleteDeployment`.")
+class DeleteDeploymentPayload:
+    deleted_deployment_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id of the deleted deployment."
+    )
+    removed_objects: int | None = strawberry.field(default=None, description=REMOVED_OBJECTS_DOC)
+    user_errors: list[UserError] = strawberry.field(description=USER_ERRORS_DOC)
 
 
 @strawberry.type
@@ -125,4 +142,12 @@ class DeploymentMutations:
         RollbackDeploymentInput,
         RollbackDeploymentPayload,
         description="Give an earlier version all traffic; status ROLLED_BACK.",
+    )
+    delete_deployment = command(
+        deployments.DeleteDeployment,
+        DeleteDeploymentInput,
+        DeleteDeploymentPayload,
+        description="Delete a deployment with its traffic split, events, drift metrics (reports "
+        "in the store included), alerts and its own alert rules; an ACTIVE PRODUCTION one needs "
+        "a project ADMIN. Its audit entries stay.",
     )

@@ -11,6 +11,7 @@ from mlgraph.schema.deployments import Deployment
 from mlgraph.schema.enums import DriftKind, Operator, Severity
 from mlgraph.schema.monitoring import Alert, AlertRule, Downtime
 from mlgraph.schema.payloads import USER_ERRORS_DOC, UserError, command
+from mlgraph.schema.raw_inputs import raw_input
 
 _REVISION = "Fail with CONFLICT unless the alert rule's current revision is this one."
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
@@ -21,6 +22,7 @@ _FOR = (
 )
 
 
+@raw_input
 @strawberry.input(description="One drift measurement of one feature over a time window.")
 class DriftMetricInput:
     kind: DriftKind = strawberry.field(
@@ -46,6 +48,7 @@ class DriftMetricInput:
     )
 
 
+@raw_input
 @strawberry.input(description="A batch of drift measurements of one deployment.")
 class RecordDriftMetricsInput:
     deployment_id: strawberry.ID = strawberry.field(description="The monitored deployment.")

@@ -15,6 +15,7 @@ _MODEL_REVISION = (
     "Fail with CONFLICT unless the model's revision is this one (alias changes increase it)."
 )
 _IDEMPOTENCY = "Retries with the same key and input return the first result (24 h)."
+_REASON = "Why, at most 10,000 characters: kept in the audit entry, shown by the history."
 _ALIAS = "1-64 characters `[a-z0-9][a-z0-9._-]*`; `latest` is managed by the registry."
 
 
@@ -107,6 +108,7 @@ class TransitionModelVersionInput:
         "approval."
     )
     expected_revision: int | None = strawberry.field(default=None, description=_REVISION)
+    reason: str | None = strawberry.field(default=None, description=_REASON)
 
 
 @strawberry.input(description="Approve a version as the calling principal (once per approver).")
@@ -121,6 +123,7 @@ class SetModelAliasInput:
     alias: str = strawberry.field(description=f"{_ALIAS} Protected aliases need a project ADMIN.")
     version_id: strawberry.ID = strawberry.field(description="A version of this model.")
     expected_revision: int | None = strawberry.field(default=None, description=_MODEL_REVISION)
+    reason: str | None = strawberry.field(default=None, description=_REASON)
 
 
 @strawberry.input(description="Remove an alias from a model.")
@@ -130,6 +133,7 @@ class RemoveModelAliasInput:
         description="The alias; protected ones need a project ADMIN, `latest` cannot be removed."
     )
     expected_revision: int | None = strawberry.field(default=None, description=_MODEL_REVISION)
+    reason: str | None = strawberry.field(default=None, description=_REASON)
 
 
 @strawberry.type

@@ -37,6 +37,11 @@ def job_logs_key(project_id: uuid.UUID, job_id: uuid.UUID) -> str:
     return f"{project_prefix(project_id)}jobs/{job_id}/logs.txt"
 
 
+def deployment_prefix(project_id: uuid.UUID, deployment_id: uuid.UUID) -> str:
+    """Every object of a deployment (its drift reports) is under it."""
+    return f"{project_prefix(project_id)}deployments/{deployment_id}/"
+
+
 def drift_report_key(project_id: uuid.UUID, deployment_id: uuid.UUID, name: str) -> str:
     """Where a monitor writes a drift metric's JSON report (``name`` checked by the caller)."""
-    return f"{project_prefix(project_id)}deployments/{deployment_id}/reports/{name}"
+    return f"{deployment_prefix(project_id, deployment_id)}reports/{name}"
