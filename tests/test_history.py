@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
+
 from mlgraph.auth.principal import Principal
 from mlgraph.compiled import Fallback, Planner
 from mlgraph.loaders import Loaders
 from mlgraph.schema import build_schema
+from mlgraph.storage.history import ALIAS_MODEL_ID
 from tests import factories as f
 from tests.conftest import ADMIN, Backend
 from tests.test_mut_registry import gid, pk, weights
@@ -362,3 +365,20 @@ def test_as_of_runs_on_the_resolver_path_and_the_rest_still_compiles() -> None:
     assert planner.plan(timed, None, None, admin) == Fallback(
         "ModelVersion.stage(asOf:) is read from the audit log"
     )
+
+
+async def test_alias_history_is_looked_up_by_its_index(db: Backend) -> None:
+    ids, _ = await build_history(db)
+    loaders = Loaders(db.sessions, None)
+    assert len(await loaders.history("alias").load(pk(ids["model"]))) == 6
+    key = ALIAS_MODEL_ID[db.name]
+    explain = "EXPLAIN" if db.name == "postgresql" else "EXPLAIN QUERY PLAN"
+    async with db.engine.connect() as conn:
+        if db.name == "postgresql":
+            # a tiny table: let the plan show whether the index can serve the lookup at all
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = await conn.execute(
+            text(f"{explain} SELECT id FROM audit_entry WHERE {key} IN (:m)"),  # noqa: S608
+            {"m": str(pk(ids["model"]))},
+        )
+        assert "ix_audit_entry_alias_model_id" in " ".join(str(r) for r in plan)

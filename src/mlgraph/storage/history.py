@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, String, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mlgraph.storage.models import AuditEntry
@@ -59,13 +59,22 @@ class Change:
         return reason if isinstance(reason, str) else None
 
 
-def _key(kind: Kind) -> Any:
+#: The model an alias entry is about, as SQL text per dialect: the same expressions as the
+#: index ``ix_audit_entry_alias_model_id`` (migration 0015), with literal paths so the planner
+#: matches them.
+ALIAS_MODEL_ID = {
+    "postgresql": "coalesce(changes #>> '{after,model_id}', changes #>> '{before,model_id}')",
+    "sqlite": (
+        "coalesce(json_extract(changes, '$.after.model_id'), "
+        "json_extract(changes, '$.before.model_id'))"
+    ),
+}
+
+
+def _key(kind: Kind, dialect: str) -> Any:
     if kind != "alias":
         return AuditEntry.entity_id
-    changes = AuditEntry.changes
-    return func.coalesce(
-        changes[("after", "model_id")].as_string(), changes[("before", "model_id")].as_string()
-    )
+    return literal_column(ALIAS_MODEL_ID[dialect], String)
 
 
 async def entries(
@@ -73,7 +82,7 @@ async def entries(
 ) -> dict[Hashable, list[Row[Any]]]:
     """The candidate audit entries of each key (a model, version or deployment id), in the
     order they were written, read in one statement; only entries of visible projects."""
-    key = _key(kind)
+    key = _key(kind, db.dialect.name)
     wanted: list[Any] = [str(k) for k in keys] if kind == "alias" else list(keys)
     stmt = select(*AuditEntry.__table__.c, key.label("history_key")).where(
         AuditEntry.entity_type == _ENTITY[kind], key.in_(wanted)
