@@ -27,6 +27,7 @@ EXPECTED: dict[str, str | None] = {
     "live/job_updates.graphql": "subscriptions run on the resolver path",
     "README tour 1": None,
     "README tour 2": None,
+    "README tour 3": None,
 }
 ADMIN = Principal(id="coverage", display_name="coverage", platform_admin=True)
 

@@ -30,11 +30,12 @@ def test_every_declared_entity_is_a_node_type_with_its_fields(name: str) -> None
     assert "Node" in [i.name for i in gql_type.interfaces]
     declared = {camel(f) for f in [*decl.fields, *decl.relations]} | {"id"}
     # computed fields: the polymorphic audit entity, the alias lookup (through Model.aliases),
-    # the fields read from the object store, and the histories read from the audit log
+    # the lineage walk and the comparison, the fields read from the object store, and the
+    # histories read from the audit log
     extra = {
         "AuditEntry": {"entity"},
-        "Model": {"version", "aliasHistory"},
-        "ModelVersion": {"stageHistory"},
+        "Model": {"version", "compareVersions", "aliasHistory"},
+        "ModelVersion": {"downstream", "stageHistory"},
         "ModelAlias": {"auditEntry"},
         "Deployment": {"trafficHistory"},
         "DeploymentTarget": {"auditEntry"},
@@ -95,7 +96,10 @@ def test_every_foreign_key_is_indexed(table: Table) -> None:
 def test_every_filter_and_order_column_is_indexed(name: str) -> None:
     decl = ENTITIES[name]
     leading = _indexed_leading_columns(decl.table)
-    columns = {f.column for f in decl.filters if f.via is None} | set(decl.orders.values())
+    columns = {f.column for f in decl.filters if f.via is None and f.op != "number_ranges"}
+    columns |= {o for o in decl.orders.values() if isinstance(o, str)}
     columns -= {"tags"}  # JSON array membership; see the note in storage.graph
+    # A number under any key of a JSON object (`metrics`) has no index to serve it: such
+    # filters and orders scan a model's versions (or the visible ones, at the root).
     for column in columns:
         assert column in leading, f"{decl.table.name}.{column} has no index"

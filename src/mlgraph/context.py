@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from mlgraph.loaders.objects import ObjectLoaders
 from mlgraph.ratelimit import Clock, Estimate, RateLimiter, RateStatus
 from mlgraph.settings import Settings
 from mlgraph.storage.objects import ObjectStore
+from mlgraph.storage.reads import IssuedDownload
 from mlgraph.storage.uow import UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
@@ -49,6 +50,10 @@ class Context:
     compiled_engine: AsyncEngine | None = None
     #: Which read path answered: ``"compiled"`` or ``"resolver"``.
     plan: str = "resolver"
+    #: The client's network address (HTTP and WebSocket requests), for the read audit.
+    client_address: str = ""
+    #: Artifact download URLs issued so far, recorded after execution (``schema.readaudit``).
+    downloads: list[IssuedDownload] = field(default_factory=list)
     #: The app's clock (``create_app(clock=...)``): rollout steps are timed by it.
     clock: Clock = time.time
 
@@ -76,6 +81,7 @@ class Context:
         idempotency_key: str | None = None,
         traceparent: str = "",
         limiter: RateLimiter | None = None,
+        client_address: str = "",
         clock: Clock = time.time,
     ) -> Context:
         """A context with fresh loaders bound to this principal's visibility."""
@@ -92,6 +98,7 @@ class Context:
             idempotency_key,
             traceparent=traceparent,
             limiter=limiter,
+            client_address=client_address,
             clock=clock,
         )
 
@@ -103,6 +110,7 @@ class Context:
             principal=principal,
             loaders=Loaders(self.sessions, principal.visible_projects()),
             stored=_object_loaders(self.objects, self.settings),
+            downloads=[],
         )
 
 

@@ -385,6 +385,7 @@ class GraphQLApp(GraphQL[Context, None]):
             objects=state.objects,
             idempotency_key=request.headers.get("idempotency-key"),
             limiter=state.limiter,
+            client_address=request.client.host if request.client else "",
             clock=state.clock,
         )
         setattr(state, CONTEXT_KEY, context)  # for the rate-limit headers (app.ratelimit)

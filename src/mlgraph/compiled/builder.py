@@ -16,6 +16,7 @@ PostgreSQL never copies the whole answer into one text (each ``||`` copies both 
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Hashable
@@ -37,7 +38,18 @@ from graphql.execution.collect_fields import (
     collect_subfields,
 )
 from graphql.execution.values import VariableValues, get_argument_values
-from sqlalchemy import BigInteger, ColumnElement, Float, Integer, String, Table
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    Table,
+    Uuid,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import asyncpg
 
 from mlgraph.auth.principal import Principal
@@ -61,7 +73,8 @@ from mlgraph.schema.query import MAX_NODES
 from mlgraph.schema.relay import page_args
 from mlgraph.storage.enums import ArtifactStatus
 from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter, Order, Relation
-from mlgraph.storage.queries import PageArgs, Visible, filter_clause
+from mlgraph.storage.lineage import DEFAULT_DEPTH, MAX_DEPTH, MAX_DOWNSTREAM, downstream_rows
+from mlgraph.storage.queries import PageArgs, Visible, filter_clause, sort_value
 from mlgraph.storage.types import UTCDateTime
 
 Details = list[FieldDetails]
@@ -251,6 +264,8 @@ class Builder:
         field = gql.fields[name]
         if kind.kind in _OBJECT_KINDS:
             return self._object_field(alias, decl, field, kind.kind, details)
+        if kind.kind == "downstream":
+            return self._downstream(alias, field, details)
         assert kind.relation is not None
         rel = kind.relation
         parent = f"{alias}.{ident(decl.table.c[rel.parent_key].name)}"
@@ -289,7 +304,9 @@ class Builder:
             return marker(slot, f"{a}.{ident(decl.project_column)}::text || ':' || {a}.id::text")
         if kind == "download_url":  # null until AVAILABLE, like the resolver
             available = self._sql(decl.table.alias(a).c.status == ArtifactStatus.AVAILABLE)
-            url = marker(slot, column("storage_key"))
+            # the project and the artifact for the read audit, then the key
+            ids = f"{a}.{ident(decl.project_column)}::text || ':' || {a}.id::text || ':' || "
+            url = marker(slot, ids + column("storage_key"))
             return f"(CASE WHEN {available} THEN {url} ELSE 'null' END)"
         key = column("storage_key" if kind == "stored_object" else "report_key")
         return f"coalesce({marker(slot, key)}, 'null')"
@@ -314,6 +331,31 @@ class Builder:
             f"{al}.{ident(alias_decl.table.c['alias'].name)} = {self.params.add(name, 'varchar')}"
         )
         return f"coalesce((SELECT {row} FROM {page} WHERE {named}), 'null')"
+
+    def _downstream(self, a: str, field: GraphQLField, details: Details) -> str:
+        """``ModelVersion.downstream``: the loader's own recursive walk (``storage.lineage``)
+        from row ``a``, each item ``{depth, version}`` in its order."""
+        depth = self._args(field, details).get("max_depth", DEFAULT_DEPTH)
+        if not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
+            raise Refused("maxDepth out of bounds")
+        root = literal_column(f"{a}.id", type_=Uuid)
+        rows = downstream_rows(None, root, depth, MAX_DOWNSTREAM, self.r.visible, postgresql=True)
+        d = self.alias()
+        item_type = self._object_type(field)
+        entries = []
+        for key, sub in self._sub(item_type, details).items():
+            part = self.r.fields.kind(item_type.name, sub[0].node.name.value).kind
+            if part == "typename":
+                entries.append((key, lit('"' + item_type.name + '"')))
+            elif part == "downstream_depth":
+                entries.append((key, f"{d}.mlg_depth::text"))
+            else:
+                version = self._object_type(item_type.fields["version"])
+                entries.append((key, self.node_object(d, version, sub)))
+        item = json_object(entries)
+        items = f"coalesce(string_agg({item}, ',' ORDER BY {d}.mlg_rank), '')"
+        page = self._sql(select(rows))
+        return f"(SELECT {concat([lit('['), items, lit(']')])} FROM ({page}) AS {d})"
 
     def _one_row(
         self, decl: EntityDecl, gql: GraphQLObjectType, details: Details, where: str
@@ -366,10 +408,32 @@ class Builder:
         assert rel.child_key is not None
         return table, [f"{a}.{ident(decl.table.c[rel.child_key].name)} = {parent_col}"]
 
-    def _ordering(self, decl: EntityDecl, a: str, order: Order, backwards: bool) -> str:
+    def _sort(self, decl: EntityDecl, a: str, order: Order) -> str:
+        """What ``order`` sorts rows of alias ``a`` by: the loaders' own ``sort_value``."""
+        if order.key is None:
+            return f"{a}.{ident(decl.table.c[order.column].name)}"
+        return self._sql(sort_value(decl.table.alias(a), order, postgresql=True))
+
+    def _sort_read(self, decl: EntityDecl, a: str, order: Order) -> str:
+        """A page row's sort value (alias ``a`` of ``_page``'s rows), for its cursor."""
+        return (
+            f"{a}.{ident(decl.table.c[order.column].name)}"
+            if order.key is None
+            else (f"{a}.mlg_sort")
+        )
+
+    def _cursor_name(self, order: Order) -> str | None:
+        """The bound ``["<name>",`` of a cursor under an order named by the caller."""
+        if order.key is None:
+            return None
+        return self.params.add(json.dumps([order.name])[:-1] + ",", "text")
+
+    def _ordering(
+        self, decl: EntityDecl, a: str, order: Order, backwards: bool, sort: str | None = None
+    ) -> str:
         direction = "DESC" if order.descending != backwards else "ASC"
-        column = ident(decl.table.c[order.column].name)
-        return f"{a}.{column} {direction}, {a}.id {direction}"
+        by = self._sort(decl, a, order) if sort is None else sort
+        return f"{by} {direction}, {a}.id {direction}"
 
     def _page(
         self, rel: Relation, parent: str | None, args: PageArgs, limit: str, numbered: bool
@@ -388,13 +452,17 @@ class Builder:
             where.append(self._keyset(decl, a, args.order, args.before, after=False))
         order = self._ordering(decl, a, args.order, args.backwards)
         number = f", row_number() OVER (ORDER BY {order}) AS mlg_rn" if numbered else ""
+        if args.order.key is not None:  # the computed sort value, for the cursors
+            number += f", {self._sort(decl, a, args.order)} AS mlg_sort"
         sql = (
             f"SELECT {a}.*{number} FROM {source}"
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + f" ORDER BY {order} LIMIT {limit}"
         )
         if args.backwards:
-            forward = self._ordering(decl, a, args.order, False)
+            forward = self._ordering(
+                decl, a, args.order, False, self._sort_read(decl, a, args.order)
+            )
             sql = f"SELECT * FROM ({sql}) AS {a} ORDER BY {forward}"
         return f"({sql}) AS {a}", a
 
@@ -478,7 +546,7 @@ class Builder:
         limit: str = "",
     ) -> str:
         decl = ENTITIES[rel.target]
-        column, kind = args.order.column, _cursor_kind(decl, args.order.column)
+        column, kind = args.order.column, _cursor_kind(decl, args.order)
         entries = []
         for key, sub in self._sub(conn, details).items():
             part = self.r.fields.kind(conn.name, sub[0].node.name.value).kind
@@ -487,7 +555,9 @@ class Builder:
             elif part in ("edges", "conn_nodes"):
                 item_type = self._object_type(conn.fields[sub[0].node.name.value])
                 if part == "edges":
-                    row_cursor = cursor(column, f"{a}.{ident(column)}", f"{a}.id", kind)
+                    sort = self._sort_read(decl, a, args.order)
+                    name = self._cursor_name(args.order)
+                    row_cursor = cursor(column, sort, f"{a}.id", kind, name)
                     item = self._edge(a, item_type, sub, row_cursor)
                 else:
                     item = self.node_object(a, item_type, sub)
@@ -499,11 +569,12 @@ class Builder:
                 assert part == "page_info"
                 page_info = self._object_type(conn.fields["pageInfo"])
                 page = (a, shown, limit, kind)
-                entries.append((key, self._page_info(args, page_info, sub, page)))
+                entries.append((key, self._page_info(decl, args, page_info, sub, page)))
         return json_object(entries)
 
     def _page_info(
         self,
+        decl: EntityDecl,
         args: PageArgs,
         page_info: GraphQLObjectType,
         details: Details,
@@ -526,9 +597,10 @@ class Builder:
                     parts.append((key, _flag(args.before if part == "has_next" else args.after)))
             else:  # the first or the last row's cursor, from its sort value and id
                 at = "1" if part == "start_cursor" else f"count(*){shown}"
-                value = f"(array_agg({a}.{ident(column)}){shown})[{at}]"
+                sort = self._sort_read(decl, a, args.order)
+                value = f"(array_agg({sort}){shown})[{at}]"
                 row_id = f"(array_agg({a}.id){shown})[{at}]"
-                text = cursor(column, value, row_id, kind)
+                text = cursor(column, value, row_id, kind, self._cursor_name(args.order))
                 parts.append((key, f"coalesce('\"' || {text} || '\"', 'null')"))
         return json_object(parts)
 
@@ -567,7 +639,7 @@ class Builder:
         clause = filter_clause(decl, spec, given, postgresql=True, table=decl.table.alias(a))
         return self._sql(clause)
 
-    def _sql(self, clause: ColumnElement[Any]) -> str:
+    def _sql(self, clause: ColumnElement[Any] | Select[Any]) -> str:
         """A SQLAlchemy clause as SQL text, its bound values renumbered into this statement's
         parameters."""
         compiled = clause.compile(dialect=_POSTGRESQL)
@@ -585,7 +657,7 @@ class Builder:
     ) -> str:
         column = decl.table.c[order.column]
         sort_value = key[0]
-        kind = _cursor_kind(decl, order.column)
+        kind = _cursor_kind(decl, order)
         expected: tuple[type[Any], ...] = {
             "float": (float,),
             "int": (int,),
@@ -593,10 +665,10 @@ class Builder:
         }.get(kind, (object,))
         if isinstance(sort_value, bool) or not isinstance(sort_value, expected):
             raise Refused("cursor value of another type")  # the resolver path decides
-        sort_param = self.params.add(sort_value, _cast(column.type))
+        sort_param = self.params.add(sort_value, "float8" if order.key else _cast(column.type))
         bound = f"({sort_param}, {self.params.add(key[1], 'uuid')})"
         op = ">" if after != order.descending else "<"
-        return f"({a}.{ident(column.name)}, {a}.id) {op} {bound}"
+        return f"({self._sort(decl, a, order)}, {a}.id) {op} {bound}"
 
 
 def _flag(given: object) -> str:
@@ -612,7 +684,10 @@ def _joined(items: list[str], separator: str) -> list[str]:
     return out
 
 
-def _cursor_kind(decl: EntityDecl, column: str) -> str:
+def _cursor_kind(decl: EntityDecl, order: Order) -> str:
+    if order.key is not None:
+        return "float"
+    column = order.column
     sql_type = decl.table.c[column].type
     if isinstance(sql_type, UTCDateTime):
         return "datetime"

@@ -6,7 +6,8 @@ a declared column with no resolver (or a ``row_leaf`` one: ``ModelVersion.stage`
 id, or a relation served by the factories of ``schema.relay`` (``connection``/``one``/``listing``,
 whose ``asOf`` argument, when given, sends the operation to the resolver path: ``AS_OF``); or
 when its resolver is one of the few ``COMPUTED`` ones the compiled path restates
-(``Model.version(alias:)`` in SQL, the object-store fields by ``compiled.objects`` after the
+(``Model.version(alias:)`` and ``ModelVersion.downstream`` in SQL, the object-store fields by
+``compiled.objects`` after the
 statement). Anything else (another
 computed field, a field added later with its own resolver) falls back to the resolver path,
 so the compiled path can never answer differently from it.
@@ -58,6 +59,9 @@ Kind = Literal[
     "start_cursor",
     "end_cursor",
     "version_by_alias",
+    "downstream",
+    "downstream_depth",
+    "downstream_version",
     "stored_object",
     "stored_object_field",
     "download_url",
@@ -80,6 +84,7 @@ _VIEWER_FIELDS = ("principalId", "displayName", "isPlatformAdmin")
 #: Resolvers of computed fields the compiled path answers as they do, by module and name.
 COMPUTED: dict[str, Kind] = {
     "mlgraph.schema.registry._ModelFields.version": "version_by_alias",
+    "mlgraph.schema.registry._ModelVersionFields.downstream": "downstream",
     "mlgraph.schema.registry._ArtifactFields.stored": "stored_object",
     "mlgraph.schema.registry._ArtifactFields.download_url": "download_url",
     "mlgraph.schema.pipelines._JobFields.logs_url": "logs_url",
@@ -247,6 +252,8 @@ class FieldMap:
                 self._kinds[key] = FieldKind(computed, relation=aliases)
                 if computed == "stored_object":
                     self._plain_object(field.type)
+                if computed == "downstream":
+                    self._downstream_item(field.type)
             else:
                 self._kinds[key] = f"{gql.name}.{name} is computed by a resolver"
 
@@ -256,6 +263,13 @@ class FieldMap:
         assert isinstance(value_type, GraphQLObjectType)
         for name in value_type.fields:
             self._kinds[(value_type.name, name)] = FieldKind("stored_object_field")
+
+    def _downstream_item(self, gql_type: GraphQLOutputType) -> None:
+        """``DownstreamVersion``: its depth and its version (an entity object)."""
+        item = get_named_type(gql_type)
+        assert isinstance(item, GraphQLObjectType)
+        self._kinds[(item.name, "depth")] = FieldKind("downstream_depth")
+        self._kinds[(item.name, "version")] = FieldKind("downstream_version")
 
     def _connection_type(self, gql_type: GraphQLOutputType) -> None:
         conn = get_named_type(gql_type)

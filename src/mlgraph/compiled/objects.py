@@ -85,7 +85,9 @@ async def _value(info: Info, slot: Slot, data: str) -> str:
     if slot.kind == "stored_object":
         return _stored_object(await stored_object(info, data), slot)
     if slot.kind == "download_url":
-        return _json(await download_url(info, data, slot.expires_in))
+        project, artifact, key = data.split(":", 2)
+        issued = (uuid.UUID(project), uuid.UUID(artifact))
+        return _json(await download_url(info, key, slot.expires_in, artifact=issued))
     if slot.kind == "logs_url":
         project_id, job_id = (uuid.UUID(part) for part in data.split(":"))
         key = job_logs_key(project_id, job_id)

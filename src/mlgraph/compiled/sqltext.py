@@ -147,12 +147,13 @@ def cursor_value(column_sql: str, kind: str) -> str:
     return f"coalesce({expr}, 'null')"
 
 
-def cursor(column: str, value_sql: str, id_sql: str, kind: str) -> str:
+def cursor(column: str, value_sql: str, id_sql: str, kind: str, name_sql: str | None = None) -> str:
     """``base64url(json([column, value, id]))`` without padding, like ``ids.encode_cursor``,
-    from SQL expressions of the row's sort value and id (null when the id is)."""
+    from SQL expressions of the row's sort value and id (null when the id is). ``name_sql``:
+    the text ``["<name>",`` as a bound parameter, for an order named by the caller."""
     raw = concat(
         [
-            lit('["' + column + '",'),
+            lit('["' + column + '",') if name_sql is None else name_sql,
             cursor_value(value_sql, kind),
             lit(',"'),
             f"{id_sql}::text",

@@ -22,7 +22,7 @@ from aiodataloader import DataLoader
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from mlgraph.storage import history, queries
+from mlgraph.storage import history, lineage, queries
 from mlgraph.storage.graph import ENTITIES, Relation
 from mlgraph.storage.queries import Columns, FilterValues, PageArgs, PageRows, Visible
 from mlgraph.telemetry.tracing import span
@@ -109,6 +109,19 @@ class Loaders:
         return self._loader(
             ("count", relation, filters), f"{relation.target}.{relation.name} count", batch
         )
+
+    def downstream(
+        self, max_depth: int, limit: int
+    ) -> DataLoader[Hashable, list[tuple[Row[Any], int]]]:
+        """``versions_downstream_of_version_id``: each version's descendants with their depth
+        (``storage.lineage``), one recursive statement per batch."""
+
+        async def batch(roots: list[Hashable]) -> list[list[tuple[Row[Any], int]]]:
+            async with self._engine.connect() as db:
+                found = await lineage.downstream(db, roots, max_depth, limit, self.visible)  # type: ignore[arg-type]
+            return [found[r] for r in roots]  # type: ignore[index]
+
+        return self._loader(("downstream", max_depth, limit), "ModelVersion.downstream", batch)
 
     def list(self, relation: Relation) -> DataLoader[Hashable, list[Row[Any]]]:
         """``<target>s_by_<child key>``: short bounded lists per parent key."""

@@ -36,6 +36,7 @@ from mlgraph.schema.execution import Executor, install_direct_resolvers, then
 from mlgraph.schema.limits import DEFAULT_LIMITS, Limiter, Limits
 from mlgraph.schema.mutations import Mutation
 from mlgraph.schema.query import Query
+from mlgraph.schema.readaudit import ReadAudit
 from mlgraph.schema.relay import Info, node_class
 from mlgraph.schema.scalars import scalar_map
 from mlgraph.schema.subscriptions import Subscription
@@ -202,6 +203,7 @@ def build_schema(
         lambda: Limiter(limits),
         *extensions,
         CostGuard,
+        ReadAudit,  # around both read paths: it records what they issued
         CompiledReads,  # last: it answers on_execute inside every other extension
     ]
     schema = Schema(

@@ -28,8 +28,10 @@ class _AuditEntryFields:
 
 if TYPE_CHECKING:  # mypy sees the generated types as Node
     AuditEntry: TypeAlias = Node
+    ArtifactDownload: TypeAlias = Node
 else:
     AuditEntry = entity_type("AuditEntry", _AuditEntryFields)
+    ArtifactDownload = entity_type("ArtifactDownload")
 
 
 @strawberry.type(description="Result of re-computing the audit chain.")

@@ -11,7 +11,23 @@ from mlgraph.storage.graph import ENTITIES, EntityDecl, Filter
 _BY_MODEL = {d.model: d for d in ENTITIES.values()}
 
 
+@strawberry.input(
+    description=(
+        "A named number (a metric) that must exist and lie within every bound given, "
+        'e.g. `{name: "auc", gte: 0.9}`.'
+    )
+)
+class NumberRange:
+    name: str = strawberry.field(description="The number's name, e.g. `auc`.")
+    gte: float | None = strawberry.field(default=None, description="At least this.")
+    gt: float | None = strawberry.field(default=None, description="Greater than this.")
+    lte: float | None = strawberry.field(default=None, description="At most this.")
+    lt: float | None = strawberry.field(default=None, description="Less than this.")
+
+
 def _filter_type(decl: EntityDecl, spec: Filter) -> Any:
+    if spec.op == "number_ranges":
+        return list[NumberRange]
     if spec.op == "global_id":
         return strawberry.ID
     if spec.op == "icontains":

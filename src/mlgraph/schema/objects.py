@@ -4,7 +4,8 @@ concurrent, bounded) and fails alone, with an ``OBJECT_*`` code, when the store 
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import strawberry
@@ -14,6 +15,8 @@ from mlgraph.errors import BadUserInput, ObjectMissing
 from mlgraph.schema.relay import Info
 from mlgraph.schema.scalars import BigInt
 from mlgraph.storage.objects import ObjectInfo
+from mlgraph.storage.reads import IssuedDownload
+from mlgraph.storage.types import utcnow
 
 EXPIRES_IN_DOC = "Seconds the URL stays valid: at least 1, capped by the server (default 3600)."
 DEFAULT_EXPIRES_IN = 900
@@ -47,14 +50,27 @@ async def stored_object(info: Info, key: str) -> StoredObject | None:
     return StoredObject.of(await info.context.stored.head.load(key))
 
 
-async def download_url(info: Info, key: str, expires_in: int, *, check: bool = False) -> str | None:
-    """A presigned GET URL for ``key``; with ``check``, None when the object does not exist."""
+async def download_url(
+    info: Info,
+    key: str,
+    expires_in: int,
+    *,
+    check: bool = False,
+    artifact: tuple[uuid.UUID, uuid.UUID] | None = None,
+) -> str | None:
+    """A presigned GET URL for ``key``; with ``check``, None when the object does not exist.
+    ``artifact`` (its project id and id): the URL is an artifact's, kept for the read audit
+    (``schema.readaudit``), on either read path."""
     if expires_in < 1:
         raise BadUserInput("expiresIn must be at least 1 second", field="expiresIn")
     if check and await info.context.stored.head.load(key) is None:
         return None
     ttl = min(expires_in, info.context.settings.download_url_ttl_max_s)
-    return await info.context.objects.presign_get(key, expires_in=ttl)
+    url = await info.context.objects.presign_get(key, expires_in=ttl)
+    if artifact is not None:
+        expires = utcnow() + timedelta(seconds=ttl)
+        info.context.downloads.append(IssuedDownload(*artifact, expires_at=expires))
+    return url
 
 
 async def json_report(info: Info, key: str) -> Any:

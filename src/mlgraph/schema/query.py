@@ -10,7 +10,7 @@ import strawberry
 from mlgraph.errors import BadUserInput, Forbidden
 from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.audit import verify_audit_chain
-from mlgraph.schema.audit import AuditChainReport, AuditEntry
+from mlgraph.schema.audit import ArtifactDownload, AuditChainReport, AuditEntry
 from mlgraph.schema.columns import owned_by
 from mlgraph.schema.cost import list_size
 from mlgraph.schema.deployments import Deployment
@@ -18,7 +18,7 @@ from mlgraph.schema.monitoring import Alert
 from mlgraph.schema.projects import Project, Viewer
 from mlgraph.schema.promotion import evaluate_promotion
 from mlgraph.schema.ratelimit import RateLimit, rate_limit
-from mlgraph.schema.registry import Model
+from mlgraph.schema.registry import Model, ModelVersion
 from mlgraph.schema.relay import Connection, Info, Node, connection, load_node
 
 MAX_NODES = 100
@@ -45,9 +45,11 @@ class Query:
 
     projects: Connection[Project] = connection("Query", "projects")
     models: Connection[Model] = connection("Query", "models")
+    model_versions: Connection[ModelVersion] = connection("Query", "model_versions")
     deployments: Connection[Deployment] = connection("Query", "deployments")
     alerts: Connection[Alert] = connection("Query", "alerts")
     audit_entries: Connection[AuditEntry] = connection("Query", "audit_entries")
+    artifact_downloads: Connection[ArtifactDownload] = connection("Query", "artifact_downloads")
 
     @strawberry.field(
         description="Any object by global ID; null if absent or not visible.",

@@ -27,8 +27,16 @@ from mlgraph.schema.columns import owned_by
 from mlgraph.schema.cost import connection_size, list_size
 from mlgraph.schema.execution import BREADTH_FIRST, Selection, relation_field, then
 from mlgraph.schema.filters import FILTER_INPUTS
-from mlgraph.storage.graph import ENTITIES, EntityDecl, Order, Relation, owner_domain, relation
-from mlgraph.storage.queries import ROOT_KEY, FilterValues, PageArgs, PageRows
+from mlgraph.storage.graph import (
+    ENTITIES,
+    EntityDecl,
+    NumberKey,
+    Order,
+    Relation,
+    owner_domain,
+    relation,
+)
+from mlgraph.storage.queries import ROOT_KEY, FilterValues, NumberRange, PageArgs, PageRows
 from mlgraph.storage.types import UTCDateTime
 
 Info = strawberry.Info[Context, None]
@@ -155,20 +163,34 @@ class OrderDirection(enum.Enum):
     DESC = "DESC"
 
 
+def _number_key(decl: EntityDecl) -> NumberKey | None:
+    """The entity's ``NumberKey`` order, if it declares one (at most one)."""
+    keys = [o for o in decl.orders.values() if isinstance(o, NumberKey)]
+    assert len(keys) <= 1, decl.name
+    return keys[0] if keys else None
+
+
 def _order_input(decl: EntityDecl) -> Any:
     members: Any = enum.Enum(f"{decl.name}OrderField", dict(decl.orders))  # type: ignore[misc]
     fields = strawberry.enum(
         members, description=f"Fields a {decl.name} connection can be ordered by."
     )
-
-    class OrderInput:
-        field: fields = strawberry.field(description="The field to order by.")  # type: ignore[valid-type]
-        direction: OrderDirection = strawberry.field(
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__annotations__": {"field": fields, "direction": OrderDirection},
+        "field": strawberry.field(description="The field to order by."),
+        "direction": strawberry.field(
             default=OrderDirection.ASC, description="Ascending (default) or descending."
-        )
+        ),
+    }
+    number = _number_key(decl)
+    if number is not None:
+        namespace["__annotations__"][number.argument] = str | None
+        namespace[number.argument] = strawberry.field(default=None, description=number.description)
+    order_input = type("OrderInput", (), namespace)
 
     return strawberry.input(
-        OrderInput,
+        order_input,
         name=f"{decl.name}Order",
         description=f"Ordering of a {decl.name} connection; ties break on id, same direction.",
     )
@@ -196,10 +218,41 @@ def _filter_values(decl: EntityDecl, value: Any) -> FilterValues:
             continue
         if spec.op == "global_id":
             given = decode_global_id(given, field=f"filter.{spec.name}")[1]
+        elif spec.op == "number_ranges":
+            given = tuple(_number_range(item, f"filter.{spec.name}") for item in given)
         elif isinstance(given, list):
             given = tuple(given)
         out.append((spec.name, given))
     return tuple(out)
+
+
+def _number_range(item: Any, field: str) -> NumberRange:
+    name = _input(item, "name")
+    if not name:
+        raise BadUserInput("a range needs the `name` of its number", field=f"{field}.name")
+    bounds = {b: _input(item, b) for b in ("gte", "gt", "lte", "lt")}
+    return NumberRange(name, **{b: None if v is None else float(v) for b, v in bounds.items()})
+
+
+def _order(decl: EntityDecl, default: Order, order_by: Any) -> Order:
+    """The order ``order_by`` asks for (``default`` without one); a ``NumberKey`` field needs
+    its name argument, and only it takes one."""
+    if order_by is None:
+        return default
+    descending = _input(order_by, "direction") is OrderDirection.DESC
+    chosen = _input(order_by, "field").value
+    number = _number_key(decl)
+    key = None if number is None else _input(order_by, number.argument)
+    if isinstance(chosen, NumberKey):
+        if not key:
+            name = f"orderBy.{chosen.argument}"
+            raise BadUserInput(f"ordering by {chosen.argument} needs its name", field=name)
+        return Order(chosen.column, descending, key=key)
+    if key is not None and number is not None:
+        raise BadUserInput(
+            f"`{number.argument}` is only for ordering by it", field=f"orderBy.{number.argument}"
+        )
+    return Order(chosen, descending=descending)
 
 
 def page_size(value: int | None, name: str, cap: int) -> int | None:
@@ -243,14 +296,11 @@ def page_args(
     first, last = page_size(first, "first", rel.page_cap), page_size(last, "last", rel.page_cap)
     if first is not None and last is not None:
         raise BadUserInput("pass `first` or `last`, not both", field="last")
-    order = rel.order
-    if order_by is not None:
-        direction = _input(order_by, "direction")
-        order = Order(_input(order_by, "field").value, descending=direction is OrderDirection.DESC)
-    is_time = isinstance(decl.table.c[order.column].type, UTCDateTime)
+    order = _order(decl, rel.order, order_by)
+    is_time = order.key is None and isinstance(decl.table.c[order.column].type, UTCDateTime)
 
     def key(cursor: str | None, name: str) -> tuple[Any, uuid.UUID] | None:
-        return None if cursor is None else decode_cursor(cursor, order.column, is_time, field=name)
+        return None if cursor is None else decode_cursor(cursor, order.name, is_time, field=name)
 
     return PageArgs(
         limit=last if last is not None else (first if first is not None else rel.default_page),
@@ -302,12 +352,13 @@ def resolve_connection(
     ``columns``: only these of the target's columns (the rest of each node stays None)."""
     loaders = info.context.loaders
     parent = _parent_key(root, rel)
-    column = args.order.column
+    name = args.order.name
+    column = args.order.column if args.order.key is None else "mlg_sort"
     count_loader = loaders.count(rel, args.filters)
     cls = node_class(rel.target)
 
     def cursor(row: Row[Any]) -> str:
-        return encode_cursor(column, getattr(row, column), row.id)
+        return encode_cursor(name, getattr(row, column), row.id)
 
     def build(page: PageRows) -> Connection[Any]:
         rows = page.rows

@@ -13,6 +13,7 @@ the read policy meets SQL.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Hashable, Sequence
@@ -22,15 +23,18 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Float,
     Row,
     Select,
     String,
     and_,
     any_,
     bindparam,
+    case,
     exists,
     false,
     func,
+    literal,
     literal_column,
     select,
     true,
@@ -46,6 +50,23 @@ Visible = frozenset[uuid.UUID] | None
 #: The parent key of root connections (DataLoader keys cannot be None).
 ROOT_KEY = "<root>"
 FilterValues = tuple[tuple[str, Hashable], ...]
+
+
+@dataclass(frozen=True)
+class NumberRange:
+    """One ``number_ranges`` filter item: the object's number under ``name`` exists and lies
+    within every bound given (none: it exists)."""
+
+    name: str
+    gte: float | None = None
+    gt: float | None = None
+    lte: float | None = None
+    lt: float | None = None
+
+
+#: The sort value of a row without the number a ``NumberKey`` order sorts by: past every
+#: number in the order's direction, so such rows come last and keyset cursors stay total.
+MISSING_NUMBER = sys.float_info.max
 
 
 @dataclass(frozen=True)
@@ -136,6 +157,8 @@ def filter_clause(
         )
         return t.c.id.in_(keys)
     col = t.c[spec.column]
+    if spec.op == "number_ranges":
+        return and_(true(), *(_in_range(col, r, postgresql=postgresql) for r in value))
     match spec.op:
         case "in":
             return _any_of(col, value, postgresql=postgresql)
@@ -170,18 +193,59 @@ def _json_array_contains(col: ColumnElement[Any], item: str) -> ColumnElement[bo
     return exists().select_from(each).where(each.c.value == item)
 
 
+def json_number(
+    col: ColumnElement[Any], key: str, *, postgresql: bool
+) -> ColumnElement[float | None]:
+    """The number under ``key`` of the JSON object ``col``; null when absent or not a number."""
+    if postgresql:
+        item = col.op("->", return_type=col.type)(bindparam(None, key, type_=String))
+        text = col.op("->>", return_type=String)(bindparam(None, key, type_=String))
+        return case((func.jsonb_typeof(item) == "number", text.cast(Float)))
+    each = func.json_each(col).table_valued("key", "value", "type")
+    found = (
+        select(each.c.value)
+        .where(each.c.key == bindparam(None, key, type_=String))
+        .where(each.c.type.in_(("integer", "real")))
+        .scalar_subquery()
+    )
+    return found.cast(Float)
+
+
+def _in_range(col: ColumnElement[Any], r: NumberRange, *, postgresql: bool) -> ColumnElement[bool]:
+    number = json_number(col, r.name, postgresql=postgresql)
+    bounds = [number.is_not(None)]
+    for bound, op in ((r.gte, "__ge__"), (r.gt, "__gt__"), (r.lte, "__le__"), (r.lt, "__lt__")):
+        if bound is not None:
+            bounds.append(getattr(number, op)(bindparam(None, bound, type_=Float)))
+    return and_(*bounds)
+
+
+def sort_value(table: FromClause, order: Order, *, postgresql: bool) -> ColumnElement[Any]:
+    """What ``order`` sorts ``table``'s rows by: its column, or for a ``NumberKey`` order the
+    number under its key (``MISSING_NUMBER`` past the end when a row has none). The one
+    rendering: the loaders' statements and the compiled statement both use it."""
+    col = table.c[order.column]
+    if order.key is None:
+        return col
+    missing = -MISSING_NUMBER if order.descending else MISSING_NUMBER
+    number = json_number(col, order.key, postgresql=postgresql)
+    return func.coalesce(number, literal(missing, Float))
+
+
 def _keyset(
-    table: FromClause, order: Order, key: tuple[Any, uuid.UUID], after: bool
+    db: AsyncConnection, table: FromClause, order: Order, key: tuple[Any, uuid.UUID], after: bool
 ) -> ColumnElement[bool]:
-    col, pk = table.c[order.column], table.c.id
+    col, pk = sort_value(table, order, postgresql=db.dialect.name == "postgresql"), table.c.id
     row = tuple_(col, pk)
     bound = tuple_(bindparam(None, key[0], type_=col.type), bindparam(None, key[1], type_=pk.type))
     return row > bound if after != order.descending else row < bound
 
 
-def _ordering(table: FromClause, order: Order, backwards: bool) -> list[ColumnElement[Any]]:
+def _ordering(
+    db: AsyncConnection, table: FromClause, order: Order, backwards: bool
+) -> list[ColumnElement[Any]]:
     desc = order.descending != backwards
-    cols = (table.c[order.column], table.c.id)
+    cols = (sort_value(table, order, postgresql=db.dialect.name == "postgresql"), table.c.id)
     return [c.desc() if desc else c.asc() for c in cols]
 
 
@@ -212,18 +276,22 @@ def _page_query(
     source, parent_col = _target_and_parent(relation, decl)
     where = [*_visibility(db, decl, t, visible), *_filter_clauses(db, decl, args.filters)]
     if args.after is not None:
-        where.append(_keyset(t, args.order, args.after, after=True))
+        where.append(_keyset(db, t, args.order, args.after, after=True))
     if args.before is not None:
-        where.append(_keyset(t, args.order, args.before, after=False))
-    ordering = _ordering(t, args.order, args.backwards)
+        where.append(_keyset(db, t, args.order, args.before, after=False))
+    ordering = _ordering(db, t, args.order, args.backwards)
     parent_label = (parent_col if parent_col is not None else literal_column("NULL")).label(
         "mlg_parent"
     )
+    # A computed sort value is read as ``mlg_sort``: the cursors are made of it.
+    postgresql = db.dialect.name == "postgresql"
+    sort = [] if args.order.key is None else [sort_value(t, args.order, postgresql=postgresql)]
+    sort = [c.label("mlg_sort") for c in sort]
     if parent_col is None or len(parents) == 1:
         if parent_col is not None:
             where.append(parent_col == next(iter(parents)))
         return (
-            select(*_columns(decl, columns), parent_label)
+            select(*_columns(decl, columns), *sort, parent_label)
             .select_from(source)
             .where(*where)
             .order_by(*ordering)
@@ -231,7 +299,7 @@ def _page_query(
         )
     rank = func.row_number().over(partition_by=parent_col, order_by=ordering).label("mlg_rank")
     inner = (
-        select(*_columns(decl, columns), parent_label, rank)
+        select(*_columns(decl, columns), *sort, parent_label, rank)
         .select_from(source)
         .where(_one_of(db, parent_col, parents), *where)
         .subquery()
@@ -239,6 +307,7 @@ def _page_query(
     return (
         select(
             *(inner.c[c.key] for c in t.c if columns is None or c.key in columns),
+            *(inner.c[c.name] for c in sort),
             inner.c.mlg_parent,
         )
         .where(inner.c.mlg_rank <= args.limit + 1)

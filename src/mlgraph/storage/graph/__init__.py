@@ -25,6 +25,7 @@ from mlgraph.storage.graph.declare import (
     EntityDecl,
     Field,
     Filter,
+    NumberKey,
     Order,
     Relation,
     Through,
@@ -39,6 +40,7 @@ __all__ = [
     "EntityDecl",
     "Field",
     "Filter",
+    "NumberKey",
     "Order",
     "Relation",
     "Through",
@@ -74,6 +76,13 @@ ROOT: dict[str, Relation] = {
             description="Models across projects (search with `filter`)",
         ),
         Relation(
+            "model_versions",
+            "ModelVersion",
+            "connection",
+            order=NEWEST,
+            description="Model versions across projects (search with `filter`, by metric too)",
+        ),
+        Relation(
             "deployments",
             "Deployment",
             "connection",
@@ -89,6 +98,13 @@ ROOT: dict[str, Relation] = {
             "connection",
             order=Order("seq", descending=True),
             description="The audit trail (filter by entity, actor, action, time)",
+        ),
+        Relation(
+            "artifact_downloads",
+            "ArtifactDownload",
+            "connection",
+            order=NEWEST,
+            description="Download URLs issued (the read audit; filter by project, artifact, actor)",
         ),
     )
 }

@@ -1,7 +1,7 @@
 """The audit trail: append-only, hash-chained entries, one per mutation."""
 
 from mlgraph.storage import models as m
-from mlgraph.storage.graph.declare import EntityDecl, Filter, fields, one, rels
+from mlgraph.storage.graph.declare import TIME_ORDERS, EntityDecl, Filter, fields, one, rels
 
 ENTITIES = (
     EntityDecl(
@@ -33,6 +33,33 @@ ENTITIES = (
         filter_description="Filter the audit trail.",
         relations=rels(
             one("project", "Project", "project_id", "The project, if the change belongs to one.")
+        ),
+    ),
+    EntityDecl(
+        "ArtifactDownload",
+        m.ArtifactDownload,
+        "audit",
+        "A download URL issued for an artifact (the read audit): who asked, when, from where.",
+        fields(
+            actor="Principal the URL was issued to.",
+            client_address="The client's network address, as the server saw it.",
+            request_id="The request that issued it.",
+            expires_at="When the URL stops working.",
+            created_at="When the URL was issued.",
+            updated_at="Same as createdAt: records never change.",
+        ),
+        orders=dict(TIME_ORDERS),
+        filters=(
+            Filter("project_id", "project_id", "global_id", "Downloads in this project."),
+            Filter("artifact_id", "artifact_id", "global_id", "Downloads of this artifact."),
+            Filter("actor", "actor", "eq", "Downloads by this principal."),
+            Filter("issued_after", "created_at", "gte", "Issued at or after this time."),
+            Filter("issued_before", "created_at", "lt", "Issued before this time."),
+        ),
+        filter_description="Filter the read audit.",
+        relations=rels(
+            one("project", "Project", "project_id", "The artifact's project."),
+            one("artifact", "Artifact", "artifact_id", "The artifact; null once deleted."),
         ),
     ),
 )

@@ -4,7 +4,8 @@
   each scalar GraphQL field (python name) to its ``Field``: description and column (its
   GraphQL type is derived from the column's mapped type by the schema layer). ``orders`` maps
   each ``<Type>OrderField`` enum member to a column; ``filters`` lists the typed filter fields of
-  ``<Type>Filter``.
+  ``<Type>Filter``. An order may also be a ``NumberKey``: one number of a JSON object column,
+  chosen by name in the order input (``orderBy: {field: METRIC, metric: "auc"}``).
 * ``Relation``: a field that leads from a parent object to target rows. ``parent_key`` is the
   parent's attribute, ``child_key`` the target's column holding the same value (or ``through``
   a link table). ``kind`` is ``one`` (a single object), ``list`` (a short bounded list) or
@@ -31,15 +32,35 @@ from mlgraph.domains import DomainName
 from mlgraph.storage.db import Base
 
 RelationKind = Literal["one", "list", "connection"]
-FilterOp = Literal["in", "eq", "icontains", "contains_all", "gte", "lt", "exists_in", "global_id"]
+FilterOp = Literal[
+    "in", "eq", "icontains", "contains_all", "gte", "lt", "exists_in", "global_id", "number_ranges"
+]
 
 
 @dataclass(frozen=True)
 class Order:
-    """One ordering: a column and a direction. The id column always breaks ties, same way."""
+    """One ordering: a column and a direction. The id column always breaks ties, same way.
+    With ``key``, the column holds a JSON object and the order is by its number under
+    ``key`` (a ``NumberKey`` order); rows without that number come last, either direction."""
 
     column: str
     descending: bool = False
+    key: str | None = None
+
+    @property
+    def name(self) -> str:
+        """What a cursor made under this order names (``ids.encode_cursor``)."""
+        return self.column if self.key is None else f"{self.column}.{self.key}"
+
+
+@dataclass(frozen=True)
+class NumberKey:
+    """An order field sorting by one number of the JSON object ``column`` (name -> number);
+    the order input gains the string field ``argument`` naming which."""
+
+    column: str
+    argument: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -56,7 +77,8 @@ class Field:
 class Filter:
     """A typed filter field. ``column`` is on the target table unless ``via`` names a child
     table (``exists_in``: some child row ``via.child_key = target.id`` has ``column`` in the
-    values)."""
+    values). ``number_ranges``: ``column`` is a JSON object of numbers and the value a list of
+    ``NumberRange`` (name and bounds), every one of which must hold."""
 
     name: str
     column: str
@@ -97,7 +119,7 @@ class EntityDecl:
     domain: DomainName
     description: str
     fields: Mapping[str, Field]
-    orders: Mapping[str, str] = field(default_factory=dict)
+    orders: Mapping[str, str | NumberKey] = field(default_factory=dict)
     filters: tuple[Filter, ...] = ()
     filter_description: str = ""
     relations: Mapping[str, Relation] = field(default_factory=dict)

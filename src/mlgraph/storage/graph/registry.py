@@ -7,6 +7,7 @@ from mlgraph.storage.graph.declare import (
     TIME_ORDERS,
     EntityDecl,
     Filter,
+    NumberKey,
     Order,
     Relation,
     Through,
@@ -81,8 +82,24 @@ ENTITIES = (
             created_at="When registered.",
             updated_at="When last changed.",
         ),
-        orders={"VERSION": "version", **TIME_ORDERS},
-        filters=(Filter("stage", "stage", "in", "Any of these stages."),),
+        orders={
+            "VERSION": "version",
+            **TIME_ORDERS,
+            "METRIC": NumberKey(
+                "metrics",
+                "metric",
+                "With `field: METRIC`: the metric to order by (versions without it come last).",
+            ),
+        },
+        filters=(
+            Filter("stage", "stage", "in", "Any of these stages."),
+            Filter(
+                "metrics",
+                "metrics",
+                "number_ranges",
+                "Reports every one of these metrics within its bounds.",
+            ),
+        ),
         filter_description="Filter model versions.",
         relations=rels(
             one("model", "Model", "model_id", "The model this is a version of."),
@@ -158,6 +175,15 @@ ENTITIES = (
             updated_at="When last changed.",
         ),
         orders={"FILE_NAME": "file_name", **TIME_ORDERS},
-        relations=rels(one("version", "ModelVersion", "version_id", "The version it belongs to.")),
+        relations=rels(
+            one("version", "ModelVersion", "version_id", "The version it belongs to."),
+            many(
+                "downloads",
+                "ArtifactDownload",
+                "artifact_id",
+                "Download URLs issued for it (the read audit)",
+                order=NEWEST,
+            ),
+        ),
     ),
 )

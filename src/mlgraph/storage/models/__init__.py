@@ -14,6 +14,7 @@ from mlgraph.storage.models.monitoring import Alert, AlertRule, Downtime, DriftM
 from mlgraph.storage.models.pipelines import Job, Pipeline
 from mlgraph.storage.models.projects import Project, ProjectMember
 from mlgraph.storage.models.ratelimit import RateLimitBucket
+from mlgraph.storage.models.reads import ArtifactDownload
 from mlgraph.storage.models.registry import (
     Artifact,
     Model,
@@ -34,6 +35,7 @@ __all__ = [
     "AlertRule",
     "ApiKey",
     "Artifact",
+    "ArtifactDownload",
     "AuditEntry",
     "AuditHead",
     "Deployment",
