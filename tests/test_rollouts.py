@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from mlgraph.ids import encode_global_id
+from mlgraph.ids import decode_global_id, encode_global_id
 from mlgraph.rollouts import ACTOR, Scheduler
 from mlgraph.storage import models as m
-from mlgraph.storage.enums import Role, Stage
+from mlgraph.storage.enums import AlertStatus, Operator, Role, Severity, Stage
 from tests import factories as f
 from tests.conftest import OPERATIONS, Backend, truncate
 from tests.live import DEPLOYMENT_EVENTS, Instance, instance, sse_events, until
@@ -337,7 +337,7 @@ def codes(payload: dict[str, Any]) -> list[str]:
 
 async def test_refusals_have_codes_and_write_nothing(db: Backend) -> None:
     async with instance(db, rollout_scheduler=False) as inst:
-        _, old, new, deployment = await setup(inst)
+        p, old, new, deployment = await setup(inst)
         canary = gid("ModelVersion", new)
         base = {"deploymentId": deployment, "canaryVersionId": canary, "intervalSeconds": 60}
         bad = await attempt(db, "StartRollout", {**base, "steps": [50, 10, 150]})
@@ -347,6 +347,29 @@ async def test_refusals_have_codes_and_write_nothing(db: Backend) -> None:
         same = {**base, "canaryVersionId": gid("ModelVersion", old), "steps": [10]}
         assert codes(await attempt(db, "StartRollout", same)) == ["INVALID"]
         assert await events(db) == [("CREATED", await _creator(db))]
+
+        async with db.sessions() as s, s.begin():  # a CRITICAL alert is FIRING already
+            rule = m.AlertRule(
+                project_id=p.id, name="r", metric="psi", operator=Operator.GT, threshold=1.0,
+                severity=Severity.CRITICAL, deployment_id=None, drift_kind=None,
+            )  # fmt: skip
+            s.add(rule)
+            await s.flush()
+            alert = m.Alert(
+                project_id=p.id, rule_id=rule.id, deployment_id=decode_global_id(deployment)[1],
+                severity=Severity.CRITICAL, status=AlertStatus.FIRING, value=2.0,
+                fired_at=datetime.now(UTC),
+            )  # fmt: skip
+            s.add(alert)
+        firing = await attempt(db, "StartRollout", {**base, "steps": [10]})
+        assert codes(firing) == ["POLICY_VIOLATION"]
+        ungated = await attempt(db, "StartRollout", {**base, "steps": [10], "gateSeverity": None})
+        assert codes(ungated) == []
+        await inst.mutate(
+            "abortRollout", {"rolloutId": ungated["rollout"]["id"], "reason": "x"}, "rollout { id }"
+        )
+        async with db.sessions() as s, s.begin():
+            await s.delete(await s.get(m.Alert, alert.id))
 
         rollout = await start(inst, deployment, new)
         again = await attempt(db, "StartRollout", {**base, "steps": [10]})
@@ -473,4 +496,4 @@ async def test_statements_per_tick_and_per_step(db: Backend) -> None:
     db.sql.start()
     assert await sched.tick() == 3
     per_step = db.sql.stop()
-    assert per_step == 3 * (12 if db.name == "postgresql" else 14) + 1, db.sql.statements
+    assert per_step == 3 * (11 if db.name == "postgresql" else 14) + 1, db.sql.statements

@@ -306,6 +306,13 @@ class StartRollout(Command["StartRolloutInput", Deployment]):
             step_started_at=now,
             reason="",
         )
+        if (firing := await alert_failure(s, rollout)) is not None:
+            raise UserErrors.one(
+                UserErrorCode.POLICY_VIOLATION,
+                f"the gate would roll back at once: {firing}",
+                "input",
+                "gateSeverity",
+            )
         s.add(rollout)
         percent = _step(rollout, now, 0)
         message = f"rollout started: canary {canary.version} at {percent:g}%"
