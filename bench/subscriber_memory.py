@@ -72,7 +72,10 @@ async def main() -> None:
         base = f"http://127.0.0.1:{args.port}"
         headers = {"Authorization": f"Bearer {token}"}
         try:
-            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+            no_keepalive = httpx.Limits(max_keepalive_connections=0)
+            async with httpx.AsyncClient(
+                base_url=base, headers=headers, timeout=60, limits=no_keepalive
+            ) as client:
                 project = await bench.mutate(
                     client, "createProject", {"slug": "m", "name": "m"}, "project { id }"
                 )

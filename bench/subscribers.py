@@ -255,7 +255,11 @@ class Server:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:  # closing 10,000 sockets can take that long
+                self.proc.kill()
+                self.proc.wait(10)
 
 
 async def mutate(client: httpx.AsyncClient, name: str, input: dict[str, Any], sel: str) -> Any:

@@ -351,3 +351,22 @@ async def test_a_directly_written_next_message_is_what_strawberry_would_send(
     assert (renders.computed - computed, renders.shared - shared) == (2, 2)
     for ws in [*direct, chain]:
         await ws.close()
+
+
+async def test_connections_with_one_credential_share_its_check(app: Instance) -> None:
+    # given one user's token
+    headers = bearer(app, "dashboards@example.com")
+    checks = app.live.hub.credentials
+    ran = checks.ran
+    # when three of its dashboards connect at once
+    sockets = [await open_ws(app) for _ in range(3)]
+    acks = await asyncio.gather(*(init(ws, headers) for ws in sockets))
+    # then all are accepted on one check of the token (and its roles)
+    assert [a["type"] for a in acks] == ["connection_ack"] * 3
+    assert checks.ran - ran == 1
+    # and another user's token is checked on its own
+    other = await open_ws(app)
+    assert (await init(other, bearer(app, "other@example.com")))["type"] == "connection_ack"
+    assert checks.ran - ran == 2
+    for ws in [*sockets, other]:
+        await ws.close()

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from mlgraph.app import create_app
 from mlgraph.ids import encode_global_id
@@ -205,3 +205,30 @@ async def test_the_read_audit_is_a_filtered_connection_that_shows_only_visible_p
     assert own["data"]["node"]["downloads"] == {"totalCount": 1, "nodes": [{"actor": VIEWER}]}
     other = (await post(db.client, db, BY_ARTIFACT, {"id": seeded["b1"]}, VIEWER)).json()
     assert other["data"]["node"] is None
+
+
+async def test_when_the_record_cannot_be_written_no_url_leaves(
+    db: Backend, seeded: dict[str, str]
+) -> None:
+    """The audit table gone (renamed for the test): the request answers UNAVAILABLE, with no
+    URL in it, rather than hand out URLs nobody recorded."""
+    assert db.client is not None
+    async with db.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE artifact_download RENAME TO mlg_away"))
+    try:
+        response = await db.client.post(
+            "/graphql",
+            json={"query": DOWNLOAD, "variables": {"ids": [seeded["a1"]]}},
+            headers=db.headers(VIEWER),
+        )
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE mlg_away RENAME TO artifact_download"))
+    assert response.status_code == 503  # nothing else to answer (README "Errors")
+    assert response.headers["retry-after"]
+    body = response.json()
+    assert body["data"] is None, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAVAILABLE"], body
+    assert "signature" not in response.text
+    assert "a1.bin" not in response.text
+    assert await records(db) == []

@@ -222,7 +222,7 @@ class Settings(BaseSettings):
         default=True,
         description="graphql-transport-ws subscriptions write each event's `next` message "
         "themselves, encoded once per selection and rights; off: through strawberry's "
-        "per-subscriber stream (about 4x the CPU per message, bench/subscribers.py).",
+        "per-subscriber stream (~1.4x the CPU per message, bench/subscribers.py).",
     )
     live_ws_implementation: Literal["websockets", "websockets-sansio"] = Field(
         default="websockets-sansio",

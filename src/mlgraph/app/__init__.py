@@ -369,7 +369,7 @@ class GraphQLApp(GraphQL[Context, None]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        if isinstance(result, CompiledResult):
+        if isinstance(result, CompiledResult) and not result.errors:  # errors: see ReadAudit
             response: dict[str, Any] = {"data": result.raw}
             if result.extensions:
                 response["extensions"] = result.extensions

@@ -3,8 +3,9 @@ its socket, encoded once per event and shared by every subscriber that would rec
 bytes.
 
 strawberry runs a subscription as a chain per subscriber (the resolver's generator, graphql-core's
-mapping, a per-event execution, its result handling and the transport's encoding): about 185 us
-of CPU per subscriber and event, measured. Once strawberry has parsed, validated and opened a
+mapping, a per-event execution, its result handling and the transport's encoding): 164 us of
+server CPU per delivered message against 115 us this way (bench/subscribers.py, 1,000
+subscribers, one session). Once strawberry has parsed, validated and opened a
 subscription (its resolver checked the arguments and the caller's rights), nothing in that chain
 differs between subscribers of the same selection, variables and rights but the operation id.
 So the subscription's stream renders an event once per (event, selection, variables, rights)

@@ -25,6 +25,7 @@ from typing import Final
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from mlgraph.live.credentials import CredentialChecks
 from mlgraph.live.events import LiveEvent, last_position, read_after, settled_position
 from mlgraph.live.renders import Renders
 from mlgraph.live.tasks import stop_task
@@ -74,11 +75,16 @@ _END: Final = object()
 
 
 class Subscriber:
-    __slots__ = ("ended", "interest", "on_overflow", "overflowed", "queue")
+    """One subscription's bounded queue: a list and at most one waiting future (an
+    ``asyncio.Queue`` holds four deques and an event, ~3 KiB, for every idle subscriber)."""
+
+    __slots__ = ("_items", "_size", "_waiter", "ended", "interest", "on_overflow", "overflowed")
 
     def __init__(self, interest: Interest, size: int, on_overflow: Callable[[str], None]) -> None:
         self.interest = interest
-        self.queue: asyncio.Queue[LiveEvent | object] = asyncio.Queue(size + 1)
+        self._items: list[LiveEvent | object] = []
+        self._size = size
+        self._waiter: asyncio.Future[None] | None = None
         self.on_overflow = on_overflow
         self.overflowed = False
         self.ended: StreamEnded | None = None
@@ -86,11 +92,11 @@ class Subscriber:
     def offer(self, event: LiveEvent) -> None:
         if self.ended is not None or event.topic not in self.interest.topics:
             return
-        if self.queue.qsize() < self.queue.maxsize - 1:
-            self.queue.put_nowait(event)
+        if len(self._items) < self._size:
+            self._put(event)
             return
         self.overflowed = True
-        slow = SlowConsumer(self.queue.qsize())
+        slow = SlowConsumer(len(self._items))
         self.end(slow)
         self.on_overflow(str(slow))
 
@@ -98,7 +104,23 @@ class Subscriber:
         """End the stream once the events already queued are read."""
         if self.ended is None:
             self.ended = why
-            self.queue.put_nowait(_END)  # the one slot kept free for this
+            self._put(_END)  # past the bound: the one item kept free for this
+
+    def _put(self, item: LiveEvent | object) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> LiveEvent | object:
+        """The oldest queued item, once there is one."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
 
 
 def _retrieved(future: asyncio.Future[int]) -> None:
@@ -114,6 +136,7 @@ class Hub:
         *,
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
+        credential_ttl_s: float = 15.0,
     ) -> None:
         self._sessions = sessions
         self._batch_size = batch_size
@@ -135,6 +158,8 @@ class Hub:
         self._settler: asyncio.Task[None] | None = None
         #: How many rounds ran (each is a few statements, however many subscribers asked).
         self.settle_rounds = 0
+        #: The live connections' credential checks, shared by credential.
+        self.credentials = CredentialChecks(credential_ttl_s)
 
     @property
     def subscriber_count(self) -> int:
@@ -197,7 +222,7 @@ class Hub:
                     if interest.match(event):
                         yield event
             while True:
-                item = await subscriber.queue.get()
+                item = await subscriber.get()
                 if not isinstance(item, LiveEvent):
                     assert subscriber.ended is not None
                     raise subscriber.ended

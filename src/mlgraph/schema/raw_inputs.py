@@ -54,6 +54,8 @@ class _Builder:
         self.definition = definition
         self._plan: tuple[tuple[str, str, Convert | None], ...] | None = None
         self._implicit: dict[str, None] = {}
+        #: Every field is a leaf or a list of leaves: the context (its path) goes unused.
+        self.plain = False
 
     def __call__(self, cls: type, value: Mapping[str, Any], context: InputContext) -> Any:
         plan = self._plan if self._plan is not None else self._make_plan(context)
@@ -83,7 +85,13 @@ class _Builder:
             )
             for f in definition.fields
         )
+        self.plain = all(convert in (None, _copy_list) for _, _, convert in self._plan)
         return self._plan
+
+    def ready(self, context: InputContext) -> _Builder:
+        if self._plan is None:
+            self._make_plan(context)
+        return self
 
 
 def _converter(type_: StrawberryType | type) -> Convert | None:
@@ -113,6 +121,8 @@ def _unwrap(type_: Any) -> Any:
 
 def _list_of(builder: _Builder, cls: Any) -> Convert:
     def convert(value: Any, context: InputContext, name: str) -> Any:
+        if builder.ready(context).plain:  # no item needs its own path: one context for all
+            return [None if x is None else builder(cls, x, context) for x in value]
         return [
             None if x is None else builder(cls, x, _at(context, name, n))
             for n, x in enumerate(value)

@@ -4,7 +4,7 @@ Both read paths issue artifact URLs through ``schema.objects.download_url`` (the
 in ``compiled.objects.fill_objects``), which adds each to ``Context.downloads``. This extension
 wraps execution (it sits before ``CompiledReads`` in the pipeline, so its end comes after that
 path's too) and writes them with one statement (``storage.reads``). When that write fails the
-operation answers ``UNAVAILABLE`` instead: no URL leaves unrecorded.
+operation answers ``UNAVAILABLE`` instead (data null): no URL leaves unrecorded.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from mlgraph.errors import Unavailable
@@ -41,4 +42,9 @@ class ReadAudit(SchemaExtension):
             )
         except UNAVAILABLE_ERRORS as exc:
             log.warning("request %s: the read audit failed: %r", context.request_id, exc)
-            raise Unavailable(UNAVAILABLE_MESSAGE) from exc
+            # The answer is replaced in place: strawberry returns this very result object,
+            # and the error extension (its ``on_operation``, which ends later) codes it.
+            result: Any = self.execution_context.result
+            down = Unavailable(UNAVAILABLE_MESSAGE)
+            result.data = None
+            result.errors = [GraphQLError(down.message, original_error=down)]
