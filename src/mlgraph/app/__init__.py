@@ -194,7 +194,7 @@ def _unavailable(result: ExecutionResult) -> bool:
 
 
 #: Compact UTF-8 JSON. A response is a tree (strawberry builds it), so the encoder does not
-#: track the containers it is in to detect cycles (about a third of its cost).
+#: track the containers it is in to detect cycles (measured: 10-18% of encoding a dashboard).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
 

@@ -20,7 +20,7 @@ def _serialize(value: datetime) -> str:
         value = value.astimezone(UTC)
     if value.year < 1000:  # isoformat pads the year to 4 digits; strftime does not
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    # The same text as the strftime above, at a third of its cost (a dashboard has thousands).
+    # The same text as the strftime above, at ~60% of its cost (a dashboard has thousands).
     return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
