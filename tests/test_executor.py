@@ -13,7 +13,9 @@ path byte for byte to the independent compiled path.)
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import MappingProxyType
@@ -240,6 +242,37 @@ async def test_relations_resolve_breadth_first_without_a_task_per_object(
     ours, stock = await tasks_made(twins.ours), await tasks_made(twins.stock)
     assert stock > 100, stock
     assert ours <= 40, ours
+
+
+async def test_an_answered_request_frees_what_it_loaded_without_the_garbage_collector(
+    twins: Twins, dashboard_query: str
+) -> None:
+    """Once a dashboard is answered, its loaders (and every row and future they hold) are
+    freed by reference counting. Held in a reference cycle (a batch function holding its
+    ``Loaders``, graphql-core's executor holding bound methods of itself and the context),
+    they waited for a collection instead: ~90,000 objects every ten dashboards, ~150 ms of
+    CPU per collection."""
+    context = Context.create(
+        principal=twins.principals["admin"],
+        request_id="test",
+        settings=twins.settings,
+        sessions=twins.db.sessions,
+        objects=twins.store,
+    )
+    loaders = weakref.ref(context.loaders)
+    gc.collect()
+    gc.disable()
+    try:
+        result = await twins.ours.execute(dashboard_query, context_value=context)
+        assert result.data is not None
+        assert not result.errors
+        assert context.loaders._loaders, "the dashboard loaded nothing"
+        del context, result
+        for _ in range(3):  # the wake-ups the answer left scheduled
+            await asyncio.sleep(0)
+        assert loaders() is None
+    finally:
+        gc.enable()
 
 
 async def _drift_metric_statement(twins: Twins, metric_fields: str) -> str:

@@ -10,6 +10,12 @@ without a BEGIN and a ROLLBACK around it.
 Loaders capture ``visible`` (the project ids the principal may read; ``None`` = all), so every
 row they hand out has already passed the read policy. Each batch is a span with its key count
 (``loader <entity>_by_<column>``, ``loader <target>.<relation> page|count|list``).
+
+Batch functions capture what they read (the engine, ``visible``), never the ``Loaders``: a
+loader held by ``Loaders`` whose function held ``Loaders`` back would be a reference cycle, and
+every row and future a request loaded would wait for the garbage collector instead of being
+freed when the request ends (measured: ~9,400 objects per dashboard request, which made a
+gen-0 collection cost ~150 ms of CPU).
 """
 
 from __future__ import annotations
@@ -60,26 +66,28 @@ class Loaders:
 
     def _tracked(self, label: str, batch: BatchFn) -> BatchFn:
         """``batch`` as a span, its task kept while it runs (for ``cancel``)."""
+        running = self._running
 
         async def tracked(keys: list[Hashable]) -> list[Any]:
             task = asyncio.current_task()
             assert task is not None
-            self._running.add(task)
+            running.add(task)
             try:
                 with span(f"loader {label}", {"mlgraph.loader.keys": len(keys)}):
                     return await batch(keys)
             finally:
-                self._running.discard(task)
+                running.discard(task)
 
         return tracked
 
     def by_key(self, entity: str, column: str = "id") -> DataLoader[Hashable, Row[Any] | None]:
         """``<entity>_by_<column>``: one row per key, or None if absent or not visible."""
         decl = ENTITIES[entity]
+        engine, visible = self._engine, self.visible
 
         async def batch(keys: list[Hashable]) -> list[Row[Any] | None]:
-            async with self._engine.connect() as db:
-                found = await queries.rows_by_keys(db, decl, column, keys, self.visible)
+            async with engine.connect() as db:
+                found = await queries.rows_by_keys(db, decl, column, keys, visible)
             return [found.get(k) for k in keys]
 
         return self._loader(("by_key", entity, column), f"{entity}_by_{column}", batch)
@@ -88,10 +96,11 @@ class Loaders:
         self, relation: Relation, args: PageArgs, columns: Columns = None
     ) -> DataLoader[Hashable, PageRows]:
         """``<target>_page_by_<child key>``: one page per parent key (of ``columns`` only)."""
+        engine, visible = self._engine, self.visible
 
         async def batch(parents: list[Hashable]) -> list[PageRows]:
-            async with self._engine.connect() as db:
-                found = await queries.pages(db, relation, parents, args, self.visible, columns)
+            async with engine.connect() as db:
+                found = await queries.pages(db, relation, parents, args, visible, columns)
             return [found[p] for p in parents]
 
         return self._loader(
@@ -100,10 +109,11 @@ class Loaders:
 
     def count(self, relation: Relation, filters: FilterValues) -> DataLoader[Hashable, int]:
         """``<target>_count_by_<child key>``: totalCount per parent key."""
+        engine, visible = self._engine, self.visible
 
         async def batch(parents: list[Hashable]) -> list[int]:
-            async with self._engine.connect() as db:
-                found = await queries.counts(db, relation, parents, filters, self.visible)
+            async with engine.connect() as db:
+                found = await queries.counts(db, relation, parents, filters, visible)
             return [found[p] for p in parents]
 
         return self._loader(
@@ -125,10 +135,11 @@ class Loaders:
 
     def list(self, relation: Relation) -> DataLoader[Hashable, list[Row[Any]]]:
         """``<target>s_by_<child key>``: short bounded lists per parent key."""
+        engine, visible = self._engine, self.visible
 
         async def batch(parents: list[Hashable]) -> list[list[Row[Any]]]:
-            async with self._engine.connect() as db:
-                found = await queries.rows_for_lists(db, relation, parents, self.visible)
+            async with engine.connect() as db:
+                found = await queries.rows_for_lists(db, relation, parents, visible)
             return [found[p] for p in parents]
 
         return self._loader(("list", relation), f"{relation.target}.{relation.name} list", batch)
@@ -137,9 +148,11 @@ class Loaders:
         """``<kind>_history_by_id``: the recorded changes of each model (aliases), version
         (stage) or deployment (traffic), oldest first, from the audit log (``storage.history``)."""
 
+        engine, visible = self._engine, self.visible
+
         async def batch(keys: list[Hashable]) -> list[History]:
-            async with self._engine.connect() as db:
-                found = await history.entries(db, kind, keys, self.visible)  # type: ignore[arg-type]
+            async with engine.connect() as db:
+                found = await history.entries(db, kind, keys, visible)  # type: ignore[arg-type]
             return [history.changes(kind, found.get(k, [])) for k in keys]
 
         return self._loader(("history", kind), f"{kind}_history_by_id", batch)

@@ -10,6 +10,7 @@ that object fail.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -29,34 +30,42 @@ class ObjectLoaders:
         self.store = store
         self.timeout_s = timeout_s
         self.max_read_bytes = max_read_bytes
-        self._slots = asyncio.Semaphore(concurrency)
-        self.head: DataLoader[str, ObjectInfo | None] = DataLoader(self._batch(store.head))
-        self.json: DataLoader[str, Any] = DataLoader(self._batch(self._read_json))
+        # The batch functions do not hold ``self`` (a reference cycle would keep every loaded
+        # object of a request for the garbage collector; see ``mlgraph.loaders``).
+        slots = asyncio.Semaphore(concurrency)
+        self.head: DataLoader[str, ObjectInfo | None] = DataLoader(
+            _batch(store.head, slots, timeout_s)
+        )
+        self.json: DataLoader[str, Any] = DataLoader(
+            _batch(functools.partial(_read_json, store, max_read_bytes), slots, timeout_s)
+        )
 
-    def _batch(
-        self, fetch: Callable[[str], Awaitable[T]]
-    ) -> Callable[[list[str]], Coroutine[Any, Any, list[Any]]]:
-        async def one(key: str) -> T | ObjectStoreError:
-            async with self._slots:
-                try:
-                    return await asyncio.wait_for(fetch(key), self.timeout_s)
-                except ObjectStoreError as exc:
-                    return exc
-                except TimeoutError:
-                    return ObjectStoreError(f"the object store took over {self.timeout_s:g} s")
 
-        async def batch(keys: list[str]) -> list[Any]:
-            # An exception in the list fails that key's load only (aiodataloader).
-            return await asyncio.gather(*(one(k) for k in keys))
+def _batch(
+    fetch: Callable[[str], Awaitable[T]], slots: asyncio.Semaphore, timeout_s: float
+) -> Callable[[list[str]], Coroutine[Any, Any, list[Any]]]:
+    async def one(key: str) -> T | ObjectStoreError:
+        async with slots:
+            try:
+                return await asyncio.wait_for(fetch(key), timeout_s)
+            except ObjectStoreError as exc:
+                return exc
+            except TimeoutError:
+                return ObjectStoreError(f"the object store took over {timeout_s:g} s")
 
-        return batch
+    async def batch(keys: list[str]) -> list[Any]:
+        # An exception in the list fails that key's load only (aiodataloader).
+        return await asyncio.gather(*(one(k) for k in keys))
 
-    async def _read_json(self, key: str) -> Any:
-        """The object parsed as JSON; None when it does not exist."""
-        data = await self.store.read(key, max_bytes=self.max_read_bytes)
-        if data is None:
-            return None
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise ObjectInvalid("the stored object is not valid JSON") from None
+    return batch
+
+
+async def _read_json(store: ObjectStore, max_read_bytes: int, key: str) -> Any:
+    """The object parsed as JSON; None when it does not exist."""
+    data = await store.read(key, max_bytes=max_read_bytes)
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ObjectInvalid("the stored object is not valid JSON") from None

@@ -232,10 +232,15 @@ def _message(rule: AlertRule, deployment_name: str, value: float) -> str:
     )
 
 
-def _pend(
-    tx: UnitOfWork, rule: AlertRule, deployment: Deployment, end: datetime, value: float
-) -> None:
-    """A breach that must hold ``for_seconds`` before it fires: PENDING, audited only."""
+def _new_alert(
+    tx: UnitOfWork,
+    rule: AlertRule,
+    deployment: Deployment,
+    value: float,
+    status: AlertStatus,
+    active_since: datetime | None = None,
+) -> Alert:
+    """A new alert of ``rule`` on ``deployment``, added to the unit of work."""
     now = utcnow()
     alert = Alert(
         id=uuid.uuid4(),
@@ -243,15 +248,23 @@ def _pend(
         rule_id=rule.id,
         deployment_id=deployment.id,
         severity=rule.severity,
-        status=AlertStatus.PENDING,
+        status=status,
         message=_message(rule, deployment.name, value),
         value=value,
         fired_at=now,
-        active_since=end,
+        active_since=active_since,
         created_at=now,
         updated_at=now,
     )
     tx.session.add(alert)
+    return alert
+
+
+def _pend(
+    tx: UnitOfWork, rule: AlertRule, deployment: Deployment, end: datetime, value: float
+) -> None:
+    """A breach that must hold ``for_seconds`` before it fires: PENDING, audited only."""
+    alert = _new_alert(tx, rule, deployment, value, AlertStatus.PENDING, active_since=end)
     tx.audit("alert.pend", "Alert", alert.id, alert.project_id, before=None, after=snapshot(alert))
 
 
@@ -271,28 +284,8 @@ def _clear(tx: UnitOfWork, alert: Alert) -> None:
 
 
 def _fire(tx: UnitOfWork, rule: AlertRule, deployment: Deployment, value: float) -> None:
-    now = utcnow()
-    alert = Alert(
-        id=uuid.uuid4(),
-        project_id=deployment.project_id,
-        rule_id=rule.id,
-        deployment_id=deployment.id,
-        severity=rule.severity,
-        status=AlertStatus.FIRING,
-        message=_message(rule, deployment.name, value),
-        value=value,
-        fired_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    tx.session.add(alert)
-    tx.record(
-        alert,
-        "alert.fire",
-        "alert.fired",
-        before=None,
-        payload=_event(alert, rule),
-    )
+    alert = _new_alert(tx, rule, deployment, value, AlertStatus.FIRING)
+    tx.record(alert, "alert.fire", "alert.fired", before=None, payload=_event(alert, rule))
 
 
 def _resolve(tx: UnitOfWork, alert: Alert, value: float) -> None:

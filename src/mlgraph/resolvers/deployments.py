@@ -50,7 +50,7 @@ REASON_MAX = 2000
 CONFIG_MAX_BYTES = 16_000
 
 
-def _serves(ctx: Context, version: ModelVersion, checks: Checks, *field: str) -> None:
+def check_serves(ctx: Context, version: ModelVersion, checks: Checks, *field: str) -> None:
     """Traffic goes only to versions in ``settings.traffic_stages`` (STAGING, PRODUCTION)."""
     allowed = ctx.settings.traffic_stages
     if version.stage not in allowed:
@@ -75,7 +75,7 @@ def _state(deployment: Deployment, split: dict[uuid.UUID, float]) -> dict[str, A
     return {**snapshot(deployment), "traffic": _traffic(split)}
 
 
-async def _targets(s: AsyncSession, deployment_id: uuid.UUID) -> list[DeploymentTarget]:
+async def locked_targets(s: AsyncSession, deployment_id: uuid.UUID) -> list[DeploymentTarget]:
     """The deployment's targets; read only after the deployment row is locked."""
     return list(
         (
@@ -88,7 +88,7 @@ async def _targets(s: AsyncSession, deployment_id: uuid.UUID) -> list[Deployment
     )
 
 
-def _refuse_retired(deployment: Deployment) -> None:
+def refuse_retired(deployment: Deployment) -> None:
     if deployment.status == DeploymentStatus.RETIRED:
         raise UserErrors.one(
             UserErrorCode.INVALID_TRANSITION,
@@ -144,7 +144,7 @@ def _set_traffic(
     return removed
 
 
-async def _apply(
+async def apply_split(
     tx: UnitOfWork,
     deployment: Deployment,
     targets: list[DeploymentTarget],
@@ -245,7 +245,7 @@ class CreateDeployment(Command["CreateDeploymentInput", Model]):
         if version.model_id != model.id:
             checks.fail(UserErrorCode.INVALID, "version is not of this model", "versionId")
         else:
-            _serves(ctx, version, checks, "versionId")
+            check_serves(ctx, version, checks, "versionId")
         checks.done()
         taken = await s.scalar(
             select(Deployment.id).where(
@@ -339,7 +339,7 @@ class ShiftTraffic(Command["ShiftTrafficInput", Deployment]):
 
     async def apply(self, deployment: Deployment) -> Deployment:
         ctx, s, wanted = self.ctx, self.tx.session, self.wanted
-        _refuse_retired(deployment)
+        refuse_retired(deployment)
         versions = await _versions(
             ctx,
             s,
@@ -357,11 +357,11 @@ class ShiftTraffic(Command["ShiftTrafficInput", Deployment]):
                     "versionId",
                 )
             elif percent > 0.0:
-                _serves(ctx, version, checks, "splits", str(i), "versionId")
+                check_serves(ctx, version, checks, "splits", str(i), "versionId")
         checks.done()
-        targets = await _targets(s, deployment.id)
+        targets = await locked_targets(s, deployment.id)
         split = {pk: float(percent) for pk, (_, percent) in wanted.items()}
-        await _apply(
+        await apply_split(
             self.tx,
             deployment,
             targets,
@@ -380,11 +380,11 @@ class PromoteDeployment(Command["PromoteDeploymentInput", Deployment]):
 
     async def apply(self, deployment: Deployment) -> Deployment:
         ctx, s = self.ctx, self.tx.session
-        _refuse_retired(deployment)
+        refuse_retired(deployment)
         version = await fetch(
             ctx, s, ModelVersion, self.input.version_id, "ModelVersion", "versionId"
         )
-        targets = await _targets(s, deployment.id)
+        targets = await locked_targets(s, deployment.id)
         if version.id not in {t.version_id for t in targets}:
             raise UserErrors.one(
                 UserErrorCode.INVALID,
@@ -393,9 +393,9 @@ class PromoteDeployment(Command["PromoteDeploymentInput", Deployment]):
                 "versionId",
             )
         checks = Checks()
-        _serves(ctx, version, checks, "versionId")
+        check_serves(ctx, version, checks, "versionId")
         checks.done()
-        await _apply(
+        await apply_split(
             self.tx,
             deployment,
             targets,
@@ -418,7 +418,7 @@ class RollbackDeployment(Command["RollbackDeploymentInput", Deployment]):
 
     async def apply(self, deployment: Deployment) -> Deployment:
         ctx, s = self.ctx, self.tx.session
-        _refuse_retired(deployment)
+        refuse_retired(deployment)
         version = await fetch(
             ctx, s, ModelVersion, self.input.to_version_id, "ModelVersion", "toVersionId"
         )
@@ -429,7 +429,7 @@ class RollbackDeployment(Command["RollbackDeploymentInput", Deployment]):
                 "input",
                 "toVersionId",
             )
-        targets = await _targets(s, deployment.id)
+        targets = await locked_targets(s, deployment.id)
         serving = await _versions(
             ctx, s, [(t.version_id, ("input", "deploymentId")) for t in targets]
         )
@@ -447,9 +447,9 @@ class RollbackDeployment(Command["RollbackDeploymentInput", Deployment]):
                 "not an earlier version than the one serving most traffic",
                 "toVersionId",
             )
-        _serves(ctx, version, checks, "toVersionId")
+        check_serves(ctx, version, checks, "toVersionId")
         checks.done()
-        await _apply(
+        await apply_split(
             self.tx,
             deployment,
             targets,

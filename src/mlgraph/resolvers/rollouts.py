@@ -34,11 +34,11 @@ from mlgraph.resolvers.commands import Command, Target
 from mlgraph.resolvers.common import Checks, fetch, snapshot
 from mlgraph.resolvers.deployments import (
     REASON_MAX,
-    _apply,
-    _refuse_retired,
-    _serves,
-    _targets,
     add_event,
+    apply_split,
+    check_serves,
+    locked_targets,
+    refuse_retired,
 )
 from mlgraph.storage.enums import (
     AlertStatus,
@@ -112,9 +112,9 @@ async def transition(
     if percent is None:
         add_event(tx, deployment, kind, message, data)
     else:
-        targets = await _targets(tx.session, deployment.id)
+        targets = await locked_targets(tx.session, deployment.id)
         split = _split(rollout, percent)
-        await _apply(
+        await apply_split(
             tx, deployment, targets, split, kind=kind, action=action, status=status,
             message=message, extra=data,
         )  # fmt: skip
@@ -253,7 +253,7 @@ class StartRollout(Command["StartRolloutInput", Deployment]):
 
     async def apply(self, deployment: Deployment) -> Rollout:
         ctx, s, input = self.ctx, self.tx.session, self.input
-        _refuse_retired(deployment)
+        refuse_retired(deployment)
         canary = await fetch(
             ctx, s, ModelVersion, input.canary_version_id, "ModelVersion", "canaryVersionId"
         )
@@ -269,7 +269,7 @@ class StartRollout(Command["StartRolloutInput", Deployment]):
                 "input",
                 "deploymentId",
             )
-        targets = await _targets(s, deployment.id)
+        targets = await locked_targets(s, deployment.id)
         baseline = targets[0].version_id if targets else None
         checks = Checks()
         if canary.model_id != deployment.model_id:
@@ -283,7 +283,7 @@ class StartRollout(Command["StartRolloutInput", Deployment]):
                 "canaryVersionId",
             )
         else:
-            _serves(ctx, canary, checks, "canaryVersionId")
+            check_serves(ctx, canary, checks, "canaryVersionId")
         checks.done()
         assert baseline is not None
         now = ctx.now()

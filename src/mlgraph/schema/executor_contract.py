@@ -55,6 +55,9 @@ METHODS: dict[str, tuple[str, ...]] = {
 #: Instance attributes the executor reads (declared on graphql-core's ``Executor``).
 ATTRIBUTES = (
     "context_value",
+    "root_value",
+    "background_futures",
+    "pending_incremental_futures",
     "variable_values",
     "hide_suggestions",
     "middleware_manager",

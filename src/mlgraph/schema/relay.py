@@ -10,6 +10,7 @@ import enum
 import functools
 import importlib
 import inspect
+import operator
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Annotated, Any, Generic, Self, TypeVar
@@ -42,6 +43,7 @@ from mlgraph.storage.types import UTCDateTime
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 V = TypeVar("V")
+N = TypeVar("N", bound="Node")
 #: The ``asOf`` answer of a list: ``(root, info, when) -> nodes`` (or an awaitable of them).
 AsOf = Callable[[Any, Any, datetime.datetime], Any]
 #: Field metadata of a connection: its relation's page cap (``page_cap``).
@@ -58,12 +60,16 @@ class Node:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
-        decl = ENTITIES[cls.__name__]
-        columns = _COLUMNS[decl.name]
-        values = {f: getattr(row, c, None) for f, c in columns}  # None: not read
-        return cls(
-            id=strawberry.ID(encode_global_id(decl.name, row.id)), pk=row.id, row=row, **values
-        )
+        """The node of ``row`` (a field whose column the row lacks is None: not read)."""
+        return _builder(cls, getattr(row, "_fields", None))(row)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Row[Any]]) -> list[Self]:
+        """The nodes of rows of one statement (one shape: its columns are looked up once)."""
+        if not rows:
+            return []
+        build = _builder(cls, rows[0]._fields)
+        return [build(row) for row in rows]
 
     @classmethod
     def reference(cls, pk: uuid.UUID) -> Self:
@@ -87,6 +93,48 @@ def override_column(type_name: str, field: str) -> None:
     """``type_name.field`` has a resolver of its own (``schema.declared``): ``from_row`` no
     longer passes the column as a value (the resolver reads it from ``row``)."""
     _COLUMNS[type_name] = tuple(p for p in _COLUMNS[type_name] if p[0] != field)
+    _BUILDERS.clear()
+
+
+_BUILDERS: dict[tuple[type[Any], tuple[str, ...] | None], Callable[[Any], Any]] = {}
+
+
+def _builder(cls: type[N], fields: tuple[str, ...] | None) -> Callable[[Any], N]:
+    """``_build``, made once per node type and row shape."""
+    build = _BUILDERS.get((cls, fields))
+    if build is None:
+        if len(_BUILDERS) > 4096:  # shapes follow selections, which clients choose
+            _BUILDERS.clear()
+        build = _BUILDERS[cls, fields] = _build(cls, fields)
+    return build
+
+
+def _build(cls: type[N], fields: tuple[str, ...] | None) -> Callable[[Any], N]:
+    """How a row of columns ``fields`` (None: not a row; its attributes are read) becomes a
+    ``cls`` node. A column the row lacks is None; a row's values are read by index, because
+    asking a row for a column it lacks raises (and SQLAlchemy builds an error) on every call."""
+    name = cls.__name__
+    columns = _COLUMNS[name]
+    if fields is None:
+        return lambda row: cls(
+            id=strawberry.ID(encode_global_id(name, row.id)),
+            pk=row.id,
+            row=row,
+            **{f: getattr(row, c, None) for f, c in columns},
+        )
+    index = {column: i for i, column in enumerate(fields)}
+    names = ("pk", *(f for f, c in columns if c in index))
+    at = (index["id"], *(index[c] for _, c in columns if c in index))
+    read = operator.itemgetter(*at) if len(at) > 1 else lambda row: (row[at[0]],)
+    unread: dict[str, Any] = {f: None for f, c in columns if c not in index}
+
+    def build(row: Row[Any]) -> N:
+        values = dict(zip(names, read(row), strict=True))
+        return cls(
+            id=strawberry.ID(encode_global_id(name, values["pk"])), row=row, **unread, **values
+        )
+
+    return build
 
 
 @functools.cache
@@ -340,38 +388,64 @@ def _columns_for(target: str, names: frozenset[str] | None, order: str) -> froze
     return frozenset(columns)
 
 
-def resolve_connection(
+def resolve_connections(
     info: Info,
-    root: Any,
+    roots: Sequence[Any],
     rel: Relation,
     args: PageArgs,
     columns: frozenset[str] | None = None,
-) -> Connection[Any] | Awaitable[Connection[Any]]:
-    """The page of ``root``'s ``rel``: at once when its loader has it, else an awaitable.
+) -> list[Connection[Any] | Awaitable[Connection[Any]]]:
+    """The page of each root's ``rel``: at once when its loader has it, else an awaitable.
 
     ``columns``: only these of the target's columns (the rest of each node stays None)."""
-    loaders = info.context.loaders
-    parent = _parent_key(root, rel)
-    name = args.order.name
-    column = args.order.column if args.order.key is None else "mlg_sort"
-    count_loader = loaders.count(rel, args.filters)
-    cls = node_class(rel.target)
+    level = _Pages(info.context, rel, args)
+    pages = info.context.loaders.page(rel, args, columns)
+    parents = [_parent_key(root, rel) for root in roots]
+    return [then(pages.load(parent), _ConnectionOf(level, parent)) for parent in parents]
 
-    def cursor(row: Row[Any]) -> str:
-        return encode_cursor(name, getattr(row, column), row.id)
 
-    def build(page: PageRows) -> Connection[Any]:
-        rows = page.rows
+class _Pages:
+    """What the connections of one relation, page and level share."""
+
+    __slots__ = ("args", "cls", "column", "context", "name", "rel")
+
+    def __init__(self, context: Context, rel: Relation, args: PageArgs) -> None:
+        self.context, self.rel, self.args = context, rel, args
+        self.name = args.order.name
+        # A computed sort value (a ``NumberKey`` order) is read as ``mlg_sort``.
+        self.column = args.order.column if args.order.key is None else "mlg_sort"
+        self.cls = node_class(rel.target)
+
+    def cursor(self, row: Row[Any]) -> str:
+        return encode_cursor(self.name, getattr(row, self.column), row.id)
+
+
+class _ConnectionOf:
+    """The connection of one parent, from its page. A class, not closures: a function
+    defined in a function evaluates its annotations each time (this module must not
+    postpone them), and there is one of these per parent object."""
+
+    __slots__ = ("level", "parent")
+
+    def __init__(self, level: _Pages, parent: Hashable) -> None:
+        self.level, self.parent = level, parent
+
+    def __call__(self, page: PageRows) -> Connection[Any]:
+        level, rows = self.level, page.rows
         return Connection(
-            count=lambda: then(count_loader.load(parent), int),
+            count=self.count,
             has_next=page.has_next,
             has_previous=page.has_previous,
             rows=rows,
-            nodes=[cls.from_row(r) for r in rows],
-            cursor=cursor,
+            nodes=level.cls.from_rows(rows),
+            cursor=level.cursor,
         )
 
-    return then(loaders.page(rel, args, columns).load(parent), build)
+    def count(self) -> Awaitable[int] | int:
+        """``totalCount``: its loader is asked only when it is selected."""
+        level = self.level
+        counts = level.context.loaders.count(level.rel, level.args.filters)
+        return then(counts.load(self.parent), int)
 
 
 _FIRST = Annotated[
@@ -402,8 +476,8 @@ def connection(owner: str, name: str) -> Any:
     order_input = ORDER_INPUTS.get(rel.target)
     filter_input = FILTER_INPUTS.get(rel.target) if rel.filterable else None
 
-    def direct(
-        root: Any,
+    def many(
+        roots: Sequence[Any],
         info: Any,
         first: int | None = None,
         after: str | None = None,
@@ -412,10 +486,10 @@ def connection(owner: str, name: str) -> Any:
         orderBy: Any = None,
         filter: Any = None,
         selection: Selection | None = None,
-    ) -> Any:
+    ) -> list[Any]:
         args = page_args(rel, first, after, last, before, orderBy, filter)
         columns = None if selection is None else _columns_read(rel, args, selection)
-        return resolve_connection(info, root, rel, args, columns)
+        return resolve_connections(info, roots, rel, args, columns)
 
     def resolve(
         root: Any,
@@ -427,8 +501,8 @@ def connection(owner: str, name: str) -> Any:
         order_by: Any = UNSET,
         filter: Any = UNSET,
     ) -> Any:
-        """strawberry's view of the field (its arguments); ``direct`` is what runs."""
-        return direct(root, info, first, after, last, before, order_by, filter)
+        """strawberry's view of the field (its arguments); ``many`` is what runs."""
+        return many([root], info, first, after, last, before, order_by, filter)[0]
 
     annotations: dict[str, Any] = {
         "root": Any,
@@ -453,7 +527,7 @@ def connection(owner: str, name: str) -> Any:
         resolver=resolve,
         description=_description(rel),
         metadata={
-            **relation_field(direct, selection=True),
+            **relation_field(many, selection=True),
             **owned_by(owner_domain(owner, rel)),
             _PAGE_CAP_KEY: rel.page_cap,
         },
@@ -480,11 +554,14 @@ def one(owner: str, name: str) -> Any:
     def node(row: Row[Any] | None) -> Node | None:
         return None if row is None else node_class(rel.target).from_row(row)
 
+    def many(roots: Sequence[Any], info: Any) -> list[Any]:
+        rows = info.context.loaders.by_key(rel.target)
+        keys = [getattr(root.row, rel.parent_key) for root in roots]
+        return [None if key is None else then(rows.load(key), node) for key in keys]
+
     def resolve(root: Any, info: Info) -> Any:
-        value = getattr(root.row, rel.parent_key)
-        if value is None:
-            return None
-        return then(info.context.loaders.by_key(rel.target).load(value), node)
+        """strawberry's view of the field; ``many`` is what runs."""
+        return many([root], info)[0]
 
     def reference(root: Any, info: Any) -> Node | None:
         value = getattr(root.row, rel.parent_key)
@@ -495,7 +572,7 @@ def one(owner: str, name: str) -> Any:
         resolver=resolve,
         description=_description(rel),
         metadata={
-            **relation_field(resolve, reference=reference),
+            **relation_field(many, reference=reference),
             **owned_by(owner_domain(owner, rel)),
         },
     )
@@ -510,28 +587,31 @@ def listing(owner: str, name: str, as_of: AsOf | None = None, as_of_doc: str = "
     assert rel.kind == "list"
 
     def nodes(rows: list[Row[Any]]) -> list[Node]:
-        cls = node_class(rel.target)
-        return [cls.from_row(r) for r in rows]
+        return node_class(rel.target).from_rows(rows)
 
-    def now(root: Any, info: Info) -> Any:
-        return then(info.context.loaders.list(rel).load(_parent_key(root, rel)), nodes)
+    def now(roots: Sequence[Any], info: Any) -> list[Any]:
+        lists = info.context.loaders.list(rel)
+        return [then(lists.load(_parent_key(root, rel)), nodes) for root in roots]
 
-    direct: Callable[..., Any] = now
+    many: Callable[..., list[Any]] = now
     if as_of is None:
 
         def resolve(root: Any, info: Info) -> Any:
-            return now(root, info)
+            """strawberry's view of the field; ``many`` is what runs."""
+            return now([root], info)[0]
 
         resolve.__annotations__ = {"root": Any, "info": Info}
     else:
         answer = as_of
 
-        def direct(root: Any, info: Any, asOf: Any = None) -> Any:
-            return now(root, info) if asOf is None else answer(root, info, asOf)
+        def many(roots: Sequence[Any], info: Any, asOf: Any = None) -> list[Any]:
+            if asOf is None:
+                return now(roots, info)
+            return [answer(root, info, asOf) for root in roots]
 
         def resolve(root: Any, info: Info, as_of: Any = UNSET) -> Any:  # type: ignore[misc]
-            """strawberry's view of the field; ``direct`` is what runs."""
-            return direct(root, info, _given(as_of))
+            """strawberry's view of the field; ``many`` is what runs."""
+            return many([root], info, _given(as_of))[0]
 
         resolve.__annotations__ = {
             "root": Any,
@@ -543,6 +623,6 @@ def listing(owner: str, name: str, as_of: AsOf | None = None, as_of_doc: str = "
     return strawberry.field(
         resolver=resolve,
         description=_description(rel),
-        metadata={**relation_field(direct), **owned_by(owner_domain(owner, rel))},
+        metadata={**relation_field(many), **owned_by(owner_domain(owner, rel))},
         directives=[list_size(rel.page_cap)],
     )

@@ -16,7 +16,12 @@ from mlgraph.errors import BadUserInput
 
 
 def _serialize(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if value.year < 1000:  # isoformat pads the year to 4 digits; strftime does not
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The same text as the strftime above, at a third of its cost (a dashboard has thousands).
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _parse(value: object) -> datetime:

@@ -9,10 +9,16 @@ Three statement shapes serve every relation of the graph:
 
 Each takes ``visible``, the project ids the caller may read (``None`` means all): the one place
 the read policy meets SQL.
+
+Each statement is built once per shape (relation, page arguments, visibility, columns, dialect)
+and kept (``_statement``); the keys of a batch are its one bound parameter (``KEYS``), given
+at execution. Building a windowed page statement costs about as much Python as running it, and
+a kept statement also keeps SQLAlchemy's cache key, which is otherwise computed on every call.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import uuid
 from collections import defaultdict
@@ -96,40 +102,56 @@ def _columns(decl: EntityDecl, columns: Columns = None) -> list[ColumnElement[An
     return [c.label(c.key) for c in decl.table.c if columns is None or c.key in columns]
 
 
-def _one_of(
-    db: AsyncConnection, column: ColumnElement[Any], values: Collection[Hashable]
-) -> ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL ``column = ANY($1)`` with one array parameter, so
-    the statement's text does not depend on how many values there are (no per-value binds to
-    render, one prepared statement for every batch size)."""
-    return _any_of(column, values, postgresql=db.dialect.name == "postgresql")
+#: The bound parameter holding a batch's keys (parent keys, or the keys looked up).
+KEYS = "mlg_keys"
+
+
+def _postgresql(db: AsyncConnection) -> bool:
+    return db.dialect.name == "postgresql"
+
+
+def _keys_in(column: ColumnElement[Any], *, postgresql: bool) -> ColumnElement[bool]:
+    """``column IN (the batch's keys)``, bound at execution as ``KEYS``; on PostgreSQL
+    ``column = ANY($1)`` with one array parameter, so the statement's text does not depend on
+    how many keys there are (one prepared statement for every batch size)."""
+    if postgresql:
+        return column == any_(bindparam(KEYS, type_=ARRAY(column.type)))
+    return column.in_(bindparam(KEYS, expanding=True))
 
 
 def _visibility(
-    db: AsyncConnection, decl: EntityDecl, table: FromClause, visible: Visible
+    decl: EntityDecl, table: FromClause, visible: Visible, *, postgresql: bool
 ) -> list[ColumnElement[bool]]:
     if visible is None:
         return []
     if not visible:
         return [false()]
-    return [_one_of(db, table.c[decl.project_column], visible)]
+    return [_any_of(table.c[decl.project_column], visible, postgresql=postgresql)]
 
 
 async def rows_by_keys(
     db: AsyncConnection, decl: EntityDecl, column: str, keys: Sequence[Hashable], visible: Visible
 ) -> dict[Hashable, Row[Any]]:
+    stmt = _rows_statement(decl.name, column, visible, postgresql=_postgresql(db))
+    result = await db.execute(stmt, {KEYS: list(keys)})
+    at = list(result.keys()).index(column)
+    return {r[at]: r for r in result}
+
+
+@functools.lru_cache(maxsize=256)
+def _rows_statement(entity: str, column: str, visible: Visible, *, postgresql: bool) -> Select[Any]:
+    decl = ENTITIES[entity]
     t = decl.table
-    stmt = select(*_columns(decl)).where(
-        _one_of(db, t.c[column], keys), *_visibility(db, decl, t, visible)
+    return select(*_columns(decl)).where(
+        _keys_in(t.c[column], postgresql=postgresql),
+        *_visibility(decl, t, visible, postgresql=postgresql),
     )
-    return {getattr(r, column): r for r in await db.execute(stmt)}
 
 
 def _filter_clauses(
-    db: AsyncConnection, decl: EntityDecl, values: FilterValues
+    decl: EntityDecl, values: FilterValues, *, postgresql: bool
 ) -> list[ColumnElement[bool]]:
     specs = {f.name: f for f in decl.filters}
-    postgresql = db.dialect.name == "postgresql"
     return [
         filter_clause(decl, specs[name], value, postgresql=postgresql) for name, value in values
     ]
@@ -233,19 +255,24 @@ def sort_value(table: FromClause, order: Order, *, postgresql: bool) -> ColumnEl
 
 
 def _keyset(
-    db: AsyncConnection, table: FromClause, order: Order, key: tuple[Any, uuid.UUID], after: bool
+    table: FromClause,
+    order: Order,
+    key: tuple[Any, uuid.UUID],
+    after: bool,
+    *,
+    postgresql: bool,
 ) -> ColumnElement[bool]:
-    col, pk = sort_value(table, order, postgresql=db.dialect.name == "postgresql"), table.c.id
+    col, pk = sort_value(table, order, postgresql=postgresql), table.c.id
     row = tuple_(col, pk)
     bound = tuple_(bindparam(None, key[0], type_=col.type), bindparam(None, key[1], type_=pk.type))
     return row > bound if after != order.descending else row < bound
 
 
 def _ordering(
-    db: AsyncConnection, table: FromClause, order: Order, backwards: bool
+    table: FromClause, order: Order, backwards: bool, *, postgresql: bool
 ) -> list[ColumnElement[Any]]:
     desc = order.descending != backwards
-    cols = (sort_value(table, order, postgresql=db.dialect.name == "postgresql"), table.c.id)
+    cols = (sort_value(table, order, postgresql=postgresql), table.c.id)
     return [c.desc() if desc else c.asc() for c in cols]
 
 
@@ -263,33 +290,37 @@ def _target_and_parent(
     return t, t.c[relation.child_key]
 
 
-def _page_query(
-    db: AsyncConnection,
+@functools.lru_cache(maxsize=512)
+def _page_statement(
     relation: Relation,
-    parents: Collection[Hashable],
     args: PageArgs,
     visible: Visible,
     columns: Columns,
+    *,
+    one_parent: bool,
+    postgresql: bool,
 ) -> Select[Any]:
     decl = ENTITIES[relation.target]
     t = decl.table
     source, parent_col = _target_and_parent(relation, decl)
-    where = [*_visibility(db, decl, t, visible), *_filter_clauses(db, decl, args.filters)]
+    where = [
+        *_visibility(decl, t, visible, postgresql=postgresql),
+        *_filter_clauses(decl, args.filters, postgresql=postgresql),
+    ]
     if args.after is not None:
-        where.append(_keyset(db, t, args.order, args.after, after=True))
+        where.append(_keyset(t, args.order, args.after, after=True, postgresql=postgresql))
     if args.before is not None:
-        where.append(_keyset(db, t, args.order, args.before, after=False))
-    ordering = _ordering(db, t, args.order, args.backwards)
+        where.append(_keyset(t, args.order, args.before, after=False, postgresql=postgresql))
+    ordering = _ordering(t, args.order, args.backwards, postgresql=postgresql)
     parent_label = (parent_col if parent_col is not None else literal_column("NULL")).label(
         "mlg_parent"
     )
     # A computed sort value is read as ``mlg_sort``: the cursors are made of it.
-    postgresql = db.dialect.name == "postgresql"
     sort = [] if args.order.key is None else [sort_value(t, args.order, postgresql=postgresql)]
     sort = [c.label("mlg_sort") for c in sort]
-    if parent_col is None or len(parents) == 1:
+    if parent_col is None or one_parent:
         if parent_col is not None:
-            where.append(parent_col == next(iter(parents)))
+            where.append(parent_col == bindparam(KEYS, type_=parent_col.type))
         return (
             select(*_columns(decl, columns), *sort, parent_label)
             .select_from(source)
@@ -301,7 +332,7 @@ def _page_query(
     inner = (
         select(*_columns(decl, columns), *sort, parent_label, rank)
         .select_from(source)
-        .where(_one_of(db, parent_col, parents), *where)
+        .where(_keys_in(parent_col, postgresql=postgresql), *where)
         .subquery()
     )
     return (
@@ -327,19 +358,49 @@ async def pages(
     statement."""
     grouped: dict[Hashable, list[Row[Any]]] = defaultdict(list)
     root = relation.child_key is None and relation.through is None
-    for row in await db.execute(_page_query(db, relation, parents, args, visible, columns)):
-        grouped[ROOT_KEY if root else row.mlg_parent].append(row)
-    result = {}
+    one_parent = len(parents) == 1
+    stmt = _page_statement(
+        relation, args, visible, columns, one_parent=one_parent, postgresql=_postgresql(db)
+    )
+    keys = next(iter(parents)) if one_parent else list(parents)
+    result = await db.execute(stmt, {} if root else {KEYS: keys})
+    if root:
+        grouped[ROOT_KEY] = list(result)
+    else:
+        parent_at = list(result.keys()).index("mlg_parent")  # by index: cheaper per row
+        for row in result:
+            grouped[row[parent_at]].append(row)
+    result_pages = {}
     for parent in parents:
         rows = grouped.get(parent, [])
         more = len(rows) > args.limit
         rows = rows[: args.limit]
         if args.backwards:
             rows.reverse()
-            result[parent] = PageRows(rows, args.before is not None, more)
+            result_pages[parent] = PageRows(rows, args.before is not None, more)
         else:
-            result[parent] = PageRows(rows, more, args.after is not None)
-    return result
+            result_pages[parent] = PageRows(rows, more, args.after is not None)
+    return result_pages
+
+
+@functools.lru_cache(maxsize=256)
+def _count_statement(
+    relation: Relation, filters: FilterValues, visible: Visible, *, postgresql: bool
+) -> Select[Any]:
+    decl = ENTITIES[relation.target]
+    source, parent_col = _target_and_parent(relation, decl)
+    where = [
+        *_visibility(decl, decl.table, visible, postgresql=postgresql),
+        *_filter_clauses(decl, filters, postgresql=postgresql),
+    ]
+    if parent_col is None:
+        return select(func.count()).select_from(source).where(*where)
+    return (
+        select(parent_col, func.count())
+        .select_from(source)
+        .where(_keys_in(parent_col, postgresql=postgresql), *where)
+        .group_by(parent_col)
+    )
 
 
 async def counts(
@@ -350,19 +411,11 @@ async def counts(
     visible: Visible,
 ) -> dict[Hashable, int]:
     """``totalCount`` for every parent key, in one statement."""
-    decl = ENTITIES[relation.target]
-    source, parent_col = _target_and_parent(relation, decl)
-    where = [*_visibility(db, decl, decl.table, visible), *_filter_clauses(db, decl, filters)]
-    if parent_col is None:
-        total = await db.scalar(select(func.count()).select_from(source).where(*where))
+    stmt = _count_statement(relation, filters, visible, postgresql=_postgresql(db))
+    if relation.child_key is None and relation.through is None:
+        total = await db.scalar(stmt)
         return {ROOT_KEY: total or 0}
-    stmt = (
-        select(parent_col, func.count())
-        .select_from(source)
-        .where(_one_of(db, parent_col, parents), *where)
-        .group_by(parent_col)
-    )
-    found: dict[Hashable, int] = {k: n for k, n in await db.execute(stmt)}
+    found: dict[Hashable, int] = {k: n for k, n in await db.execute(stmt, {KEYS: list(parents)})}
     return {p: found.get(p, 0) for p in parents}
 
 

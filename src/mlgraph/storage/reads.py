@@ -13,14 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import Insert, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mlgraph.storage.models import ArtifactDownload
 from mlgraph.storage.types import utcnow
-
-#: Rows per INSERT: well under PostgreSQL's 32,767 bound parameters (9 per row).
-CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ async def record_downloads(
     client_address: str,
     request_id: str,
 ) -> None:
-    """One multi-row INSERT (per ``CHUNK`` rows) in one transaction."""
+    """One INSERT of every row (a transaction of one statement)."""
     now = utcnow()
     rows = [
         {
@@ -55,5 +53,19 @@ async def record_downloads(
         for d in issued
     ]
     async with engine.begin() as conn:
-        for start in range(0, len(rows), CHUNK):
-            await conn.execute(insert(ArtifactDownload).values(rows[start : start + CHUNK]))
+        if conn.dialect.name == "postgresql":
+            await conn.execute(_unnested(rows))
+        else:  # SQLite, in process: the driver's executemany
+            await conn.execute(insert(ArtifactDownload), rows)
+
+
+def _unnested(rows: list[dict[str, object]]) -> Insert:
+    """``INSERT ... SELECT unnest($1), unnest($2)...``: one array parameter per column, so
+    one statement of one text whatever the number of rows (PostgreSQL)."""
+    table = ArtifactDownload.__table__
+    columns = list(rows[0])
+    arrays = [
+        func.unnest(bindparam(None, [r[c] for r in rows], type_=ARRAY(table.c[c].type))).label(c)
+        for c in columns
+    ]
+    return insert(ArtifactDownload).from_select(columns, select(*arrays))
