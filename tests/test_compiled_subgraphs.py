@@ -259,7 +259,10 @@ def test_explain_plans_against_a_subgraph(tmp_path: Path) -> None:
     assert 'FROM "model"' in combined.output
     assert 'FROM "model"' not in subgraph.output
     registry = runner.invoke(main, ["explain", "--subgraph", "registry", str(document)])
-    assert registry.output.startswith("plan: resolver")  # not one of its fields
+    # not one of its fields: refused, as the registry subgraph itself would refuse it
+    assert registry.exit_code == 1
+    assert registry.output.startswith("plan: refused before it runs")
+    assert "Cannot query field 'deployments' on type 'Query'" in registry.output
 
 
 def test_a_subgraph_app_has_a_planner_on_its_own_schema() -> None:

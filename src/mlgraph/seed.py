@@ -685,19 +685,20 @@ class _Seeder:
             # saying how to turn them on; they would sign nothing. The bytes are still drawn,
             # keeping the seeded sequence.
             rng.randbytes(24)
+            url = f"https://hooks.example.com/{c.project.slug}/{rng.randbytes(6).hex()}"
+            if wi:
+                rng.random()  # the draw that once decided `enabled`, kept for the sequence
             hook = self.new(
                 c,
                 m.Webhook,
                 created,
-                url=f"https://hooks.example.com/{c.project.slug}/{rng.randbytes(6).hex()}",
+                url=url,
                 description=("Slack #ml-alerts relay", "PagerDuty bridge")[wi],
                 event_types=["deployment.*", "alert.fired"],
                 secret="",
                 enabled=False,
                 disabled_reason=SEEDED_DISABLED_REASON,
             )
-            if wi:
-                rng.random()  # the draw that once decided `enabled`, kept for the sequence
             self.audit(c, created, "webhook.create", hook, {"url": hook.url})
             statuses = [DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.PENDING]
             statuses += rng.choices(statuses[:2], (4, 1), k=rng.randint(0, 3))
