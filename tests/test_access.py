@@ -161,6 +161,7 @@ ID_TARGETS = {
     "parentVersion": "ModelVersion",
     "sourceRun": "Job",
     "version": "ModelVersion",
+    "canaryVersion": "ModelVersion",
     "alert": "Alert",
 }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from mlgraph.ids import encode_global_id
 from mlgraph.seed import seed_demo
 from mlgraph.storage import models as m
-from mlgraph.storage.enums import RiskTier, RolloutStatus, Stage
+from mlgraph.storage.enums import RiskTier, Stage
 from mlgraph.storage.graph import ENTITIES
 from tests import factories as f
 from tests.conftest import Backend
@@ -64,50 +63,9 @@ async def test_latest_runs_are_newest_first(demo: Backend) -> None:
         assert times == sorted(times, reverse=True)
 
 
-async def one_row(db: Backend, type_name: str) -> Any:
-    """A row of ``type_name``: the demo's, or for what only a feature writes (the demo seeds
-    no rollout, downtime or download record), one made as that feature stores it."""
-    found = await rows(db, ENTITIES[type_name].model)
-    if found:
-        return found[0]
-    [deployment, *_] = await rows(db, m.Deployment)
-    [artifact, *_] = await rows(db, m.Artifact)
-    versions = [t.version_id for t in await rows(db, m.DeploymentTarget)][:2]
-    now = datetime.now(UTC)
-    made = {
-        "Downtime": lambda: m.Downtime(
-            project_id=deployment.project_id,
-            deployment_id=deployment.id,
-            starts_at=now,
-            ends_at=now + timedelta(hours=1),
-        ),
-        "ArtifactDownload": lambda: m.ArtifactDownload(
-            project_id=artifact.project_id,
-            artifact_id=artifact.id,
-            actor="reader@example.com",
-            expires_at=now + timedelta(minutes=5),
-        ),
-        "Rollout": lambda: m.Rollout(
-            project_id=deployment.project_id,
-            deployment_id=deployment.id,
-            canary_version_id=versions[0],
-            baseline_version_id=versions[-1],
-            steps=[10.0, 100.0],
-            interval_seconds=60,
-            status=RolloutStatus.SUCCEEDED,
-            step=2,
-            canary_percent=100.0,
-            step_started_at=now,
-            finished_at=now,
-        ),
-    }[type_name]()
-    await f.save(db.sessions, made)
-    return made
-
-
 @pytest.mark.parametrize("type_name", sorted(ENTITIES))
 async def test_node_resolves_every_entity_type(demo: Backend, type_name: str) -> None:
-    row = await one_row(demo, type_name)
+    [row, *_] = await rows(demo, ENTITIES[type_name].model)
     gid = encode_global_id(type_name, row.id)
     data = await demo.data("query($id: ID!) { node(id: $id) { __typename id } }", {"id": gid})
     assert data["node"] == {"__typename": type_name, "id": gid}

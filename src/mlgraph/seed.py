@@ -39,6 +39,7 @@ from mlgraph.storage.enums import (
     Operator,
     RiskTier,
     Role,
+    RolloutStatus,
     Severity,
     Stage,
 )
@@ -171,6 +172,8 @@ class _Ctx:
         default_factory=list
     )
     deployments: list[m.Deployment] = field(default_factory=list)
+    #: (deployment, the version serving it, the candidate it was deployed beside)
+    serving: list[tuple[m.Deployment, m.ModelVersion, m.ModelVersion]] = field(default_factory=list)
     drift: dict[uuid.UUID, list[m.DriftMetric]] = field(default_factory=dict)
 
 
@@ -298,6 +301,7 @@ class _Seeder:
         self.drift(c)
         self.alert_rules(c)
         self.webhooks(c)
+        self.later_features(c)
 
     def pipelines(self, c: _Ctx) -> None:
         rng, ok, active = self.rng, JobStatus.SUCCEEDED, (JobStatus.RUNNING, JobStatus.QUEUED)
@@ -559,6 +563,7 @@ class _Seeder:
             params = {"deployment": dep.name, "strategy": strategy.value}
             self.job(c, JobKind.ROLLOUT, status, self.at(created, 5, 60), params)
         c.deployments.append(dep)
+        c.serving.append((dep, live, candidate))
 
     def drift(self, c: _Ctx) -> None:
         """Hourly windows up to ``now``; one feature trends up at the end, or spikes and settles."""
@@ -739,6 +744,98 @@ class _Seeder:
                     **values,
                 )
                 self.delivery_attempts(delivery)
+
+    def later_features(self, c: _Ctx) -> None:
+        """What features added after the demo's shape was fixed keep: an aborted rollout, a
+        past downtime and a few download records. Drawn from a generator of their own, so every
+        other seeded row stays as it was."""
+        main, tick = self.rng, self._tick
+        self.rng = random.Random(c.project.id.int)
+        try:
+            self.rollout(c)
+            self.downtime(c)
+            self.downloads(c)
+        finally:
+            self.rng, self._tick = main, tick
+
+    def rollout(self, c: _Ctx) -> None:
+        """The candidate of a deployment rolled out to 10%, then aborted back to what serves."""
+        dep, live, canary = next((s for s in c.serving if s[1] is not s[2]), c.serving[0])
+        started = self.at(dep.updated_at, 600, 3600)
+        aborted = self.at(started, 900, 1800)
+        rollout = self.new(
+            c,
+            m.Rollout,
+            started,
+            aborted,
+            deployment_id=dep.id,
+            canary_version_id=canary.id,
+            baseline_version_id=live.id,
+            steps=[10.0, 50.0, 100.0],
+            interval_seconds=1800,
+            gate_severity=Severity.CRITICAL,
+            gate_metrics=[],
+            status=RolloutStatus.ABORTED,
+            step=1,
+            canary_percent=0.0,
+            step_started_at=started,
+            next_step_at=None,
+            finished_at=aborted,
+            reason="aborted: the feature store backfill is not finished",
+            revision=2,
+        )
+        actor = self.rng.choice(c.writers)
+        for at, kind, action, message in (
+            (started, DeploymentEventKind.ROLLOUT_STARTED, "rollout.started", "canary at 10%"),
+            (aborted, DeploymentEventKind.ROLLOUT_ABORTED, "rollout.aborted", rollout.reason),
+        ):
+            data = {"rollout": str(rollout.id), "canaryPercent": 10.0 if at is started else 0.0}
+            self.new(
+                c,
+                m.DeploymentEvent,
+                at,
+                deployment_id=dep.id,
+                kind=kind,
+                message=message,
+                data=data,
+                actor=actor,
+            )
+            self.audit(c, at, action, rollout, {"status": kind.value}, actor=actor)
+
+    def downtime(self, c: _Ctx) -> None:
+        """Last week's maintenance window on the first deployment."""
+        dep = c.deployments[0]
+        starts = (self.now - timedelta(days=7)).replace(hour=2, minute=0, second=0)
+        window = self.new(
+            c,
+            m.Downtime,
+            self.at(starts - timedelta(days=1), 0, 3600),
+            deployment_id=dep.id,
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=2),
+            reason="weekly feature store maintenance",
+        )
+        self.audit(c, window.created_at, "downtime.schedule", window, {"reason": window.reason})
+
+    def downloads(self, c: _Ctx) -> None:
+        """Download URLs a few members were issued for the project's available artifacts."""
+        artifacts = [
+            a
+            for a in self.rows[m.Artifact]
+            if a.project_id == c.project.id and a.status is ArtifactStatus.AVAILABLE
+        ]
+        for i, artifact in enumerate(self.rng.sample(artifacts, min(3, len(artifacts)))):
+            issued = self.at(artifact.updated_at, 600, 86400)
+            self.new(
+                c,
+                m.ArtifactDownload,
+                issued,
+                artifact_id=artifact.id,
+                actor=self.rng.choice(c.writers),
+                client_address=f"10.0.{c.index}.{self.rng.randint(2, 250)}",
+                request_id=f"seed-{c.index}-{i}",
+                expires_at=issued + timedelta(minutes=15),
+            )
 
     def delivery_attempts(self, d: m.WebhookDelivery) -> None:
         """The attempts behind a seeded delivery (ids and times derived, no random draws, so
