@@ -236,6 +236,28 @@ class _Seeder:
             }
         )
 
+    def event(
+        self,
+        c: _Ctx,
+        dep: m.Deployment,
+        at: datetime,
+        kind: DeploymentEventKind,
+        message: str,
+        data: object,
+        actor: str,
+    ) -> None:
+        """One of ``dep``'s deployment events."""
+        self.new(
+            c,
+            m.DeploymentEvent,
+            at,
+            deployment_id=dep.id,
+            kind=kind,
+            message=message,
+            data=data,
+            actor=actor,
+        )
+
     def job(
         self,
         c: _Ctx,
@@ -537,16 +559,7 @@ class _Seeder:
         at = created
         for kind, message, data in events:
             at = self.at(at, 1, 5) if kind is kinds.CREATED else self.at(at, 600, 7200)
-            self.new(
-                c,
-                m.DeploymentEvent,
-                at,
-                deployment_id=dep.id,
-                kind=kind,
-                message=message,
-                data=data,
-                actor=actor,
-            )
+            self.event(c, dep, at, kind, message, data, actor)
             if kind is kinds.TRAFFIC_SHIFTED:
                 self.audit(
                     c,
@@ -790,16 +803,7 @@ class _Seeder:
             (aborted, DeploymentEventKind.ROLLOUT_ABORTED, "rollout.aborted", rollout.reason),
         ):
             data = {"rollout": str(rollout.id), "canaryPercent": 10.0 if at is started else 0.0}
-            self.new(
-                c,
-                m.DeploymentEvent,
-                at,
-                deployment_id=dep.id,
-                kind=kind,
-                message=message,
-                data=data,
-                actor=actor,
-            )
+            self.event(c, dep, at, kind, message, data, actor)
             self.audit(c, at, action, rollout, {"status": kind.value}, actor=actor)
 
     def downtime(self, c: _Ctx) -> None:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import strawberry
 from strawberry.federation.schema_directives import ListSize
 
-from mlgraph.errors import BadUserInput
 from mlgraph.ids import decode_cursor, decode_global_id, encode_cursor
 from mlgraph.schema.audit import AuditEntry
 from mlgraph.schema.cost import SIZED, SLICING
@@ -36,7 +35,7 @@ from mlgraph.schema.relay import (
     Info,
     Node,
     node_class,
-    page_size,
+    page_sizes,
 )
 from mlgraph.storage.graph import relation
 from mlgraph.storage.history import Change, Kind, aliases_at, last_at
@@ -170,10 +169,7 @@ def _cursor(change: Change) -> str:
 
 def page(changes: Sequence[Change], args: _Page, wrap: type[T]) -> Connection[T]:
     """A Relay page of ``changes`` (oldest first as loaded), newest first."""
-    first = page_size(args.first, "first", PAGE_CAP)
-    last = page_size(args.last, "last", PAGE_CAP)
-    if first is not None and last is not None:
-        raise BadUserInput("pass `first` or `last`, not both", field="last")
+    first, last = page_sizes(args.first, args.last, PAGE_CAP)
     after, before = _seq(args.after, "after"), _seq(args.before, "before")
     items = [
         c

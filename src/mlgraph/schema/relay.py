@@ -311,6 +311,14 @@ def page_size(value: int | None, name: str, cap: int) -> int | None:
     return value
 
 
+def page_sizes(first: int | None, last: int | None, cap: int) -> tuple[int | None, int | None]:
+    """``first`` and ``last`` checked (``page_size``), and not both given."""
+    first, last = page_size(first, "first", cap), page_size(last, "last", cap)
+    if first is not None and last is not None:
+        raise BadUserInput("pass `first` or `last`, not both", field="last")
+    return first, last
+
+
 def page_cap(field: GraphQLField) -> int | None:
     """The page cap of a connection field (None: not a connection)."""
     definition = field.extensions.get("strawberry-definition") if field.extensions else None
@@ -341,9 +349,7 @@ def page_args(
     after, before = _given(after), _given(before)
     order_by, filter = _given(order_by), _given(filter)
     decl = ENTITIES[rel.target]
-    first, last = page_size(first, "first", rel.page_cap), page_size(last, "last", rel.page_cap)
-    if first is not None and last is not None:
-        raise BadUserInput("pass `first` or `last`, not both", field="last")
+    first, last = page_sizes(first, last, rel.page_cap)
     order = _order(decl, rel.order, order_by)
     is_time = order.key is None and isinstance(decl.table.c[order.column].type, UTCDateTime)
 
