@@ -226,7 +226,9 @@ async def test_a_burst_of_subscribers_finds_the_stream_end_in_one_or_two_rounds(
     ]
     firsts = [asyncio.ensure_future(anext(s)) for s in streams]
     async with asyncio.timeout(20):
-        await until(lambda: hub.subscriber_count == 300)
+        # (registered, waiting for where "now" is: not yet counted as live)
+        await until(lambda: len(hub._subscribers.get(JOBS.key, ())) == 300)
+        assert hub.subscriber_count == 0
         # when the dispatcher publishes it, and then an event committed after they subscribed
         await Dispatcher(db.sessions, InProcessBroker()).dispatch_once()
         await until(lambda: hub._settler is not None and hub._settler.done())
@@ -235,6 +237,7 @@ async def test_a_burst_of_subscribers_finds_the_stream_end_in_one_or_two_rounds(
         await publish(db, 1)
         await hub.catch_up()
         received = await asyncio.gather(*firsts)
+        assert hub.subscriber_count == 300
     # then each gets only the later event, and the stream's end was read in at most two rounds
     assert [e.position for e in before] == [before[0].position]
     assert {e.position for e in received} == {before[0].position + 1}

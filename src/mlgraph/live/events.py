@@ -106,17 +106,24 @@ async def settled_position(
     that subscribes after its mutation returned does not get that mutation's event. After
     ``within_s`` without a dispatcher, the end as it is."""
     async with sessions() as s:
-        committed, end = (
-            await s.execute(
-                select(func.max(OutboxEvent.position), func.max(OutboxEvent.stream_position))
-            )
-        ).one()
+        committed = await s.scalar(select(func.max(OutboxEvent.position)))
         pending = (
             select(OutboxEvent.position)
             .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.position <= (committed or 0))
             .limit(1)
         )
-        if await s.scalar(pending) is None:  # the usual case: the end as it was when asked
+        # The end and the check in one statement (one snapshot): an end read before the check
+        # could predate an event the dispatcher published in between, which the new
+        # subscriber would then receive although it was committed before it subscribed.
+        end, waiting = (
+            await s.execute(
+                select(
+                    select(func.max(OutboxEvent.stream_position)).scalar_subquery(),
+                    pending.exists(),
+                )
+            )
+        ).one()
+        if not waiting:  # the usual case: everything committed when asked is in the stream
             return int(end or 0)
     deadline = asyncio.get_running_loop().time() + within_s
     while asyncio.get_running_loop().time() < deadline:

@@ -78,7 +78,16 @@ class Subscriber:
     """One subscription's bounded queue: a list and at most one waiting future (an
     ``asyncio.Queue`` holds four deques and an event, ~3 KiB, for every idle subscriber)."""
 
-    __slots__ = ("_items", "_size", "_waiter", "ended", "interest", "on_overflow", "overflowed")
+    __slots__ = (
+        "_items",
+        "_size",
+        "_waiter",
+        "ended",
+        "interest",
+        "live",
+        "on_overflow",
+        "overflowed",
+    )
 
     def __init__(self, interest: Interest, size: int, on_overflow: Callable[[str], None]) -> None:
         self.interest = interest
@@ -88,6 +97,8 @@ class Subscriber:
         self.on_overflow = on_overflow
         self.overflowed = False
         self.ended: StreamEnded | None = None
+        #: Its starting point is settled: it gets every event committed from now on.
+        self.live = False
 
     def offer(self, event: LiveEvent) -> None:
         if self.ended is not None or event.topic not in self.interest.topics:
@@ -163,6 +174,8 @@ class Hub:
 
     @property
     def subscriber_count(self) -> int:
+        """Subscribers whose starting point is settled: an event committed after this counts
+        one more is theirs (a test waits for it before it commits)."""
         return self._count
 
     async def start(self) -> None:
@@ -199,7 +212,6 @@ class Hub:
         await self._ready.wait()
         subscriber = Subscriber(interest, queue_size, on_overflow)
         self._subscribers.setdefault(interest.key, set()).add(subscriber)
-        self._count += 1
         if owner is not None:
             owner.add(subscriber)
         SUBSCRIPTIONS.inc()
@@ -207,6 +219,8 @@ class Hub:
         try:
             # Live from the log's end now (the hub itself may still be behind it).
             last = max(live_from, await self.settled_position()) if after is None else after
+            subscriber.live = True
+            self._count += 1
             while last < live_from:
                 replay = await read_after(
                     self._sessions,
@@ -263,7 +277,7 @@ class Hub:
         subscribers = self._subscribers.get(key)
         if subscribers is not None and subscriber in subscribers:
             subscribers.discard(subscriber)
-            self._count -= 1
+            self._count -= subscriber.live
             if not subscribers:
                 del self._subscribers[key]
 
