@@ -39,7 +39,7 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import compare  # noqa: E402 (bench/compare.py: server processes, CPU from /proc)
+import compare
 
 BENCH = compare.BENCH
 PG = f"postgresql://postgres@{compare.PG_HOST}:{compare.PG_PORT}"
