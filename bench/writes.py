@@ -11,12 +11,13 @@ Not a test: it prints figures (``make bench-writes``). In one run it measures:
 mlgraph runs as a real server with 2 workers on a database of its own (created, migrated and
 bulk-seeded with ``seed_bulk(projects=10)`` once, then reused, less the metrics earlier runs
 recorded), loaded by ``wrk`` with 8 connections (bench/wrk_writes.lua: bodies round-robin; an
-answer with errors or userErrors counts as failed). CPU is measured per call: mlgraph's processes from /proc, the PostgreSQL backends
-sampled every 0.1 s while the load runs (``compare.BackendCpu``: backends a pool opens and
-closes meanwhile count too), and the whole machine's busy CPU (the figure vmstat shows), the
-same way for pgbench's transactions, so each workload prints beside pgbench. After the load,
-the audit chain is verified (``mlgraph audit verify``'s check), so the figures are for writes
-that kept it intact. Only ratios from one run mean anything on a shared machine. Examples:
+answer with errors or userErrors counts as failed). CPU is measured per call: mlgraph's
+processes from /proc, the PostgreSQL backends sampled every 0.1 s while the load runs
+(``compare.BackendCpu``: backends a pool opens and closes meanwhile count too), and the whole
+machine's busy CPU (the figure vmstat shows), the same way for pgbench's transactions, so each
+workload prints beside pgbench. After the load, the audit chain is verified (``mlgraph audit
+verify``'s check), so the figures are for writes that kept it intact.
+Only ratios from one run mean anything on a shared machine. Examples:
 
     make bench-writes
     .venv/bin/python bench/writes.py --seconds 30 --workloads one-metric
