@@ -84,7 +84,8 @@ async def test_expired_token_ends_the_stream(app: Instance) -> None:
     from mlgraph.auth.local_issuer import issue_token
 
     pid, job_id = await a_job(app)
-    token = issue_token(app.settings, subject="admin@example.com", roles=["mlgraph-admin"], ttl_s=1)
+    # valid when the stream opens, even on a loaded machine (1 s once expired before that)
+    token = issue_token(app.settings, subject="admin@example.com", roles=["mlgraph-admin"], ttl_s=3)
     frames: list[tuple[str, Any]] = []
     status = await asyncio.wait_for(
         sse_events(
