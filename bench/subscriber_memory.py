@@ -44,6 +44,7 @@ async def main() -> None:
     args = parser.parse_args()
     bench.raise_fd_limit()
     from mlgraph.app import create_app
+    from mlgraph.app.websockets import uvicorn_ws
     from mlgraph.auth.local_issuer import issue_token
     from mlgraph.migrations import upgrade
     from mlgraph.settings import Settings
@@ -58,7 +59,7 @@ async def main() -> None:
             host="127.0.0.1",
             port=args.port,
             log_level="warning",
-            ws=settings.live_ws_implementation,
+            ws=uvicorn_ws(settings.live_ws_implementation),
             ws_per_message_deflate=settings.live_ws_deflate,
             ws_max_size=settings.live_max_message_bytes,
         )

@@ -6,6 +6,13 @@ adapter adds what they assume: a message size limit (close 1009), and messages t
 objects of the expected shape (anything else closes 4400 instead of reaching a handler that
 would index into it). The graphql-transport-ws handler tells each operation's task where its
 ``next`` messages go, so a subscription can write them itself (``mlgraph.live.delivery``).
+
+``LiveWebSocketProtocol`` is uvicorn's sans-I/O WebSocket protocol
+(``MLGRAPH_LIVE_WS_IMPLEMENTATION=websockets-sansio``) as a ``Sink`` for the hub's fan-out:
+once accepted without an extension (permessage-deflate is off by default), the hub writes
+whole frames to its transport while the transport's buffer is below its high-water mark. It
+subclasses uvicorn's internals (its ``transport``, ``conn``, ``close_sent``, ``writable``):
+uvicorn is pinned to one version.
 """
 
 from __future__ import annotations
@@ -25,12 +32,51 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 from mlgraph.context import Context
-from mlgraph.live.delivery import DIRECT, Direct
+from mlgraph.live.delivery import DIRECT, Direct, Sink
 
 MESSAGE_TOO_BIG, BAD_MESSAGE = 1009, 4400
 _OPERATION_TYPES = ("subscribe", "start")
+#: The ASGI scope extension holding the socket's ``Sink``.
+SINK = "mlgraph.sink"
+
+
+def uvicorn_ws(implementation: str) -> str:
+    """uvicorn's ``ws`` option for ``Settings.live_ws_implementation``."""
+    if implementation == "websockets-sansio":
+        return f"{__name__}:LiveWebSocketProtocol"
+    return implementation
+
+
+class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, a ``Sink`` for the hub's fan-out."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101:  # an upgrade: the app runs with this scope
+            self.scope["extensions"][SINK] = self  # type: ignore[assignment]  # ASGI: any value
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept":  # the handshake is not needed any more
+            del self.request, self.response
+
+    def accepts_frames(self) -> bool:
+        return (
+            self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+            and not self.conn.extensions
+            and self.writable.is_set()
+            and not self.transport.is_closing()
+        )
+
+    def write_frame(self, frame: bytes) -> None:
+        self.transport.write(frame)
 
 
 def malformed(message: Any) -> str | None:
@@ -93,5 +139,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         adapter = self.websocket
         if isinstance(adapter, LimitedWebSocketAdapter):
-            DIRECT.set(Direct.of(operation.id, self.view.encode_json_string, adapter.send_text))
+            sink: Sink | None = adapter.ws.scope.get("extensions", {}).get(SINK)
+            encode, send_text = self.view.encode_json_string, adapter.send_text
+            DIRECT.set(Direct.of(operation.id, encode, send_text, sink))
         await super().run_operation(operation)

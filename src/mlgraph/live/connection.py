@@ -83,6 +83,14 @@ def header_credential(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key", "").strip() or None
 
 
+def readable(principal: Principal | None, project_id: uuid.UUID | None) -> bool:
+    """Whether ``principal`` may receive the events of ``project_id``."""
+    if principal is None or project_id is None:
+        return False
+    visible = principal.visible_projects()
+    return visible is None or project_id in visible
+
+
 class LiveConnection:
     def __init__(
         self,
@@ -121,11 +129,7 @@ class LiveConnection:
         return self.principal
 
     def may_read(self, project_id: uuid.UUID | None) -> bool:
-        principal = self.principal
-        if principal is None or project_id is None:
-            return False
-        visible = principal.visible_projects()
-        return visible is None or project_id in visible
+        return readable(self.principal, project_id)
 
     def overflow(self, reason: str) -> None:
         """A subscription's queue filled up: drop the connection, saying why."""
