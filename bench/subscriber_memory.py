@@ -39,6 +39,9 @@ async def main() -> None:
     parser.add_argument("--database", default=f"mlg_subs_memory_{os.getpid()}")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument(
+        "--frames", type=int, default=0, help="also the top sites by this many calling frames"
+    )
+    parser.add_argument(
         "--profile", type=int, default=0, help="then profile this many events (cProfile)"
     )
     args = parser.parse_args()
@@ -113,7 +116,7 @@ async def main() -> None:
                     if n > 1:
                         after = tracemalloc.take_snapshot()
                         grown = bench.rss_kib(os.getpid()) - rss
-                        report(before, after, n, grown, args.top)
+                        report(before, after, n, grown, args.top, args.frames)
                     load.send("time")
                     if n > 1 and args.profile:
                         await profile(client, jid, args.profile, n, args.top)
@@ -149,7 +152,12 @@ async def profile(client: httpx.AsyncClient, jid: str, events: int, n: int, top:
 
 
 def report(
-    before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int, rss: int, top: int
+    before: tracemalloc.Snapshot,
+    after: tracemalloc.Snapshot,
+    n: int,
+    rss: int,
+    top: int,
+    frames: int = 0,
 ) -> None:
     stats = after.compare_to(before, "lineno")
     traced = sum(s.size_diff for s in stats)
@@ -168,6 +176,12 @@ def report(
         frame = stat.traceback[0]
         where = f"{Path(frame.filename).name}:{frame.lineno}"
         print(f"{stat.size_diff / n:8.0f} B {stat.count_diff / n:6.1f} blocks  {where}")
+    if frames:
+        print(f"-- by {frames} calling frames")
+        for stat in after.compare_to(before, "traceback")[:top]:
+            print(f"{stat.size_diff / n:8.0f} B {stat.count_diff / n:6.1f} blocks")
+            for frame in list(stat.traceback)[:frames]:
+                print(f"           {'/'.join(Path(frame.filename).parts[-2:])}:{frame.lineno}")
     by_file = after.compare_to(before, "filename")
     print("-- by file")
     for stat in by_file[:top]:

@@ -247,7 +247,13 @@ class _Shared:
         return self.executor.selection_key(self.rights)
 
     def current(self) -> bool:
-        return self.live.principal is self.parked_as
+        principal = self.live.principal
+        if principal is self.parked_as:
+            return True
+        if principal is None or rights(principal) != self.rights:
+            return False
+        self.parked_as = principal  # re-checked, with the same rights: the same group
+        return True
 
     async def payload(self, event: LiveEvent) -> str | None:
         principal = self.parked_as
