@@ -35,6 +35,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
+from websockets.protocol import State
 
 from mlgraph.context import Context
 from mlgraph.live.delivery import DIRECT, Direct, Sink
@@ -122,8 +123,15 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: Any) -> None:
         await super().send(message)
-        if message["type"] == "websocket.accept":  # the handshake is not needed any more
+        if message["type"] == "websocket.accept" and self.conn.state is State.OPEN:
+            # The handshake is not needed any more: uvicorn's copies, and the parser's (its
+            # generator keeps the request in a local). Like websockets' own ``discard``, a
+            # new parser takes over, with nothing received since the request: a client
+            # waits for the 101 it has just been sent before it sends a frame.
             del self.request, self.response
+            if not self.conn.reader.buffer:
+                self.conn.parser = self.conn.parse()
+                next(self.conn.parser)
 
     def accepts_frames(self) -> bool:
         return (
