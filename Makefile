@@ -72,8 +72,8 @@ test: $(STAMP) $(NPM_STAMP) browser compose
 
 ## check: format, lint, types
 check: $(STAMP)
-	$(BIN)/ruff format --check src tests
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
 ## schema: refresh graphql/schema.graphql from the code

@@ -9,14 +9,15 @@ Not a test: it prints figures (``make bench-writes``). In one run it measures:
     batch-1000    ``recordDriftMetrics`` with 1,000 metrics per call, same deployments
 
 mlgraph runs as a real server with 2 workers on a database of its own (created, migrated and
-bulk-seeded with ``seed_bulk(projects=10)`` once, then reused), loaded by ``wrk`` with 8
-connections (bench/wrk_writes.lua: bodies round-robin; an answer with errors or userErrors counts
-as failed). CPU is measured per call: mlgraph's processes from /proc, the PostgreSQL backends
-sampled every 0.1 s while the load runs (``compare.BackendCpu``: backends a pool opens and
-closes meanwhile count too), and the whole machine's busy CPU (the figure vmstat shows), the
-same way for pgbench's transactions, so each workload prints beside pgbench. After the load,
-the audit chain is verified (``mlgraph audit verify``'s check), so the figures are for writes
-that kept it intact. Only ratios from one run mean anything on a shared machine. Examples:
+bulk-seeded with ``seed_bulk(projects=10)`` once, then reused, less the metrics earlier runs
+recorded), loaded by ``wrk`` with 8 connections (bench/wrk_writes.lua: bodies round-robin; an
+answer with errors or userErrors counts as failed). CPU is measured per call: mlgraph's
+processes from /proc, the PostgreSQL backends sampled every 0.1 s while the load runs
+(``compare.BackendCpu``: backends a pool opens and closes meanwhile count too), and the whole
+machine's busy CPU (the figure vmstat shows), the same way for pgbench's transactions, so each
+workload prints beside pgbench. After the load, the audit chain is verified (``mlgraph audit
+verify``'s check), so the figures are for writes that kept it intact.
+Only ratios from one run mean anything on a shared machine. Examples:
 
     make bench-writes
     .venv/bin/python bench/writes.py --seconds 30 --workloads one-metric
@@ -39,7 +40,7 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import compare  # noqa: E402 (bench/compare.py: server processes, CPU from /proc)
+import compare
 
 BENCH = compare.BENCH
 PG = f"postgresql://postgres@{compare.PG_HOST}:{compare.PG_PORT}"
@@ -48,6 +49,8 @@ MUTATION = (
     "{ recordDriftMetrics(input: $input) { count userErrors { code field } } }"
 )
 TARGETS = {"one-metric": (500.0, 100.0), "batch-1000": (50_000.0, None)}
+#: The bench's metrics measure windows from here on (the seeded ones end around their seeding).
+WINDOWS_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,15 @@ async def prepare(db: str, projects: int) -> list[str]:
             "ORDER BY d.project_id, d.created_at, d.id LIMIT $1",
             projects,
         )
+        # Earlier runs' metrics go (the seeded ones stay), so each run starts from the same
+        # table: one batch-1000 run adds ~500,000 rows, and a table and indexes grown by
+        # every run before made each run's INSERTs dearer than the last.
+        await conn.execute(
+            "DELETE FROM drift_metric WHERE window_end >= $1 AND window_end < $2",
+            WINDOWS_START,
+            WINDOWS_START + timedelta(days=1),
+        )
+        await conn.execute("VACUUM FULL drift_metric")
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
@@ -153,7 +165,7 @@ async def pgbench(db: str, seconds: float, clients: int) -> Reference:
 
 def bodies(workload: Workload, deployments: list[str], count: int = 40) -> list[bytes]:
     """``count`` request bodies, round-robin over the deployments, each its own window."""
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    start = WINDOWS_START
     out = []
     for n in range(count):
         end = start + timedelta(minutes=n + 1)

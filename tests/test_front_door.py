@@ -176,7 +176,8 @@ async def test_the_dashboard_shows_the_demo_and_a_mutation_in_its_live_feed_with
         assert off_loopback(page.requests) == []
 
 
-CANDIDATES = """{ deployments(first: 50) { nodes { id name
+CANDIDATES = """{ deployments(first: 50) { nodes { id name status
+  firing: alerts(filter: {status: [FIRING]}) { totalCount }
   targets { version { id } } model { versions(first: 50) { nodes { id stage } } } } } }"""
 START_ROLLOUT = """mutation($d: ID!, $v: ID!) { startRollout(input: {deploymentId: $d,
   canaryVersionId: $v, steps: [10, 50, 100], intervalSeconds: 3600,
@@ -186,9 +187,10 @@ START_ROLLOUT = """mutation($d: ID!, $v: ID!) { startRollout(input: {deploymentI
 
 async def test_the_dashboard_shows_a_rollouts_progress_and_gates(served: Served) -> None:
     deployments = (await served.data(CANDIDATES))["deployments"]["nodes"]
-    d, v = next(
+    d, v = next(  # an active deployment that no alert gates, and a version beside what it serves
         (d, v)
         for d in deployments
+        if d["status"] == "ACTIVE" and d["firing"]["totalCount"] == 0
         for v in d["model"]["versions"]["nodes"]
         if v["stage"] in ("STAGING", "PRODUCTION")
         and v["id"] not in {t["version"]["id"] for t in d["targets"]}

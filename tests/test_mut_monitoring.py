@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,6 +132,35 @@ async def test_record_drift_metrics_in_one_audited_batch(db: Backend) -> None:
     event = await last_outbox(db)
     assert event.topic == "drift.recorded"
     assert event.payload == {"deploymentId": s.deployment_id, "count": 3, "detected": 2}
+
+
+async def test_shared_and_varying_values_are_stored_as_sent(db: Backend) -> None:
+    """A batch's values travel once when every metric shares them (``bulk`` collapse): each
+    row still holds its own, identical rows stay two rows, and -0.0 stays -0.0."""
+    s = await setup(db)
+    batches = [
+        [metric(score=0.0), metric(score=-0.0)],  # equal, of two signs
+        [metric(feature="same"), metric(feature="same")],  # identical rows
+        [metric(feature="one", score=-0.0)],  # one row: every value shared
+        [metric(feature=f"f{i}", score=0.5, kind=("DATA", "CONCEPT")[i % 2]) for i in range(4)],
+    ]
+    for batch in batches:
+        payload = await record(db, s.deployment_id, batch)
+        assert payload["userErrors"] == []
+        assert payload["count"] == len(batch)
+    async with db.sessions() as session:
+        rows = (await session.scalars(select(m.DriftMetric))).all()
+    signs = sorted((r.feature, math.copysign(1.0, r.score)) for r in rows if r.score == 0.0)
+    if db.name == "postgresql":  # SQLite stores -0.0 as 0
+        assert signs == [("amount", -1.0), ("amount", 1.0), ("one", -1.0)]
+    assert sorted(r.feature for r in rows if r.feature.startswith(("same", "f"))) == [
+        "f0", "f1", "f2", "f3", "same", "same",
+    ]  # fmt: skip
+    kinds = {r.feature: r.kind for r in rows if r.feature.startswith("f")}
+    data, concept = DriftKind.DATA, DriftKind.CONCEPT
+    assert kinds == {"f0": data, "f1": concept, "f2": data, "f3": concept}
+    assert all(r.deployment_id == s.deployment.id and r.threshold == 0.2 for r in rows)
+    assert all(r.window_end - r.window_start == timedelta(hours=1) for r in rows)
 
 
 async def test_a_batch_of_1000_is_accepted_and_1001_refused(db: Backend) -> None:

@@ -138,6 +138,10 @@ def demo_bytes(artifact: m.Artifact) -> bytes:
     return hashlib.shake_256(artifact.storage_key.encode()).digest(artifact.size_bytes)
 
 
+#: The statistical kinds the demo's drift series are drawn for (an OPERATIONAL series carries
+#: latency and error rates, not a PSI or KS score).
+_DRIFT_KINDS = (DriftKind.DATA, DriftKind.CONCEPT, DriftKind.PREDICTION)
+
 #: Why a seeded webhook is disabled (``Webhook.disabledReason``).
 SEEDED_DISABLED_REASON = (
     "seeded without a signing secret: rotateWebhookSecret, then updateWebhook(enabled: true)"
@@ -586,7 +590,7 @@ class _Seeder:
             mode = ("trend", "spike")[di] if di < 2 else rng.choice(("trend", "spike", "calm"))
             windows, features = rng.randint(6, 10), rng.sample(_FEATURES, rng.randint(2, 3))
             rows = c.drift.setdefault(dep.id, [])
-            for w, fi, kind in product(range(windows), range(len(features)), DriftKind):
+            for w, fi, kind in product(range(windows), range(len(features)), _DRIFT_KINDS):
                 end = last_end - timedelta(hours=windows - 1 - w)
                 metric, threshold = ("ks", 0.1) if kind is DriftKind.CONCEPT else ("psi", 0.2)
                 score = rng.uniform(0.01, threshold / 2)

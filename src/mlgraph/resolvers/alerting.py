@@ -57,34 +57,16 @@ async def evaluate_alert_rules(
     statement (a join) would come from its snapshot, taken before it waited, and miss the
     alert the batch it waited for has just opened."""
     s = tx.session
-    rules = (
-        await s.scalars(
-            select(AlertRule)
-            .where(
-                AlertRule.project_id == deployment.project_id,
-                AlertRule.enabled.is_(True),
-                or_(AlertRule.deployment_id.is_(None), AlertRule.deployment_id == deployment.id),
-            )
-            .order_by(AlertRule.id)
-            .with_for_update()
-        )
-    ).all()
+    scope = {"project": deployment.project_id, "deployment": deployment.id}
+    rules = (await s.scalars(_RULES, scope)).all()
     rules = [
         r for r in rules if any(m == r.metric and r.drift_kind in (None, k) for m, k in measured)
     ]
     if not rules:
         return
     windows = await _windows(tx, deployment.id, rules)
-    open_alerts = {
-        a.rule_id: a
-        for a in await s.scalars(
-            select(Alert).where(
-                Alert.rule_id.in_([r.id for r in rules]),
-                Alert.deployment_id == deployment.id,
-                Alert.status.in_(_OPEN),
-            )
-        )
-    }
+    found = await s.scalars(_OPEN_ALERTS, {**scope, "rules": [r.id for r in rules]})
+    open_alerts = {a.rule_id: a for a in found}
     downtimes: list[Downtime] | None = None
 
     async def silenced(rule: AlertRule, end: datetime) -> bool:
@@ -99,6 +81,26 @@ async def evaluate_alert_rules(
     for rule in rules:
         periods = _periods(rule, windows)
         await _evaluate(tx, rule, deployment, periods, open_alerts.get(rule.id), silenced)
+
+
+#: The enabled rules of ``:project`` that apply to ``:deployment``, locked in id order. The
+#: statements are built once: building one (and its cache key) cost more than running it.
+_RULES = (
+    select(AlertRule)
+    .where(
+        AlertRule.project_id == bindparam("project"),
+        AlertRule.enabled.is_(True),
+        or_(AlertRule.deployment_id.is_(None), AlertRule.deployment_id == bindparam("deployment")),
+    )
+    .order_by(AlertRule.id)
+    .with_for_update()
+)
+#: The open alerts of ``:rules`` on ``:deployment``.
+_OPEN_ALERTS = select(Alert).where(
+    Alert.rule_id.in_(bindparam("rules", expanding=True)),
+    Alert.deployment_id == bindparam("deployment"),
+    Alert.status.in_(_OPEN),
+)
 
 
 async def _downtimes(tx: UnitOfWork, deployment: Deployment, windows: _Windows) -> list[Downtime]:

@@ -36,6 +36,8 @@ M = TypeVar("M", bound=Base)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 NAME_MAX, TEXT_MAX, KEY_MAX = 200, 10_000, 200
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+#: The control characters a text refuses: below U+0020 but for newline and tab.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 
 
 def camel(name: str) -> str:
@@ -68,7 +70,7 @@ class Checks:
             self.fail(UserErrorCode.INVALID, f"{name} must not be blank", *field)
         elif len(value) > max_len:
             self.fail(UserErrorCode.TOO_LONG, f"{name} is over {max_len} characters", *field)
-        elif any(ord(c) < 32 and c not in "\n\t" for c in value):
+        elif _CONTROL.search(value):
             self.fail(UserErrorCode.INVALID, f"{name} contains control characters", *field)
         elif pattern is not None and not pattern.fullmatch(value):
             self.fail(UserErrorCode.INVALID, f"{name} must match {pattern.pattern}", *field)

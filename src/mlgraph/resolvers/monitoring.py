@@ -158,11 +158,12 @@ class RecordDriftMetrics(Command["RecordDriftMetricsInput", Deployment]):
 async def insert_drift_metrics(
     s: AsyncSession, rows: list[dict[str, Any]], batch: dict[str, Any]
 ) -> None:
-    """One INSERT per batch, the same statement for any batch size (``storage.bulk``): the
-    values of each metric as arrays, the batch's own (``batch``) once, ids made by the
-    database."""
+    """One INSERT per batch (``storage.bulk``): the values that differ between the metrics as
+    arrays, those they share and the batch's own (``batch``) once, ids made by the database."""
     postgresql = s.get_bind().dialect.name == "postgresql"
-    stmt, params = insert_rows(DriftMetric, rows, postgresql=postgresql, same=batch, fresh_ids=True)
+    stmt, params = insert_rows(
+        DriftMetric, rows, postgresql=postgresql, same=batch, fresh_ids=True, collapse=True
+    )
     await s.execute(stmt, params)
 
 

@@ -42,6 +42,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     GraphQLBoolean,
     GraphQLEnumType,
@@ -58,6 +59,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
+    OperationDefinitionNode,
     OperationType,
     Undefined,
     get_argument_values,
@@ -70,6 +72,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
 from mlgraph.live.renders import rights
+from mlgraph.schema import coercion
 from mlgraph.schema.executor_contract import check_executor_base
 
 if TYPE_CHECKING:
@@ -357,6 +360,53 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         self._event_run: EventRun | None = None
         #: The coerced variables as a key (``render_key``), once computed.
         self._variables_key: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """graphql-core's, with a variable's big list of plain input objects coerced by its
+        item type's plan (``schema.coercion``); graphql-core coerces everything else, and all
+        of it when an item would not coerce, or when it refuses the rest."""
+        operation = _operation(document, operation_name)
+        split = coercion.split(schema, operation, raw_variable_values)
+        if split is None:
+            return super().build(
+                schema,
+                document,
+                root_value,
+                context_value,
+                raw_variable_values,
+                operation_name,
+                *args,
+                **kwargs,
+            )
+        lighter, coerced = split
+        built = super().build(
+            schema, document, root_value, context_value, lighter, operation_name, *args, **kwargs
+        )
+        if isinstance(built, list):  # refused: with graphql-core's errors for all of it
+            return super().build(
+                schema,
+                document,
+                root_value,
+                context_value,
+                raw_variable_values,
+                operation_name,
+                *args,
+                **kwargs,
+            )
+        assert raw_variable_values is not None
+        built.variable_values = coercion.patch(built.variable_values, raw_variable_values, coerced)
+        return built
 
     def build_per_event_executor(self, payload: Any) -> Executor:
         """A subscription event runs as its payload says (``LiveUpdate``'s ``event_run``):
@@ -801,6 +851,14 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
 
 #: The objects of one level of the breadth-first walk, by (type name, id(field details)).
 Level = dict[tuple[str, int], tuple[GraphQLObjectType, FieldDetailsList, list[Any]]]
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    """The operation ``build`` will run (None where it will refuse the document)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name is not None and o.name.value == name), None)
 
 
 def _metadata(field_def: GraphQLField) -> Mapping[str, Any]:

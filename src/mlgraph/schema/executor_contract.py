@@ -25,6 +25,26 @@ _COMPLETE = (
 METHODS: dict[str, tuple[str, ...]] = {
     # overridden
     "__init__": ("self", "args", "kwargs"),
+    "build": (  # a classmethod: its parameters after ``cls``
+        "schema",
+        "document",
+        "root_value",
+        "context_value",
+        "raw_variable_values",
+        "operation_name",
+        "field_resolver",
+        "type_resolver",
+        "subscribe_field_resolver",
+        "max_coercion_errors",
+        "enable_early_execution",
+        "middleware",
+        "is_awaitable",
+        "is_async_iterable",
+        "hide_suggestions",
+        "abort_signal",
+        "hooks",
+        "custom_args",
+    ),
     "build_per_event_executor": ("self", "payload"),
     "execute_operation": ("self", "serially"),
     "execute_fields": (

@@ -27,10 +27,7 @@ from mlgraph.schema.cost import SIZED, SLICING
 from mlgraph.schema.declared import lazy
 from mlgraph.schema.enums import Stage
 from mlgraph.schema.relay import (
-    _AFTER,
-    _BEFORE,
-    _FIRST,
-    _LAST,
+    PAGE_ANNOTATIONS,
     Connection,
     Info,
     Node,
@@ -208,10 +205,7 @@ def history_field(kind: Kind, key: str, wrap: type[T], description: str) -> Any:
     resolve.__annotations__ = {
         "root": Any,
         "info": Info,
-        "first": _FIRST,
-        "after": _AFTER,
-        "last": _LAST,
-        "before": _BEFORE,
+        **PAGE_ANNOTATIONS,
         "return": Connection[wrap],  # type: ignore[valid-type]
     }
     return strawberry.field(

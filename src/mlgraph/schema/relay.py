@@ -460,6 +460,13 @@ _FIRST = Annotated[
 _AFTER = Annotated[str | None, strawberry.argument(description="Items after this cursor.")]
 _LAST = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
 _BEFORE = Annotated[str | None, strawberry.argument(description="Items before this cursor.")]
+#: A connection resolver's page arguments, as strawberry reads them from its annotations.
+PAGE_ANNOTATIONS: dict[str, Any] = {
+    "first": _FIRST,
+    "after": _AFTER,
+    "last": _LAST,
+    "before": _BEFORE,
+}
 
 
 def order_phrase(order: Order) -> str:
@@ -510,14 +517,7 @@ def connection(owner: str, name: str) -> Any:
         """strawberry's view of the field (its arguments); ``many`` is what runs."""
         return many([root], info, first, after, last, before, order_by, filter)[0]
 
-    annotations: dict[str, Any] = {
-        "root": Any,
-        "info": Info,
-        "first": _FIRST,
-        "after": _AFTER,
-        "last": _LAST,
-        "before": _BEFORE,
-    }
+    annotations: dict[str, Any] = {"root": Any, "info": Info, **PAGE_ANNOTATIONS}
     if order_input is not None:
         default = f"{rel.order.column} {'descending' if rel.order.descending else 'ascending'}"
         annotations["order_by"] = Annotated[

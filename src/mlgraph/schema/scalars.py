@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NewType
 
@@ -62,21 +63,41 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def check_json(value: object, max_depth: int) -> str | None:
     """Why a decoded JSON value is refused (nested over ``max_depth`` arrays and objects, or
-    a string holding a lone surrogate, which no UTF-8 text can carry), or None."""
-    stack: list[tuple[object, int]] = [(value, 0)]
+    a string holding a lone surrogate, which no UTF-8 text can carry), or None.
+
+    Only containers go on the walk's stack; the leaves of each are looked at in one loop (a
+    request body of 1,000 drift metrics has 9,000 of them, and stacking each was a fifth of
+    its server CPU)."""
+    if _bad_string(value):
+        return _LONE_SURROGATE
+    if not isinstance(value, dict | list):
+        return None
+    stack: list[tuple[dict[object, object] | list[object], int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            if not item.isascii() and _SURROGATE.search(item):
-                return "a string holds a lone UTF-16 surrogate"
-            continue
-        if not isinstance(item, dict | list):
-            continue
         if depth == max_depth:
             return f"JSON nested deeper than {max_depth} levels"
-        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children)
+        if isinstance(item, dict):
+            for key in item:
+                if isinstance(key, str) and not key.isascii() and _SURROGATE.search(key):
+                    return _LONE_SURROGATE
+            children: Iterable[object] = item.values()
+        else:
+            children = item
+        for child in children:
+            if isinstance(child, str):
+                if not child.isascii() and _SURROGATE.search(child):
+                    return _LONE_SURROGATE
+            elif isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return None
+
+
+_LONE_SURROGATE = "a string holds a lone UTF-16 surrogate"
+
+
+def _bad_string(value: object) -> bool:
+    return isinstance(value, str) and not value.isascii() and _SURROGATE.search(value) is not None
 
 
 def _json(max_depth: int) -> ScalarDefinition:

@@ -45,6 +45,11 @@ from mlgraph.webhooks.urls import Policy
 log = logging.getLogger("mlgraph.webhooks")
 BODY_KEEP = 1024
 RECORD_BATCH = 100
+#: Events one fan-out round reads; a full round is followed by another at once.
+FAN_OUT_BATCH = 500
+#: How long a woken deliverer waits for more commits to share its round (a delivery's
+#: latency grows by as much; bench/webhooks.py's target is a p99 under 1 s).
+GATHER_S = 0.02
 STOP_RECORDING_S = 5.0
 USER_AGENT = "mlgraph-webhooks/1"
 
@@ -95,6 +100,7 @@ class Deliverer:
             seconds=settings.webhook_connect_timeout_s + 2 * settings.webhook_read_timeout_s + 30
         )
         self._wakeup = asyncio.Event()
+        self._claim_due = True
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._successes: list[Finished] = []
@@ -121,7 +127,7 @@ class Deliverer:
 
     async def run_once(self) -> int:
         """Fan out, then send every due delivery and wait for them; returns attempts made."""
-        while await fan_out_once(self._sessions) > 0:
+        while (await fan_out_once(self._sessions)).read > 0:
             pass
         claimed = await self.claim(self.settings.webhook_concurrency)
         await asyncio.gather(*(self.attempt(c) for c in claimed))
@@ -129,33 +135,53 @@ class Deliverer:
         return len(claimed)
 
     async def _run(self) -> None:
+        """Rounds of fan-out and claims. A claim runs only when something may be due: the
+        fan-out made deliveries, a request slot or the recording made room, the last claim
+        filled every free slot, or a poll interval passed (retries coming due, deliveries
+        another process made). A wake-up waits ``GATHER_S`` first, so the events committed
+        meanwhile share one round: under load each commit woke a round of four transactions
+        (a fan-out, a claim, the fan-out that found nothing more, its claim)."""
         while True:
-            fanned = 0
+            more = False
             try:
-                # One fan-out batch, then claims: new deliveries go out while later events
-                # are still being fanned out (the next round, at once).
-                fanned = await fan_out_once(self._sessions)
+                fanned = await fan_out_once(self._sessions, limit=FAN_OUT_BATCH)
+                more = fanned.read >= FAN_OUT_BATCH
+                self._claim_due = self._claim_due or fanned.delivered > 0
                 free = self.settings.webhook_concurrency - len(self._inflight)
                 if self.backlog >= RECORD_BATCH:
                     free = 0  # recording lags: send no more until it catches up
-                for claimed in await self.claim(free) if free > 0 else []:
-                    task = asyncio.create_task(self.attempt(claimed))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._finished)
+                if self._claim_due and free > 0:
+                    claimed = await self.claim(free)
+                    self._claim_due = len(claimed) >= free  # a full claim: more may be due
+                    for job in claimed:
+                        task = asyncio.create_task(self.attempt(job))
+                        self._inflight.add(task)
+                        task.add_done_callback(self._finished)
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                self._claim_due = True
                 log.warning("webhooks: round failed (%r); retrying", exc)
             except Exception:  # a bug must not stop deliveries for good; it is logged
+                self._claim_due = True
                 log.exception("webhooks: round failed unexpectedly; retrying")
-            if fanned:
+            if more:
                 await asyncio.sleep(0)
                 continue
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wakeup.wait(), self.settings.webhook_poll_interval_s)
+            except TimeoutError:
+                self._claim_due = True
+            else:
+                await asyncio.sleep(GATHER_S)
             self._wakeup.clear()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        self._wakeup.set()  # a slot is free, and a retry may be due soon
+        self._room()  # a slot is free, and a retry may be due soon
+
+    def _room(self) -> None:
+        """Room for more claims: the next round claims."""
+        self._claim_due = True
+        self._wakeup.set()
 
     async def claim(self, limit: int) -> list[Claimed]:
         now = utcnow()
@@ -254,7 +280,7 @@ class Deliverer:
                     await self._record_alone(done)
             except Exception:  # a bug: logged; the leases end and those rows are sent again
                 log.exception("webhooks: recording %d deliveries failed", len(batch))
-            self._wakeup.set()  # room for more claims
+            self._room()
 
     async def _record_alone(self, done: Finished) -> None:
         job = done.job

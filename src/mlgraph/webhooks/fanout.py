@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -37,14 +38,22 @@ from mlgraph.webhooks.messages import message
 CURSOR_ID = 1
 
 
-async def fan_out_once(sessions: async_sessionmaker[AsyncSession], *, limit: int = 500) -> int:
-    """Read up to ``limit`` events past the cursor; returns how many events were read."""
+@dataclass(frozen=True)
+class FanOut:
+    """One round: the events read past the cursor, the deliveries made of them."""
+
+    read: int = 0
+    delivered: int = 0
+
+
+async def fan_out_once(sessions: async_sessionmaker[AsyncSession], *, limit: int = 500) -> FanOut:
+    """Read up to ``limit`` events past the cursor and make their deliveries."""
     engine = sessions.kw["bind"]
     try:
         async with write_lock(engine), sessions() as s, s.begin():
             cursor = await _take_cursor(s)
             if cursor is None:
-                return 0
+                return FanOut()
             events = (
                 await s.scalars(
                     select(OutboxEvent)
@@ -54,12 +63,12 @@ async def fan_out_once(sessions: async_sessionmaker[AsyncSession], *, limit: int
                 )
             ).all()
             if not events:
-                return 0
-            await _deliveries(s, events)
+                return FanOut()
+            delivered = await _deliveries(s, events)
             cursor.position = events[-1].stream_position or cursor.position
-            return len(events)
+            return FanOut(len(events), delivered)
     except IntegrityError:  # another process created the cursor row first
-        return 0
+        return FanOut()
 
 
 async def _take_cursor(s: AsyncSession) -> WebhookCursor | None:
@@ -77,11 +86,13 @@ async def _take_cursor(s: AsyncSession) -> WebhookCursor | None:
     return cursor
 
 
-async def _deliveries(s: AsyncSession, events: Sequence[OutboxEvent]) -> None:
+async def _deliveries(s: AsyncSession, events: Sequence[OutboxEvent]) -> int:
+    """Add the deliveries of ``events``; returns how many."""
     relevant = [e for e in events if e.topic in TOPICS and e.project_id is not None]
     projects = {e.project_id for e in relevant}
     if not projects:
-        return
+        return 0
+    made = 0
     hooks = (
         await s.scalars(
             select(Webhook).where(Webhook.project_id.in_(projects), Webhook.enabled.is_(True))
@@ -103,6 +114,8 @@ async def _deliveries(s: AsyncSession, events: Sequence[OutboxEvent]) -> None:
         for hook in candidates:
             if matches(hook.event_types, kind):
                 s.add(_delivery(hook, event, kind, body))
+                made += 1
+    return made
 
 
 def _delivery(

@@ -22,7 +22,8 @@ from mlgraph.storage.types import JSONDoc, UTCDateTime
 
 class Deployment(Entity):
     __tablename__ = "deployment"
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    #: ``(id, project_id)``: the key a drift metric refers to (one foreign key for both).
+    __table_args__ = (UniqueConstraint("project_id", "name"), UniqueConstraint("id", "project_id"))
 
     project_id: Mapped[uuid.UUID] = project_fk()
     model_id: Mapped[uuid.UUID] = mapped_column(

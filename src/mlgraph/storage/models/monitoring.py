@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlgraph.storage.db import Entity
@@ -13,15 +13,24 @@ from mlgraph.storage.types import UTCDateTime
 
 
 class DriftMetric(Entity):
-    __tablename__ = "drift_metric"
-    __table_args__ = finite("score", "threshold")
+    """A recorded metric's one foreign key is its deployment with the deployment's project
+    (migration ``0017``): one check per row of a batch, and the project is the deployment's;
+    the project's deletion reaches it through the deployment."""
 
-    project_id: Mapped[uuid.UUID] = project_fk()
-    deployment_id: Mapped[uuid.UUID] = mapped_column(  # indexed by the two below
-        ForeignKey("deployment.id", ondelete="CASCADE")
+    __tablename__ = "drift_metric"
+    __table_args__ = (
+        *finite("score", "threshold"),
+        ForeignKeyConstraint(
+            ["deployment_id", "project_id"],
+            ["deployment.id", "deployment.project_id"],
+            ondelete="CASCADE",
+        ),
     )
+
+    project_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    deployment_id: Mapped[uuid.UUID]  # indexed by the two below
     kind: Mapped[DriftKind] = mapped_column(enum_column(DriftKind), index=True)
-    metric: Mapped[str] = mapped_column(String(64), index=True)
+    metric: Mapped[str] = mapped_column(String(64))
     feature: Mapped[str] = mapped_column(String(200), index=True)
     score: Mapped[float] = mapped_column(index=True)
     threshold: Mapped[float]
