@@ -12,8 +12,10 @@ as of that event, fresh loaders and a fresh object-store cache. The update carri
 principal, loaders or cached rows. Subscribers with the same selection and the same rights
 share one execution per event (``mlgraph.live.renders``): the event's entity is read once,
 not once per subscriber. Over graphql-transport-ws they also share its encoded ``next``
-payload, which the stream writes to each socket itself (``mlgraph.live.delivery``); an event
-whose result has errors goes through strawberry's chain like every event over SSE.
+payload (``mlgraph.live.delivery``): the hub writes it to the socket of each subscriber that
+waits with nothing queued (``_Shared`` is its ``Fanout``), and the subscription's stream
+writes what the hub hands back to it; an event whose result has errors goes through
+strawberry's chain like every event over SSE.
 """
 
 from __future__ import annotations
