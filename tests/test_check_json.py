@@ -3,6 +3,7 @@ every value refuses, for values of any shape (hypothesis), and for a big batch."
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypothesis import given, settings
@@ -55,9 +56,31 @@ def test_refused_exactly_when_the_plain_walk_refuses(value: object, max_depth: i
     assert (found is None) == (expected is None), (found, expected)
 
 
+@settings(max_examples=600, deadline=None)
+@given(JSON, st.integers(min_value=0, max_value=6), st.booleans(), st.booleans())
+def test_the_text_decoded_tells_the_same(
+    value: object, max_depth: int, ascii_only: bool, as_bytes: bool
+) -> None:
+    """Given the text it was decoded from (``\\udXXX`` escapes, raw surrogates, or bytes
+    carrying them as ``surrogatepass`` UTF-8), the answer is the same as without it."""
+    text: str | bytes = json.dumps(value, ensure_ascii=ascii_only)
+    if as_bytes:
+        text = text.encode("utf-8", "surrogatepass")
+    decoded = json.loads(text)
+    found = kind(check_json(decoded, max_depth, text=text))
+    assert (found is None) == (reference(decoded, max_depth) is None)
+
+
 def test_a_big_batch_passes_and_its_one_bad_string_is_found() -> None:
     batch = {"input": {"metrics": [{"feature": f"f{i}", "score": i / 7} for i in range(1000)]}}
     assert check_json(batch, 64) is None
     batch["input"]["metrics"][999]["feature"] = "lone \udc00"
     assert check_json(batch, 64) == "a string holds a lone UTF-16 surrogate"
     assert check_json(batch, 2) == "JSON nested deeper than 2 levels"
+    body = json.dumps(batch)  # the lone surrogate as an escape
+    assert check_json(json.loads(body), 64, text=body.encode()) == (
+        "a string holds a lone UTF-16 surrogate"
+    )
+    batch["input"]["metrics"][999]["feature"] = "fine"
+    body = json.dumps(batch)
+    assert check_json(json.loads(body), 64, text=body.encode()) is None

@@ -270,7 +270,7 @@ class GraphQLApp(GraphQL[Context, None]):
         except RecursionError:  # deeper than the parser goes, so over any limit
             problem: str | None = f"JSON nested deeper than {self.max_json_depth} levels"
         else:
-            problem = check_json(value, self.max_json_depth)
+            problem = check_json(value, self.max_json_depth, text=data)
         if problem:
             raise json.JSONDecodeError(problem, "", 0)
         return value

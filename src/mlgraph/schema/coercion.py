@@ -21,14 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLFloat,
+    GraphQLID,
     GraphQLInputObjectType,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
+    GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
     OperationDefinitionNode,
     Undefined,
     is_required_input_field,
@@ -111,7 +117,7 @@ def _plan(type_: GraphQLInputObjectType) -> _Plan | None:
                 _Field(
                     name,
                     field.out_name or name,
-                    leaf.coerce_input_value,
+                    _quick(leaf),
                     non_null,
                     is_required_input_field(field),
                     coerce_default_value(field),
@@ -121,6 +127,26 @@ def _plan(type_: GraphQLInputObjectType) -> _Plan | None:
             plan = _Plan(tuple(fields), frozenset(type_.fields), type_.out_type)
     _PLANS[id(type_)] = (type_, plan)  # the schema's types live as long as the process
     return plan
+
+
+#: graphql-core's own scalars whose coercion hands back a value of this exact type as it is.
+_AS_IS: dict[GraphQLScalarType, type] = {
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLBoolean: bool,
+}
+
+
+def _quick(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
+    """``leaf.coerce_input_value``, answered at once for the values it hands back unchanged
+    (a ``str`` for String and ID, a ``bool`` for Boolean, a finite ``float`` for Float)."""
+    coerce = leaf.coerce_input_value
+    if leaf is GraphQLFloat:
+        return lambda value: value if type(value) is float and isfinite(value) else coerce(value)
+    exact = _AS_IS.get(leaf) if isinstance(leaf, GraphQLScalarType) else None
+    if exact is None:
+        return coerce
+    return lambda value: value if type(value) is exact else coerce(value)
 
 
 def _big_lists(type_: Any) -> list[tuple[str, str, _Plan]]:
