@@ -39,11 +39,15 @@ async def main() -> None:
     parser.add_argument("--database", default=f"mlg_subs_memory_{os.getpid()}")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument(
+        "--frames", type=int, default=0, help="also the top sites by this many calling frames"
+    )
+    parser.add_argument(
         "--profile", type=int, default=0, help="then profile this many events (cProfile)"
     )
     args = parser.parse_args()
     bench.raise_fd_limit()
     from mlgraph.app import create_app
+    from mlgraph.app.websockets import uvicorn_ws
     from mlgraph.auth.local_issuer import issue_token
     from mlgraph.migrations import upgrade
     from mlgraph.settings import Settings
@@ -58,7 +62,7 @@ async def main() -> None:
             host="127.0.0.1",
             port=args.port,
             log_level="warning",
-            ws=settings.live_ws_implementation,
+            ws=uvicorn_ws(settings.live_ws_implementation),
             ws_per_message_deflate=settings.live_ws_deflate,
             ws_max_size=settings.live_max_message_bytes,
         )
@@ -112,7 +116,7 @@ async def main() -> None:
                     if n > 1:
                         after = tracemalloc.take_snapshot()
                         grown = bench.rss_kib(os.getpid()) - rss
-                        report(before, after, n, grown, args.top)
+                        report(before, after, n, grown, args.top, args.frames)
                     load.send("time")
                     if n > 1 and args.profile:
                         await profile(client, jid, args.profile, n, args.top)
@@ -148,7 +152,12 @@ async def profile(client: httpx.AsyncClient, jid: str, events: int, n: int, top:
 
 
 def report(
-    before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int, rss: int, top: int
+    before: tracemalloc.Snapshot,
+    after: tracemalloc.Snapshot,
+    n: int,
+    rss: int,
+    top: int,
+    frames: int = 0,
 ) -> None:
     stats = after.compare_to(before, "lineno")
     traced = sum(s.size_diff for s in stats)
@@ -167,6 +176,12 @@ def report(
         frame = stat.traceback[0]
         where = f"{Path(frame.filename).name}:{frame.lineno}"
         print(f"{stat.size_diff / n:8.0f} B {stat.count_diff / n:6.1f} blocks  {where}")
+    if frames:
+        print(f"-- by {frames} calling frames")
+        for stat in after.compare_to(before, "traceback")[:top]:
+            print(f"{stat.size_diff / n:8.0f} B {stat.count_diff / n:6.1f} blocks")
+            for frame in list(stat.traceback)[:frames]:
+                print(f"           {'/'.join(Path(frame.filename).parts[-2:])}:{frame.lineno}")
     by_file = after.compare_to(before, "filename")
     print("-- by file")
     for stat in by_file[:top]:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from mlgraph.app import create_app
+from mlgraph.app.websockets import uvicorn_ws
 from mlgraph.auth.local_issuer import issue_token
 from mlgraph.migrations import upgrade
 from mlgraph.settings import Settings
@@ -137,8 +138,12 @@ def free_port() -> int:
 async def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """Start ``app`` on a loopback port (free if 0), with the WebSocket implementation ``mlgraph
     serve`` uses by default; returns the server, its task and base URL."""
-    ws = Settings.model_fields["live_ws_implementation"].default
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws=ws)
+    defaults = Settings.model_fields
+    ws = uvicorn_ws(defaults["live_ws_implementation"].default)
+    deflate = defaults["live_ws_deflate"].default
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws=ws, ws_per_message_deflate=deflate
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import socket
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
 from mlgraph.errors import BadUserInput
 from mlgraph.live.brokers import InProcessBroker
+from mlgraph.live.delivery import Direct, text_frame
 from mlgraph.live.dispatcher import Dispatcher
 from mlgraph.live.events import (
+    LiveEvent,
     check_retained,
     decode_stream_cursor,
     encode_stream_cursor,
     prune,
     read_after,
 )
-from mlgraph.live.hub import Hub, Interest, SlowConsumer
+from mlgraph.live.hub import Hub, Interest, SlowConsumer, Subscriber
 from mlgraph.live.renders import Renders
 from mlgraph.storage import models as m
 from mlgraph.storage.types import utcnow
@@ -245,4 +251,103 @@ async def test_a_burst_of_subscribers_finds_the_stream_end_in_one_or_two_rounds(
     assert not reasons
     for stream in streams:
         await stream.aclose()
+    await hub.stop()
+
+
+class SocketSink:
+    """A real socket the hub writes frames to (what ``LiveWebSocketProtocol`` is)."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def accepts_frames(self) -> bool:
+        return not self.transport.is_closing()
+
+    def write_frame(self, frame: bytes) -> None:
+        self.transport.write(frame)
+
+
+class OddOneOut:
+    """A fan-out whose render of event ``i == 1`` has errors (its task must deliver it)."""
+
+    def __init__(self, sink: SocketSink) -> None:
+        async def send_text(text: str) -> None:
+            sink.write_frame(text_frame(text.encode()))
+
+        self.direct = Direct.of("1", json.dumps, send_text, sink)
+
+    def group(self) -> str:
+        return "everyone"
+
+    def current(self) -> bool:
+        return True
+
+    async def payload(self, event: LiveEvent) -> str | None:
+        await asyncio.sleep(0)  # a render takes a moment: the subscriber's task may run
+        return None if event.payload["i"] == 1 else json.dumps({"i": event.payload["i"]})
+
+
+async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
+    head = await reader.readexactly(2)
+    assert head[0] == 0x81  # one unfragmented text frame
+    message: dict[str, Any] = json.loads(await reader.readexactly(head[1]))
+    return message
+
+
+async def test_the_hub_writes_parked_subscribers_frames_in_order_with_their_task(
+    db: Backend,
+) -> None:
+    """Events the hub cannot write itself go through the subscriber's own task, and the
+    socket still sees every event once, in order."""
+    hub = Hub(db.sessions, poll_interval_s=60)
+    await hub.start()
+    await hub.ready()
+    server_end, client_end = socket.socketpair()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, server_end)
+    reader, writer = await asyncio.open_connection(sock=client_end)
+    fanout = OddOneOut(SocketSink(transport))  # type: ignore[arg-type]
+    mine: set[Subscriber] = set()
+    stream = hub.stream(
+        JOBS, after=hub.position, queue_size=16, on_overflow=print, owner=mine, fanout=fanout
+    )
+
+    async def task() -> None:  # what the subscription's own task does with what it gets
+        async for event in stream:
+            await fanout.direct.send_next(json.dumps({"i": event.payload["i"], "by": "task"}))
+
+    def parked() -> bool:
+        return len(mine) == 1 and all(s.parked for s in mine)
+
+    consumer = asyncio.create_task(task())
+    async with asyncio.timeout(10):
+        await until(parked)
+        # given a parked subscriber, when five events arrive, the second with errors
+        written = hub.written
+        await publish(db, 5)
+        await hub.catch_up()
+        first = [await read_frame(reader) for _ in range(5)]
+        # and two more once its task has delivered what it was given
+        await until(parked)
+        await publish(db, 2)
+        await hub.catch_up()
+        then = [await read_frame(reader) for _ in range(2)]
+    # then the socket gets all seven in order, each once: the hub wrote the first; the
+    # second went to the subscriber's task, and so did those after it while it had any
+    # queued; then the hub wrote again
+    assert [(m["payload"]["i"], m["payload"].get("by")) for m in first + then] == [
+        (0, None),
+        (1, "task"),
+        (2, "task"),
+        (3, "task"),
+        (4, "task"),
+        (0, None),
+        (1, "task"),
+    ]
+    assert hub.written - written == 2
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+    transport.close()
+    writer.close()
     await hub.stop()

@@ -209,14 +209,15 @@ async def test_subscribers_of_one_selection_share_the_event_read(app: Instance) 
         for into in received
     ]
     await subscribed(app, 3)
-    renders = app.live.hub.renders
-    computed, shared = renders.computed, renders.shared
+    hub = app.live.hub
+    computed, shared, written = hub.renders.computed, hub.renders.shared, hub.written
     # when the runner reports once
     await report(app, job_id, status="RUNNING", progress=0.25)
     await asyncio.wait_for(asyncio.gather(*listeners), 10)
     # then all three see the job as it is now: executed once, its `next` payload encoded
-    # once, and that payload shared by the other two
+    # once, and written by the hub to all three sockets
     assert [r[0]["jobUpdated"]["job"] for r in received] == [
         {"id": job_id, "status": "RUNNING"}
     ] * 3
-    assert (renders.computed - computed, renders.shared - shared) == (2, 2)
+    assert (hub.renders.computed - computed, hub.renders.shared - shared) == (2, 0)
+    assert hub.written - written == 3

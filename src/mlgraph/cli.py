@@ -43,6 +43,7 @@ def serve(
 
     import uvicorn
 
+    from mlgraph.app.websockets import uvicorn_ws
     from mlgraph.telemetry import metrics
 
     if subgraph is not None:
@@ -72,7 +73,7 @@ def serve(
             workers=workers,
             log_level=settings.log_level.lower(),
             log_config=logging_config(settings),
-            ws=settings.live_ws_implementation,
+            ws=uvicorn_ws(settings.live_ws_implementation),
             ws_per_message_deflate=settings.live_ws_deflate,
             ws_max_size=settings.live_max_message_bytes,  # refused before it is buffered
             access_log=not simulate,  # the simulator prints a line per action instead

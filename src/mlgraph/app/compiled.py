@@ -3,6 +3,8 @@ answered in the ``x-mlgraph-plan`` response header (the path runs in ``compiled.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlgraph.compiled.reads import RESOLVER
@@ -17,11 +19,12 @@ class PlanHeader:
     def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
         self.app, self.path = app, path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or scope["path"] != self.path:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)  # a WebSocket keeps no frame of this one
+        return self._with_plan(scope, receive, send)
 
+    async def _with_plan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_plan(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])

@@ -9,8 +9,9 @@ response starts.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,7 +71,7 @@ class RateLimitHeaders:
     def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
         self.app, self.path = app, path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         state = scope.get("state", {})
         limiter, user = state.get("limiter"), scope.get("user")
         if (
@@ -79,8 +80,18 @@ class RateLimitHeaders:
             or not isinstance(limiter, RateLimiter)
             or not isinstance(user, PrincipalUser)
         ):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)  # a WebSocket keeps no frame of this one
+        return self._limited(scope, receive, send, state, limiter, user)
+
+    async def _limited(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        state: dict[str, Any],
+        limiter: RateLimiter,
+        user: PrincipalUser,
+    ) -> None:
         key = user.principal.id
         if not limiter.enter(key):
             status = limiter.status(key, retry_after=1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Awaitable
 
 from opentelemetry.trace import SpanKind
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,14 +39,21 @@ class Telemetry:
         self.app, self.settings = app, settings
         self.token = settings.metrics_token.get_secret_value().encode()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] == "websocket":
+            # The connection's own task (uvicorn's) keeps the id to its end; no frame of
+            # this middleware stays for the connection's life.
+            REQUEST_ID.set(scope["state"]["request_id"])
+            return self.app(scope, receive, send)
+        if scope["type"] != "http":
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["state"]
         reset = REQUEST_ID.set(state["request_id"])
         try:
-            if scope["type"] == "websocket" or not self.settings.telemetry:
+            if not self.settings.telemetry:
                 await self.app(scope, receive, send)
             elif scope["path"] == METRICS_PATH:
                 await self._metrics(scope, receive, send)

@@ -28,8 +28,10 @@ round.
 
 Modules: ``events`` (outbox rows as stream events, cursors, retention), ``brokers``,
 ``dispatcher``, ``hub`` (fan-out with bounded queues, subscribers indexed by project and
-entity), ``renders`` (an event's result computed once per selection and rights, shared by the
-subscribers alike), ``connection`` (a WebSocket's or SSE
+entity, frames written to waiting subscribers' sockets by the hub itself), ``renders`` (an
+event's result computed once per selection and rights, shared by the subscribers alike),
+``delivery`` (graphql-transport-ws ``next`` messages encoded once, WebSocket frames),
+``connection`` (a WebSocket's or SSE
 response's credential, re-checks and close), ``runtime`` (what the app's lifespan starts).
 The GraphQL side is ``mlgraph.schema.subscriptions``; the WebSocket edge is
 ``mlgraph.app.websockets``.

@@ -10,6 +10,18 @@ yields live events, skipping anything at or before what it already yielded. A su
 whose queue fills (its client does not read fast enough) is dropped: its stream raises
 :class:`SlowConsumer` and its ``on_overflow`` callback runs once. ``Subscriber.end`` ends a
 stream from outside (the connection's credential expired): it raises :class:`StreamEnded`.
+
+**Fan-out by the hub** (direct delivery, ``mlgraph.live.delivery``). A subscriber with a
+:class:`Fanout` *parks* while its stream waits with nothing queued: the hub then delivers its
+events itself. For each event it groups the parked subscribers that match by their fan-out
+group (selection, variables, rights), has one of each group render the payload, and writes
+the frame (built once per operation id) to each subscriber's socket: no task wake-up, no
+generator step, no ASGI send per subscriber. A subscriber whose event cannot be written so
+(a result with errors, changed credentials, a socket over its high-water mark) is unparked and
+gets the event in its queue; its own task delivers it, and it parks again once its queue is
+empty. The hub finishes each event (its renders included) before it offers the next, and a
+subscriber parks only with an empty queue, so every subscriber sees its events in position
+order, each once (``Subscriber.last``).
 """
 
 from __future__ import annotations
@@ -18,14 +30,15 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Hashable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlgraph.live.credentials import CredentialChecks
+from mlgraph.live.delivery import Direct, text_frame
 from mlgraph.live.events import LiveEvent, last_position, read_after, settled_position
 from mlgraph.live.renders import Renders
 from mlgraph.live.tasks import stop_task
@@ -74,6 +87,27 @@ class SlowConsumer(StreamEnded):
 _END: Final = object()
 
 
+class Fanout(Protocol):
+    """What lets the hub deliver a parked subscriber's events itself."""
+
+    #: The operation's socket (its ``sink`` is not None) and its ``next`` message prefix.
+    direct: Direct
+
+    def group(self) -> Hashable | None:
+        """The fan-out group to park in now (subscribers of one group get one payload per
+        event), or None: not now (its task delivers)."""
+        ...
+
+    def current(self) -> bool:
+        """Still what it was when it parked (the connection's principal is the same)."""
+        ...
+
+    async def payload(self, event: LiveEvent) -> str | None:
+        """The event's encoded ``next`` payload for this group; None: its task delivers it
+        (a result with errors, or the event is no longer readable)."""
+        ...
+
+
 class Subscriber:
     """One subscription's bounded queue: a list and at most one waiting future (an
     ``asyncio.Queue`` holds four deques and an event, ~3 KiB, for every idle subscriber)."""
@@ -83,14 +117,30 @@ class Subscriber:
         "_size",
         "_waiter",
         "ended",
+        "fanout",
+        "group",
         "interest",
+        "last",
         "live",
         "on_overflow",
         "overflowed",
+        "parked",
     )
 
-    def __init__(self, interest: Interest, size: int, on_overflow: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        interest: Interest,
+        size: int,
+        on_overflow: Callable[[str], None],
+        fanout: Fanout | None = None,
+    ) -> None:
         self.interest = interest
+        self.fanout = fanout
+        #: Waiting with nothing queued, in fan-out ``group``: the hub delivers its events.
+        self.parked = False
+        self.group: Hashable = None
+        #: The position of the last event it got (replayed, queued or written by the hub).
+        self.last = 0
         self._items: list[LiveEvent | object] = []
         self._size = size
         self._waiter: asyncio.Future[None] | None = None
@@ -118,20 +168,30 @@ class Subscriber:
             self._put(_END)  # past the bound: the one item kept free for this
 
     def _put(self, item: LiveEvent | object) -> None:
+        self.parked = False  # from now on its task delivers, in order
         self._items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     async def get(self) -> LiveEvent | object:
-        """The oldest queued item, once there is one."""
+        """The oldest queued item, once there is one (parked meanwhile, if it can)."""
         while not self._items:
+            if self.fanout is not None and (group := self.fanout.group()) is not None:
+                self.group, self.parked = group, True
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
+                self.parked = False
         return self._items.pop(0)
+
+
+def _leader(members: list[Subscriber]) -> Fanout:
+    fanout = members[0].fanout
+    assert fanout is not None  # only subscribers with a fan-out park
+    return fanout
 
 
 def _retrieved(future: asyncio.Future[int]) -> None:
@@ -164,6 +224,8 @@ class Hub:
         self.renders = Renders()
         #: How many times an event was offered to a subscriber (each offer is a possible match).
         self.offers = 0
+        #: How many frames the hub wrote to parked subscribers' sockets itself.
+        self.written = 0
         #: The next round of ``settled_position`` (not started yet), and what runs the rounds.
         self._settle: asyncio.Future[int] | None = None
         self._settler: asyncio.Task[None] | None = None
@@ -206,11 +268,13 @@ class Hub:
         queue_size: int,
         on_overflow: Callable[[str], None],
         owner: set[Subscriber] | None = None,
+        fanout: Fanout | None = None,
     ) -> AsyncGenerator[LiveEvent, None]:
         """Events matching ``interest``; ``owner`` (a connection's set) holds the subscriber
-        while the stream runs, so the connection can end it."""
+        while the stream runs, so the connection can end it. With ``fanout``, the hub delivers
+        the live events it can itself (the stream then yields only the others)."""
         await self._ready.wait()
-        subscriber = Subscriber(interest, queue_size, on_overflow)
+        subscriber = Subscriber(interest, queue_size, on_overflow, fanout)
         self._subscribers.setdefault(interest.key, set()).add(subscriber)
         if owner is not None:
             owner.add(subscriber)
@@ -219,12 +283,13 @@ class Hub:
         try:
             # Live from the log's end now (the hub itself may still be behind it).
             last = max(live_from, await self.settled_position()) if after is None else after
+            subscriber.last = last
             subscriber.live = True
             self._count += 1
-            while last < live_from:
+            while subscriber.last < live_from:
                 replay = await read_after(
                     self._sessions,
-                    last,
+                    subscriber.last,
                     limit=self._batch_size,
                     upto=live_from,
                     topics=interest.topics,
@@ -232,7 +297,7 @@ class Hub:
                 if not replay:
                     break
                 for event in replay:
-                    last = event.position
+                    subscriber.last = event.position
                     if interest.match(event):
                         yield event
             while True:
@@ -240,8 +305,8 @@ class Hub:
                 if not isinstance(item, LiveEvent):
                     assert subscriber.ended is not None
                     raise subscriber.ended
-                if item.position > last:
-                    last = item.position
+                if item.position > subscriber.last:
+                    subscriber.last = item.position
                     yield item
         finally:
             SUBSCRIPTIONS.dec()
@@ -281,16 +346,64 @@ class Hub:
             if not subscribers:
                 del self._subscribers[key]
 
-    def _offer(self, event: LiveEvent) -> None:
-        """To the subscribers of the event's entity and of its whole project."""
+    def _offer(self, event: LiveEvent) -> dict[Hashable, list[Subscriber]]:
+        """To the subscribers of the event's entity and of its whole project: queued for
+        those that are not parked; the parked ones, by fan-out group, are returned."""
+        groups: dict[Hashable, list[Subscriber]] = {}
+        topic = event.topic
         for key in ((event.project_id, None), (event.project_id, event.entity_id)):
             subscribers = self._subscribers.get(key)
             if subscribers:
                 self.offers += len(subscribers)
                 for subscriber in list(subscribers):
-                    subscriber.offer(event)
+                    if not subscriber.parked:
+                        subscriber.offer(event)
+                    elif topic in subscriber.interest.topics:
+                        members = groups.get(subscriber.group)
+                        if members is None:
+                            groups[subscriber.group] = [subscriber]
+                        else:
+                            members.append(subscriber)
             if event.entity_id is None:
                 break
+        return groups
+
+    async def _fan_out(self, event: LiveEvent, groups: dict[Hashable, list[Subscriber]]) -> None:
+        """Write the event to its parked subscribers: one render per group, one frame per
+        (group, operation id); whoever cannot take it so gets it in its queue."""
+        renders = [_leader(members).payload(event) for members in groups.values()]
+        if len(renders) == 1:
+            try:
+                payloads: list[str | BaseException | None] = [await renders[0]]
+            except Exception as exc:  # its subscribers' tasks report it
+                payloads = [exc]
+        else:
+            payloads = await asyncio.gather(*renders, return_exceptions=True)
+        position = event.position
+        for members, payload in zip(groups.values(), payloads, strict=True):
+            frames: dict[str, bytes] = {}
+            for subscriber in members:
+                fanout = subscriber.fanout
+                assert fanout is not None
+                sink = fanout.direct.sink
+                if (
+                    not isinstance(payload, str)
+                    or not subscriber.parked
+                    or sink is None
+                    or not fanout.current()
+                    or not sink.accepts_frames()
+                ):
+                    subscriber.offer(event)  # its task delivers it, after what it has queued
+                    continue
+                if position <= subscriber.last:
+                    continue
+                prefix = fanout.direct.prefix
+                frame = frames.get(prefix)
+                if frame is None:
+                    frame = frames[prefix] = text_frame(fanout.direct.message(payload).encode())
+                sink.write_frame(frame)
+                subscriber.last = position
+                self.written += 1
 
     async def catch_up(self) -> int:
         """Read and fan out everything after ``position``; returns how many events."""
@@ -298,7 +411,9 @@ class Hub:
         while True:
             events = await read_after(self._sessions, self.position, limit=self._batch_size)
             for event in events:
-                self._offer(event)
+                groups = self._offer(event)
+                if groups:
+                    await self._fan_out(event, groups)
                 for listener in list(self.listeners):
                     listener(event)
                 self.position = event.position

@@ -30,15 +30,19 @@ class ObjectLoaders:
         self.store = store
         self.timeout_s = timeout_s
         self.max_read_bytes = max_read_bytes
-        # The batch functions do not hold ``self`` (a reference cycle would keep every loaded
-        # object of a request for the garbage collector; see ``mlgraph.loaders``).
-        slots = asyncio.Semaphore(concurrency)
-        self.head: DataLoader[str, ObjectInfo | None] = DataLoader(
-            _batch(store.head, slots, timeout_s)
-        )
-        self.json: DataLoader[str, Any] = DataLoader(
-            _batch(functools.partial(_read_json, store, max_read_bytes), slots, timeout_s)
-        )
+        self._slots = asyncio.Semaphore(concurrency)
+
+    # Made when first used: most contexts (a live connection's, an event's) read no object.
+    # The batch functions do not hold ``self`` (a reference cycle would keep every loaded
+    # object of a request for the garbage collector; see ``mlgraph.loaders``).
+    @functools.cached_property
+    def head(self) -> DataLoader[str, ObjectInfo | None]:
+        return DataLoader(_batch(self.store.head, self._slots, self.timeout_s))
+
+    @functools.cached_property
+    def json(self) -> DataLoader[str, Any]:
+        read = functools.partial(_read_json, self.store, self.max_read_bytes)
+        return DataLoader(_batch(read, self._slots, self.timeout_s))
 
 
 def _batch(

@@ -437,9 +437,14 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     def render_key(self, position: int, rights: Hashable) -> Hashable:
         """What the result of the event at ``position`` depends on: the event, the selection
         and its variables, and the subscriber's ``rights`` (``mlgraph.live.renders``)."""
+        return (position, self.selection_key(rights))
+
+    def selection_key(self, rights: Hashable) -> Hashable:
+        """What an event's result depends on besides the event: the selection, its variables
+        and the subscriber's ``rights`` (the hub's fan-out group)."""
         if self._variables_key is None:
             self._variables_key = repr(sorted(self.variable_values.coerced.items()))
-        return (position, id(self.operation), self._variables_key, rights)
+        return (id(self.operation), self._variables_key, rights)
 
     async def render(self, payload: Any) -> ExecutionResult:
         """A subscription event's result (``payload``, a ``LiveUpdate``, as the root value), as

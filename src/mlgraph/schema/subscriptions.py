@@ -12,8 +12,10 @@ as of that event, fresh loaders and a fresh object-store cache. The update carri
 principal, loaders or cached rows. Subscribers with the same selection and the same rights
 share one execution per event (``mlgraph.live.renders``): the event's entity is read once,
 not once per subscriber. Over graphql-transport-ws they also share its encoded ``next``
-payload, which the stream writes to each socket itself (``mlgraph.live.delivery``); an event
-whose result has errors goes through strawberry's chain like every event over SSE.
+payload (``mlgraph.live.delivery``): the hub writes it to the socket of each subscriber that
+waits with nothing queued (``_Shared`` is its ``Fanout``), and the subscription's stream
+writes what the hub hands back to it; an event whose result has errors goes through
+strawberry's chain like every event over SSE.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from mlgraph.auth.principal import Principal
 from mlgraph.context import Context
 from mlgraph.errors import BadUserInput, Forbidden, NotFound, RateLimited, Unauthenticated
 from mlgraph.ids import decode_global_id
-from mlgraph.live.connection import FORBIDDEN, UNAUTHORIZED
+from mlgraph.live.connection import FORBIDDEN, UNAUTHORIZED, LiveConnection, readable
 from mlgraph.live.delivery import DIRECT, Direct
 from mlgraph.live.events import LiveEvent, check_retained, decode_stream_cursor
 from mlgraph.live.hub import Interest, SlowConsumer, StreamEnded
@@ -205,36 +207,83 @@ async def _open(
 
 class _Shared:
     """Direct delivery of one subscription: its events' ``next`` payloads, encoded once per
-    (event, selection, variables, rights) and written to its socket. What a subscriber does
-    per event is a lookup and a write; the first one of its kind renders the event."""
+    (event, selection, variables, rights) and written to its socket, by its own task
+    (``send``) or, while it is parked, by the hub (the hub's ``Fanout``)."""
 
-    __slots__ = ("build", "context", "direct", "executor", "principal", "renders", "rights")
+    __slots__ = (
+        "build",
+        "context",
+        "direct",
+        "executor",
+        "live",
+        "parked_as",
+        "principal",
+        "renders",
+        "rights",
+    )
 
     def __init__(
-        self, direct: Direct, executor: Executor, renders: Renders, context: Context, build: Build
+        self,
+        direct: Direct,
+        executor: Executor,
+        live: LiveConnection,
+        context: Context,
+        build: Build,
     ) -> None:
-        self.direct, self.executor, self.renders = direct, executor, renders
-        self.context, self.build = context, build
+        self.direct, self.executor, self.live = direct, executor, live
+        self.renders, self.context, self.build = live.hub.renders, context, build
         self.principal: Principal | None = None
         self.rights: Hashable = None
+        #: The connection's principal when the subscriber parked.
+        self.parked_as: Principal | None = None
 
     def update(self, event: LiveEvent, principal: Principal) -> LiveUpdate:
         return self.build(event, EventRun(event.position, principal, self.context, self.renders))
 
+    def group(self) -> Hashable | None:
+        sink, principal = self.direct.sink, self.live.principal
+        if sink is None or principal is None or not sink.accepts_frames():
+            return None
+        self._rights_of(principal)
+        self.parked_as = principal
+        return self.executor.selection_key(self.rights)
+
+    def current(self) -> bool:
+        principal = self.live.principal
+        if principal is self.parked_as:
+            return True
+        if principal is None or rights(principal) != self.rights:
+            return False
+        self.parked_as = principal  # re-checked, with the same rights: the same group
+        return True
+
+    async def payload(self, event: LiveEvent) -> str | None:
+        principal = self.parked_as
+        if principal is None or not readable(principal, event.project_id):
+            return None  # its task raises FORBIDDEN
+        return await self._encoded(event, principal)
+
     async def send(self, event: LiveEvent, principal: Principal) -> bool:
         """Send the event's ``next`` message; False when its result has errors (strawberry's
         chain reports those, each with the subscriber's own request id)."""
+        self._rights_of(principal)
+        payload = await self._encoded(event, principal)
+        if payload is None:
+            return False
+        await self.direct.send_next(payload)
+        return True
+
+    def _rights_of(self, principal: Principal) -> None:
         if principal is not self.principal:
             self.principal, self.rights = principal, rights(principal)
+
+    async def _encoded(self, event: LiveEvent, principal: Principal) -> str | None:
         executor = self.executor
         key = ("next", executor.render_key(event.position, self.rights))
         payload: str | None = await self.renders.result(
             key, executor.operation, lambda: self._payload(event, principal)
         )
-        if payload is None:
-            return False
-        await self.direct.send_next(payload)
-        return True
+        return payload
 
     async def _payload(self, event: LiveEvent, principal: Principal) -> str | None:
         result = await self.executor.render(self.update(event, principal))
@@ -248,7 +297,7 @@ async def _guarded(
     assert live is not None
     direct, executor = DIRECT.get(), SUBSCRIBING.get()
     shared = (
-        _Shared(direct, executor, live.hub.renders, ctx, build)
+        _Shared(direct, executor, live, ctx, build)
         if direct is not None and executor is not None and ctx.settings.live_direct_delivery
         else None
     )
@@ -258,6 +307,7 @@ async def _guarded(
         queue_size=ctx.settings.live_queue_size,
         on_overflow=live.overflow,
         owner=live.subscribers,
+        fanout=shared if shared is not None and shared.direct.sink is not None else None,
     )
     try:
         async for event in stream:
