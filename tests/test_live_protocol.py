@@ -183,7 +183,7 @@ async def test_credentials_in_the_upgrade_headers_are_enough(app: Instance) -> N
 
 async def test_expired_token_closes_the_connection_with_4401(app: Instance) -> None:
     ws = await open_ws(app)
-    assert (await init(ws, bearer(app, ttl_s=1)))["type"] == "connection_ack"
+    assert (await init(ws, bearer(app, ttl_s=3)))["type"] == "connection_ack"
     code, reason = await closed(ws)
     assert code == 4401
     assert "token" in reason
