@@ -376,34 +376,26 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         """graphql-core's, with a variable's big list of plain input objects coerced by its
         item type's plan (``schema.coercion``); graphql-core coerces everything else, and all
         of it when an item would not coerce, or when it refuses the rest."""
-        operation = _operation(document, operation_name)
-        split = coercion.split(schema, operation, raw_variable_values)
+
+        def build(variables: dict[str, Any] | None) -> Any:
+            return super(Executor, cls).build(
+                schema,
+                document,
+                root_value,
+                context_value,
+                variables,
+                operation_name,
+                *args,
+                **kwargs,
+            )
+
+        split = coercion.split(schema, _operation(document, operation_name), raw_variable_values)
         if split is None:
-            return super().build(
-                schema,
-                document,
-                root_value,
-                context_value,
-                raw_variable_values,
-                operation_name,
-                *args,
-                **kwargs,
-            )
+            return build(raw_variable_values)
         lighter, coerced = split
-        built = super().build(
-            schema, document, root_value, context_value, lighter, operation_name, *args, **kwargs
-        )
+        built = build(lighter)
         if isinstance(built, list):  # refused: with graphql-core's errors for all of it
-            return super().build(
-                schema,
-                document,
-                root_value,
-                context_value,
-                raw_variable_values,
-                operation_name,
-                *args,
-                **kwargs,
-            )
+            return build(raw_variable_values)
         assert raw_variable_values is not None
         built.variable_values = coercion.patch(built.variable_values, raw_variable_values, coerced)
         return built
