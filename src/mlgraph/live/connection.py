@@ -130,7 +130,7 @@ class LiveConnection:
         self._credential = credential
         self.principal = await self._check(credential)
         self._schedule(credential)
-        self.hub.listeners.add(self._on_event)
+        self.hub.listen(_CREDENTIAL_TOPICS, self._on_event)
         return self.principal
 
     def may_read(self, project_id: uuid.UUID | None) -> bool:
@@ -154,7 +154,7 @@ class LiveConnection:
 
     async def aclose(self) -> None:
         """The connection ended: stop watching its credential."""
-        self.hub.listeners.discard(self._on_event)
+        self.hub.unlisten(_CREDENTIAL_TOPICS, self._on_event)
         self._credential = None  # no further re-check
         if self._timer is not None:
             self._timer.cancel()

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Callable, Hashable
+from collections.abc import AsyncGenerator, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -47,6 +47,7 @@ from mlgraph.telemetry.metrics import SUBSCRIPTIONS
 log = logging.getLogger("mlgraph.live")
 #: The hub's index key: (project id, entity id or None for every entity of the project).
 Key = tuple[uuid.UUID | None, uuid.UUID | None]
+Listener = Callable[[LiveEvent], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +215,9 @@ class Hub:
         self._poll_interval_s = poll_interval_s
         self._subscribers: dict[Key, set[Subscriber]] = {}
         self._count = 0
-        #: Called with every event (live connections watch for revoked keys, role changes).
-        self.listeners: set[Callable[[LiveEvent], None]] = set()
+        #: By topic: called with each event of it (live connections watch for revoked keys
+        #: and role changes; an event of another topic costs no call per connection).
+        self._listeners: dict[str, set[Listener]] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # position is known
@@ -233,6 +235,19 @@ class Hub:
         self.settle_rounds = 0
         #: The live connections' credential checks, shared by credential.
         self.credentials = CredentialChecks(credential_ttl_s)
+
+    def listen(self, topics: Iterable[str], listener: Listener) -> None:
+        """Call ``listener`` with every event of ``topics`` from now on."""
+        for topic in topics:
+            self._listeners.setdefault(topic, set()).add(listener)
+
+    def unlisten(self, topics: Iterable[str], listener: Listener) -> None:
+        for topic in topics:
+            listeners = self._listeners.get(topic)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._listeners[topic]
 
     @property
     def subscriber_count(self) -> int:
@@ -414,8 +429,9 @@ class Hub:
                 groups = self._offer(event)
                 if groups:
                     await self._fan_out(event, groups)
-                for listener in list(self.listeners):
-                    listener(event)
+                if listeners := self._listeners.get(event.topic):
+                    for listener in list(listeners):
+                        listener(event)
                 self.position = event.position
             seen += len(events)
             if not events and await last_position(self._sessions) < self.position:
