@@ -90,6 +90,8 @@ class Socket(asyncio.Protocol):
         self.init, self.subscribe, self.load = init, subscribe, load
         self.transport: Any = None
         self.received = 0
+        self.open = False  # the handshake is done
+        self.pending = b""  # the start of a frame not received whole yet
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # uvloop's transports are not asyncio.Transport's
@@ -98,17 +100,47 @@ class Socket(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
+        if self.open:
+            self._frames(now, data)
+        else:
+            self._protocol(now, data)
+
+    def _protocol(self, now: float, data: bytes) -> None:
+        """Through websockets' protocol: the handshake, and every frame but a whole text one."""
         self.ws.receive_data(data)
         for event in self.ws.events_received():
             if isinstance(event, Response):
                 if event.status_code != 101:
                     self.load.fail(f"handshake answered {event.status_code}")
+                self.open = True  # the server sends nothing more before our init
                 self.ws.send_text(self.init)
             elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
                 self._message(now, event.data)
             elif isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
                 self.load.fail(f"closed by the server: {event.data[2:]!r}")
         self._flush()
+
+    def _frames(self, now: float, data: bytes) -> None:
+        """Whole unfragmented text frames (unmasked: a server's) read here, the rest (ping,
+        close, fragments) handed to websockets' protocol frame by frame: websockets' parser
+        costs the load generator more per message than the server's fan-out does."""
+        buf = self.pending + data if self.pending else data
+        i, n = 0, len(buf)
+        while n - i >= 2:
+            length, head = buf[i + 1] & 0x7F, 2
+            if length == 126:
+                length, head = int.from_bytes(buf[i + 2 : i + 4]), 4
+            elif length == 127:
+                length, head = int.from_bytes(buf[i + 2 : i + 10]), 10
+            end = i + head + length
+            if n - i < head or end > n:
+                break
+            if buf[i] == 0x81:  # FIN, text
+                self._message(now, buf[i + head : end])
+            else:
+                self._protocol(now, buf[i:end])
+            i = end
+        self.pending = buf[i:]
 
     def _message(self, now: float, data: bytes) -> None:
         if b'"errors"' in data or b'"type":"complete"' in data:
@@ -122,6 +154,7 @@ class Socket(asyncio.Protocol):
                 self.load.arrivals.append((now, data))
         elif b'"type":"connection_ack"' in data:
             self.ws.send_text(self.subscribe)
+            self._flush()
             self.load.subscribed += 1
         else:
             self.load.fail(f"unexpected message {data[:200]!r}")
