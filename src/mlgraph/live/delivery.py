@@ -90,6 +90,10 @@ class Direct:
     def message(self, payload: str) -> str:
         return self.prefix + payload + "}"
 
+    def frame(self, payload: str) -> bytes:
+        """The ``next`` message's WebSocket frame (what the hub writes to a ``sink``)."""
+        return text_frame(self.message(payload).encode())
+
 
 #: The graphql-transport-ws operation whose task is running (None elsewhere: SSE, queries).
 DIRECT: ContextVar[Direct | None] = ContextVar("mlgraph_live_direct", default=None)

@@ -38,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mlgraph.live.credentials import CredentialChecks
-from mlgraph.live.delivery import Direct, text_frame
+from mlgraph.live.delivery import Direct
 from mlgraph.live.events import LiveEvent, last_position, read_after, settled_position
 from mlgraph.live.renders import Renders
 from mlgraph.live.tasks import stop_task
@@ -394,31 +394,35 @@ class Hub:
                 payloads = [exc]
         else:
             payloads = await asyncio.gather(*renders, return_exceptions=True)
-        position = event.position
+        position, written = event.position, 0
         for members, payload in zip(groups.values(), payloads, strict=True):
+            if not isinstance(payload, str):
+                for subscriber in members:
+                    subscriber.offer(event)  # its task delivers it, after what it has queued
+                continue
             frames: dict[str, bytes] = {}
             for subscriber in members:
                 fanout = subscriber.fanout
                 assert fanout is not None
-                sink = fanout.direct.sink
+                direct = fanout.direct
+                sink = direct.sink
                 if (
-                    not isinstance(payload, str)
-                    or not subscriber.parked
+                    not subscriber.parked
                     or sink is None
                     or not fanout.current()
                     or not sink.accepts_frames()
                 ):
-                    subscriber.offer(event)  # its task delivers it, after what it has queued
+                    subscriber.offer(event)
                     continue
                 if position <= subscriber.last:
                     continue
-                prefix = fanout.direct.prefix
-                frame = frames.get(prefix)
+                frame = frames.get(direct.prefix)
                 if frame is None:
-                    frame = frames[prefix] = text_frame(fanout.direct.message(payload).encode())
+                    frame = frames[direct.prefix] = direct.frame(payload)
                 sink.write_frame(frame)
                 subscriber.last = position
-                self.written += 1
+                written += 1
+        self.written += written
 
     async def catch_up(self) -> int:
         """Read and fan out everything after ``position``; returns how many events."""
