@@ -15,7 +15,10 @@ UPDATE and the publish; empty rounds make none.
 
 It runs on every local commit that wrote events (``on_outbox_commit``) and every
 ``poll_interval_s`` (events of a replica that died before dispatching them), and prunes events
-older than the retention now and then.
+older than the retention now and then. A round that follows a round that published within
+``GATHER_S`` waits for the rest of that time, so under load one round takes the commits of
+``GATHER_S`` (each commit woke a round of its own, and every hub read after each), while a
+commit after a quiet spell is published at once.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ from mlgraph.telemetry.tracing import span
 
 log = logging.getLogger("mlgraph.live")
 PRUNE_EVERY_S = 600.0
+#: The least time between the starts of two rounds when the first published something (an
+#: event's latency grows by at most as much, and only under load).
+GATHER_S = 0.01
 #: pg_advisory_xact_lock key of a dispatch round ("mlgraph outbox" as a number).
 STREAM_LOCK_KEY = literal(0x6D6C_6F75_7462_6F78, BigInteger)
 
@@ -66,6 +72,15 @@ class Dispatcher:
         self._pruned_at = 0.0
         self.listeners: list[Callable[[Envelope], None]] = []
         self.dispatched = 0
+        self._pending = (
+            select(
+                OutboxEvent.position,
+                select(func.max(OutboxEvent.stream_position)).scalar_subquery(),
+            )
+            .where(OutboxEvent.dispatched_at.is_(None))
+            .order_by(OutboxEvent.position)
+            .limit(batch_size)
+        )
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -87,24 +102,18 @@ class Dispatcher:
         async with write_lock(self._engine), self._sessions() as s, s.begin():
             if self._engine.dialect.name == "postgresql":
                 await s.execute(select(func.pg_advisory_xact_lock(STREAM_LOCK_KEY)))
-            positions = list(
-                await s.scalars(
-                    select(OutboxEvent.position)
-                    .where(OutboxEvent.dispatched_at.is_(None))
-                    .order_by(OutboxEvent.position)
-                    .limit(self._batch_size)
-                )
-            )
-            if not positions:
+            # The undispatched events with the stream's end, in one statement
+            found = (await s.execute(self._pending)).all()
+            if not found:
                 return 0
+            positions = [position for position, _ in found]
             with span(
                 "outbox dispatch",
                 {"mlgraph.outbox.events": len(positions), "mlgraph.outbox.first": positions[0]},
             ):
                 # After the stream's end, and never below the positions (so, like them, the
                 # stream does not start over when the table is emptied); gaps stay gaps.
-                end = await s.scalar(select(func.max(OutboxEvent.stream_position))) or 0
-                offset = max(end + 1 - positions[0], 0)
+                offset = max((found[0][1] or 0) + 1 - positions[0], 0)
                 await s.execute(
                     update(OutboxEvent)
                     .where(OutboxEvent.position.in_(positions))
@@ -119,16 +128,23 @@ class Dispatcher:
         return len(positions)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        published_at = -GATHER_S  # when the last round that published began
         while True:
+            if (pause := published_at + GATHER_S - loop.time()) > 0:
+                await asyncio.sleep(pause)
+            self._wakeup.clear()  # a commit from now on wakes the next round
+            began, before = loop.time(), self.dispatched
             try:
                 while await self.dispatch_once() == self._batch_size:
                     pass
+                if self.dispatched > before:
+                    published_at = began
                 await self._maybe_prune()
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("live: dispatch failed (%r); retrying", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
-            self._wakeup.clear()
 
     async def _maybe_prune(self) -> None:
         now = time.monotonic()
