@@ -29,8 +29,9 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import BigInteger, func, literal, select, update
+from sqlalchemy import BigInteger, bindparam, func, literal, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,9 +47,22 @@ log = logging.getLogger("mlgraph.live")
 PRUNE_EVERY_S = 600.0
 #: The least time between the starts of two rounds when the first published something (an
 #: event's latency grows by at most as much, and only under load).
-GATHER_S = 0.01
+GATHER_S = 0.02
 #: pg_advisory_xact_lock key of a dispatch round ("mlgraph outbox" as a number).
 STREAM_LOCK_KEY = literal(0x6D6C_6F75_7462_6F78, BigInteger)
+#: Core statements on the table: an ORM ``update(OutboxEvent)`` also synchronises the session
+_OUTBOX: Any = OutboxEvent.__table__
+_STREAM_LOCK = select(func.pg_advisory_xact_lock(STREAM_LOCK_KEY))
+#: A batch's stream positions and dispatch time (built once: its text does not depend on
+#: how many positions; SQLite gets them expanded into an IN list).
+_MARK = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.position.in_(bindparam("positions", expanding=True)))
+    .values(
+        stream_position=_OUTBOX.c.position + bindparam("offset", type_=BigInteger),
+        dispatched_at=bindparam("now", type_=_OUTBOX.c.dispatched_at.type),
+    )
+)
 
 
 class Dispatcher:
@@ -74,11 +88,12 @@ class Dispatcher:
         self.dispatched = 0
         self._pending = (
             select(
-                OutboxEvent.position,
-                select(func.max(OutboxEvent.stream_position)).scalar_subquery(),
+                _OUTBOX.c.position,
+                _OUTBOX.c.topic,
+                select(func.max(_OUTBOX.c.stream_position)).scalar_subquery(),
             )
-            .where(OutboxEvent.dispatched_at.is_(None))
-            .order_by(OutboxEvent.position)
+            .where(_OUTBOX.c.dispatched_at.is_(None))
+            .order_by(_OUTBOX.c.position)
             .limit(batch_size)
         )
 
@@ -101,25 +116,23 @@ class Dispatcher:
         """Dispatch one batch; returns how many events it published."""
         async with write_lock(self._engine), self._sessions() as s, s.begin():
             if self._engine.dialect.name == "postgresql":
-                await s.execute(select(func.pg_advisory_xact_lock(STREAM_LOCK_KEY)))
+                await s.execute(_STREAM_LOCK)
             # The undispatched events with the stream's end, in one statement
             found = (await s.execute(self._pending)).all()
             if not found:
                 return 0
-            positions = [position for position, _ in found]
+            positions = [position for position, _, _ in found]
             with span(
                 "outbox dispatch",
                 {"mlgraph.outbox.events": len(positions), "mlgraph.outbox.first": positions[0]},
             ):
                 # After the stream's end, and never below the positions (so, like them, the
                 # stream does not start over when the table is emptied); gaps stay gaps.
-                offset = max((found[0][1] or 0) + 1 - positions[0], 0)
-                await s.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.position.in_(positions))
-                    .values(stream_position=OutboxEvent.position + offset, dispatched_at=utcnow())
-                )
-                envelope = Envelope(positions[0] + offset, positions[-1] + offset, len(positions))
+                offset = max((found[0][2] or 0) + 1 - positions[0], 0)
+                await s.execute(_MARK, {"positions": positions, "offset": offset, "now": utcnow()})
+                first, last = positions[0] + offset, positions[-1] + offset
+                topics = frozenset(topic for _, topic, _ in found)
+                envelope = Envelope(first, last, len(positions), topics)
                 await self._broker.publish(s, envelope)
         self._broker.committed(envelope)
         for listener in self.listeners:

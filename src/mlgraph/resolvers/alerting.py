@@ -140,24 +140,28 @@ async def _windows(
     return out
 
 
+_METRICS: Any = DriftMetric.__table__
+
+
 @functools.cache
 def _latest(parts: int) -> Select[Any]:
-    """The windows statement for ``parts`` (metric, kind) pairs (built once per count)."""
+    """The windows statement for ``parts`` (metric, kind) pairs (built once per count; Core,
+    on the table: its rows are plain values, no ORM result needed)."""
     subqueries = [
         select(
-            DriftMetric.metric,
-            DriftMetric.kind,
-            DriftMetric.window_end,
-            func.max(DriftMetric.score).label("high"),
-            func.min(DriftMetric.score).label("low"),
+            _METRICS.c.metric,
+            _METRICS.c.kind,
+            _METRICS.c.window_end,
+            func.max(_METRICS.c.score).label("high"),
+            func.min(_METRICS.c.score).label("low"),
         )
         .where(
-            DriftMetric.deployment_id == bindparam("deployment"),
-            DriftMetric.metric == bindparam(f"metric_{n}"),
-            DriftMetric.kind == bindparam(f"kind_{n}", type_=DriftMetric.kind.type),
+            _METRICS.c.deployment_id == bindparam("deployment"),
+            _METRICS.c.metric == bindparam(f"metric_{n}"),
+            _METRICS.c.kind == bindparam(f"kind_{n}", type_=_METRICS.c.kind.type),
         )
-        .group_by(DriftMetric.metric, DriftMetric.kind, DriftMetric.window_end)
-        .order_by(DriftMetric.window_end.desc())
+        .group_by(_METRICS.c.metric, _METRICS.c.kind, _METRICS.c.window_end)
+        .order_by(_METRICS.c.window_end.desc())
         .limit(bindparam("depth", type_=Integer))
         .subquery()
         for n in range(parts)
