@@ -31,9 +31,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func, or_, select, union_all
+from sqlalchemy import Insert, Integer, Select, bindparam, func, or_, select, union_all
 
 from mlgraph.ids import encode_global_id
+from mlgraph.storage.audit import Rider
 from mlgraph.storage.enums import AlertStatus, DriftKind, Operator
 from mlgraph.storage.models import Alert, AlertRule, Deployment, Downtime, DriftMetric
 from mlgraph.storage.types import utcnow
@@ -49,16 +50,28 @@ _OPEN = (AlertStatus.PENDING, AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
 
 
 async def evaluate_alert_rules(
-    tx: UnitOfWork, deployment: Deployment, measured: set[tuple[str, DriftKind]]
+    tx: UnitOfWork,
+    deployment: Deployment,
+    measured: set[tuple[str, DriftKind]],
+    *,
+    rider: Rider | None = None,
 ) -> None:
     """Three statements whatever the batch holds: the rules (locked), the latest windows they
     need, the open alerts; a fourth (the downtimes) only when an alert is about to fire. The
     open alerts are read after the lock, in a statement of their own: one read in the locking
     statement (a join) would come from its snapshot, taken before it waited, and miss the
-    alert the batch it waited for has just opened."""
+    alert the batch it waited for has just opened.
+
+    ``rider``, the batch's INSERT, runs in the rules' statement on PostgreSQL (a CTE: it runs
+    once, whatever the rules; the windows, read after it, include its rows), else before it."""
     s = tx.session
-    scope = {"project": deployment.project_id, "deployment": deployment.id}
-    rules = (await s.scalars(_RULES, scope)).all()
+    scope: dict[str, Any] = {"project": deployment.project_id, "deployment": deployment.id}
+    rules_stmt: Select[Any] = _RULES
+    if rider is not None and s.get_bind().dialect.name == "postgresql":
+        rules_stmt, scope = _rules_after(rider[0]), {**scope, **rider[1]}
+    elif rider is not None:
+        await s.execute(*rider)
+    rules = (await s.scalars(rules_stmt, scope)).all()
     rules = [
         r for r in rules if any(m == r.metric and r.drift_kind in (None, k) for m, k in measured)
     ]
@@ -95,6 +108,14 @@ _RULES = (
     .order_by(AlertRule.id)
     .with_for_update()
 )
+
+
+@functools.cache
+def _rules_after(insert: Insert) -> Select[Any]:
+    """``_RULES`` with ``insert`` as a CTE (built once per INSERT shape)."""
+    return _RULES.add_cte(insert.cte("batch"))
+
+
 #: The open alerts of ``:rules`` on ``:deployment``.
 _OPEN_ALERTS = select(Alert).where(
     Alert.rule_id.in_(bindparam("rules", expanding=True)),
