@@ -38,7 +38,7 @@ def make_broker(settings: Settings) -> Broker:
     return InProcessBroker()
 
 
-def _wake_for_webhooks(deliverer: Deliverer) -> Callable[[Envelope], None]:
+def wake_for_webhooks(deliverer: Deliverer) -> Callable[[Envelope], None]:
     """Wake the deliverer for rounds with an event a webhook can receive (``TOPICS``): the
     others make no delivery (its poll moves its cursor past them, a batch at a time)."""
 
@@ -76,7 +76,7 @@ async def running_live(
     forget = [on_outbox_commit(engine, dispatcher.wake)]
     deliverer = Deliverer(settings, sessions) if settings.webhooks_enabled else None
     if deliverer is not None:
-        dispatcher.listeners.append(_wake_for_webhooks(deliverer))
+        dispatcher.listeners.append(wake_for_webhooks(deliverer))
         deliverer.start()
     dispatcher.start()
     try:
