@@ -50,11 +50,11 @@ PRUNE_EVERY_S = 600.0
 GATHER_S = 0.02
 #: pg_advisory_xact_lock key of a dispatch round ("mlgraph outbox" as a number).
 STREAM_LOCK_KEY = literal(0x6D6C_6F75_7462_6F78, BigInteger)
-#: Core statements on the table: an ORM ``update(OutboxEvent)`` also synchronises the session
+#: Core statements on the table (an ORM ``update(OutboxEvent)`` also synchronises the session).
 _OUTBOX: Any = OutboxEvent.__table__
 _STREAM_LOCK = select(func.pg_advisory_xact_lock(STREAM_LOCK_KEY))
-#: A batch's stream positions and dispatch time (built once: its text does not depend on
-#: how many positions; SQLite gets them expanded into an IN list).
+#: A batch's stream positions and dispatch time, built once (the IN list of positions is
+#: expanded at each execution).
 _MARK = (
     update(_OUTBOX)
     .where(_OUTBOX.c.position.in_(bindparam("positions", expanding=True)))
