@@ -13,7 +13,8 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from mlgraph.auth.local_issuer import issue_token
 from mlgraph.migrations import upgrade
 from mlgraph.settings import Settings
 from mlgraph.storage.db import Base, create_engine, create_sessions
+from tests import factories
 
 PG_URL = os.environ.get(
     "MLGRAPH_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -159,14 +161,12 @@ async def stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
     await task
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Backend]:
-    data_dir = tmp_path_factory.mktemp(request.param)
-    if request.param == "postgresql":
+async def open_backend(name: str, data_dir: Path, stack: AsyncExitStack) -> Backend:
+    """A migrated database of ``name``'s kind with the app serving it; closed by ``stack``."""
+    if name == "postgresql":
         await require_postgres()
         url = await create_pg_database()
+        stack.push_async_callback(drop_pg_database, url)
     else:
         url = f"sqlite+aiosqlite:///{data_dir / 'test.sqlite3'}"
     await asyncio.to_thread(upgrade, url)
@@ -183,20 +183,50 @@ async def backend(
         live_enabled=False,
         rollout_scheduler=False,  # rollout tests run schedulers of their own, on fake clocks
         rate_limit_points=10**9,
+        # Tests compare answers, not speeds (tests/test_deadline.py sets its own): on a loaded
+        # machine the resolver path's answer to a big `_entities` query passed the 10 s default.
+        execution_deadline_s=120.0,
     )
     engine = create_engine(settings)
+    stack.push_async_callback(engine.dispose)
     sql = SqlCounter()
     event.listen(engine.sync_engine, "before_cursor_execute", sql)
-    b = Backend(request.param, url, engine, create_sessions(engine), settings, sql)
+    b = Backend(name, url, engine, create_sessions(engine), settings, sql)
     server, task, b.base_url = await serve(create_app(settings, engine=engine), port)
+    stack.push_async_callback(stop, server, task)
     admin = b.headers(ADMIN, admin=True)
-    async with httpx.AsyncClient(base_url=b.base_url, timeout=30, headers=admin) as client:
-        b.client = client
-        yield b
-    await stop(server, task)
-    await engine.dispose()
-    if request.param == "postgresql":
-        await drop_pg_database(url)
+    b.client = await stack.enter_async_context(
+        httpx.AsyncClient(base_url=b.base_url, timeout=30, headers=admin)
+    )
+    return b
+
+
+@dataclass
+class Backends:
+    """Each kind's backend, opened on first use and kept to the session's end (``stack``)."""
+
+    stack: AsyncExitStack
+    data: pytest.TempPathFactory
+    opened: dict[str, Backend] = field(default_factory=dict)
+
+    async def get(self, name: str) -> Backend:
+        if name not in self.opened:
+            self.opened[name] = await open_backend(name, self.data.mktemp(name), self.stack)
+        return self.opened[name]
+
+
+@pytest.fixture(scope="session")
+async def backends(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backends]:
+    """Not one parametrized fixture's instance per kind: pytest tears that down whenever the
+    next test wants the other kind, and under xdist's ``--dist loadfile`` tests alternate kinds
+    within a file, so the suite migrated and served fresh databases hundreds of times."""
+    async with AsyncExitStack() as stack:
+        yield Backends(stack, tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def backend(request: pytest.FixtureRequest, backends: Backends) -> Backend:
+    return await backends.get(request.param)
 
 
 async def truncate(backend: Backend) -> None:
@@ -222,3 +252,10 @@ OPERATIONS = Path(__file__).resolve().parent.parent / "graphql" / "operations"
 @pytest.fixture(scope="session")
 def dashboard_query() -> str:
     return (OPERATIONS / "dashboard.graphql").read_text()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _demo_rows_per_module() -> Iterator[None]:
+    """``factories.demo`` replays its rows within one module only."""
+    yield
+    factories.forget_demo_rows()

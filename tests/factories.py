@@ -146,3 +146,40 @@ async def api_keys_for_all_projects(sessions: async_sessionmaker[AsyncSession]) 
     async with sessions() as s, s.begin():
         for pid in (await s.scalars(select(m.Project.id))).all():
             s.add(api_key(pid))
+
+
+#: The demo rows per (database, projects), as `demo` last wrote them in this test module.
+_DEMO_ROWS: dict[tuple[str, int], list[tuple[Any, list[dict[str, Any]]]]] = {}
+
+
+def forget_demo_rows() -> None:
+    _DEMO_ROWS.clear()
+
+
+async def demo(db: Any, *, projects: int = 6) -> None:
+    """``seed_demo`` into ``db``'s emptied tables. The first call in a test module seeds; later
+    ones in the module write the same rows again (0.1 s instead of ~1 s of ORM work), audit chain
+    and all. ``conftest`` forgets the rows between modules, so the demo's times stay close to
+    the clock. ``tests/test_seed.py`` tests the seed itself."""
+    from sqlalchemy import func, select, text
+
+    from mlgraph.seed import seed_demo
+    from mlgraph.storage.db import Base
+
+    key = (db.url, projects)
+    tables = Base.metadata.sorted_tables
+    if key not in _DEMO_ROWS:
+        await seed_demo(db.sessions, projects=projects)
+        async with db.engine.connect() as conn:
+            _DEMO_ROWS[key] = [
+                (t, [dict(r._mapping) for r in await conn.execute(select(t))]) for t in tables
+            ]
+        return
+    async with db.engine.begin() as conn:
+        for table, rows in _DEMO_ROWS[key]:
+            if rows:
+                await conn.execute(table.insert(), rows)
+        if conn.dialect.name == "postgresql":  # the audit sequence goes on after the rows
+            last = await conn.scalar(select(func.max(m.AuditEntry.seq)))
+            if last:
+                await conn.execute(text("SELECT setval('audit_entry_seq', :n)"), {"n": last})

@@ -25,7 +25,6 @@ from sqlalchemy import select
 
 from mlgraph.ids import encode_global_id
 from mlgraph.schema import build_schema
-from mlgraph.seed import seed_demo
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import Role
 from mlgraph.storage.graph import ENTITIES
@@ -59,7 +58,7 @@ async def as_alice(db: Backend, query: str, variables: dict[str, Any] | None = N
 @pytest.fixture
 async def world(db: Backend) -> tuple[Backend, uuid.UUID, uuid.UUID]:
     """Demo data; alice is an EDITOR of project A and has no role in project B."""
-    await seed_demo(db.sessions)
+    await f.demo(db)
     await f.api_keys_for_all_projects(db.sessions)
     a, b = await project_ids(db)
     await join(db, a, Role.EDITOR)

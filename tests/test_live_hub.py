@@ -351,3 +351,33 @@ async def test_the_hub_writes_parked_subscribers_frames_in_order_with_their_task
     transport.close()
     writer.close()
     await hub.stop()
+
+
+async def test_with_nobody_subscribed_commits_cost_the_hub_no_read(db: Backend) -> None:
+    """While no subscriber (and no connection) listens, the hub moves to the end the broker
+    announced without reading the events; a subscriber that comes later still gets what it
+    asks for: the events after its cursor from the outbox, then the live ones."""
+    hub = Hub(db.sessions, poll_interval_s=60)
+    await hub.start()
+    await hub.ready()
+    broker = InProcessBroker()
+    await broker.start(hub.wake)
+    await emit(db, 3)
+    db.sql.start()
+    await Dispatcher(db.sessions, broker).dispatch_once()
+    events = await read_after(db.sessions, 0, limit=10)
+    async with asyncio.timeout(10):
+        await until(lambda: hub.position == events[-1].position)
+    db.sql.stop()
+    reads = [x for x in db.sql.statements if "stream_position >" in x]
+    assert len(reads) == 1  # this test's own read_after, none of the hub's
+    stream = hub.stream(JOBS, after=events[0].position, queue_size=8, on_overflow=print)
+    async with asyncio.timeout(10):
+        replayed = [await anext(stream), await anext(stream)]
+        assert [e.position for e in replayed] == [e.position for e in events[1:]]
+        later = asyncio.ensure_future(anext(stream))
+        await publish(db, 1)
+        await hub.catch_up()
+        assert (await later).position > events[-1].position
+    await stream.aclose()
+    await hub.stop()

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from mlgraph.ids import encode_global_id
-from mlgraph.seed import seed_demo
 from mlgraph.storage import models as m
 from mlgraph.storage.enums import RiskTier, Stage
 from mlgraph.storage.graph import ENTITIES
@@ -19,7 +18,7 @@ from tests.conftest import Backend
 
 @pytest.fixture
 async def demo(db: Backend) -> Backend:
-    await seed_demo(db.sessions)
+    await f.demo(db)
     await f.api_keys_for_all_projects(db.sessions)
     return db
 

@@ -150,3 +150,17 @@ async def test_seeding_objects_never_overwrites_an_uploaded_artifact(
         ).all()
     assert written > len(others) > 5
     assert [await store.sha256(a.storage_key) for a in others] == [a.sha256 for a in others]
+
+
+async def test_racing_puts_of_one_local_key_leave_one_whole_object(tmp_path: Path) -> None:
+    """Two puts of one key at once (the demo's objects go in concurrently, and two drift metrics
+    of a window share a report) used to share one temporary file: one put failed with
+    FileNotFoundError, or the object mixed their bytes."""
+    local = LocalObjectStore(tmp_path)
+    bodies = [bytes([i]) * 200_000 for i in range(12)]
+    await asyncio.gather(*(local.put("a/report.json", b, "application/json") for b in bodies))
+    assert await local.read("a/report.json", max_bytes=10**6) in bodies
+    info = await local.head("a/report.json")
+    assert info is not None
+    assert info.content_type == "application/json"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["report.json"]

@@ -15,6 +15,8 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from mlgraph.ids import encode_global_id
+from mlgraph.live.brokers import Envelope
+from mlgraph.live.runtime import wake_for_webhooks
 from mlgraph.storage import models as m
 from mlgraph.storage.db import create_engine, create_sessions
 from mlgraph.storage.enums import JobStatus
@@ -477,3 +479,17 @@ async def test_the_callers_traceparent_reaches_the_receiver_unless_malformed(
             got[key] = r.headers.get("traceparent")
             assert "traceparent" not in body["data"]
         assert got == expected | {"webhook.ping": f"00-{TRACE}"}
+
+
+async def test_only_rounds_with_an_event_a_webhook_receives_wake_the_deliverer(
+    db: Backend,
+) -> None:
+    """A round of drift metrics (no webhook receives ``drift.recorded``) costs the deliverer
+    no fan-out round; one with an alert does (its poll still moves past the others)."""
+    deliverer = Deliverer(db.settings, db.sessions)
+    wake = wake_for_webhooks(deliverer)
+    wake(Envelope(1, 3, 3, frozenset({"drift.recorded"})))
+    assert not deliverer.woken
+    wake(Envelope(4, 5, 2, frozenset({"drift.recorded", "alert.fired"})))
+    assert deliverer.woken
+    await deliverer.stop()

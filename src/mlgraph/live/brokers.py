@@ -39,6 +39,8 @@ class Envelope:
     first: int
     last: int
     count: int
+    #: The events' topics, for the dispatcher's local listeners (not sent: empty when heard).
+    topics: frozenset[str] = frozenset()
 
     def to_json(self) -> str:
         return json.dumps({"first": self.first, "last": self.last, "count": self.count})

@@ -15,7 +15,10 @@ UPDATE and the publish; empty rounds make none.
 
 It runs on every local commit that wrote events (``on_outbox_commit``) and every
 ``poll_interval_s`` (events of a replica that died before dispatching them), and prunes events
-older than the retention now and then.
+older than the retention now and then. A round that follows a round that published within
+``GATHER_S`` waits for the rest of that time, so under load one round takes the commits of
+``GATHER_S`` (each commit woke a round of its own, and every hub read after each), while a
+commit after a quiet spell is published at once.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import BigInteger, func, literal, select, update
+from sqlalchemy import BigInteger, bindparam, func, literal, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,8 +45,24 @@ from mlgraph.telemetry.tracing import span
 
 log = logging.getLogger("mlgraph.live")
 PRUNE_EVERY_S = 600.0
+#: The least time between the starts of two rounds when the first published something (an
+#: event's latency grows by at most as much, and only under load).
+GATHER_S = 0.02
 #: pg_advisory_xact_lock key of a dispatch round ("mlgraph outbox" as a number).
 STREAM_LOCK_KEY = literal(0x6D6C_6F75_7462_6F78, BigInteger)
+#: Core statements on the table (an ORM ``update(OutboxEvent)`` also synchronises the session).
+_OUTBOX: Any = OutboxEvent.__table__
+_STREAM_LOCK = select(func.pg_advisory_xact_lock(STREAM_LOCK_KEY))
+#: A batch's stream positions and dispatch time, built once (the IN list of positions is
+#: expanded at each execution).
+_MARK = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.position.in_(bindparam("positions", expanding=True)))
+    .values(
+        stream_position=_OUTBOX.c.position + bindparam("offset", type_=BigInteger),
+        dispatched_at=bindparam("now", type_=_OUTBOX.c.dispatched_at.type),
+    )
+)
 
 
 class Dispatcher:
@@ -66,6 +86,16 @@ class Dispatcher:
         self._pruned_at = 0.0
         self.listeners: list[Callable[[Envelope], None]] = []
         self.dispatched = 0
+        self._pending = (
+            select(
+                _OUTBOX.c.position,
+                _OUTBOX.c.topic,
+                select(func.max(_OUTBOX.c.stream_position)).scalar_subquery(),
+            )
+            .where(_OUTBOX.c.dispatched_at.is_(None))
+            .order_by(_OUTBOX.c.position)
+            .limit(batch_size)
+        )
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -86,31 +116,23 @@ class Dispatcher:
         """Dispatch one batch; returns how many events it published."""
         async with write_lock(self._engine), self._sessions() as s, s.begin():
             if self._engine.dialect.name == "postgresql":
-                await s.execute(select(func.pg_advisory_xact_lock(STREAM_LOCK_KEY)))
-            positions = list(
-                await s.scalars(
-                    select(OutboxEvent.position)
-                    .where(OutboxEvent.dispatched_at.is_(None))
-                    .order_by(OutboxEvent.position)
-                    .limit(self._batch_size)
-                )
-            )
-            if not positions:
+                await s.execute(_STREAM_LOCK)
+            # The undispatched events with the stream's end, in one statement
+            found = (await s.execute(self._pending)).all()
+            if not found:
                 return 0
+            positions = [position for position, _, _ in found]
             with span(
                 "outbox dispatch",
                 {"mlgraph.outbox.events": len(positions), "mlgraph.outbox.first": positions[0]},
             ):
                 # After the stream's end, and never below the positions (so, like them, the
                 # stream does not start over when the table is emptied); gaps stay gaps.
-                end = await s.scalar(select(func.max(OutboxEvent.stream_position))) or 0
-                offset = max(end + 1 - positions[0], 0)
-                await s.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.position.in_(positions))
-                    .values(stream_position=OutboxEvent.position + offset, dispatched_at=utcnow())
-                )
-                envelope = Envelope(positions[0] + offset, positions[-1] + offset, len(positions))
+                offset = max((found[0][2] or 0) + 1 - positions[0], 0)
+                await s.execute(_MARK, {"positions": positions, "offset": offset, "now": utcnow()})
+                first, last = positions[0] + offset, positions[-1] + offset
+                topics = frozenset(topic for _, topic, _ in found)
+                envelope = Envelope(first, last, len(positions), topics)
                 await self._broker.publish(s, envelope)
         self._broker.committed(envelope)
         for listener in self.listeners:
@@ -119,16 +141,23 @@ class Dispatcher:
         return len(positions)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        published_at = -GATHER_S  # when the last round that published began
         while True:
+            if (pause := published_at + GATHER_S - loop.time()) > 0:
+                await asyncio.sleep(pause)
+            self._wakeup.clear()  # a commit from now on wakes the next round
+            began, before = loop.time(), self.dispatched
             try:
                 while await self.dispatch_once() == self._batch_size:
                     pass
+                if self.dispatched > before:
+                    published_at = began
                 await self._maybe_prune()
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("live: dispatch failed (%r); retrying", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
-            self._wakeup.clear()
 
     async def _maybe_prune(self) -> None:
         now = time.monotonic()

@@ -222,6 +222,8 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # position is known
         self.position = 0
+        #: The highest position a broker announced (``wake``).
+        self._announced = 0
         #: Results of events shared by subscribers that resolve them alike.
         self.renders = Renders()
         #: How many times an event was offered to a subscriber (each offer is a possible match).
@@ -273,6 +275,7 @@ class Hub:
     def wake(self, last: int = 0) -> None:
         """Something was published up to ``last`` (0: unknown, look anyway)."""
         if last == 0 or last > self.position:
+            self._announced = max(self._announced, last)
             self._wakeup.set()
 
     async def stream(
@@ -425,7 +428,13 @@ class Hub:
         self.written += written
 
     async def catch_up(self) -> int:
-        """Read and fan out everything after ``position``; returns how many events."""
+        """Read and fan out everything after ``position``; returns how many events.
+
+        With no subscriber and no listener nothing reads the events: the hub only moves to
+        the announced end (a subscriber that comes later replays from the outbox itself)."""
+        if not self._subscribers and not self.listeners and self._announced > self.position:
+            self.position = self._announced
+            return 0
         seen = 0
         while True:
             events = await read_after(self._sessions, self.position, limit=self._batch_size)
@@ -440,7 +449,7 @@ class Hub:
             seen += len(events)
             if not events and await last_position(self._sessions) < self.position:
                 log.warning("live: the outbox was emptied or restored; tailing from its end")
-                self.position = await last_position(self._sessions)
+                self.position = self._announced = await last_position(self._sessions)
             if len(events) < self._batch_size:
                 return seen
 

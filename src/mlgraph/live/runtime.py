@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mlgraph.live.brokers import Broker, InProcessBroker, PostgresBroker
+from mlgraph.live.brokers import Broker, Envelope, InProcessBroker, PostgresBroker
 from mlgraph.live.dispatcher import Dispatcher
 from mlgraph.live.hub import Hub
 from mlgraph.settings import Settings
 from mlgraph.storage.uow import on_outbox_commit
 from mlgraph.webhooks.deliverer import Deliverer
+from mlgraph.webhooks.events import TOPICS
 
 
 @dataclass
@@ -35,6 +36,17 @@ def make_broker(settings: Settings) -> Broker:
             raise ValueError("MLGRAPH_LIVE_BROKER=postgres needs a PostgreSQL database_url")
         return PostgresBroker(settings.effective_database_url)
     return InProcessBroker()
+
+
+def wake_for_webhooks(deliverer: Deliverer) -> Callable[[Envelope], None]:
+    """Wake the deliverer for rounds with an event a webhook can receive (``TOPICS``): the
+    others make no delivery (its poll moves its cursor past them, a batch at a time)."""
+
+    def wake(envelope: Envelope) -> None:
+        if not envelope.topics.isdisjoint(TOPICS):
+            deliverer.wake()
+
+    return wake
 
 
 @asynccontextmanager
@@ -64,7 +76,7 @@ async def running_live(
     forget = [on_outbox_commit(engine, dispatcher.wake)]
     deliverer = Deliverer(settings, sessions) if settings.webhooks_enabled else None
     if deliverer is not None:
-        dispatcher.listeners.append(deliverer.wake)
+        dispatcher.listeners.append(wake_for_webhooks(deliverer))
         deliverer.start()
     dispatcher.start()
     try:

@@ -31,9 +31,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func, or_, select, union_all
+from sqlalchemy import Insert, Integer, Select, and_, bindparam, func, or_, select, union_all
 
 from mlgraph.ids import encode_global_id
+from mlgraph.storage.audit import Rider
 from mlgraph.storage.enums import AlertStatus, DriftKind, Operator
 from mlgraph.storage.models import Alert, AlertRule, Deployment, Downtime, DriftMetric
 from mlgraph.storage.types import utcnow
@@ -49,24 +50,34 @@ _OPEN = (AlertStatus.PENDING, AlertStatus.FIRING, AlertStatus.ACKNOWLEDGED)
 
 
 async def evaluate_alert_rules(
-    tx: UnitOfWork, deployment: Deployment, measured: set[tuple[str, DriftKind]]
+    tx: UnitOfWork,
+    deployment: Deployment,
+    measured: set[tuple[str, DriftKind]],
+    *,
+    rider: Rider | None = None,
 ) -> None:
-    """Three statements whatever the batch holds: the rules (locked), the latest windows they
-    need, the open alerts; a fourth (the downtimes) only when an alert is about to fire. The
-    open alerts are read after the lock, in a statement of their own: one read in the locking
-    statement (a join) would come from its snapshot, taken before it waited, and miss the
-    alert the batch it waited for has just opened."""
+    """Two statements whatever the batch holds: the rules (locked), then the latest windows
+    they need with the open alerts; a third (the downtimes) only when an alert is about to
+    fire. Windows and alerts are read after the lock, in a statement of their own: a read in
+    the locking statement (a join) would come from its snapshot, taken before it waited, and
+    miss the metrics and the alert of the batch it waited for.
+
+    ``rider``, the batch's INSERT, runs in the rules' statement on PostgreSQL (a CTE: it runs
+    once, whatever the rules; the windows, read after it, include its rows), else before it."""
     s = tx.session
-    scope = {"project": deployment.project_id, "deployment": deployment.id}
-    rules = (await s.scalars(_RULES, scope)).all()
+    scope: dict[str, Any] = {"project": deployment.project_id, "deployment": deployment.id}
+    rules_stmt: Select[Any] = _RULES
+    if rider is not None and s.get_bind().dialect.name == "postgresql":
+        rules_stmt, scope = _rules_after(rider[0]), {**scope, **rider[1]}
+    elif rider is not None:
+        await s.execute(*rider)
+    rules = (await s.scalars(rules_stmt, scope)).all()
     rules = [
         r for r in rules if any(m == r.metric and r.drift_kind in (None, k) for m, k in measured)
     ]
     if not rules:
         return
-    windows = await _windows(tx, deployment.id, rules)
-    found = await s.scalars(_OPEN_ALERTS, {**scope, "rules": [r.id for r in rules]})
-    open_alerts = {a.rule_id: a for a in found}
+    windows, open_alerts = await _windows_and_alerts(tx, deployment.id, rules)
     downtimes: list[Downtime] | None = None
 
     async def silenced(rule: AlertRule, end: datetime) -> bool:
@@ -95,8 +106,16 @@ _RULES = (
     .order_by(AlertRule.id)
     .with_for_update()
 )
+
+
+@functools.cache
+def _rules_after(insert: Insert) -> Select[Any]:
+    """``_RULES`` with ``insert`` as a CTE (built once per INSERT shape)."""
+    return _RULES.add_cte(insert.cte("batch"))
+
+
 #: The open alerts of ``:rules`` on ``:deployment``.
-_OPEN_ALERTS = select(Alert).where(
+_OPEN_ALERT = and_(
     Alert.rule_id.in_(bindparam("rules", expanding=True)),
     Alert.deployment_id == bindparam("deployment"),
     Alert.status.in_(_OPEN),
@@ -121,49 +140,70 @@ async def _downtimes(tx: UnitOfWork, deployment: Deployment, windows: _Windows) 
 _Windows = dict[tuple[str, DriftKind], list[tuple[datetime, float, float]]]
 
 
-async def _windows(
+async def _windows_and_alerts(
     tx: UnitOfWork, deployment_id: uuid.UUID, rules: Sequence[AlertRule]
-) -> _Windows:
+) -> tuple[_Windows, dict[uuid.UUID, Alert]]:
     """For each (metric, kind) the rules read, its latest windows (as many as the longest rule
-    needs) with their largest and smallest score: one query for all rules, each part an index
-    range (``ix_drift_metric_deployment_id_metric_kind_window_end``) however long the history."""
+    needs) with their largest and smallest score, and the rules' open alerts by rule: one
+    query for all rules, each part an index range
+    (``ix_drift_metric_deployment_id_metric_kind_window_end``) however long the history.
+    Each window row carries each open alert (an outer join: windows × alerts, a few dozen
+    rows at most). The batch just recorded a window of every rule's series, so a rule's
+    alert always comes with one."""
     pairs = sorted(
         {(r.metric, k) for r in rules for k in ((r.drift_kind,) if r.drift_kind else DriftKind)}
     )
-    params: dict[str, object] = {"deployment": deployment_id}
+    params: dict[str, object] = {"deployment": deployment_id, "rules": [r.id for r in rules]}
     params["depth"] = max(r.evaluation_periods for r in rules)
     for n, (metric, kind) in enumerate(pairs):
         params[f"metric_{n}"], params[f"kind_{n}"] = metric, kind
     out: _Windows = {}
-    for metric, kind, end, high, low in await tx.session.execute(_latest(len(pairs)), params):
-        out.setdefault((metric, kind), []).append((end, float(high), float(low)))
-    return out
+    seen: set[tuple[str, DriftKind, datetime]] = set()
+    alerts: dict[uuid.UUID, Alert] = {}
+    for metric, kind, end, high, low, alert in await tx.session.execute(
+        _latest(len(pairs)), params
+    ):
+        if (metric, kind, end) not in seen:
+            seen.add((metric, kind, end))
+            out.setdefault((metric, kind), []).append((end, float(high), float(low)))
+        if alert is not None:
+            alerts[alert.rule_id] = alert
+    return out, alerts
+
+
+_METRICS: Any = DriftMetric.__table__
 
 
 @functools.cache
 def _latest(parts: int) -> Select[Any]:
-    """The windows statement for ``parts`` (metric, kind) pairs (built once per count)."""
+    """The windows statement for ``parts`` (metric, kind) pairs, with the open alerts (built
+    once per count; the windows on the table, plain values)."""
     subqueries = [
         select(
-            DriftMetric.metric,
-            DriftMetric.kind,
-            DriftMetric.window_end,
-            func.max(DriftMetric.score).label("high"),
-            func.min(DriftMetric.score).label("low"),
+            _METRICS.c.metric,
+            _METRICS.c.kind,
+            _METRICS.c.window_end,
+            func.max(_METRICS.c.score).label("high"),
+            func.min(_METRICS.c.score).label("low"),
         )
         .where(
-            DriftMetric.deployment_id == bindparam("deployment"),
-            DriftMetric.metric == bindparam(f"metric_{n}"),
-            DriftMetric.kind == bindparam(f"kind_{n}", type_=DriftMetric.kind.type),
+            _METRICS.c.deployment_id == bindparam("deployment"),
+            _METRICS.c.metric == bindparam(f"metric_{n}"),
+            _METRICS.c.kind == bindparam(f"kind_{n}", type_=_METRICS.c.kind.type),
         )
-        .group_by(DriftMetric.metric, DriftMetric.kind, DriftMetric.window_end)
-        .order_by(DriftMetric.window_end.desc())
+        .group_by(_METRICS.c.metric, _METRICS.c.kind, _METRICS.c.window_end)
+        .order_by(_METRICS.c.window_end.desc())
         .limit(bindparam("depth", type_=Integer))
         .subquery()
         for n in range(parts)
     ]
     latest = union_all(*(select(*part.c) for part in subqueries)).subquery()
-    return select(*latest.c).order_by(latest.c.window_end.desc())
+    return (
+        select(*latest.c, Alert)
+        .select_from(latest)
+        .outerjoin(Alert, _OPEN_ALERT)
+        .order_by(latest.c.window_end.desc())
+    )
 
 
 def _periods(rule: AlertRule, windows: _Windows) -> list[tuple[datetime, float]]:

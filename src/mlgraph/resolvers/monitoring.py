@@ -18,6 +18,7 @@ from mlgraph.ids import encode_global_id
 from mlgraph.resolvers.alerting import evaluate_alert_rules
 from mlgraph.resolvers.commands import Command, Delete, Target
 from mlgraph.resolvers.common import TEXT_MAX, Checks, fetch, snapshot
+from mlgraph.storage.audit import Rider
 from mlgraph.storage.bulk import insert_rows
 from mlgraph.storage.enums import AlertStatus
 from mlgraph.storage.models import (
@@ -128,9 +129,10 @@ class RecordDriftMetrics(Command["RecordDriftMetricsInput", Deployment]):
             "created_at": now,
             "updated_at": now,
         }
-        await insert_drift_metrics(tx.session, rows, batch)
         measured = {(item.metric, item.kind) for item in self.input.metrics}
-        await evaluate_alert_rules(tx, deployment, measured)
+        await evaluate_alert_rules(
+            tx, deployment, measured, rider=drift_metrics_insert(tx.session, rows, batch)
+        )
         detected = sum(1 for r in rows if r["detected"])
         tx.audit(
             "drift.record",
@@ -155,16 +157,16 @@ class RecordDriftMetrics(Command["RecordDriftMetricsInput", Deployment]):
         return deployment
 
 
-async def insert_drift_metrics(
+def drift_metrics_insert(
     s: AsyncSession, rows: list[dict[str, Any]], batch: dict[str, Any]
-) -> None:
+) -> Rider:
     """One INSERT per batch (``storage.bulk``): the values that differ between the metrics as
-    arrays, those they share and the batch's own (``batch``) once, ids made by the database."""
+    arrays, those they share and the batch's own (``batch``) once, ids made by the database.
+    It rides on alert evaluation's first statement (``evaluate_alert_rules``)."""
     postgresql = s.get_bind().dialect.name == "postgresql"
-    stmt, params = insert_rows(
+    return insert_rows(
         DriftMetric, rows, postgresql=postgresql, same=batch, fresh_ids=True, collapse=True
     )
-    await s.execute(stmt, params)
 
 
 def _check_rule(checks: Checks, input: CreateAlertRuleInput | UpdateAlertRuleInput) -> None:

@@ -110,6 +110,11 @@ class Deliverer:
     def wake(self, *_: object) -> None:
         self._wakeup.set()
 
+    @property
+    def woken(self) -> bool:
+        """A wake-up is pending (the next round starts without waiting for the poll)."""
+        return self._wakeup.is_set()
+
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="mlgraph-webhooks")

@@ -96,9 +96,7 @@ class LocalObjectStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
             self._write_meta(key, {"etag": f'"{etag}"', "content_type": content_type})
-            tmp = path.with_name(f".put-{path.name}")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            _replace(path, data)
 
         await asyncio.to_thread(write)
 
@@ -217,4 +215,17 @@ class LocalObjectStore:
     def _write_meta(self, key: str, meta: dict[str, str]) -> None:
         path = self._meta_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(meta))
+        _replace(path, json.dumps(meta).encode())
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """``path`` holds ``data`` or what it held before, never a mix: written beside it under a
+    name of its own (two puts of one key may race), then renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
