@@ -432,7 +432,7 @@ class Hub:
 
         With no subscriber and no listener nothing reads the events: the hub only moves to
         the announced end (a subscriber that comes later replays from the outbox itself)."""
-        if not self._subscribers and not self.listeners and self._announced > self.position:
+        if not self._subscribers and not self._listeners and self._announced > self.position:
             self.position = self._announced
             return 0
         seen = 0
