@@ -144,7 +144,15 @@ async def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, asyncio.Task[N
     ws = uvicorn_ws(defaults["live_ws_implementation"].default)
     deflate = defaults["live_ws_deflate"].default
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws=ws, ws_per_message_deflate=deflate
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws=ws,
+        ws_per_message_deflate=deflate,
+        # The shared client lives as long as the session: a connection the server closed for
+        # idling (5 s by default) raced the client's next request on it (httpx.ReadError).
+        timeout_keep_alive=3600,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
