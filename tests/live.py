@@ -85,7 +85,9 @@ class Instance:
         return payload
 
     async def reset(self) -> None:
-        """After the tables were emptied: tail the outbox from its (new) end."""
+        """After the tables were emptied: tail the outbox from its (new) end (once the hub has
+        read where it stood: read after the emptying, that end would be stale and too high)."""
+        await self.live.hub.ready()
         await self.live.hub.catch_up()
 
     async def fresh(self) -> Instance:

@@ -221,6 +221,9 @@ class Hub:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # position is known
+        #: One catch-up at a time (the hub's loop and a caller's ``catch_up`` both move
+        #: ``position``; interleaved, a stale read could move it back past newer events).
+        self._catching = asyncio.Lock()
         self.position = 0
         #: The highest position a broker announced (``wake``).
         self._announced = 0
@@ -432,6 +435,10 @@ class Hub:
 
         With no subscriber and no listener nothing reads the events: the hub only moves to
         the announced end (a subscriber that comes later replays from the outbox itself)."""
+        async with self._catching:
+            return await self._catch_up()
+
+    async def _catch_up(self) -> int:
         if not self._subscribers and not self._listeners and self._announced > self.position:
             self.position = self._announced
             return 0
