@@ -381,3 +381,27 @@ async def test_with_nobody_subscribed_commits_cost_the_hub_no_read(db: Backend) 
         assert (await later).position > events[-1].position
     await stream.aclose()
     await hub.stop()
+
+
+async def test_after_the_outbox_is_emptied_the_hub_tails_from_its_new_end(db: Backend) -> None:
+    """On SQLite the positions start over from 1 once the outbox is emptied. A hub told of
+    position 3 by a round that ended after the emptying, and then tailing from the new end,
+    gives a new subscriber the first event committed after it (had it moved to the announced
+    3, the subscriber would have skipped events 1 to 3)."""
+    hub = Hub(db.sessions, poll_interval_s=60)
+    await hub.start()
+    await hub.ready()
+    await publish(db, 3)  # through a broker of its own: this hub is not told
+    async with db.engine.begin() as conn:
+        await conn.execute(m.OutboxEvent.__table__.delete())
+    hub.wake(3)  # the round's announcement comes late
+    await hub.tail_from_end()
+    assert hub.position == 0
+    stream = hub.stream(JOBS, after=None, queue_size=4, on_overflow=print)
+    async with asyncio.timeout(10):
+        first = asyncio.ensure_future(anext(stream))
+        await until(lambda: hub.subscriber_count == 1)
+        await publish(db, 1)
+        await hub.catch_up()
+        assert (await first).payload == {"i": 0}
+    await hub.stop()

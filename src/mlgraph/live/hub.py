@@ -438,6 +438,12 @@ class Hub:
         async with self._catching:
             return await self._catch_up()
 
+    async def tail_from_end(self) -> None:
+        """Tail from the log's end as it is now, forgetting what brokers announced (after the
+        outbox was emptied: on SQLite its positions then start over from 1)."""
+        async with self._catching:
+            self.position = self._announced = await last_position(self._sessions)
+
     async def _catch_up(self) -> int:
         if not self._subscribers and not self._listeners and self._announced > self.position:
             self.position = self._announced
