@@ -23,7 +23,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -243,8 +243,7 @@ async def truncate(backend: Backend) -> None:
     async with backend.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             await conn.execute(table.delete())
-        if conn.dialect.name == "postgresql":  # audit seq restarts with its table
-            await conn.execute(text("ALTER SEQUENCE audit_entry_seq RESTART"))
+        await factories.follow_audit_rows(conn)  # on PostgreSQL: from 1 again
 
 
 @pytest.fixture

@@ -5,11 +5,14 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from mlgraph.seed import seed_demo
 from mlgraph.storage import models as m
+from mlgraph.storage.db import Base
 from mlgraph.storage.enums import (
     DeploymentStatus,
     DeploymentStrategy,
@@ -19,6 +22,10 @@ from mlgraph.storage.enums import (
     RiskTier,
     Stage,
 )
+from mlgraph.storage.models.audit import AUDIT_SEQ
+
+if TYPE_CHECKING:
+    from tests.conftest import Backend
 
 _n = itertools.count(1)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -141,8 +148,6 @@ def api_key(p_id: uuid.UUID, **kw: Any) -> Any:
 
 async def api_keys_for_all_projects(sessions: async_sessionmaker[AsyncSession]) -> None:
     """The demo seed has no API keys (their secrets could never be shown): add one each."""
-    from sqlalchemy import select
-
     async with sessions() as s, s.begin():
         for pid in (await s.scalars(select(m.Project.id))).all():
             s.add(api_key(pid))
@@ -156,16 +161,19 @@ def forget_demo_rows() -> None:
     _DEMO_ROWS.clear()
 
 
-async def demo(db: Any, *, projects: int = 6) -> None:
+async def follow_audit_rows(conn: AsyncConnection) -> None:
+    """On PostgreSQL, the audit sequence goes on after the audit rows there are (from 1 when
+    there are none), as the migration that made it sets it."""
+    if conn.dialect.name == "postgresql":
+        after = func.coalesce(func.max(m.AuditEntry.seq), 0) + 1
+        await conn.execute(select(func.setval(AUDIT_SEQ.name, after, False)))
+
+
+async def demo(db: Backend, *, projects: int = 6) -> None:
     """``seed_demo`` into ``db``'s emptied tables. The first call in a test module seeds; later
     ones in the module write the same rows again (0.1 s instead of ~1 s of ORM work), audit chain
     and all. ``conftest`` forgets the rows between modules, so the demo's times stay close to
     the clock. ``tests/test_seed.py`` tests the seed itself."""
-    from sqlalchemy import func, select, text
-
-    from mlgraph.seed import seed_demo
-    from mlgraph.storage.db import Base
-
     key = (db.url, projects)
     tables = Base.metadata.sorted_tables
     if key not in _DEMO_ROWS:
@@ -179,7 +187,4 @@ async def demo(db: Any, *, projects: int = 6) -> None:
         for table, rows in _DEMO_ROWS[key]:
             if rows:
                 await conn.execute(table.insert(), rows)
-        if conn.dialect.name == "postgresql":  # the audit sequence goes on after the rows
-            last = await conn.scalar(select(func.max(m.AuditEntry.seq)))
-            if last:
-                await conn.execute(text("SELECT setval('audit_entry_seq', :n)"), {"n": last})
+        await follow_audit_rows(conn)
