@@ -442,7 +442,10 @@ class Hub:
         """Tail from the log's end as it is now, forgetting what brokers announced (after the
         outbox was emptied: on SQLite its positions then start over from 1)."""
         async with self._catching:
-            self.position = self._announced = await last_position(self._sessions)
+            await self._to_end()
+
+    async def _to_end(self) -> None:
+        self.position = self._announced = await last_position(self._sessions)
 
     async def _catch_up(self) -> int:
         if not self._subscribers and not self._listeners and self._announced > self.position:
@@ -462,7 +465,7 @@ class Hub:
             seen += len(events)
             if not events and await last_position(self._sessions) < self.position:
                 log.warning("live: the outbox was emptied or restored; tailing from its end")
-                self.position = self._announced = await last_position(self._sessions)
+                await self._to_end()
             if len(events) < self._batch_size:
                 return seen
 
