@@ -10,3 +10,9 @@ LANGUAGE sql STABLE AS $$
   WHERE t.version_id = mv.id
   ORDER BY d.created_at DESC, d.id DESC
 $$;
+
+-- A drift metric's foreign key is (deployment_id, project_id) to deployment's unique pair
+-- (migration 0017: one key instead of two), which PostGraphile gives no relation for; this
+-- smart tag gives back Deployment.driftMetricsByDeploymentId, the field the query reads.
+COMMENT ON TABLE public.drift_metric IS
+  E'@foreignKey (deployment_id) references public.deployment (id)';
