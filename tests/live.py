@@ -97,13 +97,12 @@ class Instance:
         await self.live.hub.tail_from_end()
 
     async def fresh(self) -> Instance:
-        """This instance with every table emptied, tailing the outbox from its end. Events left
-        undispatched by an earlier test (a server without live updates, say) are dispatched
-        first: a round of them that ended after the emptying announced positions the new
-        events, numbered from 1 again on SQLite, would then have had to pass."""
+        """This instance with every table emptied, tailing the outbox from its end. Events an
+        earlier test left undispatched are dispatched first: a round of them ending after the
+        emptying would announce positions that new events (from 1 again on SQLite) must pass."""
         await self._drain()
         await truncate(self.backend)
-        await self.reset()
+        await self.live.hub.tail_from_end()
         return self
 
 
