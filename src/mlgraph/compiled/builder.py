@@ -59,6 +59,7 @@ from mlgraph.compiled.objects import Slot, marker
 from mlgraph.compiled.sqltext import (
     Chain,
     Params,
+    aggregate,
     concat,
     cursor,
     global_id,
@@ -472,7 +473,7 @@ class Builder:
         page, a = self._page(rel, parent, args, limit, numbered=False)
         item = self.node_object(a, self._object_type(field), details)
         items = concat([lit("["), f"coalesce(string_agg({item}, ','), '')", lit("]")])
-        return f"(SELECT {items} FROM {page})"
+        return aggregate(items, page)
 
     def _connection(
         self,
@@ -512,7 +513,7 @@ class Builder:
             columns = ", ".join(f"{part} AS c{i}" for i, part in enumerate(body.parts))
             self._tables.append(f"(SELECT {columns} FROM {page}) AS {r}")
             return Chain([f"{r}.c{i}" for i in range(len(body.parts))])
-        return f"(SELECT {body} FROM {page})"
+        return aggregate(body, page)
 
     def _page_needs(
         self, conn: GraphQLObjectType, details: Details, args: PageArgs

@@ -65,9 +65,9 @@ def concat(parts: list[str]) -> str:
     """Concatenate SQL text expressions, merging adjacent literals.
 
     Every ``||`` copies both sides into new text, so ``a || b || c || ...`` evaluated left to
-    right copies its first part once per later part. The parts are grouped in halves instead
-    (``(a || b) || (c || d)``): each byte is copied about log2(parts) times, which matters where
-    a part is a page of objects, the whole answer at the top."""
+    right copies its first part once per later part. The parts are grouped in halves of about
+    the same weight instead (``(a || b) || (c || d)``, ``_grouped``): each byte is copied about
+    log2(parts) times, and a page of objects (a subquery, the heavy part) about twice."""
     merged: list[str] = []
     for part in (
         p for given in parts for p in (given.parts if isinstance(given, Chain) else (given,))
@@ -80,11 +80,48 @@ def concat(parts: list[str]) -> str:
     return Chain(merged) if len(merged) > 1 else merged[0]
 
 
+def aggregate(body: str, rows: str) -> str:
+    """``(SELECT body FROM rows)`` for a ``body`` of aggregates over ``rows`` (one row, so never
+    NULL), with the literal text at either end of ``body`` left outside the subquery: it then
+    joins the caller's concatenation, and the aggregated text is not copied once more to put
+    it between them."""
+    parts = list(body.parts) if isinstance(body, Chain) else [body]
+    head = 0
+    while head < len(parts) - 1 and _is_lit(parts[head]):
+        head += 1
+    tail = len(parts)
+    while tail - 1 > head and _is_lit(parts[tail - 1]):
+        tail -= 1
+    inner = f"(SELECT {concat(parts[head:tail])} FROM {rows})"
+    return concat([*parts[:head], inner, *parts[tail:]])
+
+
 def _balanced(parts: list[str] | tuple[str, ...]) -> str:
+    return _grouped(parts, [_weight(part) for part in parts])
+
+
+def _grouped(parts: list[str] | tuple[str, ...], weights: list[int]) -> str:
+    """Split where the two sides weigh most nearly alike: a part that holds a subquery (a
+    page of objects) then sits near the top and is copied about twice, not log2(parts)."""
     if len(parts) == 1:
         return parts[0]
-    half = len(parts) // 2
-    return f"({_balanced(parts[:half])} || {_balanced(parts[half:])})"
+    total, left, split, best = sum(weights), 0, 1, None
+    for i in range(1, len(parts)):
+        left += weights[i - 1]
+        gap = abs(total - 2 * left)
+        if best is None or gap < best:
+            split, best = i, gap
+    return (
+        f"({_grouped(parts[:split], weights[:split])} || "
+        f"{_grouped(parts[split:], weights[split:])})"
+    )
+
+
+def _weight(part: str) -> int:
+    """A guess at how long the text of a part is, for ``_grouped``."""
+    if _is_lit(part):
+        return len(part)
+    return 16 + 4096 * part.count("(SELECT")
 
 
 def _is_lit(part: str) -> bool:
@@ -102,8 +139,10 @@ def json_object(entries: list[tuple[str, str]]) -> str:
 
 
 def global_id(type_name: str, alias: str) -> str:
-    """``base64("Type:uuid")`` as a JSON string, like ``ids.encode_global_id``."""
-    raw = f"convert_to({lit(type_name + ':')} || {alias}.id::text, 'UTF8')"
+    """``base64("Type:uuid")`` as a JSON string, like ``ids.encode_global_id``. The text is
+    ASCII, so ``textsend`` gives its bytes in any encoding (``convert_to`` looks its encoding up
+    by name on every call)."""
+    raw = f"textsend({lit(type_name + ':')} || {alias}.id::text)"
     encoded = f"encode({raw}, 'base64')"
     if len(type_name) + 1 + _UUID_TEXT > _BASE64_LINE_BYTES:  # PostgreSQL wraps base64 lines
         encoded = f"translate({encoded}, E'\\n', '')"
@@ -123,7 +162,7 @@ def value(column_sql: str, fmt: Format, nullable: bool) -> str:
             expr = f"{column_sql}::text"
         case "datetime":
             expr = (
-                f"('\"' || to_char({column_sql} AT TIME ZONE 'UTC', "
+                f"('\"' || to_char({column_sql} AT TIME ZONE INTERVAL '+00:00', "
                 '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') || \'"\')'
             )
         case "json":
@@ -148,7 +187,8 @@ def cursor_value(column_sql: str, kind: str) -> str:
 
 
 def cursor(column: str, value_sql: str, id_sql: str, kind: str, name_sql: str | None = None) -> str:
-    """``base64url(json([column, value, id]))`` without padding, like ``ids.encode_cursor``,
+    """``base64url(json([column, value, id]))`` without padding, like ``ids.encode_cursor``
+    (ASCII: names and ids as they are, strings through ``mlgraph_json_ascii``),
     from SQL expressions of the row's sort value and id (null when the id is). ``name_sql``:
     the text ``["<name>",`` as a bound parameter, for an order named by the caller."""
     raw = concat(
@@ -160,5 +200,5 @@ def cursor(column: str, value_sql: str, id_sql: str, kind: str, name_sql: str | 
             lit('"]'),
         ]
     )
-    b64 = f"encode(convert_to({raw}, 'UTF8'), 'base64')"
+    b64 = f"encode(textsend({raw}), 'base64')"
     return f"rtrim(translate({b64}, E'+/\\n', '-_'), '=')"
