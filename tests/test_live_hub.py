@@ -255,22 +255,29 @@ async def test_a_burst_of_subscribers_finds_the_stream_end_in_one_or_two_rounds(
 
 
 class SocketSink:
-    """A real socket the hub writes frames to (what ``LiveWebSocketProtocol`` is)."""
+    """A real socket the hub writes frames to (what ``LiveWebSocketProtocol`` is); while
+    ``full``, it takes none (as a transport over its high-water mark)."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self.transport = transport
+        self.full = False
 
     def accepts_frames(self) -> bool:
-        return not self.transport.is_closing()
+        return not self.transport.is_closing() and not self.full
 
-    def write_frame(self, frame: bytes) -> None:
+    def write_frame(self, frame: bytes) -> bool:
+        if self.transport.is_closing() or self.full:
+            return False
         self.transport.write(frame)
+        return True
 
 
 class OddOneOut:
-    """A fan-out whose render of event ``i == 1`` has errors (its task must deliver it)."""
+    """A fan-out whose render of event ``i == odd`` has errors (its task must deliver it)."""
 
-    def __init__(self, sink: SocketSink) -> None:
+    def __init__(self, sink: SocketSink, odd: int | None = 1) -> None:
+        self.odd = odd
+
         async def send_text(text: str) -> None:
             sink.write_frame(text_frame(text.encode()))
 
@@ -284,7 +291,8 @@ class OddOneOut:
 
     async def payload(self, event: LiveEvent) -> str | None:
         await asyncio.sleep(0)  # a render takes a moment: the subscriber's task may run
-        return None if event.payload["i"] == 1 else json.dumps({"i": event.payload["i"]})
+        i = event.payload["i"]
+        return None if i == self.odd else json.dumps({"i": i})
 
 
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
@@ -345,6 +353,62 @@ async def test_the_hub_writes_parked_subscribers_frames_in_order_with_their_task
         (1, "task"),
     ]
     assert hub.written - written == 2
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+    transport.close()
+    writer.close()
+    await hub.stop()
+
+
+async def test_a_socket_that_takes_no_frame_gets_its_events_through_its_task(
+    db: Backend,
+) -> None:
+    """A parked subscriber whose socket refuses the hub's frame (over its high-water mark)
+    gets the event from its own task, in order, and the hub writes again once it parks."""
+    hub = Hub(db.sessions, poll_interval_s=60)
+    await hub.start()
+    await hub.ready()
+    server_end, client_end = socket.socketpair()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, server_end)
+    reader, writer = await asyncio.open_connection(sock=client_end)
+    sink = SocketSink(transport)  # type: ignore[arg-type]
+    fanout = OddOneOut(sink, odd=None)
+    mine: set[Subscriber] = set()
+    stream = hub.stream(
+        JOBS, after=hub.position, queue_size=16, on_overflow=print, owner=mine, fanout=fanout
+    )
+
+    async def task() -> None:
+        async for event in stream:
+            sink.full = False  # its buffer drained meanwhile
+            await fanout.direct.send_next(json.dumps({"i": event.payload["i"], "by": "task"}))
+
+    def parked() -> bool:
+        return len(mine) == 1 and all(s.parked for s in mine)
+
+    consumer = asyncio.create_task(task())
+    async with asyncio.timeout(10):
+        await until(parked)
+        # given a parked subscriber whose socket fills up, when two events arrive
+        written = hub.written
+        sink.full = True
+        await publish(db, 2)
+        await hub.catch_up()
+        first = [await read_frame(reader) for _ in range(2)]
+        # and one more once it has parked again
+        await until(parked)
+        await publish(db, 1)
+        await hub.catch_up()
+        then = [await read_frame(reader)]
+    # then its task delivered both, in order, and the hub wrote the third
+    assert [(m["payload"]["i"], m["payload"].get("by")) for m in first + then] == [
+        (0, "task"),
+        (1, "task"),
+        (0, None),
+    ]
+    assert hub.written - written == 1
     consumer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await consumer

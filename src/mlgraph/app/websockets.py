@@ -136,16 +136,25 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
     def accepts_frames(self) -> bool:
         return (
             self.handshake_complete
-            and not self.close_sent
-            and not self.disconnected
             and self.initial_response is None
             and not self.conn.extensions
+            and self._open()
+        )
+
+    def write_frame(self, frame: bytes) -> bool:
+        if not self._open():
+            return False
+        self.transport.write(frame)
+        return True
+
+    def _open(self) -> bool:
+        """Not closing, and the transport's buffer below its high-water mark."""
+        return (
+            not self.close_sent
+            and not self.disconnected
             and self.writable.is_set()
             and not self.transport.is_closing()
         )
-
-    def write_frame(self, frame: bytes) -> None:
-        self.transport.write(frame)
 
 
 def malformed(message: Any) -> str | None:

@@ -44,10 +44,14 @@ class Sink(Protocol):
     """A WebSocket that takes whole server frames from the hub (no extension negotiated)."""
 
     def accepts_frames(self) -> bool:
-        """Open, and its transport buffer below its high-water mark."""
+        """Open, with no extension, and its transport buffer below its high-water mark."""
         ...
 
-    def write_frame(self, frame: bytes) -> None: ...
+    def write_frame(self, frame: bytes) -> bool:
+        """Write ``frame`` if the socket is still open and below its high-water mark; False:
+        not written. (What ``accepts_frames`` found of the handshake does not change, so it
+        is not asked again per frame.)"""
+        ...
 
 
 def text_frame(message: bytes) -> bytes:

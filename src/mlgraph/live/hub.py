@@ -376,7 +376,7 @@ class Hub:
             subscribers = self._subscribers.get(key)
             if subscribers:
                 self.offers += len(subscribers)
-                for subscriber in list(subscribers):
+                for subscriber in subscribers:  # an offer only queues: the set stays as it is
                     if not subscriber.parked:
                         subscriber.offer(event)
                     elif topic in subscriber.interest.topics:
@@ -410,24 +410,20 @@ class Hub:
             for subscriber in members:
                 fanout = subscriber.fanout
                 assert fanout is not None
-                direct = fanout.direct
-                sink = direct.sink
-                if (
-                    not subscriber.parked
-                    or sink is None
-                    or not fanout.current()
-                    or not sink.accepts_frames()
-                ):
-                    subscriber.offer(event)
-                    continue
-                if position <= subscriber.last:
-                    continue
-                frame = frames.get(direct.prefix)
-                if frame is None:
-                    frame = frames[direct.prefix] = direct.frame(payload)
-                sink.write_frame(frame)
-                subscriber.last = position
-                written += 1
+                if subscriber.parked and fanout.current():
+                    if position <= subscriber.last:
+                        continue
+                    direct = fanout.direct
+                    frame = frames.get(direct.prefix)
+                    if frame is None:
+                        frame = frames[direct.prefix] = direct.frame(payload)
+                    sink = direct.sink
+                    assert sink is not None  # a subscriber parks only with a sink
+                    if sink.write_frame(frame):
+                        subscriber.last = position
+                        written += 1
+                        continue
+                subscriber.offer(event)  # its task delivers it
         self.written += written
 
     async def catch_up(self) -> int:
