@@ -7,6 +7,8 @@ import contextlib
 import json
 import socket
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -302,70 +304,30 @@ async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
     return message
 
 
-async def test_the_hub_writes_parked_subscribers_frames_in_order_with_their_task(
-    db: Backend,
-) -> None:
-    """Events the hub cannot write itself go through the subscriber's own task, and the
-    socket still sees every event once, in order."""
-    hub = Hub(db.sessions, poll_interval_s=60)
-    await hub.start()
-    await hub.ready()
-    server_end, client_end = socket.socketpair()
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, server_end)
-    reader, writer = await asyncio.open_connection(sock=client_end)
-    fanout = OddOneOut(SocketSink(transport))  # type: ignore[arg-type]
-    mine: set[Subscriber] = set()
-    stream = hub.stream(
-        JOBS, after=hub.position, queue_size=16, on_overflow=print, owner=mine, fanout=fanout
-    )
+@dataclass
+class Parked:
+    """A hub, one subscriber on a real socket (``sink``) and the socket's other end, with a
+    task that delivers what the subscriber's stream yields as ``{"i": ..., "by": "task"}``."""
 
-    async def task() -> None:  # what the subscription's own task does with what it gets
-        async for event in stream:
-            await fanout.direct.send_next(json.dumps({"i": event.payload["i"], "by": "task"}))
+    hub: Hub
+    sink: SocketSink
+    fanout: OddOneOut
+    reader: asyncio.StreamReader
+    mine: set[Subscriber]
 
-    def parked() -> bool:
-        return len(mine) == 1 and all(s.parked for s in mine)
+    def parked(self) -> bool:
+        return len(self.mine) == 1 and all(s.parked for s in self.mine)
 
-    consumer = asyncio.create_task(task())
-    async with asyncio.timeout(10):
-        await until(parked)
-        # given a parked subscriber, when five events arrive, the second with errors
-        written = hub.written
-        await publish(db, 5)
-        await hub.catch_up()
-        first = [await read_frame(reader) for _ in range(5)]
-        # and two more once its task has delivered what it was given
-        await until(parked)
-        await publish(db, 2)
-        await hub.catch_up()
-        then = [await read_frame(reader) for _ in range(2)]
-    # then the socket gets all seven in order, each once: the hub wrote the first; the
-    # second went to the subscriber's task, and so did those after it while it had any
-    # queued; then the hub wrote again
-    assert [(m["payload"]["i"], m["payload"].get("by")) for m in first + then] == [
-        (0, None),
-        (1, "task"),
-        (2, "task"),
-        (3, "task"),
-        (4, "task"),
-        (0, None),
-        (1, "task"),
-    ]
-    assert hub.written - written == 2
-    consumer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await consumer
-    transport.close()
-    writer.close()
-    await hub.stop()
+    async def events(self, db: Backend, n: int) -> list[tuple[int, str | None]]:
+        """Commit ``n`` events, have the hub read them, and return what the socket got."""
+        await publish(db, n)
+        await self.hub.catch_up()
+        got = [(await read_frame(self.reader))["payload"] for _ in range(n)]
+        return [(m["i"], m.get("by")) for m in got]
 
 
-async def test_a_socket_that_takes_no_frame_gets_its_events_through_its_task(
-    db: Backend,
-) -> None:
-    """A parked subscriber whose socket refuses the hub's frame (over its high-water mark)
-    gets the event from its own task, in order, and the hub writes again once it parks."""
+@contextlib.asynccontextmanager
+async def parked_on_a_socket(db: Backend, odd: int | None) -> AsyncIterator[Parked]:
     hub = Hub(db.sessions, poll_interval_s=60)
     await hub.start()
     await hub.ready()
@@ -374,47 +336,74 @@ async def test_a_socket_that_takes_no_frame_gets_its_events_through_its_task(
     transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, server_end)
     reader, writer = await asyncio.open_connection(sock=client_end)
     sink = SocketSink(transport)  # type: ignore[arg-type]
-    fanout = OddOneOut(sink, odd=None)
+    fanout = OddOneOut(sink, odd)
     mine: set[Subscriber] = set()
     stream = hub.stream(
         JOBS, after=hub.position, queue_size=16, on_overflow=print, owner=mine, fanout=fanout
     )
 
-    async def task() -> None:
+    async def task() -> None:  # what the subscription's own task does with what it gets
         async for event in stream:
-            sink.full = False  # its buffer drained meanwhile
+            sink.full = False  # its transport's buffer drained meanwhile
             await fanout.direct.send_next(json.dumps({"i": event.payload["i"], "by": "task"}))
 
-    def parked() -> bool:
-        return len(mine) == 1 and all(s.parked for s in mine)
-
     consumer = asyncio.create_task(task())
-    async with asyncio.timeout(10):
-        await until(parked)
+    try:
+        yield Parked(hub, sink, fanout, reader, mine)
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        transport.close()
+        writer.close()
+        await hub.stop()
+
+
+async def test_the_hub_writes_parked_subscribers_frames_in_order_with_their_task(
+    db: Backend,
+) -> None:
+    """Events the hub cannot write itself go through the subscriber's own task, and the
+    socket still sees every event once, in order."""
+    async with parked_on_a_socket(db, odd=1) as p, asyncio.timeout(10):
+        await until(p.parked)
+        # given a parked subscriber, when five events arrive, the second with errors
+        written = p.hub.written
+        first = await p.events(db, 5)
+        # and two more once its task has delivered what it was given
+        await until(p.parked)
+        then = await p.events(db, 2)
+        # then the socket gets all seven in order, each once: the hub wrote the first; the
+        # second went to the subscriber's task, and so did those after it while it had any
+        # queued; then the hub wrote again
+        assert first + then == [
+            (0, None),
+            (1, "task"),
+            (2, "task"),
+            (3, "task"),
+            (4, "task"),
+            (0, None),
+            (1, "task"),
+        ]
+        assert p.hub.written - written == 2
+
+
+async def test_a_socket_that_takes_no_frame_gets_its_events_through_its_task(
+    db: Backend,
+) -> None:
+    """A parked subscriber whose socket refuses the hub's frame (over its high-water mark)
+    gets the event from its own task, in order, and the hub writes again once it parks."""
+    async with parked_on_a_socket(db, odd=None) as p, asyncio.timeout(10):
+        await until(p.parked)
         # given a parked subscriber whose socket fills up, when two events arrive
-        written = hub.written
-        sink.full = True
-        await publish(db, 2)
-        await hub.catch_up()
-        first = [await read_frame(reader) for _ in range(2)]
+        written = p.hub.written
+        p.sink.full = True
+        first = await p.events(db, 2)
         # and one more once it has parked again
-        await until(parked)
-        await publish(db, 1)
-        await hub.catch_up()
-        then = [await read_frame(reader)]
-    # then its task delivered both, in order, and the hub wrote the third
-    assert [(m["payload"]["i"], m["payload"].get("by")) for m in first + then] == [
-        (0, "task"),
-        (1, "task"),
-        (0, None),
-    ]
-    assert hub.written - written == 1
-    consumer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await consumer
-    transport.close()
-    writer.close()
-    await hub.stop()
+        await until(p.parked)
+        then = await p.events(db, 1)
+        # then its task delivered both, in order, and the hub wrote the third
+        assert first + then == [(0, "task"), (1, "task"), (0, None)]
+        assert p.hub.written - written == 1
 
 
 async def test_with_nobody_subscribed_commits_cost_the_hub_no_read(db: Backend) -> None:
