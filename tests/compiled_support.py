@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import graphql
@@ -87,6 +87,12 @@ async def awkward_rows(db: Backend) -> uuid.UUID:
     dep = factories.deployment(mdl, name="dép", config={"weights": [0.25, 0.75]})
     floats = (0.0, 1.0, 0.1, 3e-07, 123.0, 1e15 + 0.5, -1234567890123456.8, 2.9248189289076552e16)
     jobs = [factories.job(pl, progress=x, parameters={"lr": x}) for x in floats]
+    # A year before 1000 (four digits all the same), a whole second, and the two datetimes
+    # asyncpg stores as infinity and -infinity.
+    jobs[0].started_at = datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    jobs[1].started_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    jobs[1].finished_at = datetime.max.replace(tzinfo=UTC)
+    jobs[2].started_at = datetime.min.replace(tzinfo=UTC)
     del_model = factories.model(p, name="del\x7fname", tags=["\x7f"], required_metrics=[])
     await factories.save(db.sessions, p, pl, mdl, v, dep, *jobs, del_model)
     return p.id

@@ -141,7 +141,7 @@ query Features($skip: Boolean!, $with: Boolean!, $slug: String!) {
   two: project(slug: "awkward") {
     __typename ... on Project { slug } ...P
     pipelines { nodes { nodes edges runs(filter: {status: [QUEUED]}) {
-      totalCount nodes { progress parameters } } } }
+      totalCount nodes { progress parameters startedAt finishedAt } } } }
     models { nodes { tags requiredMetrics aliases { alias } versions { nodes { metrics metadata
       model { name } sourceRun { id } deployments { totalCount } aliases { alias } } } } }
   }

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlgraph.errors import BadUserInput
+from mlgraph.storage.types import as_utc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -38,7 +39,7 @@ def decode_global_id(value: str, *, field: str = "id") -> tuple[str, uuid.UUID]:
 
 def encode_cursor(column: str, value: Any, pk: uuid.UUID) -> str:
     if isinstance(value, datetime):
-        value = (value - _EPOCH) // timedelta(microseconds=1)
+        value = (as_utc(value) - _EPOCH) // timedelta(microseconds=1)
     raw = json.dumps([column, value, str(pk)], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 

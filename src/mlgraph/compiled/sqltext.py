@@ -162,7 +162,7 @@ def value(column_sql: str, fmt: Format, nullable: bool) -> str:
             expr = f"{column_sql}::text"
         case "datetime":
             expr = (
-                f"('\"' || to_char({column_sql} AT TIME ZONE INTERVAL '+00:00', "
+                f"('\"' || to_char({_finite(column_sql)} AT TIME ZONE INTERVAL '+00:00', "
                 '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') || \'"\')'
             )
         case "json":
@@ -172,11 +172,21 @@ def value(column_sql: str, fmt: Format, nullable: bool) -> str:
     return f"coalesce({expr}, 'null')" if nullable else expr
 
 
+def _finite(column_sql: str) -> str:
+    """A timestamp as the resolver path reads it: asyncpg hands out ``infinity`` and
+    ``-infinity`` as ``datetime.max`` and ``datetime.min`` (and writes those two back as them),
+    where ``to_char`` would give NULL and ``extract`` a number no bigint holds."""
+    return (
+        f"(CASE {column_sql} WHEN 'infinity' THEN timestamptz '9999-12-31 23:59:59.999999+00' "
+        f"WHEN '-infinity' THEN timestamptz '0001-01-01 00:00:00+00' ELSE {column_sql} END)"
+    )
+
+
 def cursor_value(column_sql: str, kind: str) -> str:
     """The sort value inside a cursor, as ``json.dumps`` writes it (``ids.encode_cursor``)."""
     match kind:
         case "datetime":
-            expr = f"(extract(epoch FROM {column_sql}) * 1000000)::bigint::text"
+            expr = f"(extract(epoch FROM {_finite(column_sql)}) * 1000000)::bigint::text"
         case "float":
             expr = f"mlgraph_float({column_sql}::float8)"
         case "int":

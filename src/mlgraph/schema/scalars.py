@@ -14,14 +14,13 @@ from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
 from strawberry.types.scalar import ScalarDefinition
 
 from mlgraph.errors import BadUserInput
+from mlgraph.storage.types import as_utc
 
 
 def _serialize(value: datetime) -> str:
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    if value.year < 1000:  # isoformat pads the year to 4 digits; strftime does not
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    # The same text as the strftime above, at ~60% of its cost (a dashboard has thousands).
+    value = as_utc(value)
+    # ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, the year in four digits (what ``_parse`` reads back;
+    # strftime's ``%Y`` would write the year 999 as ``999``), at ~60% of strftime's cost.
     return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 

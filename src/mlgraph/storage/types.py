@@ -10,6 +10,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC. A naive one is UTC already: asyncpg hands out a timestamptz of
+    ``infinity`` or ``-infinity`` as a naive ``datetime.max`` or ``datetime.min`` (every other
+    one aware), and the compiled path writes those two as such (``sqltext._finite``)."""
+    if value.tzinfo is UTC:
+        return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 #: JSON documents: JSONB on PostgreSQL (indexable), JSON text on SQLite.
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 
