@@ -56,7 +56,7 @@ class Chain(str):
     parts: tuple[str, ...]
 
     def __new__(cls, parts: list[str]) -> Chain:
-        chain = super().__new__(cls, _balanced(parts))
+        chain = super().__new__(cls, _grouped(parts, [_weight(part) for part in parts]))
         chain.parts = tuple(parts)
         return chain
 
@@ -94,10 +94,6 @@ def aggregate(body: str, rows: str) -> str:
         tail -= 1
     inner = f"(SELECT {concat(parts[head:tail])} FROM {rows})"
     return concat([*parts[:head], inner, *parts[tail:]])
-
-
-def _balanced(parts: list[str] | tuple[str, ...]) -> str:
-    return _grouped(parts, [_weight(part) for part in parts])
 
 
 def _grouped(parts: list[str] | tuple[str, ...], weights: list[int]) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Update, bindparam, func, select, update
+from sqlalchemy import Insert, Update, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -259,7 +259,17 @@ class _Break:
 
 async def verify(session: AsyncSession, *, batch: int = 1000) -> ChainReport:
     """Recompute every chain in position order and compare it with its head; report the first
-    entry (by ``seq``) that breaks a chain. ``checked`` counts the entries before it that hold."""
+    entry (by ``seq``) that breaks a chain. ``checked`` counts the entries before it that hold.
+
+    Given a session with no transaction yet, it reads the heads and the entries in one
+    snapshot: read one after the other while others write (the simulator of ``make run``), a
+    head could be newer than the entries read, and the chain seemed broken ("ends at 80, its
+    head at position 79")."""
+    if not session.in_transaction():
+        if session.get_bind().dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        else:  # the driver begins no transaction for reads; in WAL mode one is a snapshot
+            await session.execute(text("BEGIN"))
     heads = {h.chain_id: (h.seq, h.hash) for h in await session.scalars(select(AuditHead))}
     breaks: list[_Break] = []
     good = array("q")
