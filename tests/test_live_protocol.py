@@ -347,8 +347,9 @@ async def test_a_directly_written_next_message_is_what_strawberry_would_send(
         expected = {"id": op_id, "type": "next", "payload": payload}
         assert text == json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
     # and the event was executed once and its payload encoded once, for both direct
-    # subscribers (the hub wrote their frames); the chain's execution shared the result
-    assert (hub.renders.computed - computed, hub.renders.shared - shared) == (2, 1)
+    # subscribers (the hub wrote their frames; the second operation id's group shared the
+    # payload), and the chain's execution shared the result
+    assert (hub.renders.computed - computed, hub.renders.shared - shared) == (2, 2)
     assert hub.written - written == 2
     for ws in [*direct, chain]:
         await ws.close()

@@ -114,7 +114,7 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = _Inbox()  # type: ignore[assignment]  # the part of a Queue uvicorn uses
-        self.writable = _Flag()  # type: ignore[assignment]  # the part of an Event it uses
+        self.writable = self._writable = _Flag()  # type: ignore[assignment]  # an Event's part it uses
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -152,7 +152,7 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
         return (
             not self.close_sent
             and not self.disconnected
-            and self.writable.is_set()
+            and self._writable._set
             and not self.transport.is_closing()
         )
 

@@ -14,9 +14,10 @@ stream from outside (the connection's credential expired): it raises :class:`Str
 **Fan-out by the hub** (direct delivery, ``mlgraph.live.delivery``). A subscriber with a
 :class:`Fanout` *parks* while its stream waits with nothing queued: the hub then delivers its
 events itself. For each event it groups the parked subscribers that match by their fan-out
-group (selection, variables, rights), has one of each group render the payload, and writes
-the frame (built once per operation id) to each subscriber's socket: no task wake-up, no
-generator step, no ASGI send per subscriber. A subscriber whose event cannot be written so
+group (selection, variables, rights and operation id), has one of each group render the
+payload (groups that differ only in the operation id share the render), and writes the
+group's frame to each subscriber's socket: no task wake-up, no generator step, no ASGI send
+per subscriber. A subscriber whose event cannot be written so
 (a result with errors, changed credentials, a socket over its high-water mark) is unparked and
 gets the event in its queue; its own task delivers it, and it parks again once its queue is
 empty. The hub finishes each event (its renders included) before it offers the next, and a
@@ -30,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+import weakref
 from collections.abc import AsyncGenerator, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -95,8 +97,8 @@ class Fanout(Protocol):
     direct: Direct
 
     def group(self) -> Hashable | None:
-        """The fan-out group to park in now (subscribers of one group get one payload per
-        event), or None: not now (its task delivers)."""
+        """The key of the fan-out group to park in now (subscribers of one group get one
+        frame per event), or None: not now (its task delivers)."""
         ...
 
     def current(self) -> bool:
@@ -107,6 +109,27 @@ class Fanout(Protocol):
         """The event's encoded ``next`` payload for this group; None: its task delivers it
         (a result with errors, or the event is no longer readable)."""
         ...
+
+
+class Group:
+    """A fan-out group, one object per key while any subscriber is in it (``group_of``):
+    sorting an event's parked subscribers into groups then hashes and compares no key."""
+
+    __slots__ = ("__weakref__", "key")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+
+
+_GROUPS: weakref.WeakValueDictionary[Hashable, Group] = weakref.WeakValueDictionary()
+
+
+def group_of(key: Hashable) -> Group:
+    """The group of ``key`` (the one its parked subscribers share)."""
+    group = _GROUPS.get(key)
+    if group is None:
+        group = _GROUPS[key] = Group(key)
+    return group
 
 
 class Subscriber:
@@ -126,6 +149,8 @@ class Subscriber:
         "on_overflow",
         "overflowed",
         "parked",
+        "sink",
+        "topics",
     )
 
     def __init__(
@@ -136,10 +161,12 @@ class Subscriber:
         fanout: Fanout | None = None,
     ) -> None:
         self.interest = interest
+        self.topics = interest.topics  # what the hub reads per event, kept at hand
         self.fanout = fanout
+        self.sink = None if fanout is None else fanout.direct.sink
         #: Waiting with nothing queued, in fan-out ``group``: the hub delivers its events.
         self.parked = False
-        self.group: Hashable = None
+        self.group: Group | None = None
         #: The position of the last event it got (replayed, queued or written by the hub).
         self.last = 0
         self._items: list[LiveEvent | object] = []
@@ -152,7 +179,7 @@ class Subscriber:
         self.live = False
 
     def offer(self, event: LiveEvent) -> None:
-        if self.ended is not None or event.topic not in self.interest.topics:
+        if self.ended is not None or event.topic not in self.topics:
             return
         if len(self._items) < self._size:
             self._put(event)
@@ -178,8 +205,8 @@ class Subscriber:
     async def get(self) -> LiveEvent | object:
         """The oldest queued item, once there is one (parked meanwhile, if it can)."""
         while not self._items:
-            if self.fanout is not None and (group := self.fanout.group()) is not None:
-                self.group, self.parked = group, True
+            if self.fanout is not None and (key := self.fanout.group()) is not None:
+                self.group, self.parked = group_of(key), True
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -367,10 +394,10 @@ class Hub:
             if not subscribers:
                 del self._subscribers[key]
 
-    def _offer(self, event: LiveEvent) -> dict[Hashable, list[Subscriber]]:
+    def _offer(self, event: LiveEvent) -> dict[Group, list[Subscriber]]:
         """To the subscribers of the event's entity and of its whole project: queued for
         those that are not parked; the parked ones, by fan-out group, are returned."""
-        groups: dict[Hashable, list[Subscriber]] = {}
+        groups: dict[Group, list[Subscriber]] = {}
         topic = event.topic
         for key in ((event.project_id, None), (event.project_id, event.entity_id)):
             subscribers = self._subscribers.get(key)
@@ -379,19 +406,21 @@ class Hub:
                 for subscriber in subscribers:  # an offer only queues: the set stays as it is
                     if not subscriber.parked:
                         subscriber.offer(event)
-                    elif topic in subscriber.interest.topics:
-                        members = groups.get(subscriber.group)
+                    elif topic in subscriber.topics:
+                        group = subscriber.group
+                        assert group is not None  # a parked subscriber is in a group
+                        members = groups.get(group)
                         if members is None:
-                            groups[subscriber.group] = [subscriber]
+                            groups[group] = [subscriber]
                         else:
                             members.append(subscriber)
             if event.entity_id is None:
                 break
         return groups
 
-    async def _fan_out(self, event: LiveEvent, groups: dict[Hashable, list[Subscriber]]) -> None:
-        """Write the event to its parked subscribers: one render per group, one frame per
-        (group, operation id); whoever cannot take it so gets it in its queue."""
+    async def _fan_out(self, event: LiveEvent, groups: dict[Group, list[Subscriber]]) -> None:
+        """Write the event to its parked subscribers: one render and one frame per group;
+        whoever cannot take it so gets it in its queue."""
         renders = [_leader(members).payload(event) for members in groups.values()]
         if len(renders) == 1:
             try:
@@ -406,19 +435,14 @@ class Hub:
                 for subscriber in members:
                     subscriber.offer(event)  # its task delivers it, after what it has queued
                 continue
-            frames: dict[str, bytes] = {}
+            frame = _leader(members).direct.frame(payload)
             for subscriber in members:
-                fanout = subscriber.fanout
-                assert fanout is not None
+                fanout, sink = subscriber.fanout, subscriber.sink
+                assert fanout is not None  # only subscribers with a fan-out and a sink park
+                assert sink is not None
                 if subscriber.parked and fanout.current():
                     if position <= subscriber.last:
                         continue
-                    direct = fanout.direct
-                    frame = frames.get(direct.prefix)
-                    if frame is None:
-                        frame = frames[direct.prefix] = direct.frame(payload)
-                    sink = direct.sink
-                    assert sink is not None  # a subscriber parks only with a sink
                     if sink.write_frame(frame):
                         subscriber.last = position
                         written += 1

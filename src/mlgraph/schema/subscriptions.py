@@ -246,7 +246,7 @@ class _Shared:
             return None
         self._rights_of(principal)
         self.parked_as = principal
-        return self.executor.selection_key(self.rights)
+        return (self.executor.selection_key(self.rights), self.direct.prefix)
 
     def current(self) -> bool:
         principal = self.live.principal
