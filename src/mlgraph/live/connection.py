@@ -226,7 +226,11 @@ class LiveConnection:
 
     async def _recheck(self, credential: str) -> None:
         try:
-            self.principal = await self._check(credential)
+            principal = await self._check(credential)
+            if principal is not self.principal:
+                self.principal = principal
+                for subscriber in self.subscribers:  # those the hub writes to itself
+                    subscriber.recheck()
         except BackendUnavailable:
             pass  # keep serving on the roles last seen; try again next round
         except Refused as refused:

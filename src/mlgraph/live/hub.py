@@ -102,7 +102,8 @@ class Fanout(Protocol):
         ...
 
     def current(self) -> bool:
-        """Still what it was when it parked (the connection's principal is the same)."""
+        """Still what it was when it parked (asked when the connection's principal changed:
+        ``Subscriber.recheck``)."""
         ...
 
     async def payload(self, event: LiveEvent) -> str | None:
@@ -188,6 +189,13 @@ class Subscriber:
         slow = SlowConsumer(len(self._items))
         self.end(slow)
         self.on_overflow(str(slow))
+
+    def recheck(self) -> None:
+        """Its connection's principal changed: it stays parked only if its group still
+        holds (``Fanout.current``); otherwise its task delivers its next event, and it parks
+        again in the group it is in by then."""
+        if self.parked and not (self.fanout is not None and self.fanout.current()):
+            self.parked = False
 
     def end(self, why: StreamEnded) -> None:
         """End the stream once the events already queued are read."""
@@ -437,12 +445,11 @@ class Hub:
                 continue
             frame = _leader(members).direct.frame(payload)
             for subscriber in members:
-                fanout, sink = subscriber.fanout, subscriber.sink
-                assert fanout is not None  # only subscribers with a fan-out and a sink park
-                assert sink is not None
-                if subscriber.parked and fanout.current():
+                if subscriber.parked:
                     if position <= subscriber.last:
                         continue
+                    sink = subscriber.sink
+                    assert sink is not None  # a subscriber parks only with a sink
                     if sink.write_frame(frame):
                         subscriber.last = position
                         written += 1
