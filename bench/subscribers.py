@@ -250,12 +250,12 @@ async def generate_load(
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     await stdin.readline()  # "time"
-    cpu = time.process_time()
+    start = os.times()
     load.timing = True
     if not blocking:
         nap(loop)
     await stdin.readline()  # "report"
-    cpu = time.process_time() - cpu
+    end = os.times()
     load.read_frames()
     latencies = []
     for at, data in load.arrivals:
@@ -264,7 +264,14 @@ async def generate_load(
             continue
         latencies.append(at - datetime.fromisoformat(update["occurredAt"]).timestamp())
     received = max(len(load.arrivals), 1)
-    say(latencies=latencies, lost=load.lost, ended=load.ended, cpu_us=cpu / received * 1e6)
+    user, system = end.user - start.user, end.system - start.system
+    say(
+        latencies=latencies,
+        lost=load.lost,
+        ended=load.ended,
+        cpu_us=(user + system) / received * 1e6,
+        system_us=system / received * 1e6,
+    )
 
 
 # -- the servers and the run ----------------------------------------------------------------
@@ -463,26 +470,32 @@ async def run(
             round(c[1] / max(len(ms), 1) * len(servers) * 1e6, 1) for c in cpu
         ],
         "load_generator_cpu_us_per_message": [round(r["cpu_us"], 1) for r in reports],
+        "load_generator_system_cpu_us_per_message": [round(r["system_us"], 1) for r in reports],
     }
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| subscribers | replicas | delivered | commit -> client p50 | p99 | max "
-        "| RSS per idle connection | server CPU per message (of it system) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| RSS per idle connection | server CPU per message (of it system) "
+        "| load generator CPU per message (of it system) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in rows:
-        rss = " / ".join(f"{x} KiB" for x in r["rss_per_connection_kib"])
-        cpu = " / ".join(
+
+    def cpu(r: dict[str, Any], who: str) -> str:
+        return " / ".join(
             f"{x} µs ({y} µs)"
             for x, y in zip(
-                r["server_cpu_us_per_message"], r["server_system_cpu_us_per_message"], strict=True
+                r[f"{who}_cpu_us_per_message"], r[f"{who}_system_cpu_us_per_message"], strict=True
             )
         )
+
+    for r in rows:
+        rss = " / ".join(f"{x} KiB" for x in r["rss_per_connection_kib"])
         lines.append(
             f"| {r['subscribers']:,} | {r['replicas']} | {r['delivered']} | {r['p50_ms']} ms "
-            f"| {r['p99_ms']} ms | {r['max_ms']} ms | {rss} | {cpu} |"
+            f"| {r['p99_ms']} ms | {r['max_ms']} ms | {rss} | {cpu(r, 'server')} "
+            f"| {cpu(r, 'load_generator')} |"
         )
     return "\n".join(lines)
 
