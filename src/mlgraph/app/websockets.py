@@ -114,7 +114,8 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = _Inbox()  # type: ignore[assignment]  # the part of a Queue uvicorn uses
-        self.writable = self._writable = _Flag()  # type: ignore[assignment]  # an Event's part it uses
+        #: The part of an Event uvicorn uses; ``_open`` reads its flag directly.
+        self.writable = self._writable = _Flag()  # type: ignore[assignment]
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)

@@ -17,9 +17,9 @@ order, through the same encoder; ``tests/test_live_protocol.py`` compares them):
   :class:`Sink`): while a subscription waits with nothing queued, the hub writes its events'
   WebSocket frames to the socket itself, with no task, generator step or ASGI send per
   subscriber, and one frame built per (event, group) and written to every transport (a
-  group: selection, variables, rights and operation id; ``mlgraph.live.hub``). A socket whose transport buffer is over its high-water
-  mark gets its events through its queue instead (and, past the queue's bound, is a slow
-  consumer).
+  group: selection, variables, rights and operation id; ``mlgraph.live.hub``). A socket whose
+  transport buffer is over its high-water mark gets its events through its queue instead (and,
+  past the queue's bound, is a slow consumer).
 * **Per subscriber** (any other socket, and events a subscription's task delivers itself):
   the subscription's stream sends the message through the ASGI ``send``.
 
