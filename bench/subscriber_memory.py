@@ -102,7 +102,11 @@ async def main() -> None:
                     else:
                         tracemalloc.start(8)
                     load = await bench.start_load(
-                        f"ws://127.0.0.1:{args.port}/graphql", n, token, {"p": pid, "j": jid}
+                        f"ws://127.0.0.1:{args.port}/graphql",
+                        n,
+                        token,
+                        {"p": pid, "j": jid},
+                        blocking=False,
                     )
                     await load.read()  # subscribed
                     warm = asyncio.ensure_future(load.read())

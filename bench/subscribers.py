@@ -123,7 +123,7 @@ class Socket(asyncio.Protocol):
                 self.open = True  # the server sends nothing more before our init
                 self.ws.send_text(self.init)
             elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                self._message(now, event.data)
+                self._message(now, bytes(event.data))
             elif isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
                 self.load.fail(f"closed by the server: {event.data[2:]!r}")
         self._flush()
@@ -250,7 +250,7 @@ async def generate_load(
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     await stdin.readline()  # "time"
-    start = os.times()
+    times = os.times()
     load.timing = True
     if not blocking:
         nap(loop)
@@ -264,7 +264,7 @@ async def generate_load(
             continue
         latencies.append(at - datetime.fromisoformat(update["occurredAt"]).timestamp())
     received = max(len(load.arrivals), 1)
-    user, system = end.user - start.user, end.system - start.system
+    user, system = end.user - times.user, end.system - times.system
     say(
         latencies=latencies,
         lost=load.lost,

@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare
@@ -196,7 +198,7 @@ def wrk(url: str, payloads: list[bytes], auth: str, seconds: float, clients: int
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as f:
         f.write(b"\n".join(payloads) + b"\n")
         f.flush()
-        env = {**compare.os.environ, "BENCH_BODIES_FILE": f.name, "BENCH_AUTHORIZATION": auth}
+        env = {**os.environ, "BENCH_BODIES_FILE": f.name, "BENCH_AUTHORIZATION": auth}
         cmd = ["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds:g}s", "--latency"]
         cmd += ["--timeout", "60s", "-s", str(BENCH / "wrk_writes.lua"), url]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)  # noqa: S603
@@ -216,7 +218,7 @@ def wrk(url: str, payloads: list[bytes], auth: str, seconds: float, clients: int
 
 async def probe(run: compare.Running, payload: bytes, auth: str) -> None:
     """One call must take effect, or the load would measure refusals."""
-    async with compare.httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60) as client:
         headers = {"authorization": auth, "content-type": "application/json"}
         answer = await client.post(run.url, content=payload, headers=headers)
     data = answer.json()
@@ -343,7 +345,7 @@ async def main() -> int:
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     args = parser.parse_args()
     for tool in ("wrk", "pgbench", "createdb"):
-        if compare.shutil.which(tool) is None:
+        if shutil.which(tool) is None:
             raise SystemExit(f"bench/writes.py needs {tool} on PATH")
     with compare.stage("databases"):
         deployments = await prepare(args.database, args.projects)
