@@ -250,12 +250,12 @@ async def generate_load(
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     await stdin.readline()  # "time"
-    times = os.times()
+    before = os.times()
     load.timing = True
     if not blocking:
         nap(loop)
     await stdin.readline()  # "report"
-    end = os.times()
+    after = os.times()
     load.read_frames()
     latencies = []
     for at, data in load.arrivals:
@@ -264,7 +264,7 @@ async def generate_load(
             continue
         latencies.append(at - datetime.fromisoformat(update["occurredAt"]).timestamp())
     received = max(len(load.arrivals), 1)
-    user, system = end.user - times.user, end.system - times.system
+    user, system = after.user - before.user, after.system - before.system
     say(
         latencies=latencies,
         lost=load.lost,
