@@ -74,7 +74,7 @@ test: $(STAMP) $(NPM_STAMP) browser compose
 check: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy src bench
+	$(BIN)/mypy src bench tests
 
 ## schema: refresh graphql/schema.graphql from the code
 schema: $(STAMP)

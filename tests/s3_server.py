@@ -91,7 +91,7 @@ class RecordingProxy:
         answer = await self.client.request(
             request.method,
             request.url.path,
-            params=request.query_params.multi_items(),
+            params=tuple(request.query_params.multi_items()),  # a tuple: a list is invariant
             headers=headers,
             content=await request.body(),
         )

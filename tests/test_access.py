@@ -68,7 +68,7 @@ async def world(db: Backend) -> tuple[Backend, uuid.UUID, uuid.UUID]:
 async def object_in(db: Backend, type_name: str, project: uuid.UUID) -> uuid.UUID:
     decl = ENTITIES[type_name]
     async with db.sessions() as s:
-        pk = await s.scalar(
+        pk: uuid.UUID | None = await s.scalar(
             select(decl.table.c.id).where(decl.table.c[decl.project_column] == project).limit(1)
         )
     assert pk is not None, f"demo data has no {type_name} in the project"
@@ -210,20 +210,20 @@ CREATES_FROM_NOTHING = {"createProject"}
 @pytest.mark.parametrize("name", MUTATIONS)
 async def test_mutations_cannot_touch_another_project(world: Any, name: str) -> None:
     db, _, b = world
+    mutation_type = SCHEMA.mutation_type
+    assert mutation_type is not None
     if name in CREATES_FROM_NOTHING:
-        assert (
-            "projectId" not in SCHEMA.mutation_type.fields[name].args["input"].type.of_type.fields
-        )  # type: ignore[union-attr]
+        assert "projectId" not in mutation_type.fields[name].args["input"].type.of_type.fields
         return
     ids = {
         t: encode_global_id(t, await object_in(db, t, b))
         for t in ENTITIES
         if t not in ("AuditEntry",)
     }
-    field = SCHEMA.mutation_type.fields[name]  # type: ignore[union-attr]
+    field = mutation_type.fields[name]
     input_type = field.args["input"].type
     variables = {"input": _value(input_type, "input", ids, name)}
-    type_name = input_type.of_type.name  # type: ignore[union-attr]
+    type_name = input_type.of_type.name
     before = await written(db)
     body = await as_alice(
         db,

@@ -90,6 +90,7 @@ async def test_a_deleted_entry_is_a_gap_in_its_projects_chain(db: Backend) -> No
         await conn.execute(text("DELETE FROM audit_entry WHERE seq = 2"))
     async with db.sessions() as s:
         next_in_chain = await s.scalar(select(AuditEntry.id).where(AuditEntry.seq == 3))
+    assert next_in_chain is not None
     report = (await db.data(VERIFY))["verifyAuditChain"]
     assert (report["ok"], report["brokenSequence"]) == (False, 3)
     assert report["brokenEntryId"] == encode_global_id("AuditEntry", next_in_chain)

@@ -63,9 +63,10 @@ def test_the_text_decoded_tells_the_same(
 ) -> None:
     """Given the text it was decoded from (``\\udXXX`` escapes, raw surrogates, or bytes
     carrying them as ``surrogatepass`` UTF-8), the answer is the same as without it."""
-    text: str | bytes = json.dumps(value, ensure_ascii=ascii_only)
+    dumped = json.dumps(value, ensure_ascii=ascii_only)
+    text: str | bytes = dumped
     if as_bytes:
-        text = text.encode("utf-8", "surrogatepass")
+        text = dumped.encode("utf-8", "surrogatepass")
     decoded = json.loads(text)
     found = kind(check_json(decoded, max_depth, text=text))
     assert (found is None) == (reference(decoded, max_depth) is None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphql import GraphQLError, parse
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from graphql.execution import Executor as GraphQLCoreExecutor
 
 from mlgraph.schema import build_schema
@@ -48,7 +48,7 @@ def variables(metrics: list[Any], **input_changes: Any) -> dict[str, Any]:
     return {"input": {"deploymentId": DEPLOYMENT, "metrics": metrics, **input_changes}}
 
 
-def built(executor: type[GraphQLCoreExecutor], raw: dict[str, Any]) -> Any:
+def built(executor: type[GraphQLCoreExecutor[Any]], raw: dict[str, Any]) -> Any:
     return executor.build(SCHEMA, DOCUMENT, None, None, raw, "Record")
 
 
@@ -71,6 +71,7 @@ def test_a_big_batch_is_coerced_as_graphql_core_coerces_it() -> None:
 
 def test_only_lists_of_at_least_big_items_take_the_plan() -> None:
     operation = DOCUMENT.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
     assert split(SCHEMA, operation, variables([item(i) for i in range(BIG - 1)])) is None
     found = split(SCHEMA, operation, variables([item(i) for i in range(BIG)]))
     assert found is not None

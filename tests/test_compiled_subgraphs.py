@@ -145,8 +145,8 @@ def entities_query(planner: Planner, type_names: list[str]) -> str:
     )
 
 
-def _representations(rows: dict[str, list[uuid.UUID]]) -> list[dict[str, str]]:
-    reps = [
+def _representations(rows: dict[str, list[uuid.UUID]]) -> list[dict[str, object]]:
+    reps: list[dict[str, object]] = [
         {"__typename": t, "id": encode_global_id(t, pk)} for t, pks in rows.items() for pk in pks
     ]
     absent, other = uuid.UUID(int=7), rows["Model"][0]

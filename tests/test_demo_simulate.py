@@ -108,7 +108,16 @@ async def test_demo_simulate_command_runs_against_a_server(backend: Backend) -> 
             )
 
         before = await runs()
-        args = ("--url", app.base_url, "--ticks", "6", "--interval", "0", "--seed", "5")
+        args: tuple[str, ...] = (
+            "--url",
+            app.base_url,
+            "--ticks",
+            "6",
+            "--interval",
+            "0",
+            "--seed",
+            "5",
+        )
         done = await asyncio.to_thread(simulate_command, env, *args)
         assert done.returncode == 0, done.stderr
         assert "updated=" in done.stdout

@@ -48,7 +48,9 @@ async def transition(db: Backend, version_id: str, stage: str) -> dict[str, Any]
 
 def reasons_of(payload: dict[str, Any]) -> list[tuple[str, str]]:
     """(code, message) of a mutation's userErrors or a dry run's reasons."""
-    return [(e["code"], e["message"]) for e in payload.get("userErrors", payload.get("reasons"))]
+    found: list[dict[str, Any]] | None = payload.get("userErrors", payload.get("reasons"))
+    assert found is not None
+    return [(e["code"], e["message"]) for e in found]
 
 
 async def same_answer(db: Backend, version_id: str, stage: str) -> list[tuple[str, str]]:

@@ -27,9 +27,16 @@ from tests.conftest import Backend
 EXAMPLES = 100
 SCHEMA = build_schema()
 SDL = print_schema(SCHEMA._schema)
+
+
+def _field_names(root: graphql.GraphQLObjectType | None) -> list[str]:
+    assert root is not None
+    return sorted(root.fields)
+
+
 ROOTS = {
-    "query": sorted(SCHEMA._schema.query_type.fields),
-    "mutation": sorted(SCHEMA._schema.mutation_type.fields),  # type: ignore[union-attr]
+    "query": _field_names(SCHEMA._schema.query_type),
+    "mutation": _field_names(SCHEMA._schema.mutation_type),
 }
 
 

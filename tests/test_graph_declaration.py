@@ -4,8 +4,15 @@ and filter has the index it needs."""
 from __future__ import annotations
 
 import pytest
-from graphql import GraphQLNonNull, GraphQLObjectType, get_named_type
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    get_named_type,
+)
 from sqlalchemy import Table
+from strawberry.types.base import has_object_definition
 
 from mlgraph.schema import build_schema
 from mlgraph.schema.filters import FILTER_INPUTS
@@ -54,13 +61,16 @@ def test_connections_take_the_declared_filters_and_orders(name: str) -> None:
     filter_input = FILTER_INPUTS.get(name)
     if decl.filters:
         assert filter_input is not None
-        fields = GQL.type_map[f"{name}Filter"].fields  # type: ignore[union-attr]
+        filter_type = GQL.type_map[f"{name}Filter"]
+        assert isinstance(filter_type, GraphQLInputObjectType)
+        fields = filter_type.fields
         assert set(fields) == {camel(f.name) for f in decl.filters}
     else:
         assert filter_input is None
     if decl.orders:
         enum = GQL.type_map[f"{name}OrderField"]
-        assert set(enum.values) == set(decl.orders)  # type: ignore[union-attr]
+        assert isinstance(enum, GraphQLEnumType)
+        assert set(enum.values) == set(decl.orders)
 
 
 def test_root_connections_are_declared() -> None:
@@ -76,6 +86,7 @@ def test_root_connections_are_declared() -> None:
 def test_every_entity_has_its_node_type_in_its_domain_module(name: str) -> None:
     cls = node_class(name)
     assert cls.__module__ == f"mlgraph.schema.{ENTITIES[name].domain}"
+    assert has_object_definition(cls)
     assert cls.__strawberry_definition__.name == name
 
 

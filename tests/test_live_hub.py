@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 
 from mlgraph.errors import BadUserInput
 from mlgraph.live.brokers import InProcessBroker
@@ -335,7 +335,7 @@ async def parked_on_a_socket(db: Backend, odd: int | None) -> AsyncIterator[Park
     loop = asyncio.get_running_loop()
     transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, server_end)
     reader, writer = await asyncio.open_connection(sock=client_end)
-    sink = SocketSink(transport)  # type: ignore[arg-type]
+    sink = SocketSink(transport)
     fanout = OddOneOut(sink, odd)
     mine: set[Subscriber] = set()
     stream = hub.stream(
@@ -445,8 +445,10 @@ async def test_after_the_outbox_is_emptied_the_hub_tails_from_its_new_end(db: Ba
     await hub.start()
     await hub.ready()
     await publish(db, 3)  # through a broker of its own: this hub is not told
+    outbox = m.OutboxEvent.__table__
+    assert isinstance(outbox, Table)
     async with db.engine.begin() as conn:
-        await conn.execute(m.OutboxEvent.__table__.delete())
+        await conn.execute(outbox.delete())
     hub.wake(3)  # the round's announcement comes late
     await hub.tail_from_end()
     assert hub.position == 0

@@ -8,7 +8,7 @@ triggers, not through the fallback poll.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from sqlalchemy import func, select
@@ -21,7 +21,14 @@ from tests import factories as f
 from tests.conftest import Backend, truncate
 from tests.live import JOB_UPDATED, TRANSPORT_WS, Instance, collect, instance, subscribed, ws_client
 
-SLOW_POLL = {"live_poll_interval_s": 60.0}
+
+class Overrides(TypedDict, total=False):
+    """Settings an :func:`instance` here is given (keywords of its ``**overrides``)."""
+
+    live_poll_interval_s: float
+
+
+SLOW_POLL: Overrides = {"live_poll_interval_s": 60.0}
 REPORTS = 6
 
 

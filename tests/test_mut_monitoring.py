@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from sqlalchemy import func, select
@@ -22,6 +22,9 @@ from mlgraph.storage.enums import AlertStatus, DriftKind, Operator, Severity
 from tests import factories as f
 from tests.conftest import Backend
 from tests.writes import codes, mutate, written
+
+if TYPE_CHECKING:
+    from mlgraph.schema.mutations.monitoring import DriftMetricInput
 
 START = "2026-02-01T00:00:00Z"
 END = "2026-02-01T01:00:00Z"
@@ -272,7 +275,7 @@ def test_non_finite_numbers_are_bad_user_input(field: str, value: float) -> None
     )
     setattr(item, field, value)
     with pytest.raises(BadUserInput) as refused:
-        _check_metrics([item])
+        _check_metrics([cast("DriftMetricInput", item)])  # a stand-in with the input's fields
     assert (refused.value.code, refused.value.field) == (
         "BAD_USER_INPUT",
         f"input.metrics.0.{field}",

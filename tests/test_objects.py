@@ -296,8 +296,8 @@ async def test_drift_reports_come_from_the_store_and_fail_alone(store: Store) ->
     dep = f.deployment(md)
     now = datetime.now(UTC)
     metrics = []
-    for i, report in enumerate(["present", "missing", "not-json", None]):
-        key = None if report is None else f"projects/{p.id}/drift-reports/{dep.id}/{report}.json"
+    for i, stored in enumerate(["present", "missing", "not-json", None]):
+        key = None if stored is None else f"projects/{p.id}/drift-reports/{dep.id}/{stored}.json"
         metrics.append(
             m.DriftMetric(
                 id=uuid.uuid4(),

@@ -146,6 +146,7 @@ async def test_trusted_documents_hold_on_websockets(db: Backend) -> None:
     async with instance(db, trusted_documents=MANIFEST) as inst:
         async with db.sessions() as s:
             project = await s.scalar(select(m.Project.id).limit(1))
+        assert project is not None
         variables = {"p": encode_global_id("Project", project)}
         live = OPERATIONS / "live" / "job_updates.graphql"
         async with ws_client(inst, TRANSPORT_WS, token=db.token(ADMIN, admin=True)) as session:

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -58,6 +58,14 @@ async def replica(
         await stop(server, task)
 
 
+class RateLimits(TypedDict, total=False):
+    """The settings these tests change (each a keyword of :func:`replica`)."""
+
+    rate_limit_points: int
+    rate_limit_period_s: float
+    rate_limit_chunk_points: int
+
+
 def someone() -> str:
     """A principal of its own: buckets are per principal, shared by every test's apps."""
     return f"rate-{uuid.uuid4().hex[:8]}@example.com"
@@ -66,7 +74,7 @@ def someone() -> str:
 async def test_over_the_budget_429_with_retry_after_until_it_refills(backend: Backend) -> None:
     # Given 10 points per 100 s (one point refills every 10 s)
     clock = FakeClock()
-    limits = {"rate_limit_points": 10, "rate_limit_period_s": 100}
+    limits: RateLimits = {"rate_limit_points": 10, "rate_limit_period_s": 100}
     async with replica(backend, clock, someone(), **limits) as client:
         spent = [await client.post("/graphql", json={"query": VIEWER}) for _ in range(10)]
         backend.sql.start()
@@ -127,7 +135,11 @@ async def test_two_replicas_share_one_budget_on_postgresql(backend: Backend) -> 
     # Given two app instances on one database, 10 points, replicas reserving 3 at a time
     clock = FakeClock()
     subject = someone()
-    limits = {"rate_limit_points": 10, "rate_limit_period_s": 100, "rate_limit_chunk_points": 3}
+    limits: RateLimits = {
+        "rate_limit_points": 10,
+        "rate_limit_period_s": 100,
+        "rate_limit_chunk_points": 3,
+    }
     async with (
         replica(backend, clock, subject, **limits) as a,
         replica(backend, clock, subject, **limits) as b,
@@ -165,7 +177,11 @@ async def test_a_stopping_replica_gives_its_unspent_reserve_back(backend: Backen
     # Given a replica that reserved 5 points (10 per 100 s) and spent 1
     clock = FakeClock()
     subject = someone()
-    limits = {"rate_limit_points": 10, "rate_limit_period_s": 100, "rate_limit_chunk_points": 5}
+    limits: RateLimits = {
+        "rate_limit_points": 10,
+        "rate_limit_period_s": 100,
+        "rate_limit_chunk_points": 5,
+    }
     async with replica(backend, clock, subject, **limits) as client:
         response = await client.post("/graphql", json={"query": VIEWER})
         assert response.headers["x-ratelimit-remaining"] == "9"
@@ -211,7 +227,7 @@ async def test_requests_in_flight_are_capped_per_principal(backend: Backend) -> 
 async def test_the_demo_simulator_waits_out_its_rate_limit(db: Backend) -> None:
     # Given the demo data and a budget of 3 points refilling in 1.5 s (on the wall clock)
     await seed_demo(db.sessions, projects=1)
-    limits = {"rate_limit_points": 3, "rate_limit_period_s": 1.5}
+    limits: RateLimits = {"rate_limit_points": 3, "rate_limit_period_s": 1.5}
     lines: list[str] = []
     async with replica(db, time.time, someone(), admin=True, **limits) as client:
         # When the simulator runs a few steps as fast as it may (seeded: its first step starts

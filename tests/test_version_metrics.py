@@ -139,7 +139,9 @@ async def test_order_by_metric_breaks_ties_on_id_puts_missing_last_and_pages_wit
     seeded: tuple[Paths, dict[str, str]],
 ) -> None:
     paths, ids = seeded
-    numbered = sorted((v for v, a in AUC.items() if isinstance(a, int | float)), key=AUC.get)
+    numbered = sorted(
+        (v for v, a in AUC.items() if isinstance(a, int | float)), key=AUC.__getitem__
+    )
     missing = [v for v, a in AUC.items() if not isinstance(a, int | float)]
     for direction in ("ASC", "DESC"):
         order = {"field": "METRIC", "metric": "auc", "direction": direction}

@@ -12,7 +12,17 @@ import struct
 from typing import Any
 
 #: Code points the generator favours: controls, DEL, C1 controls, JSON's escapes, separators.
-AWKWARD = [*range(1, 32), 0x7F, *range(0x80, 0xA0), 0x22, 0x5C, 0x2F, 0x2028, 0x2029, 0xFEFF]
+AWKWARD: list[int] = [
+    *range(1, 32),
+    0x7F,
+    *range(0x80, 0xA0),
+    0x22,
+    0x5C,
+    0x2F,
+    0x2028,
+    0x2029,
+    0xFEFF,
+]
 
 
 def double(rng: random.Random) -> float:
