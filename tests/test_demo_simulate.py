@@ -108,23 +108,14 @@ async def test_demo_simulate_command_runs_against_a_server(backend: Backend) -> 
             )
 
         before = await runs()
-        args: tuple[str, ...] = (
-            "--url",
-            app.base_url,
-            "--ticks",
-            "6",
-            "--interval",
-            "0",
-            "--seed",
-            "5",
-        )
+        args = ("--url", app.base_url, "--ticks", "6", "--interval", "0", "--seed", "5")
         done = await asyncio.to_thread(simulate_command, env, *args)
         assert done.returncode == 0, done.stderr
         assert "updated=" in done.stdout
         assert await runs() > before
     # no server there: a one-line error, exit 1
-    args = ("--url", "http://127.0.0.1:9", "--ticks", "1")
-    done = await asyncio.to_thread(simulate_command, env, *args)
+    unreachable = ("--url", "http://127.0.0.1:9", "--ticks", "1")
+    done = await asyncio.to_thread(simulate_command, env, *unreachable)
     assert done.returncode == 1
     assert done.stderr.startswith("Error: cannot reach")
 

@@ -331,13 +331,15 @@ async def test_alert_and_deployment_subscriptions_through_the_gateway(fed: Topol
     await f.save(fed.sessions, p, md, v, d)
     pid, did = encode_global_id("Project", p.id), encode_global_id("Deployment", d.id)
     url, headers = fed.gateway_url, fed.headers()
-    rule_input: dict[str, Any] = {
+    rule_input = {
         "projectId": pid,
         "name": "psi-rule",
         "metric": "psi",
         "operator": "GT",
+        "threshold": 0.2,
+        "evaluationPeriods": 1,
+        "severity": "WARNING",
     }
-    rule_input |= {"threshold": 0.2, "evaluationPeriods": 1, "severity": "WARNING"}
     rule = (await post(url, CREATE_RULE, {"input": rule_input}, headers))["data"]
     rule_id = rule["createAlertRule"]["alertRule"]["id"]
     ws_url = url.replace("http://", "ws://")
